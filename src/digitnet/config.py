@@ -1,0 +1,87 @@
+"""Every hyperparameter of a training run, with its unit, in one place.
+
+A run's config is saved as config.json beside its checkpoints; `--resume` trusts
+that file, not the flags of the day.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# The tutorial turns a goal of 20,000 iterations into whole epochs:
+# 55,000 training images // batch 50 = 1,100 iterations an epoch -> 18 epochs.
+TUTORIAL_GOAL_ITERATIONS = 20_000
+
+
+class ConfigError(ValueError):
+    """A hyperparameter that cannot work; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "seed"  # a name registered in digitnet.models
+    goal_iterations: int = TUTORIAL_GOAL_ITERATIONS  # turned into whole epochs
+    epochs: int | None = None  # when set, wins over goal_iterations
+    batch_size: int = 50  # images per step
+    learning_rate: float = 1e-4  # Adam step size
+    adam_epsilon: float = 1e-8  # TF1 AdamOptimizer's default (Keras's is 1e-7)
+    dropout: float = 0.5  # fraction dropped (the tutorial's keep_prob 0.5)
+    seed: int = 0  # seeds weights, dropout and the shuffling order
+    validation_size: int = 5_000  # first training images held out, as read_data_sets does
+    train_eval_size: int = 10_000  # fixed subset of training images scored each epoch
+    eval_batch_size: int = 1_000  # images per evaluation step (never a whole set at once)
+    steps_per_call: int = 100  # training steps inside one compiled call (progress granularity)
+
+    def validate(self) -> None:
+        positive = ("goal_iterations", "batch_size", "validation_size",
+                    "train_eval_size", "eval_batch_size", "steps_per_call")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ConfigError(f"epochs must be positive, got {self.epochs}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout is the fraction dropped and must be in [0, 1), got {self.dropout}")
+
+    def steps_per_epoch(self, train_size: int) -> int:
+        steps = train_size // self.batch_size
+        if steps == 0:
+            raise ConfigError(
+                f"batch size {self.batch_size} is larger than the {train_size} training images")
+        return steps
+
+    def resolved_epochs(self, train_size: int) -> int:
+        """Whole epochs to run: --epochs, or the goal iterations rounded down (at least 1)."""
+        if self.epochs is not None:
+            return self.epochs
+        return max(1, self.goal_iterations // self.steps_per_epoch(train_size))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**values)
+
+
+def config_to_json(config: TrainConfig, extra: dict | None = None) -> bytes:
+    """The JSON bytes of the config (plus derived facts in `extra`), for an atomic write."""
+    payload = {"config": config.to_dict(), **(extra or {})}
+    return (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode()
+
+
+def load_config(path: Path) -> TrainConfig:
+    try:
+        payload = json.loads(Path(path).read_text())
+        return TrainConfig.from_dict(payload["config"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"{path}: not a readable digitnet config ({error})") from error

@@ -1,0 +1,85 @@
+"""Accuracy, per-class accuracy and the confusion matrix: numbers, not prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from digitnet.models import NUM_CLASSES
+
+LogitsFn = Callable[[np.ndarray], np.ndarray]
+
+
+def make_logits_fn(model) -> LogitsFn:
+    """A compiled inference function (dropout off); traced once per input shape."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def logits(images):
+            with tf.name_scope("eval"):
+                return model(images, training=False)
+
+        return lambda images: logits(images).numpy()
+    return lambda images: np.asarray(model.predict_on_batch(images))
+
+
+def predict_logits(logits_fn: LogitsFn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Logits for every image, computed in batches so no set is ever one huge tensor."""
+    chunks = [logits_fn(images[start:start + batch_size])
+              for start in range(0, len(images), batch_size)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, NUM_CLASSES), np.float32)
+
+
+def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of images whose predicted class equals the label."""
+    if len(labels) == 0:
+        raise ValueError("accuracy of an empty set is undefined")
+    return float(np.mean(np.asarray(predicted) == np.asarray(labels)))
+
+
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray,
+                     num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """counts[true, predicted]."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(labels), np.asarray(predicted)), 1)
+    return counts
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    totals = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    per_class_accuracy: list[float]
+    confusion: list[list[int]]  # [true][predicted]
+    count: int
+
+    def to_dict(self) -> dict:
+        return {"accuracy": self.accuracy, "per_class_accuracy": self.per_class_accuracy,
+                "confusion_matrix": self.confusion, "count": self.count}
+
+
+def evaluate_split(logits_fn: LogitsFn, images: np.ndarray, labels: np.ndarray,
+                   batch_size: int = 1000) -> Evaluation:
+    predicted = predict_logits(logits_fn, images, batch_size).argmax(axis=1)
+    confusion = confusion_matrix(predicted, labels)
+    return Evaluation(accuracy(predicted, labels),
+                      [float(value) for value in per_class_accuracy(confusion)],
+                      confusion.tolist(), int(len(labels)))
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean softmax cross-entropy, computed stably from logits."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_normalizer = np.log(np.exp(shifted).sum(axis=1))
+    return float(np.mean(log_normalizer - shifted[np.arange(len(labels)), labels]))

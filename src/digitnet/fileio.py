@@ -1,0 +1,57 @@
+"""Writes that never leave a half-written file behind: temp file, fsync, rename."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def fsync_directory(directory: Path) -> None:
+    # The rename itself is only durable once the directory entry is on disk. Some platforms
+    # (Windows) cannot open a directory; the data is already safe there, so that is no error.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` all at once: readers see the old file or the new, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def publish_directory(staging: Path, final: Path) -> None:
+    """Rename a fully written staging directory into place; its name appearing means complete."""
+    for item in staging.iterdir():
+        if item.is_file():
+            with open(item, "rb") as handle:
+                os.fsync(handle.fileno())
+    fsync_directory(staging)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
+    fsync_directory(final.parent)

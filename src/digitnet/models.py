@@ -1,0 +1,110 @@
+"""Networks, built by pure functions from an architecture name and a config.
+
+Written with Keras 3 layers only, so the same models run on the JAX backend too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+from keras import layers
+
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+
+
+class UnknownArchError(KeyError):
+    def __str__(self) -> str:
+        return (f"unknown architecture {self.args[0]!r}; "
+                f"choose one of: {', '.join(sorted(ARCHITECTURES))} (see `digitnet models`)")
+
+
+def _tutorial_filters(seed: int | None) -> keras.initializers.Initializer:
+    # tf.truncated_normal(stddev=0.1), as the tutorial initialises its filters.
+    return keras.initializers.TruncatedNormal(stddev=0.1, seed=seed)
+
+
+def _glorot(seed: int | None, offset: int) -> keras.initializers.Initializer:
+    return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
+
+
+def build_seed(dropout: float = 0.5, seed: int | None = None) -> keras.Model:
+    """The tutorial's network, exactly: strided convolutions with no bias and no activation."""
+    inputs = keras.Input(INPUT_SHAPE, name="images")
+    x = layers.Conv2D(32, 5, strides=2, padding="same", use_bias=False,
+                      kernel_initializer=_tutorial_filters(seed), name="convolution")(inputs)
+    x = layers.MaxPooling2D(2, strides=2, padding="valid", name="max_pool")(x)
+    x = layers.Conv2D(64, 5, strides=2, padding="same", use_bias=False,
+                      kernel_initializer=_tutorial_filters(None if seed is None else seed + 1),
+                      name="convolution_2")(x)
+    x = layers.MaxPooling2D(2, strides=2, padding="valid", name="max_pool_2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    # tf.contrib.layers.fully_connected: Glorot-uniform weights, zero bias.
+    x = layers.Dense(1024, activation="relu", kernel_initializer=_glorot(seed, 2),
+                     name="predict")(x)
+    x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
+    logits = layers.Dense(NUM_CLASSES, kernel_initializer=_glorot(seed, 3), name="logits")(x)
+    return keras.Model(inputs, logits, name="seed")
+
+
+def build_expert(dropout: float = 0.5, seed: int | None = None) -> keras.Model:
+    """TensorFlow's "Deep MNIST for experts": stride-1 ReLU convolutions, where 99.2% comes from."""
+    bias = keras.initializers.Constant(0.1)  # the expert tutorial's bias_variable
+    inputs = keras.Input(INPUT_SHAPE, name="images")
+    x = layers.Conv2D(32, 5, padding="same", activation="relu", bias_initializer=bias,
+                      kernel_initializer=_tutorial_filters(seed), name="convolution")(inputs)
+    x = layers.MaxPooling2D(2, padding="same", name="max_pool")(x)
+    x = layers.Conv2D(64, 5, padding="same", activation="relu", bias_initializer=bias,
+                      kernel_initializer=_tutorial_filters(None if seed is None else seed + 1),
+                      name="convolution_2")(x)
+    x = layers.MaxPooling2D(2, padding="same", name="max_pool_2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(1024, activation="relu", bias_initializer=bias,
+                     kernel_initializer=_tutorial_filters(None if seed is None else seed + 2),
+                     name="predict")(x)
+    x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
+    logits = layers.Dense(NUM_CLASSES, bias_initializer=bias,
+                          kernel_initializer=_tutorial_filters(None if seed is None else seed + 3),
+                          name="logits")(x)
+    return keras.Model(inputs, logits, name="expert")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    build: Callable[..., keras.Model]
+    description: str
+
+
+# Open for more: a later network registers here and every command can use it.
+ARCHITECTURES: dict[str, Architecture] = {
+    "seed": Architecture(build_seed, "the tutorial's network: 2 strided 5x5 convs, no activation, "
+                                     "dense 1024, dropout (about 98.7%)"),
+    "expert": Architecture(build_expert, "TensorFlow's Deep MNIST for experts: stride-1 ReLU convs, "
+                                         "dense 1024, dropout (about 99.2%)"),
+}
+
+
+def build_model(arch: str, dropout: float = 0.5, seed: int | None = None) -> keras.Model:
+    """A fresh, untrained network; `seed` fixes its initial weights and its dropout masks."""
+    try:
+        architecture = ARCHITECTURES[arch]
+    except KeyError:
+        raise UnknownArchError(arch) from None
+    return architecture.build(dropout=dropout, seed=seed)
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    name: str
+    kind: str
+    output_shape: tuple
+    parameters: int
+
+
+def summarize(model: keras.Model) -> list[LayerSummary]:
+    """Each layer's output shape and parameter count, as the tutorial's print statements show."""
+    return [LayerSummary(layer.name, type(layer).__name__, tuple(layer.output.shape),
+                         layer.count_params())
+            for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]

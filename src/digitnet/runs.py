@@ -1,0 +1,150 @@
+"""A run directory: its config, metrics, checkpoints and final model, all written atomically.
+
+    run_dir/
+      config.json                  every hyperparameter (what --resume trusts)
+      metrics.csv                  one row an epoch
+      tensorboard/                 scalars and the graph
+      checkpoints/ckpt-00001100/   state.npz + meta.json; the name appears only once complete
+      model.keras                  the final model
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitnet.config import ConfigError, TrainConfig, config_to_json, load_config
+from digitnet.fileio import atomic_write_bytes, atomic_write_text, publish_directory
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+MODEL_FILE = "model.keras"
+TENSORBOARD_DIR = "tensorboard"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_PREFIX = "ckpt-"
+CHECKPOINTS_KEPT = 2  # older ones are pruned once a newer one is complete
+
+
+class RunError(Exception):
+    """A run directory that cannot be used as asked; the message says how to fix it."""
+
+
+@dataclass
+class Checkpoint:
+    iteration: int  # optimizer steps taken so far
+    epoch: int  # epochs completed so far
+    arrays: dict[str, np.ndarray]  # model and optimizer variables, by path
+    history: list[dict] = field(default_factory=list)  # metrics rows of completed epochs
+    path: Path | None = None
+
+
+def default_run_dir(arch: str, root: Path = Path("runs")) -> Path:
+    return root / f"{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def create_run(run_dir: Path, config: TrainConfig, extra: dict | None = None) -> None:
+    """Start a new run in `run_dir`; never reuses a folder that holds something."""
+    run_dir = Path(run_dir)
+    if (run_dir / CONFIG_FILE).exists():
+        raise RunError(f"{run_dir} already holds a run; continue it with "
+                       f"`digitnet train --resume {run_dir}` or choose another --out")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RunError(f"{run_dir} exists and is not empty; choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(run_dir / CONFIG_FILE, config_to_json(config, extra))
+
+
+def read_run_config(run_dir: Path) -> TrainConfig:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir} is not a directory; pass the folder of a run made by `digitnet train`")
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise RunError(f"{run_dir} is not a digitnet run (no {CONFIG_FILE}); "
+                       "pass the folder of a run made by `digitnet train`")
+    try:
+        return load_config(run_dir / CONFIG_FILE)
+    except ConfigError as error:
+        raise RunError(str(error)) from error
+
+
+def write_metrics(run_dir: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(Path(run_dir) / METRICS_FILE, buffer.getvalue())
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def _checkpoint_dirs(run_dir: Path) -> list[Path]:
+    root = Path(run_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    found = [path for path in root.iterdir()
+             if path.is_dir() and path.name.startswith(CHECKPOINT_PREFIX)
+             and path.name[len(CHECKPOINT_PREFIX):].isdigit()]
+    return sorted(found, key=lambda path: int(path.name[len(CHECKPOINT_PREFIX):]))
+
+
+def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> Path:
+    """Write into a staging folder, fsync, then rename: a checkpoint either exists whole or not at all."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".partial-"))
+    try:
+        np.savez(staging / "state.npz", **checkpoint.arrays)
+        meta = {"iteration": checkpoint.iteration, "epoch": checkpoint.epoch,
+                "history": checkpoint.history, "variables": sorted(checkpoint.arrays)}
+        (staging / "meta.json").write_text(json.dumps(meta, indent=1))
+        final = root / f"{CHECKPOINT_PREFIX}{checkpoint.iteration:08d}"
+        publish_directory(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _prune(root)
+    return final
+
+
+def _prune(root: Path) -> None:
+    for stale in _checkpoint_dirs(root.parent)[:-CHECKPOINTS_KEPT]:
+        shutil.rmtree(stale, ignore_errors=True)
+    for partial in root.glob(".partial-*"):  # left by a process killed mid-write
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _read_checkpoint(path: Path) -> Checkpoint:
+    meta = json.loads((path / "meta.json").read_text())
+    with np.load(path / "state.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    if sorted(arrays) != meta["variables"]:
+        raise ValueError("variables listed in meta.json do not match state.npz")
+    return Checkpoint(int(meta["iteration"]), int(meta["epoch"]), arrays, meta["history"], path)
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[Checkpoint | None, list[str]]:
+    """The newest checkpoint that reads back whole, and a note for each damaged one passed over."""
+    notes = []
+    for path in reversed(_checkpoint_dirs(run_dir)):
+        try:
+            return _read_checkpoint(path), notes
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
+            notes.append(f"checkpoint {path} is damaged ({error}); using an older one")
+    return None, notes

@@ -1,0 +1,281 @@
+"""train(config, run_dir, data) -> TrainResult: the tutorial's training, checkpointed and resumable.
+
+The training steps of a chunk run inside one compiled TensorFlow function, with the whole
+training set resident as a tensor: no Python work per step. Checkpoints land at chunk
+boundaries, so an interrupted run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from digitnet import runs
+from digitnet.config import TrainConfig
+from digitnet.data import Mnist, Split
+from digitnet.evaluate import cross_entropy, make_logits_fn, predict_logits, accuracy
+from digitnet.fileio import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class Progress:
+    epoch: int  # 1-based, the epoch being trained
+    epochs: int
+    iteration: int  # steps taken so far in the run
+    total_iterations: int
+    loss: float  # mean training-batch loss over the last chunk (dropout on)
+    batch_accuracy: float  # mean training-batch accuracy over the last chunk
+    examples_per_second: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    epochs: int
+    iterations: int
+    validation_accuracy: float
+    train_accuracy: float  # the whole training split, dropout off
+    test_accuracy: float
+    train_seconds: float  # wall time spent in training steps and per-epoch evaluation
+    history: list[dict] = field(default_factory=list)
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C: a checkpoint was saved; the run can be resumed."""
+
+    def __init__(self, run_dir: Path, iteration: int):
+        super().__init__(f"interrupted at iteration {iteration}; a checkpoint was saved. "
+                         f"Resume with: digitnet train --resume {run_dir}")
+        self.run_dir = run_dir
+        self.iteration = iteration
+
+
+ProgressFn = Callable[[Progress], None]
+EpochFn = Callable[[dict], None]
+NoteFn = Callable[[str], None]
+
+
+def epoch_order(seed: int, epoch: int, size: int) -> np.ndarray:
+    """The shuffling of one epoch: a pure function of (seed, epoch), so a resumed run reshuffles alike."""
+    return np.random.default_rng([seed, epoch]).permutation(size).astype(np.int32)
+
+
+def _variables(model, optimizer) -> dict[str, object]:
+    # Keyed by position, not by path: Keras numbers some paths per process
+    # ("seed_generator_1"), so a rebuilt model may name the same variable differently.
+    return {**{f"model:{i:03d}": v for i, v in enumerate(model.variables)},
+            **{f"optimizer:{i:03d}": v for i, v in enumerate(optimizer.variables)}}
+
+
+def capture_state(model, optimizer) -> dict[str, np.ndarray]:
+    """Every model variable (dropout's RNG state included) and optimizer slot, by position."""
+    return {name: np.array(variable) for name, variable in _variables(model, optimizer).items()}
+
+
+def restore_state(model, optimizer, arrays: dict[str, np.ndarray]) -> None:
+    variables = _variables(model, optimizer)
+    if sorted(variables) != sorted(arrays):
+        raise runs.RunError("the checkpoint's variables do not match this network; "
+                            "was the run's config.json edited?")
+    for name, variable in variables.items():
+        if tuple(variable.shape) != arrays[name].shape:
+            raise runs.RunError(f"checkpoint variable {name} ({variable.path}) has shape "
+                                f"{arrays[name].shape}, the network expects {tuple(variable.shape)}")
+        variable.assign(arrays[name])
+
+
+class _CompiledSteps:
+    """Runs `count` optimizer steps in one call, the batches gathered in-graph from resident data."""
+
+    def __init__(self, model, optimizer, train: Split, batch_size: int):
+        import tensorflow as tf
+
+        self._tf = tf
+        self.images = tf.constant(train.images)
+        self.labels = tf.constant(train.labels.astype(np.int32))
+        self.batch_size = batch_size
+        self.model = model
+        self.optimizer = optimizer
+        self.run = tf.function(self._run, jit_compile=False)
+
+    def _run(self, order, start, count):
+        tf = self._tf
+        model, optimizer, batch = self.model, self.optimizer, self.batch_size
+        loss_sum = tf.constant(0.0)
+        correct_sum = tf.constant(0.0)
+        for step in tf.range(start, start + count):
+            indices = order[step * batch:(step + 1) * batch]
+            images = tf.gather(self.images, indices)
+            labels = tf.gather(self.labels, indices)
+            with tf.GradientTape() as tape:
+                with tf.name_scope("dnn"):
+                    logits = model(images, training=True)
+                with tf.name_scope("loss"):
+                    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                        labels=labels, logits=tf.cast(logits, tf.float32)))
+            with tf.name_scope("train"):
+                gradients = tape.gradient(loss, model.trainable_variables)
+                optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            with tf.name_scope("eval"):
+                predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
+                correct = tf.reduce_mean(tf.cast(tf.equal(predicted, labels), tf.float32))
+            loss_sum += loss
+            correct_sum += correct
+        steps = tf.cast(count, tf.float32)
+        return loss_sum / steps, correct_sum / steps
+
+    def __call__(self, order: np.ndarray, start: int, count: int) -> tuple[float, float]:
+        tf = self._tf
+        loss, batch_accuracy = self.run(tf.constant(order), tf.constant(start, tf.int32),
+                                        tf.constant(count, tf.int32))
+        return float(loss), float(batch_accuracy)
+
+    def graph(self, order: np.ndarray):
+        tf = self._tf
+        return self.run.get_concrete_function(tf.constant(order), tf.constant(0, tf.int32),
+                                              tf.constant(1, tf.int32)).graph
+
+
+def _new_model_and_optimizer(config: TrainConfig):
+    import keras
+
+    from digitnet.models import build_model
+
+    model = build_model(config.arch, dropout=config.dropout, seed=config.seed)
+    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate,
+                                      epsilon=config.adam_epsilon)
+    optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def _score(logits_fn, split_images, split_labels, batch_size) -> tuple[float, float]:
+    logits = predict_logits(logits_fn, split_images, batch_size)
+    return cross_entropy(logits, split_labels), accuracy(logits.argmax(axis=1), split_labels)
+
+
+def _save_model(model, run_dir: Path) -> Path:
+    import os
+    import tempfile
+
+    final = Path(run_dir) / runs.MODEL_FILE
+    fd, temp_name = tempfile.mkstemp(dir=run_dir, prefix=".model-", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(temp_name)
+        with open(temp_name, "rb") as handle:
+            atomic_write_bytes(final, handle.read())
+    finally:
+        Path(temp_name).unlink(missing_ok=True)
+    return final
+
+
+def train(config: TrainConfig, run_dir: Path, data: Mnist, *, on_progress: ProgressFn | None = None,
+          on_epoch: EpochFn | None = None, on_note: NoteFn | None = None) -> TrainResult:
+    """Start a new run in `run_dir` and train it to the end."""
+    config.validate()
+    steps_per_epoch = config.steps_per_epoch(len(data.train))
+    epochs = config.resolved_epochs(len(data.train))
+    runs.create_run(run_dir, config, {"epochs": epochs, "steps_per_epoch": steps_per_epoch,
+                                      "total_iterations": epochs * steps_per_epoch})
+    return _train_loop(config, Path(run_dir), data, None, on_progress, on_epoch, on_note)
+
+
+def resume(run_dir: Path, data: Mnist, *, on_progress: ProgressFn | None = None,
+           on_epoch: EpochFn | None = None, on_note: NoteFn | None = None) -> TrainResult:
+    """Continue a run from its newest complete checkpoint, with the run's own saved config."""
+    config = runs.read_run_config(run_dir)
+    checkpoint, notes = runs.latest_checkpoint(run_dir)
+    for note in notes:
+        if on_note:
+            on_note(note)
+    if checkpoint is None and notes:
+        raise runs.RunError(f"{run_dir}: every checkpoint is damaged; start a new run")
+    return _train_loop(config, Path(run_dir), data, checkpoint, on_progress, on_epoch, on_note)
+
+
+def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_note) -> TrainResult:
+    import tensorflow as tf
+
+    steps_per_epoch = config.steps_per_epoch(len(data.train))
+    epochs = config.resolved_epochs(len(data.train))
+    total = epochs * steps_per_epoch
+    model, optimizer = _new_model_and_optimizer(config)
+    history: list[dict] = []
+    if checkpoint is not None:
+        restore_state(model, optimizer, checkpoint.arrays)
+        history = list(checkpoint.history)
+        if on_note:
+            on_note(f"resuming from {checkpoint.path} (iteration {checkpoint.iteration} of {total})")
+
+    steps = _CompiledSteps(model, optimizer, data.train, config.batch_size)
+    logits_fn = make_logits_fn(model)
+    train_eval = data.train.images[:config.train_eval_size], data.train.labels[:config.train_eval_size]
+    writer = tf.summary.create_file_writer(str(run_dir / runs.TENSORBOARD_DIR))
+    elapsed = history[-1]["elapsed_seconds"] if history else 0.0
+    graph_written = False
+
+    try:
+        for epoch in range(len(history), epochs):
+            order = epoch_order(config.seed, epoch, len(data.train))
+            epoch_start = time.perf_counter()
+            losses = []
+            step = int(optimizer.iterations.numpy()) - epoch * steps_per_epoch
+            while step < steps_per_epoch:
+                count = min(config.steps_per_call, steps_per_epoch - step)
+                chunk_start = time.perf_counter()
+                loss, batch_accuracy = steps(order, step, count)
+                step += count
+                losses.append(loss)
+                if not graph_written:
+                    with writer.as_default():
+                        tf.summary.graph(steps.graph(order))
+                    graph_written = True
+                if on_progress:
+                    rate = count * config.batch_size / max(time.perf_counter() - chunk_start, 1e-9)
+                    on_progress(Progress(epoch + 1, epochs, epoch * steps_per_epoch + step, total,
+                                         loss, batch_accuracy, rate))
+            train_loss, train_accuracy = _score(logits_fn, *train_eval, config.eval_batch_size)
+            val_loss, val_accuracy = _score(logits_fn, data.validation.images,
+                                            data.validation.labels, config.eval_batch_size)
+            elapsed += time.perf_counter() - epoch_start
+            row = {"epoch": epoch + 1, "iteration": (epoch + 1) * steps_per_epoch,
+                   "batch_loss": float(np.mean(losses)) if losses else float("nan"),
+                   "train_loss": train_loss, "train_accuracy": train_accuracy,
+                   "validation_loss": val_loss, "validation_accuracy": val_accuracy,
+                   "elapsed_seconds": elapsed}
+            history.append(row)
+            runs.save_checkpoint(run_dir, runs.Checkpoint(row["iteration"], epoch + 1,
+                                                          capture_state(model, optimizer), history))
+            runs.write_metrics(run_dir, history)
+            _write_scalars(writer, row)
+            if on_epoch:
+                on_epoch(row)
+    except KeyboardInterrupt:
+        iteration = int(optimizer.iterations.numpy())
+        runs.save_checkpoint(run_dir, runs.Checkpoint(iteration, len(history),
+                                                      capture_state(model, optimizer), history))
+        raise TrainingInterrupted(run_dir, iteration) from None
+    finally:
+        writer.close()
+
+    _save_model(model, run_dir)
+    _, test_accuracy = _score(logits_fn, data.test.images, data.test.labels, config.eval_batch_size)
+    _, full_train_accuracy = _score(logits_fn, data.train.images, data.train.labels,
+                                    config.eval_batch_size)
+    last = history[-1]
+    return TrainResult(run_dir, epochs, int(optimizer.iterations.numpy()), last["validation_accuracy"],
+                       full_train_accuracy, test_accuracy, last["elapsed_seconds"], history)
+
+
+def _write_scalars(writer, row: dict) -> None:
+    import tensorflow as tf
+
+    with writer.as_default():
+        for name in ("batch_loss", "train_loss", "train_accuracy", "validation_loss",
+                     "validation_accuracy"):
+            tf.summary.scalar(name, row[name], step=int(row["iteration"]))
+        writer.flush()

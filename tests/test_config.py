@@ -1,0 +1,42 @@
+import pytest
+
+from digitnet.config import ConfigError, TrainConfig, config_to_json, load_config
+
+
+def test_defaults_are_the_tutorial_recipe():
+    config = TrainConfig()
+    assert (config.arch, config.batch_size, config.learning_rate, config.dropout) == ("seed", 50, 1e-4, 0.5)
+    assert config.adam_epsilon == 1e-8
+    assert config.steps_per_epoch(55_000) == 1_100
+    assert config.resolved_epochs(55_000) == 18  # 20,000 goal iterations -> 18 whole epochs
+
+
+def test_epochs_win_over_goal_iterations():
+    assert TrainConfig(epochs=3, goal_iterations=50_000).resolved_epochs(55_000) == 3
+    assert TrainConfig(goal_iterations=10).resolved_epochs(55_000) == 1  # never zero epochs
+
+
+@pytest.mark.parametrize("change", [{"batch_size": 0}, {"learning_rate": 0.0}, {"dropout": 1.0},
+                                    {"dropout": -0.1}, {"epochs": 0}, {"goal_iterations": -5}])
+def test_invalid_values_are_rejected(change):
+    with pytest.raises(ConfigError):
+        TrainConfig(**change).validate()
+
+
+def test_batch_larger_than_training_set_is_an_error():
+    with pytest.raises(ConfigError, match="larger than"):
+        TrainConfig(batch_size=100).steps_per_epoch(60)
+
+
+def test_round_trip_through_json(tmp_path):
+    config = TrainConfig(arch="expert", epochs=2, seed=7, learning_rate=3e-4)
+    path = tmp_path / "config.json"
+    path.write_bytes(config_to_json(config, {"epochs": 2}))
+    assert load_config(path) == config
+
+
+def test_unknown_keys_fail_loudly(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"config": {"arch": "seed", "warp_drive": 9}}')
+    with pytest.raises(ConfigError, match="warp_drive"):
+        load_config(path)

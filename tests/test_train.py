@@ -1,0 +1,141 @@
+"""Training on a tiny synthetic set: it learns, it is reproducible, and it survives interruption."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from digitnet import runs, train
+from digitnet.config import TrainConfig
+from digitnet.predict import load_model
+
+from conftest import synthetic_mnist
+
+TINY = dict(batch_size=50, learning_rate=1e-3, train_eval_size=200, steps_per_call=4)
+
+
+def _weights(run_dir):
+    return load_model(run_dir).get_weights()
+
+
+def test_a_few_steps_reduce_the_loss(tmp_path, tiny_mnist):
+    result = train.train(TrainConfig(epochs=3, seed=1, **TINY), tmp_path / "run", tiny_mnist)
+    losses = [row["validation_loss"] for row in result.history]
+    assert losses[-1] < losses[0] < 2.4  # 2.30 is chance for ten classes
+    assert result.iterations == 3 * 12
+    assert result.validation_accuracy > 0.5
+    assert (tmp_path / "run" / runs.MODEL_FILE).is_file()
+    assert len(runs.read_metrics(tmp_path / "run")) == 3
+
+
+def test_run_directory_holds_config_metrics_tensorboard_and_checkpoints(tmp_path, tiny_mnist):
+    run_dir = tmp_path / "run"
+    train.train(TrainConfig(epochs=2, seed=1, **TINY), run_dir, tiny_mnist)
+    assert runs.read_run_config(run_dir).epochs == 2
+    checkpoint, _ = runs.latest_checkpoint(run_dir)
+    assert checkpoint.iteration == 24 and checkpoint.epoch == 2
+    assert any(name.startswith("optimizer:") for name in checkpoint.arrays)
+    model, _ = train._new_model_and_optimizer(TrainConfig(**TINY))
+    rng_index = [i for i, v in enumerate(model.variables) if "seed_generator_state" in v.path]
+    assert rng_index and f"model:{rng_index[0]:03d}" in checkpoint.arrays  # dropout's RNG state
+    event_files = list((run_dir / runs.TENSORBOARD_DIR).glob("events.out.tfevents.*"))
+    assert event_files and event_files[0].stat().st_size > 1000  # scalars and the graph
+
+
+def test_graph_has_the_tutorials_name_scopes(tiny_mnist):
+    model, optimizer = train._new_model_and_optimizer(TrainConfig(**TINY))
+    steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50)
+    graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
+    body_ops = [op.name for function in graph.as_graph_def().library.function
+                for op in function.node_def]
+    # The steps run inside an in-graph loop, so the scopes sit under "while/".
+    for scope in ("dnn", "loss", "train", "eval"):
+        assert any(name.startswith(f"while/{scope}/") for name in body_ops), scope
+
+
+def test_same_seed_same_weights_different_seed_different(tmp_path, tiny_mnist):
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        train.train(TrainConfig(epochs=2, seed=seed, **TINY), tmp_path / name, tiny_mnist)
+    a, b, c = (_weights(tmp_path / name) for name in "abc")
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_epoch_order_is_a_pure_function_of_seed_and_epoch():
+    first = train.epoch_order(3, 4, 100)
+    assert np.array_equal(first, train.epoch_order(3, 4, 100))
+    assert sorted(first) == list(range(100))
+    assert not np.array_equal(first, train.epoch_order(3, 5, 100))
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path, tiny_mnist):
+    config = TrainConfig(epochs=3, seed=2, **TINY)
+    train.train(config, tmp_path / "whole", tiny_mnist)
+
+    calls = []
+
+    def interrupt_mid_epoch_two(progress):
+        calls.append(progress.iteration)
+        if progress.iteration == 16:  # epoch 2 of 3, a third of the way in
+            raise KeyboardInterrupt
+
+    with pytest.raises(train.TrainingInterrupted) as interrupted:
+        train.train(config, tmp_path / "cut", tiny_mnist, on_progress=interrupt_mid_epoch_two)
+    assert interrupted.value.iteration == 16
+    assert "--resume" in str(interrupted.value)
+    result = train.resume(tmp_path / "cut", tiny_mnist)
+    assert result.iterations == 36
+    assert len(result.history) == 3
+    whole, cut = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
+    assert all(np.array_equal(x, y) for x, y in zip(whole, cut))
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from conftest import synthetic_mnist
+    from digitnet import train
+    from digitnet.config import TrainConfig
+    config = TrainConfig(epochs=4, seed=9, **{tiny!r})
+    # Slow each epoch's end so the kill lands after the first checkpoint, mid-run.
+    train.train(config, sys.argv[1], synthetic_mnist(), on_epoch=lambda row: time.sleep(1.0))
+""")
+
+
+def test_sigkill_after_first_checkpoint_then_resume_matches_uninterrupted(tmp_path):
+    data = synthetic_mnist()
+    script = KILL_SCRIPT.format(tests=os.path.dirname(__file__), tiny=TINY)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", script, str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while runs.latest_checkpoint(killed)[0] is None:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / runs.MODEL_FILE).exists()  # it really died before finishing
+
+    resumed = train.resume(killed, data)
+    whole = train.train(TrainConfig(epochs=4, seed=9, **TINY), tmp_path / "whole", data)
+    assert resumed.iterations == whole.iterations == 48
+    assert all(np.array_equal(x, y) for x, y in zip(_weights(killed), _weights(tmp_path / "whole")))
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path, tiny_mnist):
+    config = TrainConfig(epochs=1, seed=2, **TINY)
+    first = train.train(config, tmp_path / "run", tiny_mnist)
+    again = train.resume(tmp_path / "run", tiny_mnist)
+    assert again.iterations == first.iterations
+    assert again.test_accuracy == first.test_accuracy
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path, tiny_mnist):
+    with pytest.raises(runs.RunError, match="not a digitnet run"):
+        train.resume(tmp_path, tiny_mnist)
