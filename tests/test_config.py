@@ -40,3 +40,11 @@ def test_unknown_keys_fail_loudly(tmp_path):
     path.write_text('{"config": {"arch": "seed", "warp_drive": 9}}')
     with pytest.raises(ConfigError, match="warp_drive"):
         load_config(path)
+
+
+def test_augmentation_ranges_are_validated_only_when_augmenting():
+    TrainConfig(rotate_degrees=-5).validate()  # off: the ranges are not used
+    with pytest.raises(ConfigError, match="rotate"):
+        TrainConfig(augment=True, rotate_degrees=-5).validate()
+    assert TrainConfig().affine_ranges() is None
+    assert TrainConfig(augment=True, zoom_fraction=0.2).affine_ranges().zoom_fraction == 0.2

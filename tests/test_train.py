@@ -139,3 +139,38 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path, tiny_mnist):
 def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path, tiny_mnist):
     with pytest.raises(runs.RunError, match="not a digitnet run"):
         train.resume(tmp_path, tiny_mnist)
+
+
+AUGMENTED = dict(TINY, augment=True, rotate_degrees=10.0, shift_fraction=0.1, zoom_fraction=0.1)
+
+
+def test_augmented_training_is_seeded_resumable_and_differs_from_plain(tmp_path, tiny_mnist):
+    config = TrainConfig(epochs=2, seed=4, **AUGMENTED)
+    train.train(config, tmp_path / "a", tiny_mnist)
+    train.train(config, tmp_path / "b", tiny_mnist)
+    train.train(TrainConfig(epochs=2, seed=4, **TINY), tmp_path / "plain", tiny_mnist)
+
+    def stop_at_8(progress):
+        if progress.iteration == 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(train.TrainingInterrupted):
+        train.train(config, tmp_path / "cut", tiny_mnist, on_progress=stop_at_8)
+    train.resume(tmp_path / "cut", tiny_mnist)
+    a, b, cut, plain = (_weights(tmp_path / name) for name in ("a", "b", "cut", "plain"))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))  # same seed, same augmented batches
+    assert all(np.array_equal(x, y) for x, y in zip(a, cut))  # resumed mid-run, same batches
+    assert not all(np.array_equal(x, y) for x, y in zip(a, plain))
+
+
+def test_graph_applies_augmentation_only_when_asked(tiny_mnist):
+    def body_ops(config):
+        model, optimizer = train._new_model_and_optimizer(config)
+        steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50,
+                                     augment=config.affine_ranges(), seed=config.seed)
+        graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
+        return [node.op for function in graph.as_graph_def().library.function
+                for node in function.node_def]
+
+    assert "ImageProjectiveTransformV3" in body_ops(TrainConfig(**AUGMENTED))
+    assert "ImageProjectiveTransformV3" not in body_ops(TrainConfig(**TINY))

@@ -133,7 +133,10 @@ def cmd_models(args) -> int:
 
 # ---------------------------------------------------------------- training
 
-HYPERPARAMETER_FLAGS = ("arch", "iterations", "epochs", "batch_size", "lr", "dropout", "seed")
+HYPERPARAMETER_FLAGS = ("arch", "iterations", "epochs", "batch_size", "lr", "dropout", "seed",
+                        "augment", "rotate", "shift", "zoom", "shear")
+AUGMENT_FLAGS = {"rotate": "rotate_degrees", "shift": "shift_fraction", "zoom": "zoom_fraction",
+                 "shear": "shear_degrees"}
 
 
 def _config_from_args(args):
@@ -141,7 +144,8 @@ def _config_from_args(args):
 
     values = {"arch": args.arch, "goal_iterations": args.iterations, "epochs": args.epochs,
               "batch_size": args.batch_size, "learning_rate": args.lr, "dropout": args.dropout,
-              "seed": args.seed}
+              "seed": args.seed, "augment": args.augment,
+              **{field: getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()}}
     return TrainConfig(**{key: value for key, value in values.items() if value is not None})
 
 
@@ -222,19 +226,28 @@ def cmd_train(args) -> int:
 # ---------------------------------------------------------------- evaluation
 
 def cmd_evaluate(args) -> int:
-    from digitnet.evaluate import evaluate_split, make_logits_fn
-    from digitnet.predict import load_model, resolve_model_path
+    from digitnet.ensemble_runs import is_ensemble_dir
+    from digitnet.evaluate import evaluation_from_predictions
+    from digitnet.predict import ProbabilityModel, resolve_model_path
 
-    resolve_model_path(args.path)  # a wrong PATH fails before data is loaded
+    is_ensemble = is_ensemble_dir(args.path)
+    if not is_ensemble:
+        resolve_model_path(args.path)  # a wrong PATH fails before data is loaded
     data = _load_data(args)
-    model = load_model(args.path)
-    logits_fn = make_logits_fn(model)
-    test = evaluate_split(logits_fn, data.test.images, data.test.labels, args.batch_size)
-    train_eval = evaluate_split(logits_fn, data.train.images, data.train.labels, args.batch_size)
+    model = ProbabilityModel(args.path, rule=args.rule)
+    test_predicted, test_probabilities = model.predict(data.test.images, args.batch_size)
+    test = evaluation_from_predictions(test_predicted, data.test.labels)
+    train_eval = evaluation_from_predictions(model.predict(data.train.images, args.batch_size)[0],
+                                             data.train.labels)
+    plots = (_write_evaluation_plots(args, test, test_predicted, test_probabilities, data.test)
+             if args.plots else [])
     if args.json:
-        print(json.dumps({"model": str(resolve_model_path(args.path)), "test": test.to_dict(),
-                          "train": train_eval.to_dict()}, indent=2))
+        print(json.dumps({"model": str(args.path), "ensemble_rule": args.rule if is_ensemble else None,
+                          "test": test.to_dict(), "train": train_eval.to_dict(),
+                          "plots": [str(p) for p in plots]}, indent=2))
         return 0
+    if is_ensemble:
+        print(f"ensemble of {len(model.logits_fns)} members, rule: {args.rule}")
     print(f"test accuracy:  {test.accuracy:.4f} ({test.count} images)")
     print(f"train accuracy: {train_eval.accuracy:.4f} ({train_eval.count} images)")
     print("per-class test accuracy:")
@@ -244,6 +257,151 @@ def cmd_evaluate(args) -> int:
     print("     " + "".join(f"{digit:>6}" for digit in range(10)))
     for digit, row in enumerate(test.confusion):
         print(f"  {digit}  " + "".join(f"{count:>6}" for count in row))
+    for path in plots:
+        print(f"wrote {path}")
+    return 0
+
+
+def _write_evaluation_plots(args, test, predicted, probabilities, test_split) -> list[Path]:
+    from digitnet import plots, runs
+
+    out = Path(args.plots)
+    confidence = probabilities[range(len(predicted)), predicted]
+    written = [plots.plot_confusion_matrix(test.confusion, out / "confusion_matrix.png"),
+               plots.plot_misclassified(test_split.images, test_split.labels, predicted, confidence,
+                                        out / "misclassified.png")]
+    history = runs.read_metrics(args.path) if Path(args.path).is_dir() else []
+    if history:
+        written.append(plots.plot_learning_curves(history, out / "learning_curves.png"))
+    return written
+
+
+def cmd_augment_preview(args) -> int:
+    from digitnet.augment import AffineRanges, preview_grid
+    from digitnet.plots import plot_augment_preview
+
+    defaults = AffineRanges()
+    ranges = AffineRanges(*(getattr(defaults, field) if getattr(args, flag) is None
+                            else getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()))
+    try:
+        ranges.validate()
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    data = _load_data(args)
+    grid = preview_grid(data.train.images[:args.count], args.seed, ranges, copies=args.copies)
+    print(f"wrote {plot_augment_preview(grid, args.out, args.copies)}")
+    return 0
+
+
+# ---------------------------------------------------------------- ensembles
+
+def _train_flags(args) -> list[str]:
+    """The hyperparameter flags given on this command line, to pass on to each member."""
+    flags = []
+    for name in ("iterations", "epochs", "batch_size", "lr", "dropout", *AUGMENT_FLAGS):
+        value = getattr(args, name, None)
+        if value is not None:
+            flags += [f"--{name.replace('_', '-')}", str(value)]
+    if getattr(args, "augment", None):
+        flags.append("--augment")
+    return flags
+
+
+def cmd_ensemble_train(args) -> int:
+    from digitnet import ensemble_runs as er
+
+    if er.is_ensemble_dir(args.out):
+        manifest = er.read_manifest(args.out)
+        _err(f"continuing the ensemble in {args.out} ({len(manifest.members)} members, "
+             "its own manifest; other flags ignored)")
+    else:
+        archs = [arch.strip() for arch in args.arch.split(",") if arch.strip()]
+        from digitnet.models import ARCHITECTURES, UnknownArchError
+        for arch in archs:
+            if arch not in ARCHITECTURES:
+                raise UnknownArchError(arch)
+        manifest = er.Manifest(er.plan_members(args.members, archs, args.seed or 0),
+                               tuple(_train_flags(args)))
+        er.create_ensemble(args.out, manifest)
+    if args.data_dir is not None:
+        _load_data(args)  # a bad --data-dir fails here once, not in every member
+    pending = [m for m in manifest.members if er.member_state(args.out, m) != "done"]
+    for member in manifest.members:
+        if member not in pending:
+            _err(f"{member.name}: already trained")
+    failed = _run_members(args, manifest, pending)
+    if failed:
+        _err(f"members failed: {', '.join(failed)}; see their .log files in {args.out}; "
+             f"rerun `digitnet ensemble train --out {args.out}` to continue")
+        return 1
+    print(f"ensemble ready in {args.out}: evaluate it with `digitnet ensemble evaluate {args.out}`")
+    return 0
+
+
+def _run_members(args, manifest, pending) -> list[str]:
+    """Train members as `digitnet train` processes, --jobs at a time, sharing the cores."""
+    import signal
+    import subprocess
+
+    from digitnet import ensemble_runs as er
+
+    jobs = max(1, min(args.jobs, len(pending) or 1))
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "OMP_NUM_THREADS": threads}
+    data_flags = ["--data-dir", str(args.data_dir)] if args.data_dir is not None else []
+    queue, running, failed = list(pending), {}, []
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                member = queue.pop(0)
+                command = er.member_command(args.out, member, manifest.train_args) + data_flags
+                log = open(Path(args.out) / f"{member.name}.log", "ab")
+                running[member.name] = (subprocess.Popen(
+                    [sys.executable, "-m", "digitnet", *command], stdout=log,
+                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env), log)
+                _err(f"{member.name}: training ({member.arch}, seed {member.seed})")
+            time.sleep(0.2)
+            for name, (process, log) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                log.close()
+                del running[name]
+                if process.returncode == 0:
+                    _err(f"{name}: done")
+                else:
+                    failed.append(name)
+                    _err(f"{name}: failed (exit {process.returncode})")
+    except KeyboardInterrupt:
+        for process, _ in running.values():
+            process.send_signal(signal.SIGINT)  # each member saves a checkpoint
+        for process, log in running.values():
+            process.wait()
+            log.close()
+        raise
+    return failed
+
+
+def cmd_ensemble_evaluate(args) -> int:
+    from digitnet.evaluate import ensemble_accuracies
+    from digitnet.predict import ProbabilityModel
+
+    from digitnet.ensemble_runs import read_manifest
+
+    manifest = read_manifest(args.path)
+    data = _load_data(args)
+    model = ProbabilityModel(args.path)
+    report = ensemble_accuracies(model.member_probabilities(data.test.images), data.test.labels)
+    members = [{"name": m.name, "arch": m.arch, "seed": m.seed, "test_accuracy": accuracy}
+               for m, accuracy in zip(manifest.members, report["members"])]
+    if args.json:
+        print(json.dumps({"ensemble": str(args.path), "members": members,
+                          "rules": report["rules"]}, indent=2))
+        return 0
+    for member in members:
+        print(f"{member['name']} ({member['arch']}, seed {member['seed']}): "
+              f"test accuracy {member['test_accuracy']:.4f}")
+    for rule, accuracy in report["rules"].items():
+        print(f"ensemble, {rule}: test accuracy {accuracy:.4f}")
     return 0
 
 
@@ -253,6 +411,24 @@ def _add_data_dir(parser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding the four MNIST IDX files (raw or .gz); "
                              "default: $DIGITNET_DATA_DIR, then the cache, then download")
+
+
+def _add_augment_flags(parser, switch: bool = True) -> None:
+    from digitnet.augment import AffineRanges
+
+    defaults = AffineRanges()
+    if switch:
+        parser.add_argument("--augment", action="store_true", default=None,
+                            help="random affine transforms of each training batch (never of "
+                                 "validation or test images)")
+    parser.add_argument("--rotate", type=float, metavar="DEG",
+                        help=f"rotation range in degrees; default {defaults.rotate_degrees:g}")
+    parser.add_argument("--shift", type=float, metavar="FRACTION",
+                        help=f"translation range, fraction of the side; default {defaults.shift_fraction:g}")
+    parser.add_argument("--zoom", type=float, metavar="FRACTION",
+                        help=f"scale range, 1 +/- FRACTION; default {defaults.zoom_fraction:g}")
+    parser.add_argument("--shear", type=float, metavar="DEG",
+                        help=f"shear range in degrees; default {defaults.shear_degrees:g}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -286,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, help="Adam learning rate; default 1e-4")
     train.add_argument("--dropout", type=float, help="fraction of units dropped; default 0.5")
     train.add_argument("--seed", type=int, help="random seed (weights, dropout, shuffling); default 0")
+    _add_augment_flags(train)
     train.add_argument("--out", type=Path, help="run directory; default runs/<arch>-<timestamp>")
     train.add_argument("--resume", type=Path, metavar="DIR",
                        help="continue an interrupted run from its last complete checkpoint")
@@ -293,15 +470,61 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="test and train accuracy, per class, confusion matrix")
-    evaluate.add_argument("path", type=Path, metavar="PATH", help="a run directory or a model.keras file")
+    evaluate.add_argument("path", type=Path, metavar="PATH",
+                          help="a run directory, a model.keras file or an ensemble directory")
+    evaluate.add_argument("--rule", default="mean", choices=["mean", "most_confident", "vote"],
+                          help="how an ensemble's members combine; default mean probability")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--batch-size", type=int, default=1000, help="images per evaluation batch")
+    evaluate.add_argument("--plots", type=Path, metavar="DIR",
+                          help="write confusion_matrix.png, misclassified.png and, for a run, "
+                               "learning_curves.png into DIR")
     _add_data_dir(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    preview = commands.add_parser("augment-preview",
+                                  help="a grid of training digits beside augmented versions")
+    preview.add_argument("--out", type=Path, default=Path("augment_preview.png"),
+                         help="PNG to write; default augment_preview.png")
+    preview.add_argument("--count", type=int, default=10, help="training digits shown; default 10")
+    preview.add_argument("--copies", type=int, default=6, help="augmented versions of each; default 6")
+    preview.add_argument("--seed", type=int, default=0, help="random seed; default 0")
+    _add_augment_flags(preview, switch=False)
+    _add_data_dir(preview)
+    preview.set_defaults(handler=cmd_augment_preview)
+
+    ensemble = commands.add_parser("ensemble", help="several networks that predict together")
+    ensemble_commands = ensemble.add_subparsers(dest="ensemble_command", required=True,
+                                                parser_class=_Parser)
+    ens_train = ensemble_commands.add_parser(
+        "train", help="train N members with different seeds (continues an interrupted ensemble)")
+    ens_train.add_argument("--members", type=int, default=5, help="how many networks; default 5")
+    ens_train.add_argument("--arch", default="seed",
+                           help="network, or a comma-separated list assigned in turn; default seed")
+    ens_train.add_argument("--out", type=Path, required=True, help="the ensemble directory")
+    ens_train.add_argument("--jobs", type=int, default=1,
+                           help="members trained at once, sharing the cores; default 1")
+    ens_train.add_argument("--seed", type=int, help="first member's seed (others count up); default 0")
+    ens_length = ens_train.add_mutually_exclusive_group()
+    ens_length.add_argument("--iterations", type=int, help="goal iterations per member")
+    ens_length.add_argument("--epochs", type=int, help="whole epochs per member")
+    ens_train.add_argument("--batch-size", type=int, help="images per step")
+    ens_train.add_argument("--lr", type=float, help="Adam learning rate")
+    ens_train.add_argument("--dropout", type=float, help="fraction of units dropped")
+    _add_augment_flags(ens_train)
+    _add_data_dir(ens_train)
+    ens_train.set_defaults(handler=cmd_ensemble_train)
+    ens_eval = ensemble_commands.add_parser(
+        "evaluate", help="each member's test accuracy and the ensemble's under each rule")
+    ens_eval.add_argument("path", type=Path, metavar="DIR", help="an ensemble directory")
+    ens_eval.add_argument("--json", action="store_true", help="print JSON")
+    _add_data_dir(ens_eval)
+    ens_eval.set_defaults(handler=cmd_ensemble_evaluate)
     return parser
 
 
-NEEDS_TENSORFLOW = (cmd_summary, cmd_models, cmd_train, cmd_evaluate)
+NEEDS_TENSORFLOW = (cmd_summary, cmd_models, cmd_train, cmd_evaluate, cmd_ensemble_train,
+                    cmd_ensemble_evaluate, cmd_augment_preview)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -310,7 +533,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from digitnet.predict import ModelLoadError
     from digitnet.runs import RunError
 
-    errors = [UserError, ConfigError, DataError, ModelLoadError, RunError]
+    from digitnet.ensemble_runs import EnsembleError
+
+    errors = [UserError, ConfigError, DataError, ModelLoadError, RunError, EnsembleError]
+    if "digitnet.ensemble" in sys.modules:
+        errors.append(sys.modules["digitnet.ensemble"].UnknownRuleError)
     if "digitnet.models" in sys.modules:  # never import Keras just to catch its errors
         errors.append(sys.modules["digitnet.models"].UnknownArchError)
     return tuple(errors)

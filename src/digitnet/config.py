@@ -11,6 +11,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from digitnet.augment import AffineRanges
+
+_AFFINE_DEFAULTS = AffineRanges()
 # The tutorial turns a goal of 20,000 iterations into whole epochs:
 # 55,000 training images // batch 50 = 1,100 iterations an epoch -> 18 epochs.
 TUTORIAL_GOAL_ITERATIONS = 20_000
@@ -34,6 +37,11 @@ class TrainConfig:
     train_eval_size: int = 10_000  # fixed subset of training images scored each epoch
     eval_batch_size: int = 1_000  # images per evaluation step (never a whole set at once)
     steps_per_call: int = 100  # training steps inside one compiled call (progress granularity)
+    augment: bool = False  # random affine transforms of each training batch, in-graph
+    rotate_degrees: float = _AFFINE_DEFAULTS.rotate_degrees  # uniform in [-r, r]
+    shift_fraction: float = _AFFINE_DEFAULTS.shift_fraction  # of the image side, per axis
+    zoom_fraction: float = _AFFINE_DEFAULTS.zoom_fraction  # scale uniform in [1-z, 1+z]
+    shear_degrees: float = _AFFINE_DEFAULTS.shear_degrees  # uniform in [-h, h]
 
     def validate(self) -> None:
         positive = ("goal_iterations", "batch_size", "validation_size",
@@ -47,6 +55,19 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout is the fraction dropped and must be in [0, 1), got {self.dropout}")
+        try:
+            self.affine_ranges()
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+
+    def affine_ranges(self) -> AffineRanges | None:
+        """The augmentation ranges, validated; None when augmentation is off."""
+        if not self.augment:
+            return None
+        ranges = AffineRanges(self.rotate_degrees, self.shift_fraction, self.zoom_fraction,
+                              self.shear_degrees)
+        ranges.validate()
+        return ranges
 
     def steps_per_epoch(self, train_size: int) -> int:
         steps = train_size // self.batch_size

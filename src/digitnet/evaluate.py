@@ -70,7 +70,14 @@ class Evaluation:
 
 def evaluate_split(logits_fn: LogitsFn, images: np.ndarray, labels: np.ndarray,
                    batch_size: int = 1000) -> Evaluation:
-    predicted = predict_logits(logits_fn, images, batch_size).argmax(axis=1)
+    return evaluation_from_logits(predict_logits(logits_fn, images, batch_size), labels)
+
+
+def evaluation_from_logits(logits: np.ndarray, labels: np.ndarray) -> Evaluation:
+    return evaluation_from_predictions(np.asarray(logits).argmax(axis=1), labels)
+
+
+def evaluation_from_predictions(predicted: np.ndarray, labels: np.ndarray) -> Evaluation:
     confusion = confusion_matrix(predicted, labels)
     return Evaluation(accuracy(predicted, labels),
                       [float(value) for value in per_class_accuracy(confusion)],
@@ -83,3 +90,12 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_normalizer = np.log(np.exp(shifted).sum(axis=1))
     return float(np.mean(log_normalizer - shifted[np.arange(len(labels)), labels]))
+
+
+def ensemble_accuracies(member_probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    """Each member's accuracy and the ensemble's under every combination rule."""
+    from digitnet.ensemble import RULES, combine
+
+    members = [accuracy(probs.argmax(axis=1), labels) for probs in member_probabilities]
+    rules = {rule: accuracy(combine(rule, member_probabilities)[0], labels) for rule in RULES}
+    return {"members": members, "rules": rules}

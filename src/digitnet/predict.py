@@ -40,3 +40,46 @@ def load_model(path: Path):
     except Exception as error:  # Keras raises many kinds for a damaged archive
         raise ModelLoadError(f"{model_path} could not be loaded as a Keras model "
                              f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from error
+
+
+def load_ensemble_members(directory: Path) -> list:
+    """Every member model of an ensemble directory, checked to take the same input."""
+    from digitnet.ensemble_runs import EnsembleError, member_model_paths
+
+    models = [load_model(path) for path in member_model_paths(directory)]
+    shapes = {tuple(model.input_shape[1:]) for model in models}
+    if len(shapes) > 1:
+        raise EnsembleError(f"the members of {directory} take different input shapes "
+                            f"({', '.join(map(str, sorted(shapes)))}); they cannot vote together")
+    return models
+
+
+class ProbabilityModel:
+    """A single model or an ensemble behind one call: images -> (N, 10) probabilities."""
+
+    def __init__(self, path: Path, rule: str = "mean"):
+        from digitnet.ensemble import RULES, UnknownRuleError
+        from digitnet.ensemble_runs import is_ensemble_dir
+        from digitnet.evaluate import make_logits_fn
+
+        if rule not in RULES:
+            raise UnknownRuleError(rule)
+        self.rule = rule
+        self.is_ensemble = is_ensemble_dir(path)
+        models = load_ensemble_members(path) if self.is_ensemble else [load_model(path)]
+        self.logits_fns = [make_logits_fn(model) for model in models]
+
+    def member_probabilities(self, images, batch_size: int = 1000):
+        """(members, N, 10) softmax probabilities."""
+        import numpy as np
+
+        from digitnet.ensemble import softmax
+        from digitnet.evaluate import predict_logits
+
+        return np.stack([softmax(predict_logits(fn, images, batch_size)) for fn in self.logits_fns])
+
+    def predict(self, images, batch_size: int = 1000):
+        """(predicted digits (N,), combined probabilities (N, 10)) under the ensemble's rule."""
+        from digitnet.ensemble import combine
+
+        return combine(self.rule, self.member_probabilities(images, batch_size))

@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 
 from digitnet import runs
-from digitnet.config import TrainConfig
+from digitnet.augment import AffineRanges, augment_seed, random_affine
+from digitnet.config import ConfigError, TrainConfig
 from digitnet.data import Mnist, Split
 from digitnet.evaluate import cross_entropy, make_logits_fn, predict_logits, accuracy
 from digitnet.fileio import atomic_write_bytes
@@ -91,10 +92,13 @@ def restore_state(model, optimizer, arrays: dict[str, np.ndarray]) -> None:
 class _CompiledSteps:
     """Runs `count` optimizer steps in one call, the batches gathered in-graph from resident data."""
 
-    def __init__(self, model, optimizer, train: Split, batch_size: int):
+    def __init__(self, model, optimizer, train: Split, batch_size: int,
+                 augment: AffineRanges | None = None, seed: int = 0):
         import tensorflow as tf
 
         self._tf = tf
+        self.augment = augment
+        self.seed = seed
         self.images = tf.constant(train.images)
         self.labels = tf.constant(train.labels.astype(np.int32))
         self.batch_size = batch_size
@@ -111,6 +115,11 @@ class _CompiledSteps:
             indices = order[step * batch:(step + 1) * batch]
             images = tf.gather(self.images, indices)
             labels = tf.gather(self.labels, indices)
+            if self.augment is not None:
+                with tf.name_scope("augment"):
+                    # Seeded by (run seed, iteration): a resumed run repeats its batches exactly.
+                    images = random_affine(images, augment_seed(self.seed, optimizer.iterations),
+                                           self.augment)
             with tf.GradientTape() as tape:
                 with tf.name_scope("dnn"):
                     logits = model(images, training=True)
@@ -177,6 +186,7 @@ def train(config: TrainConfig, run_dir: Path, data: Mnist, *, on_progress: Progr
           on_epoch: EpochFn | None = None, on_note: NoteFn | None = None) -> TrainResult:
     """Start a new run in `run_dir` and train it to the end."""
     config.validate()
+    require_tensorflow_backend()
     steps_per_epoch = config.steps_per_epoch(len(data.train))
     epochs = config.resolved_epochs(len(data.train))
     runs.create_run(run_dir, config, {"epochs": epochs, "steps_per_epoch": steps_per_epoch,
@@ -188,6 +198,7 @@ def resume(run_dir: Path, data: Mnist, *, on_progress: ProgressFn | None = None,
            on_epoch: EpochFn | None = None, on_note: NoteFn | None = None) -> TrainResult:
     """Continue a run from its newest complete checkpoint, with the run's own saved config."""
     config = runs.read_run_config(run_dir)
+    require_tensorflow_backend()
     checkpoint, notes = runs.latest_checkpoint(run_dir)
     for note in notes:
         if on_note:
@@ -195,6 +206,15 @@ def resume(run_dir: Path, data: Mnist, *, on_progress: ProgressFn | None = None,
     if checkpoint is None and notes:
         raise runs.RunError(f"{run_dir}: every checkpoint is damaged; start a new run")
     return _train_loop(config, Path(run_dir), data, checkpoint, on_progress, on_epoch, on_note)
+
+
+def require_tensorflow_backend() -> None:
+    """The compiled loop below is TensorFlow's; the networks themselves are backend-neutral Keras."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ConfigError(f"training runs on Keras's TensorFlow backend, but KERAS_BACKEND is "
+                          f"{keras.backend.backend()!r}; unset it or set KERAS_BACKEND=tensorflow")
 
 
 def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_note) -> TrainResult:
@@ -211,7 +231,8 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
         if on_note:
             on_note(f"resuming from {checkpoint.path} (iteration {checkpoint.iteration} of {total})")
 
-    steps = _CompiledSteps(model, optimizer, data.train, config.batch_size)
+    steps = _CompiledSteps(model, optimizer, data.train, config.batch_size,
+                           augment=config.affine_ranges(), seed=config.seed)
     logits_fn = make_logits_fn(model)
     train_eval = data.train.images[:config.train_eval_size], data.train.labels[:config.train_eval_size]
     writer = tf.summary.create_file_writer(str(run_dir / runs.TENSORBOARD_DIR))
