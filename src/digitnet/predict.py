@@ -1,8 +1,9 @@
-"""Load a trained model from a run directory or a .keras file."""
+"""Load a trained model (run directory, .keras file or ensemble) and predict digits with it."""
 
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from digitnet.runs import MODEL_FILE
@@ -83,3 +84,44 @@ class ProbabilityModel:
         from digitnet.ensemble import combine
 
         return combine(self.rule, self.member_probabilities(images, batch_size))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    digit: int
+    probability: float  # of `digit`
+    probabilities: list[float]  # all ten, combined over an ensemble's members
+    top3: list[tuple[int, float]]
+    uncertain: bool  # "not a digit", or a digit the model cannot tell
+
+    def to_dict(self) -> dict:
+        return {"digit": self.digit, "probability": self.probability,
+                "probabilities": self.probabilities,
+                "top3": [{"digit": d, "probability": p} for d, p in self.top3],
+                "uncertain": self.uncertain}
+
+
+class Predictor:
+    """What `predict` and the service use: MNIST-form images in, digits and uncertainty out."""
+
+    def __init__(self, path: Path, rule: str = "mean"):
+        self.model = ProbabilityModel(path, rule=rule)
+        self.path = Path(path)
+
+    def predict(self, images) -> list[Prediction]:
+        """images: float32 (N, 28, 28, 1) in [0, 1], ink bright on black (see preprocess)."""
+        import numpy as np
+
+        from digitnet.uncertainty import flag_uncertain
+
+        images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        member_probabilities = self.model.member_probabilities(images)
+        predicted, combined = self.model.predict(images) if len(images) else ([], [])
+        uncertain = flag_uncertain(member_probabilities, images)
+        results = []
+        for index, digit in enumerate(predicted):
+            row = [float(p) for p in combined[index]]
+            order = sorted(range(10), key=lambda d: -row[d])[:3]
+            results.append(Prediction(int(digit), row[int(digit)], row,
+                                      [(d, row[d]) for d in order], bool(uncertain[index])))
+        return results
