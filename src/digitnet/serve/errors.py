@@ -1,0 +1,69 @@
+"""What the service answers when something goes wrong: always JSON `{"error": "..."}`.
+
+Bad input is the client's to fix and gets a 4xx with a one-line reason. Only a bug in
+the service itself reaches `InternalErrors`, which logs the traceback and answers 500,
+so a client never sees a dropped connection or an HTML error page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+logger = logging.getLogger("digitnet.serve")
+
+
+class RequestError(Exception):
+    """A request the service will not answer; `status` is the HTTP 4xx to send."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ServeError(Exception):
+    """The server cannot start as asked (for example, the port is taken); one line for the user."""
+
+
+def error_body(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
+async def send_json_error(send, status: int, message: str, headers: list | None = None) -> None:
+    """Answer a whole request from ASGI middleware, before or instead of the app."""
+    body = error_body(message)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class InternalErrors:
+    """ASGI middleware: an exception nothing else handled is logged and answered with a JSON 500.
+
+    Starlette's own last-resort handler re-raises after answering, which makes the server
+    log every bug twice and tests raise; this one stops the exception here.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("internal error answering %s %s", scope.get("method"), scope.get("path"))
+            if started:  # too late for a clean answer; the server closes the connection
+                raise
+            await send_json_error(send, 500, "internal server error; the server log has the details")

@@ -1,0 +1,457 @@
+"""The HTTP service on a tiny trained model: every endpoint's answers, every kind of bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import struct
+import threading
+import time
+import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import synthetic_split
+from digitnet.predict import Predictor
+from digitnet.preprocess import image_to_mnist
+from digitnet.serve import create_app
+from digitnet.serve.batching import BatchingPredictor
+from digitnet.serve.model_info import describe_model
+from digitnet.serve.server import serve_in_thread
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # Starlette 1.x would rather TestClient ran on httpx2
+    from fastapi.testclient import TestClient
+
+MAX_BODY = 256 * 1024
+MAX_BATCH = 8
+PREDICT = "/v1/models/digitnet:predict"
+INFER = "/v2/models/digitnet/infer"
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_dir) -> Predictor:
+    return Predictor(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def app(predictor, tiny_model_dir):
+    return create_app(predictor, model_info=describe_model(tiny_model_dir),
+                      max_body_bytes=MAX_BODY, max_batch=MAX_BATCH)
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with TestClient(app) as client:  # runs the lifespan: the model thread stops at the end
+        yield client
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    """Four MNIST-form images (28, 28) of the synthetic digits the tiny model learned."""
+    return synthetic_split(4, seed=7).images[..., 0]
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def paper_digit_png(width: int = 120, height: int = 160) -> bytes:
+    """A dark bar on white paper, as the drawing page sends it."""
+    pixels = np.full((height, width), 255)
+    pixels[height // 6:-height // 6, width // 2 - 8:width // 2 + 8] = 0
+    return png_bytes(pixels)
+
+
+def assert_prediction(entry: dict, expected) -> None:
+    assert set(entry) >= {"digit", "probabilities", "uncertain"}
+    assert entry["digit"] == expected.digit
+    assert isinstance(entry["uncertain"], bool) and entry["uncertain"] == expected.uncertain
+    assert len(entry["probabilities"]) == 10
+    assert sum(entry["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(entry["probabilities"], expected.probabilities, atol=1e-5)
+
+
+def assert_error(response: httpx.Response, status: int, fragment: str = "") -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and isinstance(body["error"], str) and body["error"]
+    assert fragment.lower() in body["error"].lower(), body["error"]
+
+
+# ---------------------------------------------------------------- the page
+
+def test_page_is_self_contained_with_the_elements_the_browser_test_uses(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    for element in ('id="canvas"', 'id="clear"', 'id="digit"', 'id="uncertain"', 'id="bars"', 'id="thumb"'):
+        assert element in page
+    assert "http://" not in page and "https://" not in page and 'src="//' not in page
+    assert "connect-src 'self'" in response.headers["content-security-policy"]
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+# ---------------------------------------------------------------- TensorFlow Serving REST
+
+def test_predict_instances_as_28x28_and_as_784_give_the_predictor_s_answers(client, predictor, images):
+    expected = predictor.predict(images)
+    for instances in (images.tolist(), images.reshape(len(images), 784).tolist()):
+        response = client.post(PREDICT, json={"instances": instances})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body) == {"predictions"} and len(body["predictions"]) == len(images)
+        for entry, want in zip(body["predictions"], expected):
+            assert set(entry) == {"digit", "probabilities", "uncertain"}
+            assert_prediction(entry, want)
+
+
+def test_predict_b64_instance_is_preprocessed_like_a_file(client, predictor):
+    data = paper_digit_png()
+    [expected] = predictor.predict(image_to_mnist(data)[None])
+    response = client.post(PREDICT, json={"signature_name": "serving_default",
+                                          "instances": [{"b64": base64.b64encode(data).decode()}]})
+    assert response.status_code == 200, response.text
+    assert_prediction(response.json()["predictions"][0], expected)
+
+
+def test_predict_named_input_columnar_format_and_versioned_url(client, predictor, images):
+    expected = predictor.predict(images[:2])
+    named = client.post("/v1/models/digitnet/versions/1:predict",
+                        json={"instances": [{"image": image.tolist()} for image in images[:2]]})
+    assert named.status_code == 200, named.text
+    for entry, want in zip(named.json()["predictions"], expected):
+        assert_prediction(entry, want)
+    columnar = client.post(PREDICT, json={"inputs": {"image": images[:2].tolist()}})
+    assert columnar.status_code == 200, columnar.text
+    outputs = columnar.json()["outputs"]
+    assert outputs["digit"] == [p.digit for p in expected]
+    assert outputs["uncertain"] == [p.uncertain for p in expected]
+    np.testing.assert_allclose(outputs["probabilities"], [p.probabilities for p in expected], atol=1e-5)
+
+
+def test_model_status_and_metadata(client):
+    status = client.get("/v1/models/digitnet").json()
+    assert status["model_version_status"] == [
+        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
+    assert status["metadata"]["arch"] == "seed"
+    assert 0.0 <= status["metadata"]["validation_accuracy"] <= 1.0
+    assert status["metadata"]["input_shape"] == [28, 28, 1]
+    assert client.get("/v1/models/digitnet/versions/1").json() == status
+    metadata = client.get("/v1/models/digitnet/metadata").json()
+    assert metadata["model_spec"] == {"name": "digitnet", "signature_name": "", "version": "1"}
+    signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert [d["size"] for d in signature["inputs"]["image"]["tensor_shape"]["dim"]] == ["-1", "28", "28", "1"]
+    assert set(signature["outputs"]) == {"digit", "probabilities", "uncertain"}
+
+
+# ---------------------------------------------------------------- upload
+
+def test_upload_answers_like_predict_plus_top3_and_the_image_the_model_saw(client, predictor):
+    data = paper_digit_png()
+    seen = image_to_mnist(data)
+    [expected] = predictor.predict(seen[None])
+    response = client.post("/predict", files={"file": ("one.png", data, "image/png")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"digit", "probability", "probabilities", "top3", "uncertain", "input_png"}
+    assert_prediction(body, expected)
+    assert body["probability"] == pytest.approx(max(body["probabilities"]))
+    assert [entry["digit"] for entry in body["top3"]][0] == body["digit"] and len(body["top3"]) == 3
+    thumbnail = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["input_png"]))))
+    assert thumbnail.shape == (28, 28)
+    np.testing.assert_array_equal(thumbnail, np.round(seen * 255).astype(np.uint8))
+
+
+# ---------------------------------------------------------------- Open Inference Protocol (v2)
+
+def test_v2_health_and_metadata(client):
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    assert client.get("/v2/models/digitnet/ready").json() == {"name": "digitnet", "ready": True}
+    assert client.get("/v2").json()["extensions"] == []
+    metadata = client.get("/v2/models/digitnet").json()
+    assert metadata["name"] == "digitnet" and metadata["versions"] == ["1"] and metadata["platform"]
+    assert metadata["inputs"] == [{"name": "image", "datatype": "FP32", "shape": [-1, 28, 28, 1]}]
+    assert {o["name"]: (o["datatype"], o["shape"]) for o in metadata["outputs"]} == {
+        "probabilities": ("FP32", [-1, 10]), "digit": ("INT64", [-1]), "uncertain": ("BOOL", [-1])}
+    assert client.get("/v2/models/digitnet/versions/1").json() == metadata
+
+
+def v2_request(images: np.ndarray, nested: bool = False, **extra) -> dict:
+    data = images.reshape(-1, 28, 28, 1).tolist() if nested else images.ravel().tolist()
+    return {"inputs": [{"name": "image", "shape": [len(images), 28, 28, 1], "datatype": "FP32",
+                        "data": data}], **extra}
+
+
+def test_v2_infer_round_trip_flat_and_nested(client, predictor, images):
+    expected = predictor.predict(images[:2])
+    for nested in (False, True):
+        response = client.post(INFER, json=v2_request(images[:2], nested, id="req-7",
+                                                      parameters={"note": "x", "n": 1, "flag": True}))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model_name"] == "digitnet" and body["id"] == "req-7"
+        outputs = {output["name"]: output for output in body["outputs"]}
+        assert [o["name"] for o in body["outputs"]] == ["probabilities", "digit", "uncertain"]
+        assert outputs["probabilities"]["shape"] == [2, 10] and outputs["probabilities"]["datatype"] == "FP32"
+        np.testing.assert_allclose(np.reshape(outputs["probabilities"]["data"], (2, 10)),
+                                   [p.probabilities for p in expected], atol=1e-5)
+        assert outputs["digit"] == {"name": "digit", "shape": [2], "datatype": "INT64",
+                                    "data": [p.digit for p in expected]}
+        assert outputs["uncertain"] == {"name": "uncertain", "shape": [2], "datatype": "BOOL",
+                                        "data": [p.uncertain for p in expected]}
+
+
+def test_v2_infer_answers_only_the_outputs_asked_for_and_no_id_unless_given(client, images):
+    body = client.post("/v2/models/digitnet/versions/1/infer",
+                       json=v2_request(images[:1], outputs=[{"name": "digit"}])).json()
+    assert "id" not in body
+    assert [output["name"] for output in body["outputs"]] == ["digit"]
+
+
+# ---------------------------------------------------------------- bad input: always 4xx and JSON
+
+def _deep(levels: int) -> str:
+    return '{"instances": ' + "[" * levels + "]" * levels + "}"
+
+
+ONE = np.full((28, 28), 0.5).tolist()
+BAD_TF_PREDICT = {
+    "empty body": (b"", "empty"),
+    "not json": (b"instances=1", "not valid JSON"),
+    "not utf-8": (b"\xff\xfe{}", "UTF-8"),
+    "json array": (b"[1, 2]", "JSON object"),
+    "no instances": (b'{"signature_name": "serving_default"}', "instances"),
+    "unknown field": (b'{"instances": [], "extra": 1}', "extra"),
+    "both formats": (json.dumps({"instances": [ONE], "inputs": [ONE]}).encode(), "exactly one"),
+    "unknown signature": (json.dumps({"signature_name": "other", "instances": [ONE]}).encode(), "signature"),
+    "instances not a list": (b'{"instances": {"a": 1}}', "array"),
+    "no images": (b'{"instances": []}', "empty"),
+    "too many images": (json.dumps({"instances": [ONE] * (MAX_BATCH + 1)}).encode(), "limit"),
+    "wrong shape": (json.dumps({"instances": [np.zeros((27, 28)).tolist()]}).encode(), "shape"),
+    "ragged rows": (json.dumps({"instances": [[[0.0] * 28] * 27 + [[0.0] * 27]]}).encode(), "ragged"),
+    "strings": (json.dumps({"instances": [["0.5"] * 784]}).encode(), "string"),
+    "booleans": (json.dumps({"instances": [[True] * 784]}).encode(), "boolean"),
+    "null": (json.dumps({"instances": [None]}).encode(), "null"),
+    "NaN": (b'{"instances": [[' + b"NaN, " * 783 + b"0]]}", "NaN"),
+    "Infinity": (b'{"instances": [[' + b"0, " * 783 + b"-Infinity]]}", "Infinity"),
+    "overflowing float": (b'{"instances": [[' + b"0, " * 783 + b"1e400]]}", "too large"),
+    "huge integer": (b'{"instances": [[' + b"0, " * 783 + b"9" * 400 + b"]]}", "too large"),
+    "value above 1": (json.dumps({"instances": [[1.5] + [0.0] * 783]}).encode(), "outside [0, 1]"),
+    "negative value": (json.dumps({"instances": [[-0.1] + [0.0] * 783]}).encode(), "outside [0, 1]"),
+    "nested too deep": (_deep(5000).encode(), "deep"),
+    "nested deeper than an image": (json.dumps({"instances": [[[[[[[[0.5]]]]]]]]}).encode(), "deep"),
+    "b64 not base64": (b'{"instances": [{"b64": "***"}]}', "base64"),
+    "b64 not a string": (b'{"instances": [{"b64": 5}]}', "string"),
+    "b64 empty": (b'{"instances": [{"b64": ""}]}', "no bytes"),
+    "b64 not an image": (b'{"instances": [{"b64": "' + base64.b64encode(b"plain text") + b'"}]}', ""),
+    "object with other keys": (b'{"instances": [{"pixels": [0]}]}', "b64"),
+}
+
+
+@pytest.mark.parametrize("body,fragment", BAD_TF_PREDICT.values(), ids=BAD_TF_PREDICT.keys())
+def test_bad_predict_requests_get_400_and_a_reason(client, body, fragment):
+    assert_error(client.post(PREDICT, content=body), 400, fragment)
+
+
+def v2_with(**changes) -> dict:
+    request = v2_request(np.zeros((1, 28, 28)))
+    request["inputs"][0].update(changes)
+    return request
+
+
+BLANK_V2 = v2_request(np.zeros((1, 28, 28)))
+BAD_V2_INFER = {
+    "no inputs": ({"id": "1"}, "inputs"),
+    "two inputs": ({"inputs": BLANK_V2["inputs"] * 2}, "exactly one"),
+    "unknown field": ({**BLANK_V2, "model": "x"}, "unknown"),
+    "id not a string": ({**BLANK_V2, "id": 42}, "id"),
+    "wrong input name": (v2_with(name="pixels"), "unknown input"),
+    "wrong datatype": (v2_with(datatype="INT8"), "FP32"),
+    "wrong shape": (v2_with(shape=[1, 784]), "shape"),
+    "zero images": (v2_with(shape=[0, 28, 28, 1], data=[]), "N >= 1"),
+    "too many images": (v2_with(shape=[MAX_BATCH + 1, 28, 28, 1]), "limit"),
+    "data does not match shape": (v2_with(shape=[2, 28, 28, 1]), "shape"),
+    "data nested differently": (v2_with(data=np.zeros((1, 784)).tolist()), "shape"),
+    "data with strings": (v2_with(data=["0"] * 784), "string"),
+    "value above 1": (v2_with(data=[2.0] + [0.0] * 783), "outside [0, 1]"),
+    "parameters not an object": ({**BLANK_V2, "parameters": [1]}, "object"),
+    "parameter value an object": ({**BLANK_V2, "parameters": {"a": {"b": 1}}}, "string, number or boolean"),
+    "binary data asked for": ({**BLANK_V2, "parameters": {"binary_data_output": True}}, "binary"),
+    "unknown output": ({**BLANK_V2, "outputs": [{"name": "logits"}]}, "unknown output"),
+    "output twice": ({**BLANK_V2, "outputs": [{"name": "digit"}] * 2}, "twice"),
+}
+
+
+@pytest.mark.parametrize("request_body,fragment", BAD_V2_INFER.values(), ids=BAD_V2_INFER.keys())
+def test_bad_infer_requests_get_400_and_a_reason(client, request_body, fragment):
+    assert_error(client.post(INFER, json=request_body), 400, fragment)
+
+
+def test_infer_refuses_nan_literals(client):
+    body = json.dumps(v2_request(np.zeros((1, 28, 28)))).replace("0.0]", "NaN]", 1)
+    assert_error(client.post(INFER, content=body.encode()), 400, "NaN")
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height: what a decompression bomb looks like before decoding."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + header
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)) + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+BAD_UPLOADS = {
+    "text file": (b"just some words", ""),
+    "empty file": (b"", "empty"),
+    "truncated png": (paper_digit_png()[:60], ""),
+    "decompression bomb": (_png_header_only(100_000, 100_000), "pixels"),
+}
+
+
+@pytest.mark.parametrize("data,fragment", BAD_UPLOADS.values(), ids=BAD_UPLOADS.keys())
+def test_bad_uploads_get_400_and_a_reason(client, data, fragment):
+    assert_error(client.post("/predict", files={"file": ("upload.png", data, "image/png")}), 400, fragment)
+
+
+def test_upload_must_be_multipart_with_a_file_field(client):
+    assert_error(client.post("/predict", content=paper_digit_png(), headers={"content-type": "image/png"}),
+                 415, "multipart")
+    assert_error(client.post("/predict", files={"image": ("a.png", paper_digit_png(), "image/png")}),
+                 400, '"file"')
+    assert_error(client.post("/predict", data={"file": "not a file"}, files={"other": ("a", b"x")}),
+                 400, '"file"')
+    assert_error(client.post("/predict", content=b"--xyz\r\nnonsense",
+                             headers={"content-type": "multipart/form-data; boundary=xyz"}), 400)
+
+
+def test_image_over_the_pixel_limit_is_refused(predictor, tiny_model_dir):
+    app = create_app(predictor, model_info={}, max_image_pixels=100 * 100)
+    with TestClient(app) as small:
+        response = small.post("/predict", files={"file": ("big.png", paper_digit_png(200, 200), "image/png")})
+        assert_error(response, 400, "pixels")
+        assert small.post("/predict", files={"file": ("ok.png", paper_digit_png(90, 90))}).status_code == 200
+
+
+def test_bodies_over_the_limit_get_413_by_header_and_by_counting(client):
+    too_big = b"0" * (MAX_BODY + 1)
+    assert_error(client.post(PREDICT, content=too_big), 413, "limit")
+    assert_error(client.post("/predict", files={"file": ("big.png", too_big, "image/png")}), 413, "limit")
+
+    def chunks():  # no Content-Length: only counting the bytes can stop it
+        for _ in range(MAX_BODY // 65536 + 2):
+            yield b" " * 65536
+
+    assert_error(client.post(PREDICT, content=chunks()), 413, "limit")
+
+
+def test_unknown_models_paths_and_methods(client, images):
+    assert_error(client.post("/v1/models/other:predict", json={"instances": [ONE]}), 404, "other")
+    assert_error(client.post("/v1/models/digitnet/versions/2:predict", json={"instances": [ONE]}), 404)
+    assert_error(client.get("/v1/models/other"), 404)
+    assert_error(client.post("/v2/models/other/infer", json=v2_request(images[:1])), 404)
+    assert_error(client.get("/v2/models/digitnet/versions/9/ready"), 404)
+    assert_error(client.get("/nowhere"), 404, "no endpoint")
+    assert_error(client.get(PREDICT), 405)
+    assert_error(client.delete("/v2/models/digitnet/infer"), 405)
+
+
+class _BrokenPredictor:
+    def predict(self, images):
+        raise RuntimeError("a bug in the model code")
+
+
+def test_an_internal_bug_is_a_logged_json_500_not_a_crash(caplog):
+    with TestClient(create_app(_BrokenPredictor(), model_info={})) as broken:
+        response = broken.post(PREDICT, json={"instances": [ONE]})
+        assert_error(response, 500, "internal")
+        assert "a bug in the model code" not in response.text  # details go to the log, not the client
+        assert broken.get("/healthz").status_code == 200  # and the server carries on
+    assert "a bug in the model code" in caplog.text
+
+
+# ---------------------------------------------------------------- a live server
+
+def test_live_server_answers_concurrent_requests(app, predictor, images):
+    expected = predictor.predict(images)
+    upload = paper_digit_png()
+
+    def call(index: int) -> httpx.Response:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            if index % 4 == 3:
+                return http.post("/predict", files={"file": ("d.png", upload, "image/png")})
+            if index % 4 == 2:
+                return http.post(INFER, json=v2_request(images[index % 4:index % 4 + 1]))
+            return http.post(PREDICT, json={"instances": [images[index % 4].tolist()]})
+
+    with serve_in_thread(app) as url:
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(call, range(16)))
+        # The header check answers before reading: the client still gets the 413, not a reset.
+        with httpx.Client(base_url=url, timeout=60) as http:
+            assert_error(http.post(PREDICT, content=b"1" * (MAX_BODY + 1)), 413)
+    assert [r.status_code for r in responses] == [200] * 16
+    for index, response in enumerate(responses):
+        if index % 4 in (0, 1):
+            assert_prediction(response.json()["predictions"][0], expected[index % 4])
+        elif index % 4 == 2:
+            assert response.json()["outputs"][1]["data"] == [expected[2].digit]
+
+
+class _SlowRecordingPredictor:
+    """Answers each image with its own first pixel as the digit; the first call is slow."""
+
+    def __init__(self):
+        self.batch_sizes = []
+
+    def predict(self, images):
+        self.batch_sizes.append(len(images))
+        if len(self.batch_sizes) == 1:
+            time.sleep(0.3)  # the other requests queue up meanwhile
+        return [int(image[0, 0, 0]) for image in images]
+
+
+def test_requests_waiting_for_the_model_share_one_call_and_each_gets_its_own_answers():
+    recorder = _SlowRecordingPredictor()
+    batcher = BatchingPredictor(recorder)
+
+    async def ask_all():
+        first = asyncio.create_task(batcher.predict(np.full((1, 28, 28), 9, np.float32)))
+        await asyncio.sleep(0.1)  # the model is busy with the first request now
+        sizes = [1, 3, 2, 1]
+        requests = [np.stack([np.full((28, 28), 10 * index + k, np.float32) for k in range(size)])
+                    for index, size in enumerate(sizes)]
+        rest = await asyncio.gather(*(batcher.predict(images) for images in requests))
+        return await first, rest
+
+    first, rest = asyncio.run(ask_all())
+    batcher.close()
+    assert first == [9]
+    assert rest == [[0], [10, 11, 12], [20, 21], [30]]
+    assert recorder.batch_sizes == [1, 7]
+    assert not any(thread.name == "digitnet-model" for thread in threading.enumerate())
+
+
+def test_a_taken_port_is_a_one_line_serve_error():
+    from digitnet.serve.errors import ServeError
+    from digitnet.serve.server import bind_socket
+
+    with bind_socket("127.0.0.1", 0) as taken:  # bound and listening, as another server's would be
+        with pytest.raises(ServeError, match="--port"):
+            bind_socket("127.0.0.1", taken.getsockname()[1])
+
