@@ -293,6 +293,131 @@ def cmd_augment_preview(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- predicting
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def _expand_inputs(names: list[str]) -> list[str]:
+    """Files as given, folders as every image inside (sorted), "-" as standard input."""
+    inputs = []
+    for name in names:
+        path = Path(name)
+        if name != "-" and path.is_dir():
+            inputs += [str(p) for p in sorted(path.rglob("*"))
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        else:
+            inputs.append(name)
+    return inputs
+
+
+def _read_input(name: str):
+    from digitnet.preprocess import ImageError, image_to_mnist
+
+    if name == "-":
+        return image_to_mnist(sys.stdin.buffer.read(), name="standard input")
+    path = Path(name)
+    if not path.exists():
+        raise ImageError(f"{name}: no such file")
+    return image_to_mnist(path, name=name)
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    from digitnet.predict import Predictor, resolve_model_path
+    from digitnet.preprocess import ImageError
+
+    from digitnet.ensemble_runs import is_ensemble_dir
+
+    if not is_ensemble_dir(args.model):
+        resolve_model_path(args.model)
+    predictor = Predictor(args.model, rule=args.rule, detector_dir=args.detector)
+    if predictor.detector_problem:
+        _err(f"note: {predictor.detector_problem}; until then only blank and low-confidence "
+             "inputs are flagged uncertain")
+    names, images, failed = [], [], 0
+    for name in _expand_inputs(args.images):
+        try:
+            images.append(_read_input(name))
+            names.append(name)
+        except (ImageError, OSError) as error:
+            _err(f"digitnet: error: {error}")
+            failed += 1
+    if images:
+        batch = np.stack(images)[..., np.newaxis]
+        for name, image, prediction in zip(names, images, predictor.predict(batch)):
+            if args.show_input:
+                _write_model_input(image, Path(args.show_input), name)
+            _print_prediction(name, prediction, args.json)
+    return EXIT_USER_ERROR if failed else 0
+
+
+def _write_model_input(image, folder: Path, name: str) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from digitnet.fileio import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+    stem = "stdin" if name == "-" else Path(name).stem
+    atomic_write_bytes(folder / f"{stem}.png", buffer.getvalue())
+
+
+def _print_prediction(name: str, prediction, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"file": name, **prediction.to_dict()}), flush=True)
+        return
+    top3 = ", ".join(f"{digit} {probability:.1%}" for digit, probability in prediction.top3)
+    verdict = "  UNCERTAIN: not a digit, or one the model cannot tell" if prediction.uncertain else ""
+    print(f"{name}: {prediction.digit} ({prediction.probability:.1%}; top 3: {top3}){verdict}",
+          flush=True)
+
+
+def cmd_detector_train(args) -> int:
+    import numpy as np
+
+    from digitnet import detector
+    from digitnet.negatives import load_fashion
+
+    data = _load_data(args)
+    fashion = load_fashion("train")
+    digits_u8 = np.round(data.train.images[..., 0] * 255).astype(np.uint8)
+    holdout_u8 = np.round(data.validation.images[..., 0] * 255).astype(np.uint8)
+    _err("rendering negatives and training the not-a-digit detector (a few minutes)")
+    train_set = detector.make_training_set(digits_u8, fashion, negatives=args.negatives,
+                                           rerendered=args.negatives // 3, seed=args.seed)
+    rng = np.random.default_rng(args.seed + 1)
+    holdout = np.concatenate([data.validation.images[..., 0],
+                              detector.rerendered_digits(holdout_u8[:2000], rng)])
+    out = args.out or detector.default_detector_dir()
+    threshold = detector.train_detector(train_set, holdout, out, epochs=args.epochs, seed=args.seed)
+    print(f"detector saved in {out} (threshold {threshold:.3f})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from digitnet.export import export_model
+
+    out = export_model(args.model, args.format, args.out)
+    print(f"exported {args.format} to {out}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from digitnet.ensemble_runs import is_ensemble_dir
+    from digitnet.predict import resolve_model_path
+    from digitnet.serve import run_server
+
+    if not is_ensemble_dir(args.model):
+        resolve_model_path(args.model)  # a wrong MODEL fails at once
+    run_server(args.model, args.host, args.port, rule=args.rule, detector_dir=args.detector)
+    return 0
+
+
 # ---------------------------------------------------------------- ensembles
 
 def _train_flags(args) -> list[str]:
@@ -482,6 +607,53 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    predict = commands.add_parser("predict", help="read digits from your own image files")
+    predict.add_argument("model", type=Path, metavar="MODEL",
+                         help="a run directory, a model.keras file or an ensemble directory")
+    predict.add_argument("images", nargs="+", metavar="IMAGE",
+                         help="image files, folders (every image inside), or - for standard input")
+    predict.add_argument("--json", action="store_true", help="one JSON object per image")
+    predict.add_argument("--show-input", type=Path, metavar="DIR",
+                         help="write the 28x28 image the model saw into DIR, for debugging")
+    predict.add_argument("--rule", default="mean", choices=["mean", "most_confident", "vote"],
+                         help="how an ensemble's members combine; default mean probability")
+    predict.add_argument("--detector", type=Path, metavar="DIR",
+                         help="the not-a-digit detector; default the one `digitnet detector train` made")
+    predict.set_defaults(handler=cmd_predict)
+
+    serve = commands.add_parser(
+        "serve", help="serve a model over HTTP: a draw-a-digit page, TF Serving and KServe v2 APIs")
+    serve.add_argument("model", type=Path, metavar="MODEL",
+                       help="a run directory, a model.keras file or an ensemble directory")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="127.0.0.1: this machine only (default); 0.0.0.0: every interface")
+    serve.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    serve.add_argument("--rule", default="mean", choices=["mean", "most_confident", "vote"],
+                       help="how an ensemble's members combine; default mean probability")
+    serve.add_argument("--detector", type=Path, metavar="DIR",
+                       help="the not-a-digit detector; default the one `digitnet detector train` made")
+    serve.set_defaults(handler=cmd_serve)
+
+    export = commands.add_parser("export", help="export a model as TF SavedModel, LiteRT or ONNX")
+    export.add_argument("model", type=Path, metavar="MODEL", help="a run directory or a model.keras file")
+    export.add_argument("--format", required=True, choices=["saved_model", "litert", "onnx"])
+    export.add_argument("--out", type=Path, required=True,
+                        help="where to write (a folder for saved_model, a file otherwise); never overwritten")
+    export.set_defaults(handler=cmd_export)
+
+    detector = commands.add_parser("detector", help="the not-a-digit detector")
+    detector_commands = detector.add_subparsers(dest="detector_command", required=True,
+                                                parser_class=_Parser)
+    detector_train = detector_commands.add_parser(
+        "train", help="train it on MNIST against Fashion-MNIST, noise, scribbles and digit pairs")
+    detector_train.add_argument("--out", type=Path, help="where to save it; default the cache")
+    detector_train.add_argument("--negatives", type=int, default=30_000,
+                                help="negative examples rendered; default 30000")
+    detector_train.add_argument("--epochs", type=int, default=3, help="default 3")
+    detector_train.add_argument("--seed", type=int, default=0, help="default 0")
+    _add_data_dir(detector_train)
+    detector_train.set_defaults(handler=cmd_detector_train)
+
     preview = commands.add_parser("augment-preview",
                                   help="a grid of training digits beside augmented versions")
     preview.add_argument("--out", type=Path, default=Path("augment_preview.png"),
@@ -524,7 +696,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 NEEDS_TENSORFLOW = (cmd_summary, cmd_models, cmd_train, cmd_evaluate, cmd_ensemble_train,
-                    cmd_ensemble_evaluate, cmd_augment_preview)
+                    cmd_ensemble_evaluate, cmd_augment_preview, cmd_predict, cmd_detector_train,
+                    cmd_export, cmd_serve)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -535,7 +708,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from digitnet.ensemble_runs import EnsembleError
 
-    errors = [UserError, ConfigError, DataError, ModelLoadError, RunError, EnsembleError]
+    from digitnet.detector import DetectorError
+    from digitnet.negatives import NegativesError
+
+    from digitnet.export import ExportError
+
+    errors = [UserError, ConfigError, DataError, ModelLoadError, RunError, EnsembleError,
+              DetectorError, NegativesError, ExportError]
+    if "digitnet.serve.errors" in sys.modules:
+        errors.append(sys.modules["digitnet.serve.errors"].ServeError)
     if "digitnet.ensemble" in sys.modules:
         errors.append(sys.modules["digitnet.ensemble"].UnknownRuleError)
     if "digitnet.models" in sys.modules:  # never import Keras just to catch its errors

@@ -104,9 +104,19 @@ class Prediction:
 class Predictor:
     """What `predict` and the service use: MNIST-form images in, digits and uncertainty out."""
 
-    def __init__(self, path: Path, rule: str = "mean"):
+    def __init__(self, path: Path, rule: str = "mean", detector_dir: Path | None = None,
+                 use_detector: bool = True):
+        from digitnet.detector import DetectorError, load_detector
+
         self.model = ProbabilityModel(path, rule=rule)
         self.path = Path(path)
+        self.detector = None
+        self.detector_problem = None  # why there is no detector, for a one-time notice
+        if use_detector:
+            try:
+                self.detector = load_detector(detector_dir)
+            except DetectorError as error:
+                self.detector_problem = str(error)
 
     def predict(self, images) -> list[Prediction]:
         """images: float32 (N, 28, 28, 1) in [0, 1], ink bright on black (see preprocess)."""
@@ -115,9 +125,10 @@ class Predictor:
         from digitnet.uncertainty import flag_uncertain
 
         images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
-        member_probabilities = self.model.member_probabilities(images)
-        predicted, combined = self.model.predict(images) if len(images) else ([], [])
-        uncertain = flag_uncertain(member_probabilities, images)
+        if len(images) == 0:
+            return []
+        predicted, combined = self.model.predict(images)
+        uncertain = flag_uncertain(combined, images, self.detector)
         results = []
         for index, digit in enumerate(predicted):
             row = [float(p) for p in combined[index]]

@@ -1,18 +1,32 @@
-"""When to say "not a digit": flags inputs the model should not answer with confidence."""
+"""When to say "not a digit": flags inputs the model should not answer with confidence.
+
+Three signals, any one of which flags an image:
+- no ink at all after preprocessing (a blank page);
+- the not-a-digit detector (digitnet.detector) scores it below its threshold;
+- the classifier's combined probability for its answer is below CONFIDENCE_THRESHOLD.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-# Below this combined probability the answer is flagged. Placeholder until measured by
-# benchmarks/uncertainty.py.
-CONFIDENCE_THRESHOLD = 0.9
+CONFIDENCE_THRESHOLD = 0.5  # below this the classifier itself is guessing
+INK_THRESHOLD = 0.05  # brightest pixel below this: nothing was drawn
 
 
-def flag_uncertain(member_probabilities: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """(N,) bool: True where the prediction should not be trusted.
+def is_blank(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    return images.reshape(len(images), -1).max(axis=1, initial=0.0) < INK_THRESHOLD
 
-    member_probabilities: (M, N, 10) softmax outputs of each member; images: (N, 28, 28, 1).
+
+def flag_uncertain(combined_probabilities: np.ndarray, images: np.ndarray,
+                   detector=None) -> np.ndarray:
+    """(N,) bool: True where the answer should not be trusted.
+
+    combined_probabilities: (N, 10); images: (N, 28, 28, 1) as the model saw them;
+    detector: a digitnet.detector.Detector, or None to rely on the other two signals.
     """
-    mean = member_probabilities.mean(axis=0)
-    return mean.max(axis=1) < CONFIDENCE_THRESHOLD
+    flags = is_blank(images) | (np.asarray(combined_probabilities).max(axis=1) < CONFIDENCE_THRESHOLD)
+    if detector is not None and len(images):
+        flags |= detector.not_a_digit(images)
+    return flags

@@ -1,0 +1,154 @@
+"""A small network that tells digits from everything else ("not a digit").
+
+It is trained once on MNIST training digits (as given and re-rendered like users' images)
+against negatives (Fashion-MNIST training photos, noise, scribbles, two digits side by
+side), and works beside any classifier. Its threshold is chosen on held-out data so that
+at most `TARGET_DIGIT_FLAG_RATE` of real digits are flagged. It never sees a test image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitnet.fileio import atomic_write_bytes, atomic_write_text
+
+TARGET_DIGIT_FLAG_RATE = 0.004  # on held-out training digits; leaves room under the 1% budget
+NEGATIVE_MIX = {"fashion": 0.4, "noise": 0.15, "scribble": 0.2, "two_digits": 0.25}
+MODEL_FILE = "detector.keras"
+THRESHOLD_FILE = "detector.json"
+
+
+class DetectorError(Exception):
+    """No usable detector; the message says how to make one."""
+
+
+def default_detector_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "digitnet" / "detector"
+
+
+def build_detector(seed: int = 0):
+    """Two small conv blocks and one logit: "this is a digit"."""
+    import keras
+    from keras import layers
+
+    init = keras.initializers.GlorotUniform
+    return keras.Sequential([
+        keras.Input((28, 28, 1), name="images"),
+        layers.Conv2D(16, 3, activation="relu", kernel_initializer=init(seed), name="conv1"),
+        layers.MaxPooling2D(2, name="pool1"),
+        layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(seed + 1), name="conv2"),
+        layers.MaxPooling2D(2, name="pool2"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(64, activation="relu", kernel_initializer=init(seed + 2), name="hidden"),
+        layers.Dense(1, kernel_initializer=init(seed + 3), name="is_digit"),
+    ], name="detector")
+
+
+def rerendered_digits(digits_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Digits as users supply them: dark on light, larger canvas, off-centre, then preprocessed."""
+    from PIL import Image
+
+    from digitnet.preprocess import to_mnist
+
+    out = []
+    for digit in digits_u8:
+        scale = int(rng.integers(2, 6))
+        side = 28 * scale + int(rng.integers(0, 60))
+        canvas = Image.new("L", (side, side), int(rng.integers(200, 256)))
+        ink = Image.fromarray(255 - digit).resize((28 * scale, 28 * scale), Image.BILINEAR)
+        x, y = (int(v) for v in rng.integers(0, side - 28 * scale + 1, 2))
+        canvas.paste(ink, (x, y))
+        out.append(to_mnist(canvas))
+    return np.stack(out)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    images: np.ndarray  # float32 (N, 28, 28, 1)
+    is_digit: np.ndarray  # float32 (N,)
+
+
+def make_training_set(digits_u8: np.ndarray, fashion_u8: np.ndarray, negatives: int,
+                      rerendered: int, seed: int = 0) -> TrainingSet:
+    from digitnet.negatives import negative_images
+
+    rng = np.random.default_rng(seed)
+    positives = [digits_u8.astype(np.float32) / 255.0,
+                 rerendered_digits(digits_u8[rng.choice(len(digits_u8), rerendered)], rng)]
+    negative_sets = [negative_images(kind, int(negatives * share), rng, digits_u8, fashion_u8)
+                     for kind, share in NEGATIVE_MIX.items()]
+    images = np.concatenate(positives + negative_sets)[..., np.newaxis]
+    labels = np.concatenate([np.ones(sum(len(p) for p in positives), np.float32),
+                             np.zeros(sum(len(n) for n in negative_sets), np.float32)])
+    return TrainingSet(images.astype(np.float32), labels)
+
+
+def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: Path,
+                   epochs: int = 3, seed: int = 0) -> float:
+    """Fit, choose the threshold on held-out digits, save model and threshold atomically."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = build_detector(seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True), steps_per_execution=50)
+    model.fit(train_set.images, train_set.is_digit, batch_size=128, epochs=epochs, shuffle=True,
+              verbose=0)
+    scores = detector_scores(model, holdout_digits)
+    # Flag anything scoring below the TARGET quantile of real digits' scores.
+    threshold = float(np.quantile(scores, TARGET_DIGIT_FLAG_RATE))
+    save_detector(model, threshold, out_dir)
+    return threshold
+
+
+def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Logit of "is a digit" for each image (higher: more digit-like)."""
+    from digitnet.evaluate import make_logits_fn, predict_logits
+
+    images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+    return predict_logits(make_logits_fn(model), images, batch_size).reshape(-1)
+
+
+def save_detector(model, threshold: float, out_dir: Path) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=out_dir, prefix=".detector-", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(temp_name)
+        atomic_write_bytes(out_dir / MODEL_FILE, Path(temp_name).read_bytes())
+    finally:
+        Path(temp_name).unlink(missing_ok=True)
+    atomic_write_text(out_dir / THRESHOLD_FILE, json.dumps({"threshold": threshold}) + "\n")
+
+
+@dataclass
+class Detector:
+    model: object
+    threshold: float
+
+    def not_a_digit(self, images: np.ndarray) -> np.ndarray:
+        return detector_scores(self.model, images) < self.threshold
+
+
+def load_detector(directory: Path | None = None) -> Detector:
+    import keras
+
+    directory = Path(directory) if directory else default_detector_dir()
+    if not (directory / MODEL_FILE).is_file() or not (directory / THRESHOLD_FILE).is_file():
+        raise DetectorError(f"no not-a-digit detector in {directory}; "
+                            "make one with `digitnet detector train` (about a minute)")
+    try:
+        model = keras.models.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
+        threshold = float(json.loads((directory / THRESHOLD_FILE).read_text())["threshold"])
+    except Exception as error:  # a damaged file: say so in one line
+        raise DetectorError(f"the detector in {directory} is damaged ({error}); "
+                            "make a new one with `digitnet detector train`") from error
+    return Detector(model, threshold)

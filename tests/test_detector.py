@@ -1,0 +1,50 @@
+"""The not-a-digit detector: trains, picks its threshold on held-out digits, saves and loads."""
+
+import numpy as np
+import pytest
+
+from digitnet import detector
+from digitnet.negatives import negative_images, scribble, two_digits, uniform_noise
+
+from conftest import synthetic_split
+
+
+def _digits_u8(count, seed):
+    return np.round(synthetic_split(count, seed).images[..., 0] * 255).astype(np.uint8)
+
+
+def test_negative_makers_are_seeded_and_shaped():
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    assert np.array_equal(scribble(rng_a), scribble(rng_b))
+    assert uniform_noise(np.random.default_rng(2)).ndim == 2
+    pair = two_digits(_digits_u8(10, 0), np.random.default_rng(3))
+    assert pair.shape[0] == 28 and 52 <= pair.shape[1] <= 64
+
+
+def test_negatives_are_preprocessed_to_mnist_form():
+    images = negative_images("scribble", 5, np.random.default_rng(0))
+    assert images.shape == (5, 28, 28) and images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+
+
+def test_tiny_detector_learns_digits_from_noise_and_round_trips(tmp_path):
+    digits = _digits_u8(600, 0)
+    fashion_like = np.random.default_rng(5).integers(0, 256, (200, 28, 28), dtype=np.uint8)
+    train_set = detector.make_training_set(digits, fashion_like, negatives=400, rerendered=100)
+    assert set(np.unique(train_set.is_digit)) == {0.0, 1.0}
+    holdout = synthetic_split(300, 1).images[..., 0]
+    threshold = detector.train_detector(train_set, holdout, tmp_path / "det", epochs=3)
+    loaded = detector.load_detector(tmp_path / "det")
+    assert loaded.threshold == pytest.approx(threshold)
+    assert loaded.not_a_digit(holdout).mean() <= 0.02  # threshold: at most ~0.4% of digits
+    noise = negative_images("noise", 100, np.random.default_rng(99))
+    assert loaded.not_a_digit(noise).mean() >= 0.9
+
+
+def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):
+    with pytest.raises(detector.DetectorError, match="digitnet detector train"):
+        detector.load_detector(tmp_path)
+    (tmp_path / detector.MODEL_FILE).write_bytes(b"junk")
+    (tmp_path / detector.THRESHOLD_FILE).write_text('{"threshold": 0.0}')
+    with pytest.raises(detector.DetectorError, match="damaged"):
+        detector.load_detector(tmp_path)

@@ -1,0 +1,108 @@
+"""Predicting on users' files: the Predictor, uncertainty, and the `digitnet predict` command."""
+
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitnet.cli import main
+from digitnet.predict import Predictor
+from digitnet.uncertainty import flag_uncertain, is_blank
+
+
+def _digit_png(path, label=3):
+    """A synthetic digit as the tiny model knows them (a bar at rows 2d..2d+5), on white paper."""
+    pixels = np.full((112, 112), 255, np.uint8)
+    pixels[8 * label:8 * label + 24, 16:96] = 0
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_predictions_are_consistent(tiny_model_dir, tiny_mnist):
+    predictor = Predictor(tiny_model_dir, use_detector=False)
+    predictions = predictor.predict(tiny_mnist.test.images[:20])
+    assert len(predictions) == 20
+    for prediction in predictions:
+        assert sum(prediction.probabilities) == pytest.approx(1.0, abs=1e-5)
+        assert prediction.digit == int(np.argmax(prediction.probabilities))
+        assert prediction.top3[0] == (prediction.digit, prediction.probability)
+        assert [p for _, p in prediction.top3] == sorted((p for _, p in prediction.top3), reverse=True)
+    accuracy = np.mean([p.digit == label for p, label in zip(predictions, tiny_mnist.test.labels)])
+    assert accuracy > 0.8
+    assert predictor.predict(np.zeros((0, 28, 28, 1), np.float32)) == []
+
+
+def test_blank_input_is_flagged_and_confident_answers_are_not():
+    images = np.zeros((3, 28, 28, 1), np.float32)
+    images[1, 10:20, 10:14] = 1.0
+    images[2, 10:20, 10:14] = 1.0
+    confident = np.eye(10)[[0, 1, 2]]
+    lukewarm = np.full(10, 0.1)
+    assert is_blank(images).tolist() == [True, False, False]
+    flags = flag_uncertain(np.stack([confident[0], confident[1], lukewarm]), images)
+    assert flags.tolist() == [True, False, True]
+
+
+class _NotADigit:
+    def not_a_digit(self, images):
+        return np.arange(len(images)) == 0
+
+
+def test_detector_verdict_flags_what_it_rejects():
+    images = np.ones((2, 28, 28, 1), np.float32)
+    flags = flag_uncertain(np.eye(10)[[4, 5]], images, detector=_NotADigit())
+    assert flags.tolist() == [True, False]
+
+
+def test_predict_command_reads_files_folders_and_stdin(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    _digit_png(folder / "a.png", 3)
+    _digit_png(folder / "b.png", 7)
+    single = _digit_png(tmp_path / "c.png", 5)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(single.read_bytes())))
+    shown = tmp_path / "shown"
+    code = main(["predict", str(tiny_model_dir), str(folder), str(single), "-", "--json",
+                 "--show-input", str(shown), "--detector", str(tmp_path / "no-detector")])
+    assert code == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [row["file"] for row in rows] == [str(folder / "a.png"), str(folder / "b.png"),
+                                             str(single), "-"]
+    from digitnet.preprocess import image_to_mnist
+
+    seen = np.stack([image_to_mnist(folder / "a.png"), image_to_mnist(folder / "b.png"),
+                     image_to_mnist(single), image_to_mnist(single)])[..., np.newaxis]
+    expected = Predictor(tiny_model_dir, use_detector=False).predict(seen)
+    assert [row["digit"] for row in rows] == [p.digit for p in expected]
+    assert rows[2]["probabilities"] == pytest.approx(expected[2].probabilities, abs=1e-6)
+    assert all(len(row["probabilities"]) == 10 and "uncertain" in row for row in rows)
+    assert "no not-a-digit detector" in captured.err
+    assert sorted(p.name for p in shown.iterdir()) == ["a.png", "b.png", "c.png", "stdin.png"]
+    assert Image.open(shown / "a.png").size == (28, 28)
+
+
+def test_bad_files_get_one_line_each_and_the_rest_are_still_read(tiny_model_dir, tmp_path, capsys):
+    good = _digit_png(tmp_path / "good.png", 2)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"this is not an image")
+    code = main(["predict", str(tiny_model_dir), str(tmp_path / "missing.png"), str(junk), str(good),
+                 "--detector", str(tmp_path / "none")])
+    assert code == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("digitnet: error")]
+    assert len(errors) == 2
+    assert "missing.png" in errors[0] and "junk.png" in errors[1]
+    assert "Traceback" not in captured.err
+    assert captured.out.startswith(f"{good}: ")
+
+
+def test_a_blank_page_does_not_crash_and_is_flagged(tiny_model_dir, tmp_path, capsys):
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 150), "white").save(blank)
+    assert main(["predict", str(tiny_model_dir), str(blank), "--json",
+                 "--detector", str(tmp_path / "none")]) == 0
+    assert json.loads(capsys.readouterr().out)["uncertain"] is True
