@@ -149,8 +149,9 @@ def _as_mode(mode: str) -> Image.Image:
         rgba.putalpha(Image.eval(image, lambda value: 255 - value))
         return rgba
     if mode == "LA-transparent":
-        la = Image.merge("LA", [Image.new("L", image.size, 0), Image.eval(image, lambda value: 255 - value)])
-        return la
+        return Image.merge("LA", [Image.new("L", image.size, 0), Image.eval(image, lambda value: 255 - value)])
+    if mode == "F-unit":  # float TIFFs usually hold 0..1
+        return Image.fromarray(np.asarray(image, np.float32) / 255)
     if mode == "P-transparent":
         palette = image.convert("P")
         palette.info["transparency"] = palette.getpixel((0, 0))  # the page's colour is transparent
@@ -160,12 +161,15 @@ def _as_mode(mode: str) -> Image.Image:
     return image.convert(mode)
 
 
-@pytest.mark.parametrize("mode", ["1", "P", "RGB", "RGBA", "LA", "CMYK", "I", "F", "I;16", "RGBA-transparent",
-                                  "LA-transparent", "P-transparent", "RGB-blue-ink"])
+@pytest.mark.parametrize("mode", ["1", "P", "RGB", "RGBA", "LA", "CMYK", "YCbCr", "I", "F", "F-unit", "I;16",
+                                  "RGBA-transparent", "LA-transparent", "P-transparent", "RGB-blue-ink"])
 def test_every_image_mode_gives_the_same_digit(mode, reference):
-    image = _as_mode(mode)
-    if mode == "F":
-        image = Image.fromarray(np.asarray(_seven(), np.float32) / 255)  # float TIFFs hold 0..1
+    np.testing.assert_allclose(to_mnist(_as_mode(mode)), reference, atol=1e-6)
+
+
+def test_big_endian_16_bit_images_are_read_correctly(reference):
+    values = np.asarray(_seven()).astype(np.uint16) * 257
+    image = Image.frombytes("I;16B", (120, 120), values.astype(">u2").tobytes())
     np.testing.assert_allclose(to_mnist(image), reference, atol=1e-6)
 
 
@@ -318,8 +322,8 @@ def as_users_send_it(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     ink[top:top + size, left:left + size] = np.asarray(pen, np.float32) / 255
     rows, cols = np.mgrid[0:side, 0:side] / side
     angle = rng.uniform(0, 2 * np.pi)
-    paper = (rng.uniform(0.7, 0.95) + rng.uniform(0, 0.2) * (np.cos(angle) * cols + np.sin(angle) * rows - 0.5)
-             + rng.normal(0, rng.uniform(0.005, 0.03), (side, side)))
+    lighting = rng.uniform(0, 0.2) * (np.cos(angle) * cols + np.sin(angle) * rows - 0.5)
+    paper = rng.uniform(0.7, 0.95) + lighting + rng.normal(0, rng.uniform(0.005, 0.03), (side, side))
     fibres = Image.fromarray(rng.normal(0, 1, (side // 4 + 1, side // 4 + 1)).astype(np.float32))
     paper += 0.02 * np.asarray(fibres.resize((side, side), Image.Resampling.BICUBIC))
     pixels = paper * (1 - ink) + rng.uniform(0.05, 0.3) * ink

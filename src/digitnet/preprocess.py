@@ -3,8 +3,10 @@
 A digit drawn in a paint program or photographed on paper is dark on light, off-centre and the wrong
 size. `to_mnist` repeats what was done to make MNIST itself (LeCun et al.): the ink is scaled to fit a
 20x20 box keeping its aspect ratio, with anti-aliasing, and pasted into 28x28 so that its centre of
-mass lies at the centre. Before that it finds the ink: polarity from the border, background (paper,
-shadows, JPEG noise) estimated and subtracted, tiny specks dropped.
+mass lies at the centre. Before that it finds the ink: polarity from the border; the background
+(paper, shadows, JPEG noise) estimated and subtracted; faint ink kept only where it joins clear ink;
+specks dropped. One step MNIST did not need: its digits were all written with similar pens, users'
+are not, so strokes far thinner or thicker than MNIST's are brought into MNIST's range of widths.
 Nothing here prints; bad input raises `ImageError` with a one-line message.
 """
 
@@ -79,11 +81,15 @@ def _decode(file, label: str, max_pixels: int) -> Image.Image:
     try:
         # Pillow warns, rather than raises, for images between its two bomb limits; a library must not
         # print, and such an image is over any sensible max_pixels anyway, so the warning is an error.
+        # (The filter is process-wide while it is set; other threads' warnings are unaffected but for
+        # this one category.)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(file, formats=FORMATS)  # reads the header only
             _check_size(image.size, label, max_pixels)
             image.load()
+        # Phone photos are stored sideways with an EXIF note saying how to turn them; honour it.
+        return ImageOps.exif_transpose(image)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -95,15 +101,13 @@ def _decode(file, label: str, max_pixels: int) -> Image.Image:
     except Exception as error:  # Pillow raises many kinds for damaged data (OSError, SyntaxError, ...)
         raise ImageError(f"{label} could not be decoded, it may be truncated or damaged "
                          f"({type(error).__name__}: {_first_line(error)}); save or send it again") from error
-    # Phone photos are stored sideways with an EXIF note saying how to turn them; honour it.
-    return ImageOps.exif_transpose(image)
 
 
 def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
-        raise ImageError(f"{label} is too large: {width}x{height} pixels, more than the {max_pixels:,} allowed; "
-                         "scale it down or crop it to the digit")
+        raise ImageError(f"{label} is too large: {width}x{height} pixels, more than the {max_pixels:,} "
+                         "allowed; scale it down or crop it to the digit")
     if width == 0 or height == 0:
         raise ImageError(f"{label} has no pixels ({width}x{height}); pass a picture of a digit")
 
@@ -135,11 +139,6 @@ def to_mnist(image: Image.Image) -> np.ndarray:
 def is_blank(mnist_image: np.ndarray) -> bool:
     """True when there is no ink at all: nothing for the model to read."""
     return not np.any(np.asarray(mnist_image) > 0)
-
-
-def grayscale(image: Image.Image) -> np.ndarray:
-    """float32 (H, W) in [0, 1], 1 = white; transparency is composited on white, as a page would show it."""
-    return _unit_values(*_flatten(image))
 
 
 def _flatten(image: Image.Image) -> tuple[Image.Image, float]:
@@ -392,12 +391,12 @@ def _dilate_whole(image: np.ndarray, reach: int, grow: bool) -> np.ndarray:
         return image
     pick = np.maximum if grow else np.minimum
     padded = np.pad(image, reach)
+    height, width = image.shape
     result = image
     for dy in range(-reach, reach + 1):
         for dx in range(-reach, reach + 1):
             if dy * dy + dx * dx <= reach * reach:
-                shifted = padded[reach + dy:reach + dy + image.shape[0], reach + dx:reach + dx + image.shape[1]]
-                result = pick(result, shifted)
+                result = pick(result, padded[reach + dy:reach + dy + height, reach + dx:reach + dx + width])
     return result
 
 
