@@ -556,6 +556,16 @@ def _add_augment_flags(parser, switch: bool = True) -> None:
                         help=f"shear range in degrees; default {defaults.shear_degrees:g}")
 
 
+def _add_predictor_flags(parser) -> None:
+    """MODEL, --rule and --detector: what `predict` and `serve` need to build a Predictor."""
+    parser.add_argument("model", type=Path, metavar="MODEL",
+                        help="a run directory, a model.keras file or an ensemble directory")
+    parser.add_argument("--rule", default="mean", choices=["mean", "most_confident", "vote"],
+                        help="how an ensemble's members combine; default mean probability")
+    parser.add_argument("--detector", type=Path, metavar="DIR",
+                        help="the not-a-digit detector; default the one `digitnet detector train` made")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="digitnet", description="A convolutional network that reads handwritten digits.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -608,30 +618,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="read digits from your own image files")
-    predict.add_argument("model", type=Path, metavar="MODEL",
-                         help="a run directory, a model.keras file or an ensemble directory")
+    _add_predictor_flags(predict)
     predict.add_argument("images", nargs="+", metavar="IMAGE",
                          help="image files, folders (every image inside), or - for standard input")
     predict.add_argument("--json", action="store_true", help="one JSON object per image")
     predict.add_argument("--show-input", type=Path, metavar="DIR",
                          help="write the 28x28 image the model saw into DIR, for debugging")
-    predict.add_argument("--rule", default="mean", choices=["mean", "most_confident", "vote"],
-                         help="how an ensemble's members combine; default mean probability")
-    predict.add_argument("--detector", type=Path, metavar="DIR",
-                         help="the not-a-digit detector; default the one `digitnet detector train` made")
     predict.set_defaults(handler=cmd_predict)
 
     serve = commands.add_parser(
         "serve", help="serve a model over HTTP: a draw-a-digit page, TF Serving and KServe v2 APIs")
-    serve.add_argument("model", type=Path, metavar="MODEL",
-                       help="a run directory, a model.keras file or an ensemble directory")
+    _add_predictor_flags(serve)
     serve.add_argument("--host", default="127.0.0.1",
                        help="127.0.0.1: this machine only (default); 0.0.0.0: every interface")
     serve.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
-    serve.add_argument("--rule", default="mean", choices=["mean", "most_confident", "vote"],
-                       help="how an ensemble's members combine; default mean probability")
-    serve.add_argument("--detector", type=Path, metavar="DIR",
-                       help="the not-a-digit detector; default the one `digitnet detector train` made")
     serve.set_defaults(handler=cmd_serve)
 
     export = commands.add_parser("export", help="export a model as TF SavedModel, LiteRT or ONNX")
