@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install data train test test-fast bench clean
+.PHONY: install system-deps data train test test-fast bench clean
 
 install: $(STAMP)
 
@@ -22,7 +22,11 @@ data: $(STAMP)
 train: data
 	$(BIN)/digitnet train
 
-test: data
+# Debian packages (npm, chromium, chromium-driver, dataset-fashion-mnist) when missing.
+system-deps:
+	bash scripts/system-deps.sh
+
+test: system-deps data
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
