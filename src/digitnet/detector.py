@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from digitnet.fileio import atomic_write_bytes, atomic_write_text
+from digitnet.fileio import atomic_save_keras, atomic_write_text
 
 TARGET_DIGIT_FLAG_RATE = 0.008  # of held-out validation digits; the budget is 1% on test digits
 NEGATIVE_MIX = {"fashion": 0.35, "noise": 0.1, "scribble": 0.3, "two_digits": 0.25}
@@ -118,14 +117,7 @@ def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.nda
 
 def save_detector(model, threshold: float, out_dir: Path) -> None:
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=out_dir, prefix=".detector-", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(temp_name)
-        atomic_write_bytes(out_dir / MODEL_FILE, Path(temp_name).read_bytes())
-    finally:
-        Path(temp_name).unlink(missing_ok=True)
+    atomic_save_keras(model, out_dir / MODEL_FILE)
     atomic_write_text(out_dir / THRESHOLD_FILE, json.dumps({"threshold": threshold}) + "\n")
 
 

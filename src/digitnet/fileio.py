@@ -55,3 +55,17 @@ def publish_directory(staging: Path, final: Path) -> None:
         shutil.rmtree(final)
     os.replace(staging, final)
     fsync_directory(final.parent)
+
+
+def atomic_save_keras(model, path: Path) -> Path:
+    """`model.save` to a temp .keras file beside `path` (Keras wants the suffix), then atomic replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(temp_name)
+        atomic_write_bytes(path, Path(temp_name).read_bytes())
+    finally:
+        Path(temp_name).unlink(missing_ok=True)
+    return path

@@ -19,7 +19,7 @@ from digitnet.augment import AffineRanges, augment_seed, random_affine
 from digitnet.config import ConfigError, TrainConfig
 from digitnet.data import Mnist, Split
 from digitnet.evaluate import cross_entropy, make_logits_fn, predict_logits, accuracy
-from digitnet.fileio import atomic_write_bytes
+from digitnet.fileio import atomic_save_keras
 
 
 @dataclass(frozen=True)
@@ -167,19 +167,7 @@ def _score(logits_fn, split_images, split_labels, batch_size) -> tuple[float, fl
 
 
 def _save_model(model, run_dir: Path) -> Path:
-    import os
-    import tempfile
-
-    final = Path(run_dir) / runs.MODEL_FILE
-    fd, temp_name = tempfile.mkstemp(dir=run_dir, prefix=".model-", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(temp_name)
-        with open(temp_name, "rb") as handle:
-            atomic_write_bytes(final, handle.read())
-    finally:
-        Path(temp_name).unlink(missing_ok=True)
-    return final
+    return atomic_save_keras(model, Path(run_dir) / runs.MODEL_FILE)
 
 
 def train(config: TrainConfig, run_dir: Path, data: Mnist, *, on_progress: ProgressFn | None = None,
