@@ -51,7 +51,8 @@ def time_digitnet(data, config, epochs: int) -> list[float]:
     """Seconds per epoch of digitnet's default training path (the one `digitnet train` runs)."""
     from digitnet import train
 
-    model, optimizer = train._new_model_and_optimizer(config)
+    model, optimizer = train._new_model_and_optimizer(
+        config, (epochs + 1) * config.steps_per_epoch(len(data.train)))
     steps = train._CompiledSteps(model, optimizer, data.train, config.batch_size)
     steps_per_epoch = config.steps_per_epoch(len(data.train))
     seconds = []

@@ -40,7 +40,7 @@ def test_run_directory_holds_config_metrics_tensorboard_and_checkpoints(tmp_path
     checkpoint, _ = runs.latest_checkpoint(run_dir)
     assert checkpoint.iteration == 24 and checkpoint.epoch == 2
     assert any(name.startswith("optimizer:") for name in checkpoint.arrays)
-    model, _ = train._new_model_and_optimizer(TrainConfig(**TINY))
+    model, _ = train._new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
     rng_index = [i for i, v in enumerate(model.variables) if "seed_generator_state" in v.path]
     assert rng_index and f"model:{rng_index[0]:03d}" in checkpoint.arrays  # dropout's RNG state
     event_files = list((run_dir / runs.TENSORBOARD_DIR).glob("events.out.tfevents.*"))
@@ -48,7 +48,7 @@ def test_run_directory_holds_config_metrics_tensorboard_and_checkpoints(tmp_path
 
 
 def test_graph_has_the_tutorials_name_scopes(tiny_mnist):
-    model, optimizer = train._new_model_and_optimizer(TrainConfig(**TINY))
+    model, optimizer = train._new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
     steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50)
     graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
     body_ops = [op.name for function in graph.as_graph_def().library.function
@@ -165,7 +165,7 @@ def test_augmented_training_is_seeded_resumable_and_differs_from_plain(tmp_path,
 
 def test_graph_applies_augmentation_only_when_asked(tiny_mnist):
     def body_ops(config):
-        model, optimizer = train._new_model_and_optimizer(config)
+        model, optimizer = train._new_model_and_optimizer(config, total_iterations=100)
         steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50,
                                      augment=config.affine_ranges(), seed=config.seed)
         graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))

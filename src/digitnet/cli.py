@@ -133,20 +133,22 @@ def cmd_models(args) -> int:
 
 # ---------------------------------------------------------------- training
 
-HYPERPARAMETER_FLAGS = ("arch", "iterations", "epochs", "batch_size", "lr", "dropout", "seed",
-                        "augment", "rotate", "shift", "zoom", "shear")
+HYPERPARAMETER_FLAGS = ("recipe", "arch", "iterations", "epochs", "batch_size", "lr", "schedule",
+                        "label_smoothing", "dropout", "seed", "augment", "rotate", "shift", "zoom",
+                        "shear")
 AUGMENT_FLAGS = {"rotate": "rotate_degrees", "shift": "shift_fraction", "zoom": "zoom_fraction",
                  "shear": "shear_degrees"}
 
 
 def _config_from_args(args):
-    from digitnet.config import TrainConfig
+    from digitnet.config import recipe_config
 
     values = {"arch": args.arch, "goal_iterations": args.iterations, "epochs": args.epochs,
-              "batch_size": args.batch_size, "learning_rate": args.lr, "dropout": args.dropout,
+              "batch_size": args.batch_size, "learning_rate": args.lr, "schedule": args.schedule,
+              "label_smoothing": args.label_smoothing, "dropout": args.dropout,
               "seed": args.seed, "augment": args.augment,
               **{field: getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()}}
-    return TrainConfig(**{key: value for key, value in values.items() if value is not None})
+    return recipe_config(args.recipe or "tutorial", **values)
 
 
 class _ProgressBar:
@@ -210,7 +212,8 @@ def cmd_train(args) -> int:
             steps = config.steps_per_epoch(len(data.train))
             _err(f"training {config.arch} for {epochs} epochs x {steps} iterations = "
                  f"{epochs * steps} iterations (batch {config.batch_size}, Adam lr "
-                 f"{config.learning_rate:g}); run directory {run_dir}")
+                 f"{config.learning_rate:g} {config.schedule}"
+                 f"{', augmented' if config.augment else ''}); run directory {run_dir}")
             result = train.train(config, run_dir, data, **callbacks)
     except train.TrainingInterrupted as interrupted:
         _err(f"\n{interrupted}")
@@ -423,7 +426,8 @@ def cmd_serve(args) -> int:
 def _train_flags(args) -> list[str]:
     """The hyperparameter flags given on this command line, to pass on to each member."""
     flags = []
-    for name in ("iterations", "epochs", "batch_size", "lr", "dropout", *AUGMENT_FLAGS):
+    for name in ("recipe", "iterations", "epochs", "batch_size", "lr", "schedule", "label_smoothing",
+                 "dropout", *AUGMENT_FLAGS):
         value = getattr(args, name, None)
         if value is not None:
             flags += [f"--{name.replace('_', '-')}", str(value)]
@@ -440,8 +444,13 @@ def cmd_ensemble_train(args) -> int:
         _err(f"continuing the ensemble in {args.out} ({len(manifest.members)} members, "
              "its own manifest; other flags ignored)")
     else:
-        archs = [arch.strip() for arch in args.arch.split(",") if arch.strip()]
+        from digitnet.config import RECIPES, TrainConfig
         from digitnet.models import ARCHITECTURES, UnknownArchError
+
+        args.arch, given_archs = None, args.arch
+        _config_from_args(args).validate()  # a bad flag fails once here, not in every member
+        recipe_arch = RECIPES[args.recipe or "tutorial"].get("arch", TrainConfig.arch)
+        archs = [arch.strip() for arch in (given_archs or recipe_arch).split(",") if arch.strip()]
         for arch in archs:
             if arch not in ARCHITECTURES:
                 raise UnknownArchError(arch)
@@ -538,6 +547,30 @@ def _add_data_dir(parser) -> None:
                              "default: $DIGITNET_DATA_DIR, then the cache, then download")
 
 
+def _add_recipe_flags(parser, arch: bool = True) -> None:
+    """--recipe and the hyperparameters that override it."""
+    from digitnet.config import RECIPES, SCHEDULES
+
+    parser.add_argument("--recipe", choices=list(RECIPES),
+                        help="a named starting config (tutorial: the tutorial's own; strong: the lean "
+                             "network, one-cycle, label smoothing, augmentation); flags override it; "
+                             "default tutorial")
+    if arch:
+        parser.add_argument("--arch", help="network (see `digitnet models`); default the recipe's")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--iterations", type=int,
+                        help="goal iterations, turned into whole epochs; default 20000 (18 epochs)")
+    length.add_argument("--epochs", type=int, help="whole epochs to train")
+    parser.add_argument("--batch-size", type=int, help="images per step; default 50")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (peak rate under one-cycle); "
+                                                 "default 1e-4")
+    parser.add_argument("--schedule", choices=list(SCHEDULES),
+                        help="learning-rate schedule; default constant")
+    parser.add_argument("--label-smoothing", type=float, metavar="EPS",
+                        help="move EPS of the target from the true class to all 10; default 0")
+    parser.add_argument("--dropout", type=float, help="fraction of units dropped; default 0.5")
+
+
 def _add_augment_flags(parser, switch: bool = True) -> None:
     from digitnet.augment import AffineRanges
 
@@ -588,14 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(handler=cmd_models)
 
     train = commands.add_parser("train", help="train a network (default: the tutorial's recipe)")
-    train.add_argument("--arch", help="network (see `digitnet models`); default seed")
-    length = train.add_mutually_exclusive_group()
-    length.add_argument("--iterations", type=int,
-                        help="goal iterations, turned into whole epochs; default 20000 (18 epochs)")
-    length.add_argument("--epochs", type=int, help="whole epochs to train")
-    train.add_argument("--batch-size", type=int, help="images per step; default 50")
-    train.add_argument("--lr", type=float, help="Adam learning rate; default 1e-4")
-    train.add_argument("--dropout", type=float, help="fraction of units dropped; default 0.5")
+    _add_recipe_flags(train)
     train.add_argument("--seed", type=int, help="random seed (weights, dropout, shuffling); default 0")
     _add_augment_flags(train)
     train.add_argument("--out", type=Path, help="run directory; default runs/<arch>-<timestamp>")
@@ -671,18 +697,14 @@ def build_parser() -> argparse.ArgumentParser:
     ens_train = ensemble_commands.add_parser(
         "train", help="train N members with different seeds (continues an interrupted ensemble)")
     ens_train.add_argument("--members", type=int, default=5, help="how many networks; default 5")
-    ens_train.add_argument("--arch", default="seed",
-                           help="network, or a comma-separated list assigned in turn; default seed")
+    ens_train.add_argument("--arch", default=None,
+                           help="network, or a comma-separated list assigned in turn; "
+                                "default the recipe's (seed)")
     ens_train.add_argument("--out", type=Path, required=True, help="the ensemble directory")
     ens_train.add_argument("--jobs", type=int, default=1,
                            help="members trained at once, sharing the cores; default 1")
     ens_train.add_argument("--seed", type=int, help="first member's seed (others count up); default 0")
-    ens_length = ens_train.add_mutually_exclusive_group()
-    ens_length.add_argument("--iterations", type=int, help="goal iterations per member")
-    ens_length.add_argument("--epochs", type=int, help="whole epochs per member")
-    ens_train.add_argument("--batch-size", type=int, help="images per step")
-    ens_train.add_argument("--lr", type=float, help="Adam learning rate")
-    ens_train.add_argument("--dropout", type=float, help="fraction of units dropped")
+    _add_recipe_flags(ens_train, arch=False)
     _add_augment_flags(ens_train)
     _add_data_dir(ens_train)
     ens_train.set_defaults(handler=cmd_ensemble_train)

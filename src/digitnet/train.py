@@ -93,12 +93,14 @@ class _CompiledSteps:
     """Runs `count` optimizer steps in one call, the batches gathered in-graph from resident data."""
 
     def __init__(self, model, optimizer, train: Split, batch_size: int,
-                 augment: AffineRanges | None = None, seed: int = 0):
+                 augment: AffineRanges | None = None, seed: int = 0,
+                 label_smoothing: float = 0.0):
         import tensorflow as tf
 
         self._tf = tf
         self.augment = augment
         self.seed = seed
+        self.label_smoothing = label_smoothing
         self.images = tf.constant(train.images)
         self.labels = tf.constant(train.labels.astype(np.int32))
         self.batch_size = batch_size
@@ -124,8 +126,7 @@ class _CompiledSteps:
                 with tf.name_scope("dnn"):
                     logits = model(images, training=True)
                 with tf.name_scope("loss"):
-                    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                        labels=labels, logits=tf.cast(logits, tf.float32)))
+                    loss = self._loss(labels, tf.cast(logits, tf.float32))
             with tf.name_scope("train"):
                 gradients = tape.gradient(loss, model.trainable_variables)
                 optimizer.apply_gradients(zip(gradients, model.trainable_variables))
@@ -136,6 +137,16 @@ class _CompiledSteps:
             correct_sum += correct
         steps = tf.cast(count, tf.float32)
         return loss_sum / steps, correct_sum / steps
+
+    def _loss(self, labels, logits):
+        tf = self._tf
+        if not self.label_smoothing:  # the tutorial's loss, op for op
+            return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=labels, logits=logits))
+        classes = logits.shape[-1]
+        targets = (tf.one_hot(labels, classes) * (1.0 - self.label_smoothing)
+                   + self.label_smoothing / classes)
+        return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=logits))
 
     def __call__(self, order: np.ndarray, start: int, count: int) -> tuple[float, float]:
         tf = self._tf
@@ -149,14 +160,15 @@ class _CompiledSteps:
                                               tf.constant(1, tf.int32)).graph
 
 
-def _new_model_and_optimizer(config: TrainConfig):
+def _new_model_and_optimizer(config: TrainConfig, total_iterations: int):
     import keras
 
     from digitnet.models import build_model
+    from digitnet.schedules import learning_rate
 
     model = build_model(config.arch, dropout=config.dropout, seed=config.seed)
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate,
-                                      epsilon=config.adam_epsilon)
+    rate = learning_rate(config.schedule, config.learning_rate, total_iterations)
+    optimizer = keras.optimizers.Adam(learning_rate=rate, epsilon=config.adam_epsilon)
     optimizer.build(model.trainable_variables)
     return model, optimizer
 
@@ -211,7 +223,7 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
     steps_per_epoch = config.steps_per_epoch(len(data.train))
     epochs = config.resolved_epochs(len(data.train))
     total = epochs * steps_per_epoch
-    model, optimizer = _new_model_and_optimizer(config)
+    model, optimizer = _new_model_and_optimizer(config, total)
     history: list[dict] = []
     if checkpoint is not None:
         restore_state(model, optimizer, checkpoint.arrays)
@@ -220,7 +232,8 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
             on_note(f"resuming from {checkpoint.path} (iteration {checkpoint.iteration} of {total})")
 
     steps = _CompiledSteps(model, optimizer, data.train, config.batch_size,
-                           augment=config.affine_ranges(), seed=config.seed)
+                           augment=config.affine_ranges(), seed=config.seed,
+                           label_smoothing=config.label_smoothing)
     logits_fn = make_logits_fn(model)
     train_eval = data.train.images[:config.train_eval_size], data.train.labels[:config.train_eval_size]
     writer = tf.summary.create_file_writer(str(run_dir / runs.TENSORBOARD_DIR))
