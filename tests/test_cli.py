@@ -86,3 +86,26 @@ def test_data_info_on_the_real_data(real_mnist, capsys):
         "train": 55_000, "validation": 5_000, "test": 10_000}
     assert sum(info["splits"]["test"]["class_counts"]) == 10_000
     assert info["splits"]["test"]["class_counts"][1] == 1135  # the well-known count of ones
+
+
+def test_models_lists_the_lean_network(capsys):
+    assert main(["models"]) == 0
+    assert "lean" in capsys.readouterr().out
+
+
+def test_ensemble_members_get_the_recipe_and_its_overrides():
+    from digitnet.cli import _config_from_args, _train_flags
+
+    args = build_parser().parse_args(["ensemble", "train", "--out", "x", "--recipe", "strong",
+                                      "--epochs", "3", "--label-smoothing", "0.05"])
+    assert _train_flags(args) == ["--recipe", "strong", "--epochs", "3", "--label-smoothing", "0.05"]
+    args.arch = None
+    config = _config_from_args(args)
+    assert (config.arch, config.epochs, config.label_smoothing, config.schedule) == (
+        "lean", 3, 0.05, "one-cycle")
+
+
+def test_train_with_an_unknown_recipe_or_bad_smoothing_is_one_line():
+    _assert_one_line_error(_run("train", "--recipe", "turbo"), "invalid choice", "strong")
+    _assert_one_line_error(_run("train", "--label-smoothing", "2", "--data-dir", "/nonexistent"),
+                           "label smoothing")

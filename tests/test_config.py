@@ -48,3 +48,26 @@ def test_augmentation_ranges_are_validated_only_when_augmenting():
         TrainConfig(augment=True, rotate_degrees=-5).validate()
     assert TrainConfig().affine_ranges() is None
     assert TrainConfig(augment=True, zoom_fraction=0.2).affine_ranges().zoom_fraction == 0.2
+
+
+def test_strong_recipe_and_flags_on_top():
+    from digitnet.config import recipe_config
+
+    strong = recipe_config("strong")
+    assert (strong.arch, strong.schedule, strong.augment) == ("lean", "one-cycle", True)
+    assert strong.label_smoothing > 0
+    assert recipe_config("strong", batch_size=64, seed=3).batch_size == 64
+    assert recipe_config("strong", dropout=None).dropout == strong.dropout  # None: not given
+    assert recipe_config("tutorial") == TrainConfig()
+    # --iterations given: it replaces the recipe's epochs rather than being silently ignored.
+    assert recipe_config("strong", goal_iterations=1000).epochs is None
+    with pytest.raises(ConfigError, match="unknown recipe 'turbo'"):
+        recipe_config("turbo")
+
+
+@pytest.mark.parametrize("change, words", [({"schedule": "cyclic"}, "schedule"),
+                                           ({"label_smoothing": 1.0}, "label smoothing"),
+                                           ({"label_smoothing": -0.1}, "label smoothing")])
+def test_schedule_and_label_smoothing_are_validated(change, words):
+    with pytest.raises(ConfigError, match=words):
+        TrainConfig(**change).validate()

@@ -55,3 +55,14 @@ def test_every_registered_architecture_maps_images_to_ten_logits():
     for name in ARCHITECTURES:
         logits = build_model(name, seed=0)(np.zeros((2, 28, 28, 1), np.float32), training=False)
         assert tuple(logits.shape) == (2, 10)
+
+
+def test_lean_network_is_conv_bn_relu_and_small():
+    model = build_model("lean", seed=0)
+    shapes = {layer.name: layer.output_shape for layer in summarize(model)}
+    assert shapes["convolution_relu"] == (None, 28, 28, 24)  # stride 1, no pooling yet
+    assert shapes["convolution_3_relu"] == (None, 7, 7, 96)
+    assert shapes["logits"] == (None, 10)
+    assert model.count_params() == 100_162
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("BatchNormalization") == 3 and kinds.count("Conv2D") == 3

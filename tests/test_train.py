@@ -174,3 +174,74 @@ def test_graph_applies_augmentation_only_when_asked(tiny_mnist):
 
     assert "ImageProjectiveTransformV3" in body_ops(TrainConfig(**AUGMENTED))
     assert "ImageProjectiveTransformV3" not in body_ops(TrainConfig(**TINY))
+
+
+def test_label_smoothed_loss_matches_keras(tiny_mnist):
+    import keras
+
+    model, optimizer = train._new_model_and_optimizer(TrainConfig(**TINY), total_iterations=10)
+    steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50, label_smoothing=0.1)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(8, 10)).astype(np.float32) * 3
+    labels = rng.integers(0, 10, 8).astype(np.int32)
+    expected = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(
+        np.eye(10, dtype=np.float32)[labels], logits)
+    assert float(steps._loss(labels, logits)) == pytest.approx(float(expected), rel=1e-5)
+    # A confident, correct prediction costs more under smoothing: it pulls logits back together.
+    plain = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50)
+    confident = np.eye(10, dtype=np.float32)[labels] * 12
+    assert float(plain._loss(labels, confident)) < 0.001 < float(steps._loss(labels, confident))
+
+
+def test_fused_adam_follows_keras_adam(tiny_mnist):
+    """The default optimizer's one-kernel update gives Keras's Adam trajectory, to rounding."""
+    import keras
+
+    config = TrainConfig(**TINY)
+    order = train.epoch_order(0, 0, len(tiny_mnist.train))
+    results = []
+    for optimizer_class in (keras.optimizers.Adam, None):
+        model, optimizer = train._new_model_and_optimizer(config, total_iterations=100)
+        if optimizer_class is not None:
+            optimizer = optimizer_class(learning_rate=config.learning_rate, epsilon=config.adam_epsilon)
+            optimizer.build(model.trainable_variables)
+        steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, config.batch_size)
+        losses = [steps(order, start, 1)[0] for start in range(12)]
+        results.append((losses, model.get_weights()))
+    (keras_losses, keras_weights), (fused_losses, fused_weights) = results
+    assert type(train._new_model_and_optimizer(config, 1)[1]).__name__ == "FusedAdam"
+    np.testing.assert_allclose(fused_losses, keras_losses, rtol=1e-4)
+    for fused, reference in zip(fused_weights, keras_weights):
+        np.testing.assert_allclose(fused, reference, atol=1e-5)
+    assert keras_losses[-1] < keras_losses[0]  # it did train
+
+
+def test_fused_adam_refuses_what_it_does_not_implement():
+    from digitnet.optimizers import FusedAdam
+
+    with pytest.raises(ValueError, match="amsgrad"):
+        FusedAdam(amsgrad=True)
+
+
+def test_strong_recipe_trains_the_lean_network_and_resumes_exactly(tmp_path, tiny_mnist):
+    """One-cycle, label smoothing, augmentation and batch-norm statistics all survive a resume."""
+    from digitnet.config import recipe_config
+
+    config = recipe_config("strong", epochs=2, batch_size=50, train_eval_size=200, steps_per_call=4,
+                           seed=2)
+
+    def stop_at_8(progress):
+        if progress.iteration == 8:
+            raise KeyboardInterrupt
+
+    whole = train.train(config, tmp_path / "whole", tiny_mnist)
+    with pytest.raises(train.TrainingInterrupted):
+        train.train(config, tmp_path / "cut", tiny_mnist, on_progress=stop_at_8)
+    train.resume(tmp_path / "cut", tiny_mnist)
+    model = load_model(tmp_path / "whole")
+    assert model.name == "lean"
+    moving_variance = model.get_layer("convolution_bn").moving_variance.numpy()
+    assert not np.allclose(moving_variance, 1.0)  # the statistics were learned
+    assert all(np.array_equal(x, y) for x, y in zip(_weights(tmp_path / "whole"),
+                                                    _weights(tmp_path / "cut")))
+    assert whole.history[-1]["validation_loss"] < whole.history[0]["validation_loss"]
