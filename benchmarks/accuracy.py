@@ -75,7 +75,7 @@ def score_plan(plan: Plan, directory: Path, data) -> dict:
     members, probabilities = [], []
     for member in manifest.members:
         run_dir = directory / member.name
-        member_probabilities = ProbabilityModel(run_dir).member_probabilities(data.test.images)[0]
+        member_probabilities = ProbabilityModel(run_dir, engine="keras").member_probabilities(data.test.images)[0]
         probabilities.append(member_probabilities)
         last = runs.read_metrics(run_dir)[-1]
         members.append({"name": member.name, "arch": member.arch, "seed": member.seed,

@@ -39,6 +39,11 @@ def test_tiny_detector_learns_digits_from_noise_and_round_trips(tmp_path):
     assert loaded.not_a_digit(holdout).mean() <= 0.02  # the threshold flags about 0.8% of held-out digits
     noise = negative_images("noise", 100, np.random.default_rng(99))
     assert loaded.not_a_digit(noise).mean() >= 0.9
+    # The loaded detector runs through the inference engine, built once, with the training scores.
+    engine_used = loaded._logits
+    np.testing.assert_allclose(loaded.scores(holdout), detector.detector_scores(loaded.model, holdout),
+                               atol=1e-4)
+    assert loaded._logits is engine_used
 
 
 def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):

@@ -237,7 +237,7 @@ def cmd_evaluate(args) -> int:
     if not is_ensemble:
         resolve_model_path(args.path)  # a wrong PATH fails before data is loaded
     data = _load_data(args)
-    model = ProbabilityModel(args.path, rule=args.rule)
+    model = ProbabilityModel(args.path, rule=args.rule, engine="keras")  # the reference
     test_predicted, test_probabilities = model.predict(data.test.images, args.batch_size)
     test = evaluation_from_predictions(test_predicted, data.test.labels)
     train_eval = evaluation_from_predictions(model.predict(data.train.images, args.batch_size)[0],
@@ -335,7 +335,8 @@ def cmd_predict(args) -> int:
 
     if not is_ensemble_dir(args.model):
         resolve_model_path(args.model)
-    predictor = Predictor(args.model, rule=args.rule, detector_dir=args.detector)
+    predictor = Predictor(args.model, rule=args.rule, detector_dir=args.detector,
+                          engine=args.engine)
     if predictor.detector_problem:
         _err(f"note: {predictor.detector_problem}; until then only blank and low-confidence "
              "inputs are flagged uncertain")
@@ -417,7 +418,8 @@ def cmd_serve(args) -> int:
 
     if not is_ensemble_dir(args.model):
         resolve_model_path(args.model)  # a wrong MODEL fails at once
-    run_server(args.model, args.host, args.port, rule=args.rule, detector_dir=args.detector)
+    run_server(args.model, args.host, args.port, rule=args.rule, detector_dir=args.detector,
+               engine=args.engine)
     return 0
 
 
@@ -523,7 +525,7 @@ def cmd_ensemble_evaluate(args) -> int:
 
     manifest = read_manifest(args.path)
     data = _load_data(args)
-    model = ProbabilityModel(args.path)
+    model = ProbabilityModel(args.path, engine="keras")  # the reference
     report = ensemble_accuracies(model.member_probabilities(data.test.images), data.test.labels)
     members = [{"name": m.name, "arch": m.arch, "seed": m.seed, "test_accuracy": accuracy}
                for m, accuracy in zip(manifest.members, report["members"])]
@@ -597,6 +599,9 @@ def _add_predictor_flags(parser) -> None:
                         help="how an ensemble's members combine; default mean probability")
     parser.add_argument("--detector", type=Path, metavar="DIR",
                         help="the not-a-digit detector; default the one `digitnet detector train` made")
+    parser.add_argument("--engine", default="auto", choices=["auto", "litert", "keras"],
+                        help="what runs the networks: LiteRT (fast; built from the model on first "
+                             "use and cached), Keras, or auto (LiteRT when installed); default auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -741,6 +746,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         errors.append(sys.modules["digitnet.serve.errors"].ServeError)
     if "digitnet.ensemble" in sys.modules:
         errors.append(sys.modules["digitnet.ensemble"].UnknownRuleError)
+    if "digitnet.engine" in sys.modules:
+        errors.append(sys.modules["digitnet.engine"].EngineError)
     if "digitnet.models" in sys.modules:  # never import Keras just to catch its errors
         errors.append(sys.modules["digitnet.models"].UnknownArchError)
     return tuple(errors)

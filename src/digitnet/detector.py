@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -125,12 +125,25 @@ def save_detector(model, threshold: float, out_dir: Path) -> None:
 class Detector:
     model: object
     threshold: float
+    source: Path | None = None  # its model.keras, which keys the compiled engine's cache
+    engine: str = "auto"
+    _logits: object = field(default=None, repr=False)
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        """detector_scores, through the inference engine built once on first use."""
+        from digitnet.engine import logits_function
+        from digitnet.evaluate import predict_logits
+
+        if self._logits is None:
+            self._logits = logits_function(self.model, self.source, self.engine)
+        images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+        return predict_logits(self._logits, images).reshape(-1)
 
     def not_a_digit(self, images: np.ndarray) -> np.ndarray:
-        return detector_scores(self.model, images) < self.threshold
+        return self.scores(images) < self.threshold
 
 
-def load_detector(directory: Path | None = None) -> Detector:
+def load_detector(directory: Path | None = None, engine: str = "auto") -> Detector:
     import keras
 
     directory = Path(directory) if directory else default_detector_dir()
@@ -143,4 +156,4 @@ def load_detector(directory: Path | None = None) -> Detector:
     except Exception as error:  # a damaged file: say so in one line
         raise DetectorError(f"the detector in {directory} is damaged ({error}); "
                             "make a new one with `digitnet detector train`") from error
-    return Detector(model, threshold)
+    return Detector(model, threshold, directory / MODEL_FILE, engine)

@@ -58,17 +58,23 @@ def load_ensemble_members(directory: Path) -> list:
 class ProbabilityModel:
     """A single model or an ensemble behind one call: images -> (N, 10) probabilities."""
 
-    def __init__(self, path: Path, rule: str = "mean"):
+    def __init__(self, path: Path, rule: str = "mean", engine: str = "auto"):
+        from digitnet.engine import logits_function
         from digitnet.ensemble import RULES, UnknownRuleError
-        from digitnet.ensemble_runs import is_ensemble_dir
-        from digitnet.evaluate import make_logits_fn
+        from digitnet.ensemble_runs import is_ensemble_dir, member_model_paths
 
         if rule not in RULES:
             raise UnknownRuleError(rule)
         self.rule = rule
         self.is_ensemble = is_ensemble_dir(path)
-        models = load_ensemble_members(path) if self.is_ensemble else [load_model(path)]
-        self.logits_fns = [make_logits_fn(model) for model in models]
+        if self.is_ensemble:
+            models, sources = load_ensemble_members(path), member_model_paths(path)
+        else:
+            models, sources = [load_model(path)], [resolve_model_path(path)]
+        # LiteRT where it can run the network (see digitnet.engine), Keras otherwise.
+        self.logits_fns = [logits_function(model, source, engine)
+                           for model, source in zip(models, sources)]
+        self.engine = self.logits_fns[0].engine
 
     def member_probabilities(self, images, batch_size: int = 1000):
         """(members, N, 10) softmax probabilities."""
@@ -105,16 +111,16 @@ class Predictor:
     """What `predict` and the service use: MNIST-form images in, digits and uncertainty out."""
 
     def __init__(self, path: Path, rule: str = "mean", detector_dir: Path | None = None,
-                 use_detector: bool = True):
+                 use_detector: bool = True, engine: str = "auto"):
         from digitnet.detector import DetectorError, load_detector
 
-        self.model = ProbabilityModel(path, rule=rule)
+        self.model = ProbabilityModel(path, rule=rule, engine=engine)
         self.path = Path(path)
         self.detector = None
         self.detector_problem = None  # why there is no detector, for a one-time notice
         if use_detector:
             try:
-                self.detector = load_detector(detector_dir)
+                self.detector = load_detector(detector_dir, engine)
             except DetectorError as error:
                 self.detector_problem = str(error)
 

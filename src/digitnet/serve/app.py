@@ -227,7 +227,7 @@ def warm_up(predictor) -> None:
 
 def run_server(model_path: Path, host: str = "127.0.0.1", port: int = 8000, *, rule: str = "mean",
                detector_dir: Path | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_batch: int = DEFAULT_MAX_BATCH) -> None:
+               max_batch: int = DEFAULT_MAX_BATCH, engine: str = "auto") -> None:
     """Load the model at `model_path` (run directory, .keras file or ensemble) and serve it until Ctrl+C
     (or SIGTERM), then return.
 
@@ -240,7 +240,7 @@ def run_server(model_path: Path, host: str = "127.0.0.1", port: int = 8000, *, r
 
     sock = bind_socket(host, port)
     try:
-        predictor = Predictor(Path(model_path), rule=rule, detector_dir=detector_dir)
+        predictor = Predictor(Path(model_path), rule=rule, detector_dir=detector_dir, engine=engine)
         warm_up(predictor)
         app = create_app(predictor, model_info=describe_model(model_path, rule),
                          max_body_bytes=max_body_bytes, max_batch=max_batch)
