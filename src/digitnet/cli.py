@@ -176,7 +176,7 @@ class _ProgressBar:
         self.stream.write(
             f"epoch {int(row['epoch'])}: iteration {int(row['iteration'])}, "
             f"batch loss {row['batch_loss']:.4f}, validation accuracy {row['validation_accuracy']:.4f}, "
-            f"train accuracy {row['train_accuracy']:.4f} (fixed 10,000-image subset), "
+            f"train accuracy {row['train_accuracy']:.4f} (fixed training subset), "
             f"{row['elapsed_seconds']:.1f} s\n")
         self.stream.flush()
 
@@ -554,7 +554,7 @@ def _add_recipe_flags(parser, arch: bool = True) -> None:
     from digitnet.config import RECIPES, SCHEDULES
 
     parser.add_argument("--recipe", choices=list(RECIPES),
-                        help="a named starting config (tutorial: the tutorial's own; strong: the lean "
+                        help="a named starting config (tutorial: the tutorial's own; fast: 99.2%% in two epochs; strong: the lean "
                              "network, one-cycle, label smoothing, augmentation); flags override it; "
                              "default tutorial")
     if arch:

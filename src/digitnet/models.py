@@ -98,6 +98,26 @@ def build_lean(dropout: float = 0.25, seed: int | None = None) -> keras.Model:
     return keras.Model(inputs, logits, name="lean")
 
 
+def build_fast(dropout: float = 0.0, seed: int | None = None) -> keras.Model:
+    """A small ReLU CNN for time-to-accuracy: about 2.2 M multiply-adds an image, a third of lean's.
+
+    conv 5x5x24 -> pool -> conv 3x3x32 -> pool -> dense 256 -> 10, the small network the speed
+    issue measured in PyTorch (99.0% after one epoch there).
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="images")
+    x = layers.Conv2D(24, 5, padding="same", activation="relu",
+                      kernel_initializer=_glorot(seed, 0), name="convolution")(inputs)
+    x = layers.MaxPooling2D(2, name="max_pool")(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu",
+                      kernel_initializer=_glorot(seed, 1), name="convolution_2")(x)
+    x = layers.MaxPooling2D(2, name="max_pool_2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(256, activation="relu", kernel_initializer=_glorot(seed, 2), name="predict")(x)
+    x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
+    logits = layers.Dense(NUM_CLASSES, kernel_initializer=_glorot(seed, 3), name="logits")(x)
+    return keras.Model(inputs, logits, name="fast")
+
+
 @dataclass(frozen=True)
 class Architecture:
     build: Callable[..., keras.Model]
@@ -112,6 +132,8 @@ ARCHITECTURES: dict[str, Architecture] = {
                                          "dense 1024, dropout (about 99.2%)"),
     "lean": Architecture(build_lean, "3 stride-1 conv-BN-ReLU layers (24-48-96), 2 pools, dropout; "
                                      "for the strong recipe with augmentation"),
+    "fast": Architecture(build_fast, "small ReLU CNN (conv 24, conv 32, dense 256) for the fast "
+                                     "recipe: 99.2% in about two epochs"),
 }
 
 
