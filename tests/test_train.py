@@ -245,3 +245,29 @@ def test_strong_recipe_trains_the_lean_network_and_resumes_exactly(tmp_path, tin
     assert all(np.array_equal(x, y) for x, y in zip(_weights(tmp_path / "whole"),
                                                     _weights(tmp_path / "cut")))
     assert whole.history[-1]["validation_loss"] < whole.history[0]["validation_loss"]
+
+
+def test_compiled_loop_matches_plain_keras_training(tiny_mnist):
+    """digitnet's fast path (in-graph loop, fused Adam) against model.train_on_batch, batch by batch."""
+    import keras
+
+    from digitnet.models import build_model
+
+    config = TrainConfig(**TINY)
+    order = train.epoch_order(0, 0, len(tiny_mnist.train))
+    model, optimizer = train._new_model_and_optimizer(config, total_iterations=100)
+    steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, config.batch_size)
+    steps(order, 0, 12)
+
+    plain = build_model(config.arch, dropout=config.dropout, seed=config.seed)
+    plain.compile(optimizer=keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    for step in range(12):
+        batch = order[step * config.batch_size:(step + 1) * config.batch_size]
+        plain.train_on_batch(tiny_mnist.train.images[batch], tiny_mnist.train.labels[batch])
+
+    for fast, reference in zip(model.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(fast, reference, atol=1e-5)
+    test_images = tiny_mnist.test.images
+    assert np.array_equal(model.predict(test_images, verbose=0).argmax(1),
+                          plain.predict(test_images, verbose=0).argmax(1))
