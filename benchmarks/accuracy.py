@@ -54,7 +54,7 @@ PLANS = {
 def train_plan(name: str, plan: Plan, directory: Path, jobs: int) -> None:
     command = [sys.executable, "-m", "digitnet", "ensemble", "train", "--members", str(plan.members),
                "--jobs", str(jobs), "--out", str(directory), *plan.train_flags]
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, stdout=sys.stderr)  # stdout carries only the JSON
 
 
 def _stats(values: list[float]) -> dict:
