@@ -193,36 +193,6 @@ def test_label_smoothed_loss_matches_keras(tiny_mnist):
     assert float(plain._loss(labels, confident)) < 0.001 < float(steps._loss(labels, confident))
 
 
-def test_fused_adam_follows_keras_adam(tiny_mnist):
-    """The default optimizer's one-kernel update gives Keras's Adam trajectory, to rounding."""
-    import keras
-
-    config = TrainConfig(**TINY)
-    order = train.epoch_order(0, 0, len(tiny_mnist.train))
-    results = []
-    for optimizer_class in (keras.optimizers.Adam, None):
-        model, optimizer = train._new_model_and_optimizer(config, total_iterations=100)
-        if optimizer_class is not None:
-            optimizer = optimizer_class(learning_rate=config.learning_rate, epsilon=config.adam_epsilon)
-            optimizer.build(model.trainable_variables)
-        steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, config.batch_size)
-        losses = [steps(order, start, 1)[0] for start in range(12)]
-        results.append((losses, model.get_weights()))
-    (keras_losses, keras_weights), (fused_losses, fused_weights) = results
-    assert type(train._new_model_and_optimizer(config, 1)[1]).__name__ == "FusedAdam"
-    np.testing.assert_allclose(fused_losses, keras_losses, rtol=1e-4)
-    for fused, reference in zip(fused_weights, keras_weights):
-        np.testing.assert_allclose(fused, reference, atol=1e-5)
-    assert keras_losses[-1] < keras_losses[0]  # it did train
-
-
-def test_fused_adam_refuses_what_it_does_not_implement():
-    from digitnet.optimizers import FusedAdam
-
-    with pytest.raises(ValueError, match="amsgrad"):
-        FusedAdam(amsgrad=True)
-
-
 def test_strong_recipe_trains_the_lean_network_and_resumes_exactly(tmp_path, tiny_mnist):
     """One-cycle, label smoothing, augmentation and batch-norm statistics all survive a resume."""
     from digitnet.config import recipe_config
@@ -248,7 +218,7 @@ def test_strong_recipe_trains_the_lean_network_and_resumes_exactly(tmp_path, tin
 
 
 def test_compiled_loop_matches_plain_keras_training(tiny_mnist):
-    """digitnet's fast path (in-graph loop, fused Adam) against model.train_on_batch, batch by batch."""
+    """digitnet's fast path (in-graph loop, in-graph batches) against model.train_on_batch."""
     import keras
 
     from digitnet.models import build_model

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.ensemble import combine, softmax
 from digitnet.runs import MODEL_FILE
 
 
@@ -77,18 +78,17 @@ class ProbabilityModel:
         self.logits_fns = [logits_function(model, source, engine)
                            for model, source in zip(models, sources)]
         self.engine = self.logits_fns[0].engine
+        # Bound once: imports inside a per-request method cost more than LiteRT's own call.
+        from digitnet.evaluate import predict_logits
+        self._predict_logits = predict_logits
 
     def member_probabilities(self, images, batch_size: int = 1000):
         """(members, N, 10) softmax probabilities."""
-        from digitnet.ensemble import softmax
-        from digitnet.evaluate import predict_logits
-
-        return np.stack([softmax(predict_logits(fn, images, batch_size)) for fn in self.logits_fns])
+        return np.stack([softmax(self._predict_logits(fn, images, batch_size))
+                         for fn in self.logits_fns])
 
     def predict(self, images, batch_size: int = 1000):
         """(predicted digits (N,), combined probabilities (N, 10)) under the ensemble's rule."""
-        from digitnet.ensemble import combine
-
         probabilities = self.member_probabilities(images, batch_size)
         if len(probabilities) == 1 and self.rule != "vote":
             # One member: mean and most-confident both return its own probabilities; skipping the

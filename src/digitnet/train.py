@@ -161,14 +161,15 @@ class _CompiledSteps:
 
 
 def _new_model_and_optimizer(config: TrainConfig, total_iterations: int):
+    import keras
+
     from digitnet.models import build_model
-    from digitnet.optimizers import FusedAdam
     from digitnet.schedules import learning_rate
 
     model = build_model(config.arch, dropout=config.dropout, seed=config.seed)
     rate = learning_rate(config.schedule, config.learning_rate, total_iterations)
-    optimizer = FusedAdam(learning_rate=rate, beta_1=config.adam_beta_1, beta_2=config.adam_beta_2,
-                          epsilon=config.adam_epsilon)
+    optimizer = keras.optimizers.Adam(learning_rate=rate, beta_1=config.adam_beta_1,
+                                      beta_2=config.adam_beta_2, epsilon=config.adam_epsilon)
     optimizer.build(model.trainable_variables)
     return model, optimizer
 
