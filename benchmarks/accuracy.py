@@ -51,7 +51,7 @@ PLANS = {
 }
 
 
-def train_plan(name: str, plan: Plan, directory: Path, jobs: int) -> None:
+def train_plan(plan: Plan, directory: Path, jobs: int) -> None:
     command = [sys.executable, "-m", "digitnet", "ensemble", "train", "--members", str(plan.members),
                "--jobs", str(jobs), "--out", str(directory), *plan.train_flags]
     subprocess.run(command, check=True, stdout=sys.stderr)  # stdout carries only the JSON
@@ -115,7 +115,7 @@ def main() -> None:
     for name in args.plan:
         plan = PLANS[name]
         directory = args.out / name
-        train_plan(name, plan, directory, args.jobs)
+        train_plan(plan, directory, args.jobs)
         results[name] = {"description": plan.description, "train_flags": list(plan.train_flags),
                          "jobs": args.jobs, **score_plan(plan, directory, data)}
         print(json.dumps({name: results[name]["single"]}), file=sys.stderr, flush=True)
