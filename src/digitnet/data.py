@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet.fileio import atomic_write_bytes
+from digitnet.fileio import atomic_write_bytes, cache_dir
 
 TRAIN_IMAGES = "train-images-idx3-ubyte"
 TRAIN_LABELS = "train-labels-idx1-ubyte"
@@ -181,9 +181,7 @@ def _check_content(name: str, data: bytes, expected_sha: str) -> None:
 
 def default_cache_dir() -> Path:
     """$XDG_CACHE_HOME/digitnet/mnist, else ~/.cache/digitnet/mnist."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base else Path.home() / ".cache"
-    return root / "digitnet" / "mnist"
+    return cache_dir("mnist")
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path | None:

@@ -9,13 +9,12 @@ at most `TARGET_DIGIT_FLAG_RATE` of real digits are flagged. It never sees a tes
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from digitnet.fileio import atomic_save_keras, atomic_write_text
+from digitnet.fileio import atomic_save_keras, atomic_write_text, cache_dir
 
 TARGET_DIGIT_FLAG_RATE = 0.008  # of held-out validation digits; the budget is 1% on test digits
 NEGATIVE_MIX = {"fashion": 0.35, "noise": 0.1, "scribble": 0.3, "two_digits": 0.25}
@@ -28,8 +27,7 @@ class DetectorError(Exception):
 
 
 def default_detector_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "digitnet" / "detector"
+    return cache_dir("detector")
 
 
 def build_detector(seed: int = 0):
@@ -109,10 +107,16 @@ def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: 
 
 def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Logit of "is a digit" for each image (higher: more digit-like)."""
-    from digitnet.evaluate import make_logits_fn, predict_logits
+    from digitnet.evaluate import make_logits_fn
+
+    return _scores(make_logits_fn(model), images, batch_size)
+
+
+def _scores(logits_fn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    from digitnet.evaluate import predict_logits
 
     images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
-    return predict_logits(make_logits_fn(model), images, batch_size).reshape(-1)
+    return predict_logits(logits_fn, images, batch_size).reshape(-1)
 
 
 def save_detector(model, threshold: float, out_dir: Path) -> None:
@@ -132,12 +136,10 @@ class Detector:
     def scores(self, images: np.ndarray) -> np.ndarray:
         """detector_scores, through the inference engine built once on first use."""
         from digitnet.engine import logits_function
-        from digitnet.evaluate import predict_logits
 
         if self._logits is None:
             self._logits = logits_function(self.model, self.source, self.engine)
-        images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
-        return predict_logits(self._logits, images).reshape(-1)
+        return _scores(self._logits, images)
 
     def not_a_digit(self, images: np.ndarray) -> np.ndarray:
         return self.scores(images) < self.threshold

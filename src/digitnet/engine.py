@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from digitnet.fileio import atomic_write_bytes
+from digitnet.fileio import atomic_write_bytes, cache_dir
 
 ENGINES = ("auto", "litert", "keras")
 _INTERPRETERS_KEPT = 4  # batch sizes with a ready interpreter (1 for single requests, a few more)
@@ -33,9 +33,7 @@ class EngineError(Exception):
 
 
 def compiled_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/digitnet/compiled, else ~/.cache/digitnet/compiled."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "digitnet" / "compiled"
+    return cache_dir("compiled")
 
 
 def litert_available() -> bool:
@@ -94,11 +92,11 @@ def _file_digest(path: Path) -> str:
 
 
 def _convert(model) -> bytes:
-    from digitnet.export import _keras_export
+    from digitnet.export import keras_export
 
     with tempfile.TemporaryDirectory(prefix="digitnet-litert-") as scratch:
         path = Path(scratch) / "model.tflite"
-        _keras_export(model, "litert", path)
+        keras_export(model, "litert", path)
         return path.read_bytes()
 
 

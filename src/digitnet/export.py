@@ -61,7 +61,7 @@ def _input_signature(model) -> list:
     return [keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype, name=tensor.name)]
 
 
-def _keras_export(model, fmt: str, path: Path) -> None:
+def keras_export(model, fmt: str, path: Path) -> None:
     kwargs = {"input_signature": _input_signature(model)}
     if fmt == "litert":
         import tensorflow as tf
@@ -120,7 +120,7 @@ def export_model(model_path: Path, fmt: str, out: Path) -> Path:
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".export"))
     try:
         staged = staging / STAGED_NAMES[fmt]
-        _keras_export(model, fmt, staged)
+        keras_export(model, fmt, staged)
         _fsync_tree(staged)
         _publish(staged, out)
     finally:

@@ -8,6 +8,13 @@ import tempfile
 from pathlib import Path
 
 
+def cache_dir(name: str) -> Path:
+    """$XDG_CACHE_HOME/digitnet/NAME, else ~/.cache/digitnet/NAME: where digitnet keeps what it can rebuild."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    root = Path(base) if base else Path.home() / ".cache"
+    return root / "digitnet" / name
+
+
 def fsync_directory(directory: Path) -> None:
     # The rename itself is only durable once the directory entry is on disk. Some platforms
     # (Windows) cannot open a directory; the data is already safe there, so that is no error.

@@ -78,8 +78,8 @@ class ProbabilityModel:
         self.logits_fns = [logits_function(model, source, engine)
                            for model, source in zip(models, sources)]
         self.engine = self.logits_fns[0].engine
-        # Bound once: imports inside a per-request method cost more than LiteRT's own call.
-        from digitnet.evaluate import predict_logits
+        from digitnet.evaluate import predict_logits  # imports Keras: not at module level
+
         self._predict_logits = predict_logits
 
     def member_probabilities(self, images, batch_size: int = 1000):
@@ -91,8 +91,8 @@ class ProbabilityModel:
         """(predicted digits (N,), combined probabilities (N, 10)) under the ensemble's rule."""
         probabilities = self.member_probabilities(images, batch_size)
         if len(probabilities) == 1 and self.rule != "vote":
-            # One member: mean and most-confident both return its own probabilities; skipping the
-            # general combination saves a fifth of a single image's latency.
+            # One member: mean and most-confident both return its own probabilities, so the
+            # general combination (validation, stacking, per-rule work) is skipped per request.
             (single,) = probabilities
             if not np.all(np.isfinite(single)):
                 raise ValueError("the model's probabilities contain NaN or infinity")
@@ -134,7 +134,6 @@ class Predictor:
 
     def predict(self, images) -> list[Prediction]:
         """images: float32 (N, 28, 28, 1) in [0, 1], ink bright on black (see preprocess)."""
-
         from digitnet.uncertainty import flag_uncertain
 
         images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
