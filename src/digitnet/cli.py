@@ -229,15 +229,14 @@ def cmd_train(args) -> int:
 # ---------------------------------------------------------------- evaluation
 
 def cmd_evaluate(args) -> int:
-    from digitnet.ensemble_runs import is_ensemble_dir
     from digitnet.evaluate import evaluation_from_predictions
-    from digitnet.predict import ProbabilityModel, resolve_model_path
+    from digitnet.model_source import ModelSource
+    from digitnet.predict import ProbabilityModel
 
-    is_ensemble = is_ensemble_dir(args.path)
-    if not is_ensemble:
-        resolve_model_path(args.path)  # a wrong PATH fails before data is loaded
+    source = ModelSource.from_path(args.path)  # a wrong PATH fails before data is loaded
+    is_ensemble = source.kind == "ensemble"
     data = _load_data(args)
-    model = ProbabilityModel(args.path, rule=args.rule, engine="keras")  # the reference
+    model = ProbabilityModel(source, rule=args.rule, engine="keras")  # the reference
     test_predicted, test_probabilities = model.predict(data.test.images, args.batch_size)
     test = evaluation_from_predictions(test_predicted, data.test.labels)
     train_eval = evaluation_from_predictions(model.predict(data.train.images, args.batch_size)[0],
@@ -325,23 +324,36 @@ def _read_input(name: str):
     return image_to_mnist(path, name=name)
 
 
+def _model_and_images(args) -> tuple[Path | None, list[str]]:
+    """`predict [MODEL] IMAGE...`: the first name is the model when it is one (a run, a .keras
+    file, an ensemble), else every name is an image and the shipped default model reads them."""
+    from digitnet.model_source import looks_like_model
+
+    names = list(args.images)
+    if args.model is not None:
+        return args.model, names
+    if looks_like_model(Path(names[0])):
+        if len(names) == 1:
+            raise UserError(f"{names[0]} is a model; name the images to read after it")
+        return Path(names[0]), names[1:]
+    return None, names
+
+
 def cmd_predict(args) -> int:
     import numpy as np
 
-    from digitnet.predict import Predictor, resolve_model_path
+    from digitnet.model_source import ModelSource
+    from digitnet.predict import Predictor
     from digitnet.preprocess import ImageError
 
-    from digitnet.ensemble_runs import is_ensemble_dir
-
-    if not is_ensemble_dir(args.model):
-        resolve_model_path(args.model)
-    predictor = Predictor(args.model, rule=args.rule, detector_dir=args.detector,
-                          engine=args.engine)
+    model, inputs = _model_and_images(args)
+    source = ModelSource.default() if model is None else ModelSource.from_path(model)
+    predictor = Predictor(source, rule=args.rule, detector_dir=args.detector, engine=args.engine)
     if predictor.detector_problem:
         _err(f"note: {predictor.detector_problem}; until then only blank and low-confidence "
              "inputs are flagged uncertain")
     names, images, failed = [], [], 0
-    for name in _expand_inputs(args.images):
+    for name in _expand_inputs(inputs):
         try:
             images.append(_read_input(name))
             names.append(name)
@@ -412,12 +424,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from digitnet.ensemble_runs import is_ensemble_dir
-    from digitnet.predict import resolve_model_path
+    from digitnet.model_source import ModelSource
     from digitnet.serve import run_server
 
-    if not is_ensemble_dir(args.model):
-        resolve_model_path(args.model)  # a wrong MODEL fails at once
+    # A wrong MODEL (or a missing default) fails at once, before the port is taken.
+    ModelSource.default() if args.model is None else ModelSource.from_path(args.model)
     run_server(args.model, args.host, args.port, rule=args.rule, detector_dir=args.detector,
                engine=args.engine)
     return 0
@@ -591,14 +602,20 @@ def _add_augment_flags(parser, switch: bool = True) -> None:
                         help=f"shear range in degrees; default {defaults.shear_degrees:g}")
 
 
-def _add_predictor_flags(parser) -> None:
-    """MODEL, --rule and --detector: what `predict` and `serve` need to build a Predictor."""
-    parser.add_argument("model", type=Path, metavar="MODEL",
-                        help="a run directory, a model.keras file or an ensemble directory")
+def _add_predictor_flags(parser, model_positional: bool) -> None:
+    """MODEL, --rule, --detector and --engine: what `predict` and `serve` need to build a Predictor."""
+    model_help = ("a run directory, a model.keras file or an ensemble directory; default the "
+                  "reading model shipped with digitnet")
+    if model_positional:
+        parser.add_argument("model", type=Path, metavar="MODEL", nargs="?", default=None,
+                            help=model_help)
+    else:
+        parser.add_argument("--model", type=Path, metavar="MODEL", help=model_help)
     parser.add_argument("--rule", default="mean", choices=["mean", "most_confident", "vote"],
                         help="how an ensemble's members combine; default mean probability")
     parser.add_argument("--detector", type=Path, metavar="DIR",
-                        help="the not-a-digit detector; default the one `digitnet detector train` made")
+                        help="the not-a-digit detector; default the model's own, else the one "
+                             "`digitnet detector train` made")
     parser.add_argument("--engine", default="auto", choices=["auto", "litert", "keras"],
                         help="what runs the networks: LiteRT (fast; built from the model on first "
                              "use and cached), Keras, or auto (LiteRT when installed); default auto")
@@ -648,10 +665,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    predict = commands.add_parser("predict", help="read digits from your own image files")
-    _add_predictor_flags(predict)
+    predict = commands.add_parser(
+        "predict", help="read digits from your own image files",
+        usage="digitnet predict [MODEL] IMAGE... [options]",
+        description="Read the digit in each image. MODEL (a run directory, a model.keras file or an "
+                    "ensemble directory) may come first; without it the reading model shipped with "
+                    "digitnet is used.")
+    _add_predictor_flags(predict, model_positional=False)
     predict.add_argument("images", nargs="+", metavar="IMAGE",
-                         help="image files, folders (every image inside), or - for standard input")
+                         help="[MODEL] then image files, folders (every image inside), or - for "
+                              "standard input")
     predict.add_argument("--json", action="store_true", help="one JSON object per image")
     predict.add_argument("--show-input", type=Path, metavar="DIR",
                          help="write the 28x28 image the model saw into DIR, for debugging")
@@ -659,7 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve", help="serve a model over HTTP: a draw-a-digit page, TF Serving and KServe v2 APIs")
-    _add_predictor_flags(serve)
+    _add_predictor_flags(serve, model_positional=True)
     serve.add_argument("--host", default="127.0.0.1",
                        help="127.0.0.1: this machine only (default); 0.0.0.0: every interface")
     serve.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
@@ -730,7 +753,8 @@ NEEDS_TENSORFLOW = (cmd_summary, cmd_models, cmd_train, cmd_evaluate, cmd_ensemb
 def _user_errors() -> tuple[type[BaseException], ...]:
     from digitnet.config import ConfigError
     from digitnet.data import DataError
-    from digitnet.predict import ModelLoadError
+    from digitnet.calibration import CalibrationError
+    from digitnet.model_source import ModelLoadError
     from digitnet.runs import RunError
 
     from digitnet.ensemble_runs import EnsembleError
@@ -740,7 +764,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from digitnet.export import ExportError
 
-    errors = [UserError, ConfigError, DataError, ModelLoadError, RunError, EnsembleError,
+    errors = [UserError, ConfigError, DataError, ModelLoadError, CalibrationError, RunError, EnsembleError,
               DetectorError, NegativesError, ExportError]
     if "digitnet.serve.errors" in sys.modules:
         errors.append(sys.modules["digitnet.serve.errors"].ServeError)

@@ -1,43 +1,27 @@
-"""Load a trained model (run directory, .keras file or ensemble) and predict digits with it."""
+"""Load a trained model (run directory, .keras file, ensemble or the shipped default) and predict digits."""
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from digitnet.ensemble import combine, softmax
-from digitnet.runs import MODEL_FILE
+from digitnet.model_source import ModelLoadError, ModelSource
 
-
-class ModelLoadError(Exception):
-    """PATH does not hold a usable model; the message says what to pass instead."""
+__all__ = ["ModelLoadError", "ModelSource", "Prediction", "Predictor", "ProbabilityModel",
+           "load_model", "resolve_model_path"]
 
 
 def resolve_model_path(path: Path) -> Path:
     """A run directory means its model.keras; a file must be a Keras 3 .keras archive."""
-    path = Path(path)
-    if path.is_dir():
-        candidate = path / MODEL_FILE
-        if not candidate.is_file():
-            raise ModelLoadError(
-                f"{path} holds no {MODEL_FILE}: the run has not finished "
-                f"(continue it with `digitnet train --resume {path}`) or is not a digitnet run")
-        return candidate
-    if not path.exists():
-        raise ModelLoadError(f"{path} does not exist; pass a run directory or a model.keras file")
-    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-        raise ModelLoadError(f"{path} is not a Keras model (.keras archive); "
-                             "pass a run directory or a model.keras file")
-    return path
+    return ModelSource.from_path(path).model_file
 
 
-def load_model(path: Path):
+def _load_keras_file(model_path: Path):
     import keras
 
-    model_path = resolve_model_path(path)
     try:
         # safe_mode stays on: a model file must never run code on load.
         return keras.models.load_model(model_path, compile=False, safe_mode=True)
@@ -46,46 +30,64 @@ def load_model(path: Path):
                              f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from error
 
 
-def load_ensemble_members(directory: Path) -> list:
-    """Every member model of an ensemble directory, checked to take the same input."""
-    from digitnet.ensemble_runs import EnsembleError, member_model_paths
+def load_model(path: Path):
+    return _load_keras_file(resolve_model_path(path))
 
-    models = [load_model(path) for path in member_model_paths(directory)]
+
+def load_source_models(source: ModelSource) -> list:
+    """Every network of a model source, checked to take the same input."""
+    from digitnet.ensemble_runs import EnsembleError
+
+    models = [_load_keras_file(path) for path in source.model_files]
     shapes = {tuple(model.input_shape[1:]) for model in models}
     if len(shapes) > 1:
-        raise EnsembleError(f"the members of {directory} take different input shapes "
+        raise EnsembleError(f"the members of {source.path} take different input shapes "
                             f"({', '.join(map(str, sorted(shapes)))}); they cannot vote together")
     return models
 
 
-class ProbabilityModel:
-    """A single model or an ensemble behind one call: images -> (N, 10) probabilities."""
+def _as_source(model: Path | ModelSource | None) -> ModelSource:
+    if isinstance(model, ModelSource):
+        return model
+    return ModelSource.default() if model is None else ModelSource.from_path(model)
 
-    def __init__(self, path: Path, rule: str = "mean", engine: str = "auto"):
+
+class ProbabilityModel:
+    """A single model or an ensemble behind one call: images -> (N, 10) probabilities.
+
+    `temperature` divides every member's logits before the softmax (see digitnet.calibration).
+    """
+
+    def __init__(self, path: Path | ModelSource | None, rule: str = "mean", engine: str = "auto",
+                 temperature: float = 1.0):
         from digitnet.engine import logits_function
         from digitnet.ensemble import RULES, UnknownRuleError
-        from digitnet.ensemble_runs import is_ensemble_dir, member_model_paths
 
         if rule not in RULES:
             raise UnknownRuleError(rule)
         self.rule = rule
-        self.is_ensemble = is_ensemble_dir(path)
-        if self.is_ensemble:
-            models, sources = load_ensemble_members(path), member_model_paths(path)
-        else:
-            models, sources = [load_model(path)], [resolve_model_path(path)]
+        self.source = _as_source(path)
+        self.is_ensemble = self.source.kind == "ensemble"
+        self.temperature = float(temperature)
+        models = load_source_models(self.source)
         # LiteRT where it can run the network (see digitnet.engine), Keras otherwise.
         self.logits_fns = [logits_function(model, source, engine)
-                           for model, source in zip(models, sources)]
+                           for model, source in zip(models, self.source.model_files)]
         self.engine = self.logits_fns[0].engine
         from digitnet.evaluate import predict_logits  # imports Keras: not at module level
 
         self._predict_logits = predict_logits
 
+    def member_logits(self, images, batch_size: int = 1000):
+        """(members, N, 10) raw logits, before any temperature."""
+        return np.stack([self._predict_logits(fn, images, batch_size) for fn in self.logits_fns])
+
     def member_probabilities(self, images, batch_size: int = 1000):
-        """(members, N, 10) softmax probabilities."""
-        return np.stack([softmax(self._predict_logits(fn, images, batch_size))
-                         for fn in self.logits_fns])
+        """(members, N, 10) softmax probabilities (after the temperature)."""
+        logits = self.member_logits(images, batch_size)
+        if self.temperature != 1.0:
+            logits = logits / np.float32(self.temperature)
+        return np.stack([softmax(member) for member in logits])
 
     def predict(self, images, batch_size: int = 1000):
         """(predicted digits (N,), combined probabilities (N, 10)) under the ensemble's rule."""
@@ -116,19 +118,28 @@ class Prediction:
 
 
 class Predictor:
-    """What `predict` and the service use: MNIST-form images in, digits and uncertainty out."""
+    """What `predict` and the service use: MNIST-form images in, digits and uncertainty out.
 
-    def __init__(self, path: Path, rule: str = "mean", detector_dir: Path | None = None,
-                 use_detector: bool = True, engine: str = "auto"):
+    `path` None means the reading model shipped with digitnet. A model's own calibration.json
+    (temperature and confidence threshold) and detector/ travel with it; `detector_dir` overrides
+    the detector, and without either the one `digitnet detector train` cached is used.
+    """
+
+    def __init__(self, path: Path | ModelSource | None = None, rule: str = "mean",
+                 detector_dir: Path | None = None, use_detector: bool = True, engine: str = "auto"):
+        from digitnet.calibration import load_calibration
         from digitnet.detector import DetectorError, load_detector
 
-        self.model = ProbabilityModel(path, rule=rule, engine=engine)
-        self.path = Path(path)
+        self.source = _as_source(path)
+        self.calibration = load_calibration(self.source.calibration_file)
+        self.model = ProbabilityModel(self.source, rule=rule, engine=engine,
+                                      temperature=self.calibration.temperature)
+        self.path = Path(self.source.path)
         self.detector = None
         self.detector_problem = None  # why there is no detector, for a one-time notice
         if use_detector:
             try:
-                self.detector = load_detector(detector_dir, engine)
+                self.detector = load_detector(detector_dir or self.source.detector_dir, engine)
             except DetectorError as error:
                 self.detector_problem = str(error)
 
@@ -140,7 +151,8 @@ class Predictor:
         if len(images) == 0:
             return []
         predicted, combined = self.model.predict(images)
-        uncertain = flag_uncertain(combined, images, self.detector)
+        uncertain = flag_uncertain(combined, images, self.detector,
+                                   self.calibration.confidence_threshold)
         results = []
         for index, digit in enumerate(predicted):
             row = [float(p) for p in combined[index]]

@@ -225,11 +225,11 @@ def warm_up(predictor) -> None:
     predictor.predict(np.zeros((1, 28, 28, 1), dtype=np.float32))
 
 
-def run_server(model_path: Path, host: str = "127.0.0.1", port: int = 8000, *, rule: str = "mean",
+def run_server(model_path: Path | None, host: str = "127.0.0.1", port: int = 8000, *, rule: str = "mean",
                detector_dir: Path | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_batch: int = DEFAULT_MAX_BATCH, engine: str = "auto") -> None:
-    """Load the model at `model_path` (run directory, .keras file or ensemble) and serve it until Ctrl+C
-    (or SIGTERM), then return.
+    """Load the model at `model_path` (run directory, .keras file or ensemble; None: the shipped
+    default) and serve it until Ctrl+C (or SIGTERM), then return.
 
     Raises ModelLoadError (or EnsembleError) for a bad path and ServeError if host:port cannot be
     listened on; the port is claimed first, so a taken port fails before the model loads.
@@ -240,9 +240,10 @@ def run_server(model_path: Path, host: str = "127.0.0.1", port: int = 8000, *, r
 
     sock = bind_socket(host, port)
     try:
-        predictor = Predictor(Path(model_path), rule=rule, detector_dir=detector_dir, engine=engine)
+        predictor = Predictor(None if model_path is None else Path(model_path), rule=rule,
+                              detector_dir=detector_dir, engine=engine)
         warm_up(predictor)
-        app = create_app(predictor, model_info=describe_model(model_path, rule),
+        app = create_app(predictor, model_info=describe_model(predictor.source, rule),
                          max_body_bytes=max_body_bytes, max_batch=max_batch)
         server = make_server(app)
         # python-multipart logs a warning for every malformed upload; the client's 400 says enough.
@@ -250,7 +251,7 @@ def run_server(model_path: Path, host: str = "127.0.0.1", port: int = 8000, *, r
         log = logging.getLogger("uvicorn.error")
         if getattr(predictor, "detector_problem", None):
             log.warning("serving without a not-a-digit detector: %s", predictor.detector_problem)
-        log.info("digitnet serving %s on %s (Ctrl+C to stop)", model_path, url_of(sock))
+        log.info("digitnet serving %s on %s (Ctrl+C to stop)", predictor.source.path, url_of(sock))
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:  # uvicorn has shut down gracefully, then re-raises Ctrl+C

@@ -1,39 +1,40 @@
-"""What the status endpoints say about the served model, read from its run or ensemble directory."""
+"""What the status endpoints say about the served model, read through its ModelSource."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
-from digitnet.ensemble_runs import EnsembleError, is_ensemble_dir, read_manifest
-from digitnet.runs import MODEL_FILE, RunError, read_metrics, read_run_config
+from digitnet.model_source import ModelSource
+
+METRICS_FILE = "metrics.csv"  # a run's per-epoch metrics (see digitnet.runs); read here, never written
 
 
-def describe_model(path: Path, rule: str = "mean") -> dict:
+def _last_validation_accuracy(directory: Path | None) -> float | None:
+    if directory is None or not (directory / METRICS_FILE).is_file():
+        return None
+    try:
+        with open(directory / METRICS_FILE, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return float(rows[-1]["validation_accuracy"]) if rows else None
+    except (OSError, ValueError, KeyError, TypeError):  # a damaged file costs the figure, not the service
+        return None
+
+
+def describe_model(source: ModelSource | Path, rule: str = "mean") -> dict:
     """arch, ensemble members and rule, and the last recorded validation accuracy where known.
 
     Only validation accuracy is saved in a run (metrics.csv); test accuracy is printed by
     `digitnet train` / `evaluate` but not stored, so it is not claimed here.
     """
-    path = Path(path)
-    if is_ensemble_dir(path):
-        try:
-            members = read_manifest(path).members
-        except EnsembleError:
-            members = ()
-        archs = sorted({member.arch for member in members})
-        return {"arch": ",".join(archs) or None, "ensemble_members": len(members),
+    if not isinstance(source, ModelSource):
+        source = ModelSource.from_path(Path(source))
+    if source.kind == "ensemble":
+        configs = [ModelSource.from_path(path.parent).run_config() for path in source.model_files]
+        archs = sorted({config.get("arch") for config in configs if config and config.get("arch")})
+        return {"arch": ",".join(archs) or None, "ensemble_members": len(source.model_files),
                 "ensemble_rule": rule, "validation_accuracy": None}
-    run_dir = path if path.is_dir() else path.parent if path.name == MODEL_FILE else None
-    arch, accuracy = None, None
-    if run_dir is not None:
-        try:
-            arch = read_run_config(run_dir).arch
-        except RunError:
-            pass
-        try:
-            history = read_metrics(run_dir)
-        except (OSError, ValueError):  # a damaged metrics.csv costs the accuracy, not the service
-            history = []
-        if history:
-            accuracy = history[-1].get("validation_accuracy")
-    return {"arch": arch, "ensemble_members": 1, "validation_accuracy": accuracy}
+    config = source.run_config()
+    return {"arch": config.get("arch") if config else None, "ensemble_members": 1,
+            "validation_accuracy": _last_validation_accuracy(source.directory),
+            **({"default_model": True} if source.is_default else {})}

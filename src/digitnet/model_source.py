@@ -1,0 +1,122 @@
+"""What MODEL means, decided once: a run directory, a .keras file, an ensemble directory, or the shipped default.
+
+Every command that takes a model (predict, serve, evaluate, export, finetune) asks `ModelSource.from_path`
+(or `ModelSource.default()` when no model is named) and gets one answer: which kind it is, which
+model.keras files hold its networks, and the folder whose side files travel with it:
+
+    model_dir/
+      model.keras          the network (an ensemble has one per member, see ensemble_runs)
+      config.json          how it was trained (a run made by `digitnet train`)
+      calibration.json     temperature and doubt threshold fitted on validation data (optional)
+      detector/            its own not-a-digit detector (optional; else the cached one)
+
+Imports no Keras: deciding what a path is needs only the file system.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from digitnet.ensemble_runs import MANIFEST_FILE, member_model_paths
+from digitnet.runs import CONFIG_FILE, MODEL_FILE
+
+CALIBRATION_FILE = "calibration.json"
+DETECTOR_DIR = "detector"
+KINDS = ("run", "keras", "ensemble")
+
+
+class ModelLoadError(Exception):
+    """PATH does not hold a usable model; the message says what to pass instead."""
+
+
+def default_model_dir() -> Path:
+    """The reading model shipped inside the package (made by `make model`)."""
+    return Path(str(resources.files("digitnet") / "default_model"))
+
+
+def looks_like_model(path: Path) -> bool:
+    """True when `path` names a model rather than an image or a folder of images.
+
+    Used to tell `predict MODEL IMAGE...` from `predict IMAGE...`: a folder counts when it holds a
+    model.keras, an ensemble manifest or a run's config.json (an unfinished run: from_path then says
+    how to finish it); a name ending in .keras always does, so a mistyped one gets a model's error.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return any((path / name).is_file() for name in (MODEL_FILE, MANIFEST_FILE, CONFIG_FILE))
+    return path.suffix == ".keras"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    path: Path  # as the user named it
+    kind: str  # one of KINDS
+    model_files: tuple[Path, ...]  # one model.keras a network (ensemble members in order)
+    directory: Path | None  # where config.json / calibration.json / detector/ may live
+    is_default: bool = False
+
+    @classmethod
+    def from_path(cls, path: Path) -> "ModelSource":
+        path = Path(path)
+        if path.is_dir() and (path / MANIFEST_FILE).is_file():
+            # A damaged manifest or a missing member is an EnsembleError, which says how to finish it.
+            return cls(path, "ensemble", tuple(member_model_paths(path)), path)
+        if path.is_dir():
+            candidate = path / MODEL_FILE
+            if not candidate.is_file():
+                raise ModelLoadError(
+                    f"{path} holds no {MODEL_FILE}: the run has not finished "
+                    f"(continue it with `digitnet train --resume {path}`) or is not a digitnet run")
+            return cls(path, "run", (candidate,), path)
+        if not path.exists():
+            raise ModelLoadError(f"{path} does not exist; pass a run directory or a model.keras file")
+        if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+            raise ModelLoadError(f"{path} is not a Keras model (.keras archive); "
+                                 "pass a run directory or a model.keras file")
+        # A model.keras inside a run keeps its run's side files; any other .keras file stands alone.
+        directory = path.parent if path.name == MODEL_FILE else None
+        return cls(path, "keras", (path,), directory)
+
+    @classmethod
+    def default(cls) -> "ModelSource":
+        directory = default_model_dir()
+        if not (directory / MODEL_FILE).is_file():
+            raise ModelLoadError(f"no default model is shipped in {directory}; build it with "
+                                 "`make model`, or name a model: a run directory or a model.keras file")
+        return cls(directory, "run", (directory / MODEL_FILE,), directory, is_default=True)
+
+    @property
+    def model_file(self) -> Path:
+        """The single network's file; an error for an ensemble, which has several."""
+        if len(self.model_files) != 1:
+            raise ModelLoadError(f"{self.path} is an ensemble of {len(self.model_files)} networks; "
+                                 "pass one member's run directory")
+        return self.model_files[0]
+
+    def side_file(self, name: str) -> Path | None:
+        if self.directory is None or not (self.directory / name).exists():
+            return None
+        return self.directory / name
+
+    @property
+    def calibration_file(self) -> Path | None:
+        return self.side_file(CALIBRATION_FILE)
+
+    @property
+    def detector_dir(self) -> Path | None:
+        return self.side_file(DETECTOR_DIR)
+
+    def run_config(self) -> dict | None:
+        """The run's saved config as a plain dict, or None where there is none or it is unreadable."""
+        config_file = self.side_file(CONFIG_FILE)
+        if config_file is None:
+            return None
+        try:
+            payload = json.loads(config_file.read_text())
+            return dict(payload["config"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
