@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps data train test test-fast bench bench-accuracy clean
+.PHONY: install system-deps data train model test test-fast bench bench-accuracy bench-handwriting clean
 
 install: $(STAMP)
 
@@ -21,6 +21,12 @@ data: $(STAMP)
 # The tutorial's network and recipe: 18 epochs x 1,100 iterations, then test accuracy.
 train: data
 	$(BIN)/digitnet train
+
+# The reading model shipped in src/digitnet/default_model: the `read` recipe (seed 0), its
+# detector and calibration (about 20 minutes on 2 cores; resumable via runs/default-model).
+model: system-deps data
+	mkdir -p runs
+	$(BIN)/python scripts/make_model.py > runs/default-model.card.json
 
 # Debian packages (npm, chromium, chromium-driver, dataset-fashion-mnist) when missing.
 system-deps:

@@ -17,7 +17,8 @@ _AFFINE_DEFAULTS = AffineRanges()
 # The tutorial turns a goal of 20,000 iterations into whole epochs:
 # 55,000 training images // batch 50 = 1,100 iterations an epoch -> 18 epochs.
 TUTORIAL_GOAL_ITERATIONS = 20_000
-SCHEDULES = ("constant", "one-cycle")  # learning-rate schedules, built in digitnet.schedules
+SCHEDULES = ("constant", "one-cycle")
+MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns  # learning-rate schedules, built in digitnet.schedules
 
 
 class ConfigError(ValueError):
@@ -47,6 +48,9 @@ class TrainConfig:
     shift_fraction: float = _AFFINE_DEFAULTS.shift_fraction  # of the image side, per axis
     zoom_fraction: float = _AFFINE_DEFAULTS.zoom_fraction  # scale uniform in [1-z, 1+z]
     shear_degrees: float = _AFFINE_DEFAULTS.shear_degrees  # uniform in [-h, h]
+    # Share of the training set made of digits rendered from the training handwriting fonts
+    # (digitnet.synthetic), added to MNIST's 55,000; 0 trains on MNIST alone.
+    synthetic_fraction: float = 0.0
 
     def validate(self) -> None:
         positive = ("goal_iterations", "batch_size", "validation_size",
@@ -68,6 +72,9 @@ class TrainConfig:
             raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout is the fraction dropped and must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.synthetic_fraction <= MAX_SYNTHETIC_FRACTION:
+            raise ConfigError(f"synthetic_fraction must be in [0, {MAX_SYNTHETIC_FRACTION}], "
+                              f"got {self.synthetic_fraction}")
         try:
             self.affine_ranges()
         except ValueError as error:
@@ -88,6 +95,11 @@ class TrainConfig:
             raise ConfigError(
                 f"batch size {self.batch_size} is larger than the {train_size} training images")
         return steps
+
+    def synthetic_count(self, mnist_train_size: int) -> int:
+        """Font-rendered digits added to `mnist_train_size` MNIST digits for synthetic_fraction."""
+        fraction = self.synthetic_fraction
+        return int(round(mnist_train_size * fraction / (1.0 - fraction))) if fraction else 0
 
     def resolved_epochs(self, train_size: int) -> int:
         """Whole epochs to run: --epochs, or the goal iterations rounded down (at least 1)."""

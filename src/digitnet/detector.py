@@ -73,12 +73,17 @@ class TrainingSet:
 
 
 def make_training_set(digits_u8: np.ndarray, fashion_u8: np.ndarray, negatives: int,
-                      rerendered: int, seed: int = 0) -> TrainingSet:
+                      rerendered: int, seed: int = 0,
+                      extra_positives: np.ndarray | None = None) -> TrainingSet:
+    """MNIST digits (as given and re-rendered) and `extra_positives` (float32 (N, 28, 28), e.g.
+    digits in other handwriting styles) against `negatives` images of the training families."""
     from digitnet.negatives import negative_images
 
     rng = np.random.default_rng(seed)
     positives = [digits_u8.astype(np.float32) / 255.0,
                  rerendered_digits(digits_u8[rng.choice(len(digits_u8), rerendered)], rng)]
+    if extra_positives is not None and len(extra_positives):
+        positives.append(np.asarray(extra_positives, np.float32).reshape(-1, 28, 28))
     negative_sets = [negative_images(kind, int(negatives * share), rng, digits_u8, fashion_u8)
                      for kind, share in NEGATIVE_MIX.items()]
     images = np.concatenate(positives + negative_sets)[..., np.newaxis]
@@ -88,19 +93,25 @@ def make_training_set(digits_u8: np.ndarray, fashion_u8: np.ndarray, negatives: 
 
 
 def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: Path,
-                   epochs: int = 3, seed: int = 0) -> float:
-    """Fit, choose the threshold on held-out digits, save model and threshold atomically."""
+                   epochs: int = 3, seed: int = 0, flag_rate: float = TARGET_DIGIT_FLAG_RATE,
+                   on_epoch=None) -> float:
+    """Fit, choose the threshold on held-out digits, save model and threshold atomically.
+
+    The threshold flags `flag_rate` of `holdout_digits`; on_epoch(epoch, epochs, loss) reports progress.
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
     model = build_detector(seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True), steps_per_execution=50)
+    callbacks = [] if on_epoch is None else [keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, epochs, float(logs["loss"])))]
     model.fit(train_set.images, train_set.is_digit, batch_size=128, epochs=epochs, shuffle=True,
-              verbose=0)
+              verbose=0, callbacks=callbacks)
     scores = detector_scores(model, holdout_digits)
-    # Flag anything scoring below the TARGET quantile of real digits' scores.
-    threshold = float(np.quantile(scores, TARGET_DIGIT_FLAG_RATE))
+    # Flag anything scoring below the `flag_rate` quantile of real digits' scores.
+    threshold = float(np.quantile(scores, flag_rate))
     save_detector(model, threshold, out_dir)
     return threshold
 

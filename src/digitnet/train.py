@@ -7,6 +7,7 @@ boundaries, so an interrupted run continues exactly where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,21 @@ def _new_model_and_optimizer(config: TrainConfig, total_iterations: int):
     return model, optimizer
 
 
+def training_data(config: TrainConfig, data: Mnist) -> Mnist:
+    """`data` with its training split as the run trains on it: MNIST's, plus font-rendered digits
+    when config.synthetic_fraction asks for them (rendered from the run's seed, so a resumed run
+    rebuilds the same set). Validation and test stay MNIST's own."""
+    count = config.synthetic_count(len(data.train))
+    if count == 0:
+        return data
+    from digitnet.synthetic import render_digits
+
+    images, labels = render_digits(count, split="train", seed=config.seed)
+    mixed = Split(np.concatenate([data.train.images, images[..., np.newaxis].astype(np.float32)]),
+                  np.concatenate([data.train.labels, labels.astype(np.int32)]))
+    return dataclasses.replace(data, train=mixed)
+
+
 def _score(logits_fn, split_images, split_labels, batch_size) -> tuple[float, float]:
     logits = predict_logits(logits_fn, split_images, batch_size)
     return cross_entropy(logits, split_labels), accuracy(logits.argmax(axis=1), split_labels)
@@ -188,10 +204,12 @@ def train(config: TrainConfig, run_dir: Path, data: Mnist, *, on_progress: Progr
     """Start a new run in `run_dir` and train it to the end."""
     config.validate()
     require_tensorflow_backend()
+    data = training_data(config, data)
     steps_per_epoch = config.steps_per_epoch(len(data.train))
     epochs = config.resolved_epochs(len(data.train))
     runs.create_run(run_dir, config, {"epochs": epochs, "steps_per_epoch": steps_per_epoch,
-                                      "total_iterations": epochs * steps_per_epoch})
+                                      "total_iterations": epochs * steps_per_epoch,
+                                      "train_size": len(data.train)})
     return _train_loop(config, Path(run_dir), data, None, on_progress, on_epoch, on_note)
 
 
@@ -206,6 +224,7 @@ def resume(run_dir: Path, data: Mnist, *, on_progress: ProgressFn | None = None,
             on_note(note)
     if checkpoint is None and notes:
         raise runs.RunError(f"{run_dir}: every checkpoint is damaged; start a new run")
+    data = training_data(config, data)
     return _train_loop(config, Path(run_dir), data, checkpoint, on_progress, on_epoch, on_note)
 
 

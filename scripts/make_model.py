@@ -1,0 +1,98 @@
+"""`make model`: build the reading model shipped in src/digitnet/default_model (see digitnet.model_build).
+
+    python scripts/make_model.py [--run-dir runs/default-model] [--out src/digitnet/default_model]
+
+Resumable: an interrupted training continues from its checkpoint, finished steps are kept.
+Prints what it does on stderr and the card (JSON) on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def train_model(run_dir: Path, data) -> float:
+    from digitnet import runs, train
+    from digitnet.config import recipe_config
+    from digitnet.model_build import RECIPE, SEED
+
+    started = time.perf_counter()
+    on_epoch = lambda row: say(f"  epoch {int(row['epoch'])}: validation accuracy "  # noqa: E731
+                               f"{row['validation_accuracy']:.4f}, {row['elapsed_seconds']:.0f} s")
+    if (run_dir / runs.MODEL_FILE).is_file():
+        say(f"training: {run_dir} is finished, kept")
+    elif (run_dir / runs.CONFIG_FILE).is_file():
+        say(f"training: resuming {run_dir}")
+        train.resume(run_dir, data, on_epoch=on_epoch, on_note=say)
+    else:
+        config = recipe_config(RECIPE, seed=SEED)
+        say(f"training the {RECIPE!r} recipe (seed {SEED}) into {run_dir}")
+        train.train(config, run_dir, data, on_epoch=on_epoch, on_note=say)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "default-model")
+    parser.add_argument("--out", type=Path, default=ROOT / "src" / "digitnet" / "default_model")
+    args = parser.parse_args()
+
+    from digitnet import model_build
+    from digitnet.data import load_mnist
+    from digitnet.evaluate import accuracy
+    from digitnet.model_source import DETECTOR_DIR
+    from digitnet.predict import ProbabilityModel
+    from digitnet.runs import MODEL_FILE, read_run_config
+
+    data = load_mnist()
+    train_seconds = train_model(args.run_dir, data)
+
+    detector_dir = args.run_dir / DETECTOR_DIR
+    started = time.perf_counter()
+    if (detector_dir / "detector.json").is_file():
+        say(f"detector: {detector_dir} exists, kept")
+    else:
+        say("detector: rendering positives and negatives, then training (a few minutes)")
+        model_build.train_reading_detector(
+            data, detector_dir, seed=model_build.SEED,
+            on_epoch=lambda epoch, epochs, loss: say(f"  detector epoch {epoch}/{epochs}: loss {loss:.4f}"))
+    detector_seconds = time.perf_counter() - started
+
+    say("calibration: temperature and threshold on validation digits")
+    validation = model_build.validation_digits(data)
+    calibration = model_build.calibrate(args.run_dir / MODEL_FILE, validation)
+    model_build.save_model_calibration(args.run_dir, calibration)
+    say(f"  temperature {calibration.temperature:.3f}, threshold {calibration.confidence_threshold:.3f}, "
+        f"validation NLL {calibration.validation_nll_before:.4f} -> {calibration.validation_nll_after:.4f}")
+
+    model = ProbabilityModel(args.run_dir / MODEL_FILE, engine="keras")
+    predicted = model.predict(data.validation.images)[0]
+    config = read_run_config(args.run_dir)
+    card = {"recipe": model_build.RECIPE, "seed": model_build.SEED, "arch": config.arch,
+            "config": config.to_dict(),
+            "data": "MNIST training split (55,000) + digits rendered from the training handwriting "
+                    "fonts (digitnet.synthetic); calibration and thresholds on validation digits only",
+            "mnist_validation_accuracy": accuracy(predicted, data.validation.labels),
+            "calibration": json.loads(calibration.to_json()),
+            "seconds": {"training": round(train_seconds, 1), "detector": round(detector_seconds, 1)},
+            "made_by": "make model (scripts/make_model.py)"}
+    card = model_build.package_model(args.run_dir, args.out, card)
+    say(f"packaged into {args.out}")
+    print(json.dumps(card, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""ModelSource: one answer to "what is MODEL" for a run, a .keras file, an ensemble and the default."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from digitnet import model_source
+from digitnet.ensemble_runs import EnsembleError, Manifest, Member, create_ensemble
+from digitnet.model_source import ModelLoadError, ModelSource, looks_like_model
+
+
+def test_run_directory_and_its_model_file(tiny_model_dir):
+    run = ModelSource.from_path(tiny_model_dir)
+    assert (run.kind, run.model_file, run.directory) == ("run", tiny_model_dir / "model.keras",
+                                                        tiny_model_dir)
+    assert run.run_config()["arch"] == "seed"
+    inside = ModelSource.from_path(tiny_model_dir / "model.keras")
+    assert (inside.kind, inside.directory) == ("keras", tiny_model_dir)  # keeps its run's side files
+
+
+def test_a_lone_keras_file_has_no_side_files(tiny_model_dir, tmp_path):
+    lone = tmp_path / "digits.keras"
+    shutil.copy(tiny_model_dir / "model.keras", lone)
+    source = ModelSource.from_path(lone)
+    assert source.directory is None and source.calibration_file is None and source.detector_dir is None
+
+
+def test_side_files_are_found_when_present(tiny_model_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    (run / "calibration.json").write_text("{}")
+    (run / "detector").mkdir()
+    source = ModelSource.from_path(run)
+    assert source.calibration_file == run / "calibration.json"
+    assert source.detector_dir == run / "detector"
+
+
+def test_ensemble_lists_members_in_order(tiny_model_dir, tmp_path):
+    directory = tmp_path / "ensemble"
+    create_ensemble(directory, Manifest((Member("member-00", "seed", 0), Member("member-01", "seed", 1))))
+    for name in ("member-00", "member-01"):
+        shutil.copytree(tiny_model_dir, directory / name)
+    source = ModelSource.from_path(directory)
+    assert source.kind == "ensemble"
+    assert [path.parent.name for path in source.model_files] == ["member-00", "member-01"]
+    with pytest.raises(ModelLoadError, match="ensemble of 2"):
+        source.model_file
+    shutil.rmtree(directory / "member-01")
+    with pytest.raises(EnsembleError, match="member-01"):
+        ModelSource.from_path(directory)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: tmp / "missing", "does not exist"),
+    (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "holds no model.keras"),
+    (lambda tmp: (tmp / "x.png").write_bytes(b"png") and tmp / "x.png", "not a Keras model"),
+])
+def test_wrong_paths_say_what_to_pass(tmp_path, make, message):
+    with pytest.raises(ModelLoadError, match=message):
+        ModelSource.from_path(make(tmp_path))
+
+
+def test_looks_like_model_tells_models_from_images(tiny_model_dir, tmp_path):
+    images = tmp_path / "scans"
+    images.mkdir()
+    (images / "a_3.png").write_bytes(b"")
+    assert looks_like_model(tiny_model_dir) and looks_like_model(tiny_model_dir / "model.keras")
+    assert looks_like_model(tmp_path / "typo.keras")  # gets a model's error, not an image's
+    assert not looks_like_model(images) and not looks_like_model(images / "a_3.png")
+
+
+def test_missing_default_model_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(model_source, "default_model_dir", lambda: tmp_path)
+    with pytest.raises(ModelLoadError, match="no default model"):
+        ModelSource.default()
