@@ -186,6 +186,28 @@ def plot_learning_curves(history: list[dict], path: Path,
     return _save(figure, path)
 
 
+def plot_selective_accuracy(curves: dict[str, list[dict]], path: Path,
+                            title: str = "Accuracy on the answers not flagged") -> Path:
+    """One line per named set: accuracy on unflagged inputs against the share flagged.
+
+    curves: name -> rows of calibration.selective_accuracy (flag_rate, accuracy_unflagged).
+    Writes a 800 x 500 pixel PNG.
+    """
+    if not curves:
+        raise ValueError("no curves to plot")
+    figure = _new_figure((8.0, 5.0))
+    axes = figure.add_subplot()
+    for name, rows in curves.items():
+        axes.plot([100 * row["flag_rate"] for row in rows],
+                  [100 * row["accuracy_unflagged"] for row in rows], "o-", label=name)
+    axes.set_xlabel("inputs flagged uncertain (%), least confident first")
+    axes.set_ylabel("accuracy on the rest (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return _save(figure, path)
+
+
 def plot_augment_preview(grid: np.ndarray, path: Path, copies: int,
                          title: str = "Training digits (left) and random affine versions") -> Path:
     """Rows of digits: the original, then `copies` augmented versions. 800 x 900 px."""

@@ -1,0 +1,177 @@
+"""How well digitnet reads handwriting it never trained on, and how honest its doubt is.
+
+    python benchmarks/handwriting.py --tutorial RUN_DIR [--reading MODEL] [--count 2000]
+                                     [--writers 3] [--plot PNG] [--table MD]
+
+Models: the tutorial's network (a run of `make train`), the reading model (default: the one shipped
+in the package) and the reading model fine-tuned on one held-out writer. Sets, none seen in training
+or in choosing any threshold:
+- MNIST test (10,000);
+- digits from the HELD-OUT handwriting fonts (digitnet.synthetic, split "heldout");
+- MNIST test digits re-rendered as phone photos of paper (digitnet.synthetic.photo_digits);
+- non-digits of the HELD-OUT negative families (digitnet.negatives.HELDOUT_KINDS) and blank pages.
+For each: accuracy, share flagged uncertain, accuracy on the unflagged; the selective-accuracy table
+(calibrated confidence alone) and its curve; fine-tuning: each of the first N held-out fonts is "a
+writer": fine-tune on 5 examples a digit, score 20 others a digit, and MNIST test, before and after.
+The tutorial network has no calibration (threshold 0.5) and borrows the reading model's detector.
+Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import describe_machine  # noqa: E402
+
+SEED = 20261130  # no training or calibration step uses it
+TARGETS = {"heldout_font_accuracy": 0.97, "unflagged_accuracy": 0.995, "digit_flag_rate": 0.05,
+           "non_digit_flag_rate": 0.99, "mnist_test": 0.994, "finetune_mnist_cost": 0.001}
+FLAG_RATES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2)
+
+
+def digit_sets(data, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    from digitnet.synthetic import photo_digits, render_digits
+
+    fonts, font_labels = render_digits(count, split="heldout", seed=SEED)
+    rng = np.random.default_rng(SEED)
+    chosen = rng.choice(len(data.test), count, replace=False)
+    test_u8 = np.round(data.test.images[chosen, ..., 0] * 255).astype(np.uint8)
+    return {"mnist_test": (data.test.images[..., 0], data.test.labels),
+            "heldout_fonts": (fonts, font_labels),
+            "mnist_photos": (photo_digits(test_u8, seed=SEED), data.test.labels[chosen])}
+
+
+def non_digit_sets(data, count: int) -> dict[str, np.ndarray]:
+    from PIL import Image
+
+    from digitnet.negatives import HELDOUT_KINDS, negative_images
+    from digitnet.preprocess import to_mnist
+
+    rng = np.random.default_rng(SEED + 1)
+    test_u8 = np.round(data.test.images[..., 0] * 255).astype(np.uint8)
+    sets = {kind: negative_images(kind, count, rng, digits_u8=test_u8) for kind in HELDOUT_KINDS}
+    sets["blank"] = np.stack([to_mnist(Image.new("L", (side, side), int(rng.integers(0, 256))))
+                              for side in rng.integers(28, 300, count)])
+    return sets
+
+
+def score_digits(predictor, images: np.ndarray, labels: np.ndarray) -> dict:
+    from digitnet.calibration import flagged_accuracy, selective_accuracy
+
+    predictions = predictor.predict(images[..., np.newaxis])
+    digits = np.array([p.digit for p in predictions])
+    confidence = np.array([p.probability for p in predictions])
+    flags = np.array([p.uncertain for p in predictions])
+    correct = digits == labels
+    return {**{k: round(v, 4) if isinstance(v, float) else v
+               for k, v in flagged_accuracy(confidence, correct, flags).items()},
+            "selective": [{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+                          for row in selective_accuracy(confidence, correct, FLAG_RATES)]}
+
+
+def score_non_digits(predictor, images: np.ndarray) -> float:
+    return round(float(np.mean([p.uncertain for p in predictor.predict(images[..., np.newaxis])])), 4)
+
+
+def score_model(predictor, digits: dict, non_digits: dict) -> dict:
+    started = time.perf_counter()
+    result = {"digits": {name: score_digits(predictor, *pair) for name, pair in digits.items()},
+              "non_digits_flagged": {name: score_non_digits(predictor, images)
+                                     for name, images in non_digits.items()}}
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def finetune_writers(reading_path: Path | None, data, writers: int) -> list[dict]:
+    from digitnet.evaluate import accuracy
+    from digitnet.finetune import Examples, finetune
+    from digitnet.model_source import ModelSource
+    from digitnet.predict import ProbabilityModel
+    from digitnet.synthetic import font_files, writer_digits
+
+    source = ModelSource.default() if reading_path is None else ModelSource.from_path(reading_path)
+    rows = []
+    for index, font in enumerate(font_files("heldout")[:writers]):
+        shots, shot_labels = writer_digits(font, 5, seed=SEED + index)
+        rest, rest_labels = writer_digits(font, 20, seed=SEED + 100 + index)
+        before = ProbabilityModel(source, engine="keras").predict(rest[..., np.newaxis])[0]
+        with tempfile.TemporaryDirectory() as scratch:
+            out = Path(scratch) / "tuned"
+            examples = Examples(shots, shot_labels, [f"{font.stem}_{i}" for i in range(len(shots))])
+            result = finetune(source.model_file, examples, out, mnist=data, seed=0)
+            after = ProbabilityModel(out, engine="keras").predict(rest[..., np.newaxis])[0]
+        rows.append({"writer": font.name, "examples": int(len(shots)), "scored": int(len(rest)),
+                     "writer_accuracy_before": round(accuracy(before, rest_labels), 4),
+                     "writer_accuracy_after": round(accuracy(after, rest_labels), 4),
+                     "mnist_test_before": round(result.mnist_test_accuracy_before, 4),
+                     "mnist_test_after": round(result.mnist_test_accuracy_after, 4),
+                     "seconds": round(result.seconds, 1)})
+    return rows
+
+
+def markdown_table(models: dict) -> str:
+    lines = ["| model | MNIST test | held-out fonts | MNIST as photos | flagged (fonts) | "
+             "accuracy unflagged (fonts) | " + " | ".join(
+                 f"{kind} flagged" for kind in next(iter(models.values()))["non_digits_flagged"]) + " |"]
+    lines.append("|" + "---|" * (6 + len(next(iter(models.values()))["non_digits_flagged"])))
+    for name, result in models.items():
+        d = result["digits"]
+        cells = [name, f"{d['mnist_test']['accuracy']:.2%}", f"{d['heldout_fonts']['accuracy']:.2%}",
+                 f"{d['mnist_photos']['accuracy']:.2%}", f"{d['heldout_fonts']['flagged_share']:.1%}",
+                 f"{d['heldout_fonts']['accuracy_unflagged']:.2%}"]
+        cells += [f"{share:.1%}" for share in result["non_digits_flagged"].values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tutorial", type=Path, required=True, help="a run of the tutorial recipe")
+    parser.add_argument("--reading", type=Path, help="default: the shipped reading model")
+    parser.add_argument("--count", type=int, default=2000, help="images in each rendered set")
+    parser.add_argument("--writers", type=int, default=3, help="held-out fonts fine-tuned on")
+    parser.add_argument("--plot", type=Path, help="write the selective-accuracy curves here (PNG)")
+    parser.add_argument("--table", type=Path, help="write the README's table here (Markdown)")
+    args = parser.parse_args()
+
+    from digitnet.data import load_mnist
+    from digitnet.fileio import atomic_write_text
+    from digitnet.model_source import ModelSource
+    from digitnet.predict import Predictor
+
+    data = load_mnist()
+    reading = ModelSource.default() if args.reading is None else ModelSource.from_path(args.reading)
+    digits, non_digits = digit_sets(data, args.count), non_digit_sets(data, args.count // 4)
+    reading_predictor = Predictor(reading)
+    models = {"tutorial network": score_model(Predictor(args.tutorial, detector_dir=reading.detector_dir),
+                                              digits, non_digits),
+              "reading model": score_model(reading_predictor, digits, non_digits)}
+    writers = finetune_writers(args.reading, data, args.writers) if args.writers else []
+    table = markdown_table(models)
+    if args.plot:
+        from digitnet.plots import plot_selective_accuracy
+
+        plot_selective_accuracy({f"{model}, {name}": result["digits"][name]["selective"]
+                                 for model, result in models.items()
+                                 for name in ("mnist_test", "heldout_fonts")}, args.plot)
+    if args.table:
+        atomic_write_text(args.table, table)
+    print(json.dumps({"benchmark": "handwriting", "machine": describe_machine(),
+                      "tutorial": str(args.tutorial), "reading": str(reading.path),
+                      "count": args.count, "targets": TARGETS, "models": models,
+                      "finetune": writers, "table": table}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
