@@ -419,7 +419,7 @@ def cmd_serve(args) -> int:
     if not is_ensemble_dir(args.model):
         resolve_model_path(args.model)  # a wrong MODEL fails at once
     run_server(args.model, args.host, args.port, rule=args.rule, detector_dir=args.detector,
-               engine=args.engine)
+               engine=args.engine, collect_dir=args.collect)
     return 0
 
 
@@ -703,6 +703,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1",
                        help="127.0.0.1: this machine only (default); 0.0.0.0: every interface")
     serve.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    serve.add_argument("--collect", type=Path, metavar="DIR",
+                       help="let the page save drawings it got wrong, with the right digit, as "
+                            "DIR/<time>-<id>_<digit>.png (fine-tune on them with `digitnet finetune DIR`)")
     serve.set_defaults(handler=cmd_serve)
 
     export = commands.add_parser("export", help="export a model as TF SavedModel, LiteRT or ONNX")
@@ -728,7 +731,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"Adam steps, each on {WRITER_BATCH} of your examples and {REPLAY_BATCH} "
                                f"MNIST images; default {DEFAULT_STEPS}")
     finetune.add_argument("--no-mnist-check", action="store_true",
-                          help="skip measuring MNIST test accuracy before and after")
+                          help="skip measuring MNIST test accuracy before and after (MNIST is "
+                               "still loaded: its training images are replayed)")
     _add_data_dir(finetune)
     finetune.set_defaults(handler=cmd_finetune)
 

@@ -14,7 +14,10 @@ writer's examples (randomly rotated, shifted and zoomed, so a handful of images 
 handful of memorised pixel patterns) and half "replay" MNIST training images (so what the network
 already knew keeps being asked of it). BatchNormalization statistics stay frozen (inference mode):
 estimates from a few dozen examples would be worse than MNIST's. Everything random is seeded: the
-same examples, model and seed give the same weights.
+same examples, model and seed give the same weights. Measured (seed network after 3 epochs, a
+"broad pen" writer: MNIST test digits thickened by a 3x3 max filter, default settings): with 5
+examples a digit, held-out writer accuracy 90.2% -> 90.1-91.2% over 3 seeds; with 10, 90.1% ->
+91.7-92.4%; with 20, 90.0% -> 93.4%; MNIST test accuracy moved by at most 0.15 point; 3-9 s.
 
 The result is written as a run-like directory (see write_model_dir) that `predict`, `serve` and
 `export` accept. Nothing here prints; mistakes raise ExamplesError or FinetuneError.
@@ -43,7 +46,7 @@ COPIED_FROM_SOURCE = ("calibration.json", "detector")  # beside the source model
 EXAMPLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}  # as `predict`
 MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natural smallest set
 
-DEFAULT_STEPS = 200  # Adam steps; ~10 s on two cores for the seed network
+DEFAULT_STEPS = 200  # Adam steps; measured ~5 s for the seed network on two busy cores
 LEARNING_RATE = 1e-4  # small: the network is already good, only nudged towards the writer
 WRITER_BATCH = 32  # the writer's (augmented) examples in each batch ...
 REPLAY_BATCH = 32  # ... and as many MNIST training images, so MNIST is not forgotten
