@@ -6,7 +6,7 @@ The service never trains. Every answer is JSON except the page; every client mis
 
     GET  /                                      the page: draw a digit, see what the model sees
     POST /predict                               multipart upload, field "file": one image
-    GET  /collect, POST /collect                 is collection on; save a corrected example (--collect)
+    GET  /collect, POST /collect                is collection on; save a corrected example (--collect)
     GET  /healthz
     GET  /v1/models/digitnet[/versions/1]       TF Serving model status (+ "metadata")
     GET  /v1/models/digitnet[/versions/1]/metadata
