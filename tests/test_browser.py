@@ -167,3 +167,43 @@ def test_run_server_serves_until_ctrl_c_then_exits_cleanly(tiny_model_dir):
         output = server.communicate(timeout=30)[0]
     assert server.returncode == 0, output
     assert "Traceback" not in output
+
+
+def test_wrong_it_was_saves_the_drawing_with_the_right_digit(real_model_dir, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from digitnet.predict import Predictor
+    from digitnet.serve import create_app
+    from digitnet.serve.collect import ExampleStore
+    from digitnet.serve.model_info import describe_model
+    from digitnet.serve.server import serve_in_thread
+
+    folder = tmp_path / "collected"
+    app = create_app(Predictor(real_model_dir), model_info=describe_model(real_model_dir),
+                     collect=ExampleStore(folder))
+    with serve_in_thread(app) as url:
+        browser.get(url + "/")
+        assert not browser.find_element(By.ID, "collect").is_displayed()  # nothing answered yet
+        draw(browser, browser.find_element(By.ID, "canvas"), DRAWINGS[7])
+        wait_for_answer(browser)
+        WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "collect").is_displayed())
+        browser.find_element(By.ID, "collect-3").click()
+        WebDriverWait(browser, 10).until(
+            lambda d: d.find_element(By.ID, "collect-status").text not in ("", "saving..."))
+        assert browser.find_element(By.ID, "collect-status").text == "saved, thanks"
+        source = browser.find_element(By.ID, "thumb").get_attribute("src")
+    [saved] = list(folder.iterdir())
+    assert saved.name.endswith("_3.png")
+    seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))))
+    np.testing.assert_array_equal(np.asarray(Image.open(saved)), seen)  # exactly what the model saw
+
+
+def test_the_collect_row_stays_hidden_when_collection_is_off(page_url, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(page_url)
+    draw(browser, browser.find_element(By.ID, "canvas"), DRAWINGS[0])
+    wait_for_answer(browser)
+    assert browser.find_element(By.ID, "digit").text == "0"
+    assert not browser.find_element(By.ID, "collect").is_displayed()

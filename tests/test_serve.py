@@ -455,3 +455,115 @@ def test_a_taken_port_is_a_one_line_serve_error():
         with pytest.raises(ServeError, match="--port"):
             bind_socket("127.0.0.1", taken.getsockname()[1])
 
+
+
+# ---------------------------------------------------------------- corrected examples (--collect)
+
+def collect_client(predictor, tiny_model_dir, directory, **limits):
+    from digitnet.serve.collect import ExampleStore
+
+    return TestClient(create_app(predictor, model_info=describe_model(tiny_model_dir),
+                                 max_body_bytes=MAX_BODY, collect=ExampleStore(directory, **limits)))
+
+
+def test_collect_saves_the_image_as_a_png_named_for_its_label(predictor, tiny_model_dir, images, tmp_path):
+    from digitnet.finetune import label_from_name
+
+    folder = tmp_path / "collected"
+    with collect_client(predictor, tiny_model_dir, folder) as client:
+        assert client.get("/collect").json() == {"enabled": True}
+        first = client.post("/collect", json={"image": images[0].tolist(), "label": 3})
+        second = client.post("/collect", json={"image": images[1].reshape(784).tolist(), "label": 0})
+    assert first.status_code == 201, first.text
+    assert first.json()["count"] == 1 and second.json()["count"] == 2
+    name = first.json()["saved"]
+    assert name.endswith("_3.png") and label_from_name(name) == 3
+    assert sorted(p.name for p in folder.iterdir()) == sorted([name, second.json()["saved"]])
+    saved = np.asarray(Image.open(folder / name))
+    assert saved.shape == (28, 28) and saved.dtype == np.uint8
+    np.testing.assert_array_equal(saved, np.round(images[0] * 255))
+
+
+def test_collect_is_refused_when_off(client, images):
+    assert client.get("/collect").json() == {"enabled": False}
+    assert_error(client.post("/collect", json={"image": images[0].tolist(), "label": 3}), 404,
+                 "--collect DIR")
+
+
+BAD_COLLECT = {
+    "not json": (b"{", "not valid JSON"),
+    "not an object": (b"[1, 2]", "JSON object"),
+    "no label": (json.dumps({"image": [[0.5] * 28] * 28}).encode(), '"label" missing'),
+    "label 10": (json.dumps({"image": [[0.5] * 28] * 28, "label": 10}).encode(), "0-9"),
+    "label string": (json.dumps({"image": [[0.5] * 28] * 28, "label": "3"}).encode(), "0-9"),
+    "label boolean": (json.dumps({"image": [[0.5] * 28] * 28, "label": True}).encode(), "0-9"),
+    "wrong shape": (json.dumps({"image": [[0.5] * 27] * 28, "label": 3}).encode(), "shape"),
+    "ragged": (json.dumps({"image": [[0.5] * 28] * 27 + [[0.5]], "label": 3}).encode(), "ragged"),
+    "out of range": (json.dumps({"image": [[2.0] * 28] * 28, "label": 3}).encode(), "[0, 1]"),
+    "NaN": (b'{"image": [' + b",".join([b"NaN"] * 784) + b'], "label": 3}', "NaN"),
+    "strings": (json.dumps({"image": [["x"] * 28] * 28, "label": 3}).encode(), "only numbers"),
+    "blank": (json.dumps({"image": [[0.0] * 28] * 28, "label": 3}).encode(), "blank"),
+}
+
+
+@pytest.mark.parametrize("body,fragment", BAD_COLLECT.values(), ids=BAD_COLLECT.keys())
+def test_bad_collect_requests_get_400_and_save_nothing(predictor, tiny_model_dir, tmp_path, body, fragment):
+    with collect_client(predictor, tiny_model_dir, tmp_path / "c") as client:
+        response = client.post("/collect", content=body, headers={"content-type": "application/json"})
+    assert_error(response, 400, fragment)
+    assert list((tmp_path / "c").iterdir()) == []
+
+
+def test_collect_stops_at_the_cap(predictor, tiny_model_dir, images, tmp_path):
+    folder = tmp_path / "c"
+    with collect_client(predictor, tiny_model_dir, folder, max_examples=2) as client:
+        for label in (1, 2):
+            assert client.post("/collect", json={"image": images[0].tolist(), "label": label}).status_code == 201
+        assert_error(client.post("/collect", json={"image": images[0].tolist(), "label": 3}), 507, "full")
+        assert len(list(folder.iterdir())) == 2
+        next(folder.iterdir()).unlink()  # moving examples away makes room again
+        assert client.post("/collect", json={"image": images[0].tolist(), "label": 4}).status_code == 201
+
+
+def test_collect_byte_cap(predictor, tiny_model_dir, images, tmp_path):
+    with collect_client(predictor, tiny_model_dir, tmp_path / "c", max_bytes=50) as client:
+        assert_error(client.post("/collect", json={"image": images[0].tolist(), "label": 3}), 507, "MB")
+    assert list((tmp_path / "c").iterdir()) == []
+
+
+def test_a_write_failing_midway_leaves_no_file(predictor, tiny_model_dir, images, tmp_path, monkeypatch):
+    import errno
+
+    def failing_fsync(_fd):
+        raise OSError(errno.EIO, "disk went away")
+
+    folder = tmp_path / "c"
+    with collect_client(predictor, tiny_model_dir, folder) as client:
+        monkeypatch.setattr("digitnet.fileio.os.fsync", failing_fsync)
+        response = client.post("/collect", json={"image": images[0].tolist(), "label": 3})
+        assert response.status_code == 500 and "error" in response.json()
+        monkeypatch.undo()
+        assert client.post("/collect", json={"image": images[0].tolist(), "label": 3}).status_code == 201
+    assert len(list(folder.iterdir())) == 1  # the good one; nothing half-written, no temp file
+
+
+def test_concurrent_collects_never_pass_the_cap(predictor, tiny_model_dir, images, tmp_path):
+    from digitnet.serve.collect import ExampleStore
+
+    folder = tmp_path / "c"
+    app = create_app(predictor, model_info=describe_model(tiny_model_dir),
+                     collect=ExampleStore(folder, max_examples=5))
+    with serve_in_thread(app) as url:
+        def post(label):
+            return httpx.post(f"{url}/collect", json={"image": images[0].tolist(), "label": label % 10},
+                              timeout=30).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(post, range(16)))
+    assert statuses.count(201) == 5 and statuses.count(507) == 11
+    assert len(list(folder.iterdir())) == 5
+
+
+def test_the_page_has_the_collect_row(client):
+    page = client.get("/").text
+    assert 'id="collect"' in page and "wrong? it was" in page and 'fetch("collect"' in page

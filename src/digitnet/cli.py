@@ -430,7 +430,47 @@ def cmd_serve(args) -> int:
     # A wrong MODEL (or a missing default) fails at once, before the port is taken.
     ModelSource.default() if args.model is None else ModelSource.from_path(args.model)
     run_server(args.model, args.host, args.port, rule=args.rule, detector_dir=args.detector,
-               engine=args.engine)
+               engine=args.engine, collect_dir=args.collect)
+    return 0
+
+
+# ---------------------------------------------------------------- fine-tuning to one writer
+
+def cmd_finetune(args) -> int:
+    from digitnet import finetune as ft
+    from digitnet.predict import resolve_model_path
+
+    ft.check_out_dir(args.out)  # every cheap check before MNIST and the model load
+    model_path = args.model if args.model is not None else ft.default_model_path()
+    resolve_model_path(model_path)
+    try:
+        examples = ft.load_examples(args.examples)
+    except ft.ExamplesError as error:
+        for problem in error.problems:
+            _err(f"digitnet: error: {problem}")
+        if len(error.problems) > 1:
+            _err(f"digitnet: {len(error.problems)} problems in {args.examples}; nothing was written")
+        return EXIT_USER_ERROR
+    counts = examples.per_digit()
+    print(f"examples: {len(examples)} ("
+          + ", ".join(f"{digit}: {count}" for digit, count in enumerate(counts)) + ")")
+    data = _load_data(args)
+
+    def progress(step: int, steps: int, loss: float) -> None:
+        if step % 50 == 0 or step == steps:
+            _err(f"  step {step}/{steps}: loss {loss:.4f}")
+
+    started = time.perf_counter()
+    result = ft.finetune(model_path, examples, args.out, mnist=data, seed=args.seed,
+                         steps=args.steps, check_mnist=not args.no_mnist_check, on_progress=progress)
+    print(f"accuracy on the examples: {result.writer_accuracy_before:.4f} -> "
+          f"{result.writer_accuracy_after:.4f}")
+    if result.mnist_test_accuracy_before is not None:
+        print(f"MNIST test accuracy: {result.mnist_test_accuracy_before:.4f} -> "
+              f"{result.mnist_test_accuracy_after:.4f}")
+    print(f"time: {result.steps} steps in {result.seconds:.1f} s "
+          f"({time.perf_counter() - started:.1f} s with loading and measuring)")
+    print(f"model: {result.out_dir} (use it with `digitnet predict {result.out_dir} IMAGE...`)")
     return 0
 
 
@@ -686,6 +726,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1",
                        help="127.0.0.1: this machine only (default); 0.0.0.0: every interface")
     serve.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    serve.add_argument("--collect", type=Path, metavar="DIR",
+                       help="let the page save drawings it got wrong, with the right digit, as "
+                            "DIR/<time>-<id>_<digit>.png (fine-tune on them with `digitnet finetune DIR`)")
     serve.set_defaults(handler=cmd_serve)
 
     export = commands.add_parser("export", help="export a model as TF SavedModel, LiteRT or ONNX")
@@ -694,6 +737,28 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True,
                         help="where to write (a folder for saved_model, a file otherwise); never overwritten")
     export.set_defaults(handler=cmd_export)
+
+    from digitnet.finetune import DEFAULT_STEPS, REPLAY_BATCH, WRITER_BATCH
+
+    finetune = commands.add_parser(
+        "finetune", help="adapt a model to one writer from a folder of their labelled digits")
+    finetune.add_argument("examples", type=Path, metavar="EXAMPLES",
+                          help="folder of one writer's digit images, labelled by name (anything_7.png) "
+                               "or by a labels.csv of file,label rows; at least 10")
+    finetune.add_argument("--out", type=Path, required=True,
+                          help="the new model's directory (a run-like folder); never overwritten")
+    finetune.add_argument("--model", type=Path, default=None,
+                          help="the model to start from: a run directory or a model.keras file; "
+                               "default the reading model shipped with digitnet")
+    finetune.add_argument("--seed", type=int, default=0, help="random seed; default 0")
+    finetune.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                          help=f"Adam steps, each on {WRITER_BATCH} of your examples and {REPLAY_BATCH} "
+                               f"MNIST images; default {DEFAULT_STEPS}")
+    finetune.add_argument("--no-mnist-check", action="store_true",
+                          help="skip measuring MNIST test accuracy before and after (MNIST is "
+                               "still loaded: its training images are replayed)")
+    _add_data_dir(finetune)
+    finetune.set_defaults(handler=cmd_finetune)
 
     detector = commands.add_parser("detector", help="the not-a-digit detector")
     detector_commands = detector.add_subparsers(dest="detector_command", required=True,
@@ -747,7 +812,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 NEEDS_TENSORFLOW = (cmd_summary, cmd_models, cmd_train, cmd_evaluate, cmd_ensemble_train,
                     cmd_ensemble_evaluate, cmd_augment_preview, cmd_predict, cmd_detector_train,
-                    cmd_export, cmd_serve)
+                    cmd_export, cmd_serve, cmd_finetune)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -764,8 +829,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from digitnet.export import ExportError
 
-    errors = [UserError, ConfigError, DataError, ModelLoadError, CalibrationError, RunError, EnsembleError,
-              DetectorError, NegativesError, ExportError]
+    from digitnet.finetune import ExamplesError, FinetuneError
+
+    errors = [UserError, ConfigError, DataError, ModelLoadError, CalibrationError, RunError,
+              EnsembleError, DetectorError, NegativesError, ExportError, ExamplesError, FinetuneError]
     if "digitnet.serve.errors" in sys.modules:
         errors.append(sys.modules["digitnet.serve.errors"].ServeError)
     if "digitnet.ensemble" in sys.modules:

@@ -6,6 +6,7 @@ The service never trains. Every answer is JSON except the page; every client mis
 
     GET  /                                      the page: draw a digit, see what the model sees
     POST /predict                               multipart upload, field "file": one image
+    GET  /collect, POST /collect                is collection on; save a corrected example (--collect)
     GET  /healthz
     GET  /v1/models/digitnet[/versions/1]       TF Serving model status (+ "metadata")
     GET  /v1/models/digitnet[/versions/1]/metadata
@@ -65,11 +66,13 @@ def _usable_cores() -> int:
 
 
 def create_app(predictor, *, model_info: dict, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_batch: int = DEFAULT_MAX_BATCH, max_image_pixels: int | None = None) -> FastAPI:
+               max_batch: int = DEFAULT_MAX_BATCH, max_image_pixels: int | None = None,
+               collect=None) -> FastAPI:
     """predictor: a digitnet.predict.Predictor (anything with its `predict`); model_info: for status.
 
     max_body_bytes: larger request bodies get 413; max_batch: images per request;
-    max_image_pixels: larger image files are refused before decoding (preprocess's limit by default).
+    max_image_pixels: larger image files are refused before decoding (preprocess's limit by default);
+    collect: a serve.collect.ExampleStore to save corrected examples in, or None (collection off).
     """
     from digitnet.preprocess import MAX_PIXELS
 
@@ -134,6 +137,23 @@ def create_app(predictor, *, model_info: dict, max_body_bytes: int = DEFAULT_MAX
     @app.get("/healthz")
     async def healthz():
         return {"status": "ok"}
+
+    # ------------------------------------------------------------ corrected examples (--collect)
+
+    @app.get("/collect")
+    async def collect_status():
+        return {"enabled": collect is not None}
+
+    @app.post("/collect")
+    async def collect_example(request: Request):
+        from digitnet.serve.collect import parse_example
+
+        if collect is None:
+            raise RequestError("collection is off; start the server with `digitnet serve MODEL "
+                               "--collect DIR` to save corrected examples", status=404)
+        image, label = parse_example(parse_json(await request.body()))
+        name, count = await run_in_threadpool(collect.save, image, label)
+        return JSONResponse({"saved": name, "count": count}, status_code=201)
 
     # ------------------------------------------------------------ TensorFlow Serving REST
 
@@ -227,9 +247,11 @@ def warm_up(predictor) -> None:
 
 def run_server(model_path: Path | None, host: str = "127.0.0.1", port: int = 8000, *, rule: str = "mean",
                detector_dir: Path | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_batch: int = DEFAULT_MAX_BATCH, engine: str = "auto") -> None:
+               max_batch: int = DEFAULT_MAX_BATCH, engine: str = "auto",
+               collect_dir: Path | None = None) -> None:
     """Load the model at `model_path` (run directory, .keras file or ensemble; None: the shipped
-    default) and serve it until Ctrl+C (or SIGTERM), then return.
+    default) and serve it until Ctrl+C (or SIGTERM), then return. With collect_dir, POST /collect
+    saves corrected examples there.
 
     Raises ModelLoadError (or EnsembleError) for a bad path and ServeError if host:port cannot be
     listened on; the port is claimed first, so a taken port fails before the model loads.
@@ -238,13 +260,16 @@ def run_server(model_path: Path | None, host: str = "127.0.0.1", port: int = 800
     from digitnet.serve.model_info import describe_model
     from digitnet.serve.server import bind_socket, make_server, url_of
 
+    from digitnet.serve.collect import ExampleStore
+
+    collect = ExampleStore(collect_dir) if collect_dir is not None else None  # ServeError if unusable
     sock = bind_socket(host, port)
     try:
         predictor = Predictor(None if model_path is None else Path(model_path), rule=rule,
                               detector_dir=detector_dir, engine=engine)
         warm_up(predictor)
         app = create_app(predictor, model_info=describe_model(predictor.source, rule),
-                         max_body_bytes=max_body_bytes, max_batch=max_batch)
+                         max_body_bytes=max_body_bytes, max_batch=max_batch, collect=collect)
         server = make_server(app)
         # python-multipart logs a warning for every malformed upload; the client's 400 says enough.
         logging.getLogger("python_multipart").setLevel(logging.ERROR)
@@ -252,6 +277,8 @@ def run_server(model_path: Path | None, host: str = "127.0.0.1", port: int = 800
         if getattr(predictor, "detector_problem", None):
             log.warning("serving without a not-a-digit detector: %s", predictor.detector_problem)
         log.info("digitnet serving %s on %s (Ctrl+C to stop)", predictor.source.path, url_of(sock))
+        if collect is not None:
+            log.info("saving corrected examples in %s", collect.directory)
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:  # uvicorn has shut down gracefully, then re-raises Ctrl+C

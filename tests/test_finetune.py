@@ -1,0 +1,264 @@
+"""Fine-tuning to one writer: reading the examples folder, the CLI end to end, and one real-data check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import synthetic_mnist, synthetic_split
+from digitnet import finetune as ft
+from digitnet.cli import main
+
+STEPS = "6"  # a few steps: the tests check plumbing, not how well it adapts
+
+
+def save_png(path: Path, pixels: np.ndarray) -> None:
+    Image.fromarray(np.round(np.asarray(pixels).reshape(28, 28) * 255).astype(np.uint8)).save(path)
+
+
+def write_examples(folder: Path, count: int = 12) -> Path:
+    """`count` bar digits (conftest's synthetic kind, on black) as ex<i>_<digit>.png; digit = i % 10."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        label = index % 10
+        image = np.zeros((28, 28), np.float32)
+        image[2 * label:2 * label + 6, 4:24] = 1.0
+        save_png(folder / f"ex{index:02d}_{label}.png", image)
+    return folder
+
+
+def weights_of(path: Path) -> list[np.ndarray]:
+    from digitnet.predict import load_model
+
+    return [np.asarray(w) for w in load_model(path).get_weights()]
+
+
+@pytest.fixture
+def synthetic_data(monkeypatch):
+    """The CLI replays and measures on the tiny synthetic set instead of loading real MNIST."""
+    data = synthetic_mnist()
+    monkeypatch.setattr("digitnet.cli._load_data", lambda args: data)
+    return data
+
+
+def run_finetune(examples: Path, out: Path, model: Path, *extra: str) -> int:
+    return main(["finetune", str(examples), "--out", str(out), "--model", str(model),
+                 "--steps", STEPS, *extra])
+
+
+# ---------------------------------------------------------------- the CLI end to end
+
+def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
+        tmp_path, tiny_model_dir, synthetic_data, capsys):
+    from digitnet.predict import Predictor
+
+    examples = write_examples(tmp_path / "writer")
+    out = tmp_path / "adapted"
+    assert run_finetune(examples, out, tiny_model_dir) == 0
+    printed = capsys.readouterr().out
+    assert "examples: 12 (0: 2, 1: 2, 2: 1" in printed
+    assert "accuracy on the examples:" in printed and "MNIST test accuracy:" in printed
+    assert f"model: {out}" in printed
+
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "finetune.json", "model.keras"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+    record = json.loads((out / "finetune.json").read_text())
+    assert record["steps"] == int(STEPS) and record["seed"] == 0 and record["examples"] == 12
+    assert record["examples_per_digit"]["0"] == 2 and record["examples_per_digit"]["9"] == 1
+    assert record["source_sha256"] == ft.sha256_file(tiny_model_dir / "model.keras")
+    assert record["mnist_test_accuracy_before"] is not None
+    assert (out / "config.json").read_bytes() == (tiny_model_dir / "config.json").read_bytes()
+
+    before, after = weights_of(tiny_model_dir), weights_of(out)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    images = synthetic_split(3, seed=9).images
+    assert len(Predictor(out, use_detector=False).predict(images)) == 3
+
+
+def test_no_mnist_check_skips_the_measurement(tmp_path, tiny_model_dir, synthetic_data, capsys):
+    assert run_finetune(write_examples(tmp_path / "w"), tmp_path / "o", tiny_model_dir,
+                        "--no-mnist-check") == 0
+    assert "MNIST test accuracy" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "o" / "finetune.json").read_text())["mnist_test_accuracy_after"] is None
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path, tiny_model_dir):
+    examples = ft.load_examples(write_examples(tmp_path / "writer"))
+    data = synthetic_mnist()
+    runs = {}
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        ft.finetune(tiny_model_dir, examples, tmp_path / name, mnist=data, seed=seed, steps=5,
+                    check_mnist=False)
+        runs[name] = weights_of(tmp_path / name)
+    assert all(np.array_equal(a, b) for a, b in zip(runs["a"], runs["b"]))
+    assert any(not np.array_equal(a, c) for a, c in zip(runs["a"], runs["c"]))
+
+
+def test_source_run_calibration_and_detector_are_copied(tmp_path, tiny_model_dir):
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(tiny_model_dir, source)
+    (source / "calibration.json").write_text('{"temperature": 1.5}')
+    (source / "detector").mkdir()
+    (source / "detector" / "detector.json").write_text("{}")
+    examples = ft.load_examples(write_examples(tmp_path / "writer"))
+    ft.finetune(source / "model.keras", examples, tmp_path / "out", steps=2)
+    assert (tmp_path / "out" / "calibration.json").read_text() == '{"temperature": 1.5}'
+    assert (tmp_path / "out" / "detector" / "detector.json").is_file()
+
+
+def test_batch_norm_statistics_stay_frozen_and_layers_are_saved_trainable(tmp_path):
+    import keras
+
+    from digitnet.fileio import atomic_save_keras
+    from digitnet.models import build_model
+
+    source = atomic_save_keras(build_model("lean", seed=0), tmp_path / "lean.keras")
+    examples = ft.load_examples(write_examples(tmp_path / "writer"))
+    ft.finetune(source, examples, tmp_path / "out", mnist=synthetic_mnist(), steps=3)
+
+    def batch_norms(path):
+        from digitnet.predict import load_model
+
+        return [layer for layer in load_model(path).layers
+                if isinstance(layer, keras.layers.BatchNormalization)]
+
+    before, after = batch_norms(source), batch_norms(tmp_path / "out")
+    assert before and all(layer.trainable for layer in after)
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old.moving_mean, new.moving_mean)
+        np.testing.assert_array_equal(old.moving_variance, new.moving_variance)
+
+
+# ---------------------------------------------------------------- labels.csv
+
+def test_labels_csv_labels_the_images(tmp_path, tiny_model_dir, synthetic_data):
+    folder = tmp_path / "writer"
+    folder.mkdir()
+    rows = ["file,label"]
+    for index in range(10):
+        image = np.zeros((28, 28), np.float32)
+        image[6:22, 8 + index:12 + index] = 1.0
+        save_png(folder / f"scan{index}.png", image)
+        rows.append(f"scan{index}.png,{(index * 3) % 10}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    examples = ft.load_examples(folder)
+    assert dict(zip(examples.names, examples.labels.tolist()))["scan3.png"] == 9
+    assert examples.per_digit() == [1] * 10
+    assert run_finetune(folder, tmp_path / "out", tiny_model_dir) == 0
+
+
+# ---------------------------------------------------------------- bad examples: one line each, exit 2
+
+def _bad_bytes(folder: Path) -> str:
+    (folder / "broken_4.png").write_bytes(b"not really a png")
+    return "broken_4.png"
+
+
+def _text_file(folder: Path) -> str:
+    (folder / "notes.txt").write_text("my digits")
+    return "notes.txt"
+
+
+def _no_label(folder: Path) -> str:
+    save_png(folder / "nolabel.png", np.eye(28))
+    return "nolabel.png"
+
+
+def _label_out_of_range(folder: Path) -> str:
+    save_png(folder / "big_12.png", np.eye(28))
+    return "big_12.png"
+
+
+def _blank(folder: Path) -> str:
+    save_png(folder / "empty_3.png", np.zeros((28, 28)))
+    return "empty_3.png"
+
+
+def _csv_missing_file(folder: Path) -> str:
+    rows = [f"{p.name},{p.stem[-1]}" for p in sorted(folder.glob("*.png"))]
+    (folder / "labels.csv").write_text("\n".join(rows + ["gone_1.png,1"]) + "\n")
+    return "gone_1.png"
+
+
+def _csv_duplicate_row(folder: Path) -> str:
+    rows = [f"{p.name},{p.stem[-1]}" for p in sorted(folder.glob("*.png"))]
+    (folder / "labels.csv").write_text("\n".join(rows + [rows[0]]) + "\n")
+    return rows[0].split(",")[0]
+
+
+@pytest.mark.parametrize("spoil", [_bad_bytes, _text_file, _no_label, _label_out_of_range, _blank,
+                                   _csv_missing_file, _csv_duplicate_row])
+def test_each_bad_example_is_named_on_one_line_and_nothing_is_written(
+        spoil, tmp_path, tiny_model_dir, synthetic_data, capsys):
+    folder = write_examples(tmp_path / "writer")
+    name = spoil(folder)
+    out = tmp_path / "out"
+    assert run_finetune(folder, out, tiny_model_dir) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and lines[0].startswith("digitnet: error: "), lines
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["writer"]
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    folder = write_examples(tmp_path / "writer")
+    _no_label(folder)
+    _bad_bytes(folder)
+    with pytest.raises(ft.ExamplesError) as raised:
+        ft.load_examples(folder)
+    assert len(raised.value.problems) == 2
+    assert any("nolabel.png" in line for line in raised.value.problems)
+    assert any("broken_4.png" in line for line in raised.value.problems)
+
+
+def test_too_few_examples_is_one_line(tmp_path, tiny_model_dir, synthetic_data, capsys):
+    folder = write_examples(tmp_path / "writer", count=ft.MIN_EXAMPLES - 1)
+    assert run_finetune(folder, tmp_path / "out", tiny_model_dir) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"at least {ft.MIN_EXAMPLES}" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_non_empty_out_is_refused(tmp_path, tiny_model_dir, synthetic_data, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert run_finetune(write_examples(tmp_path / "writer"), out, tiny_model_dir) == 2
+    assert "not an empty folder" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_without_model_asks_for_one(tmp_path, synthetic_data, capsys):
+    code = main(["finetune", str(write_examples(tmp_path / "writer")), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "digitnet: error: no default model shipped yet; pass --model"
+
+
+# ---------------------------------------------------------------- real data
+
+def thickened(images: np.ndarray) -> np.ndarray:
+    """A writer with a broad pen: each pixel the maximum of its 3x3 neighbourhood."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    return np.max([padded[:, r:r + 28, c:c + 28] for r in range(3) for c in range(3)], axis=0)
+
+
+@pytest.mark.slow
+def test_adapts_to_a_broad_pen_without_forgetting_mnist(tmp_path, real_model_dir, real_mnist):
+    test = real_mnist.test
+    chosen = np.concatenate([np.nonzero(test.labels == digit)[0][:5] for digit in range(10)])
+    folder = tmp_path / "writer"
+    folder.mkdir()
+    for index in chosen:
+        save_png(folder / f"t{index:05d}_{test.labels[index]}.png", thickened(test.images[index:index + 1, ..., 0]))
+    result = ft.finetune(real_model_dir, ft.load_examples(folder), tmp_path / "out", mnist=real_mnist)
+    print(f"writer {result.writer_accuracy_before:.4f} -> {result.writer_accuracy_after:.4f}, MNIST test "
+          f"{result.mnist_test_accuracy_before:.4f} -> {result.mnist_test_accuracy_after:.4f}, "
+          f"{result.seconds:.1f} s")
+    assert result.writer_accuracy_after >= result.writer_accuracy_before
+    assert result.mnist_test_accuracy_after >= result.mnist_test_accuracy_before - 0.005
+    assert result.seconds < 60
