@@ -233,10 +233,16 @@ def test_a_non_empty_out_is_refused(tmp_path, tiny_model_dir, synthetic_data, ca
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
 
 
-def test_without_model_asks_for_one(tmp_path, synthetic_data, capsys):
+def test_without_model_and_no_shipped_one_is_one_clear_error(tmp_path, synthetic_data, capsys,
+                                                            monkeypatch):
+    from digitnet import model_source
+
+    monkeypatch.setattr(model_source, "default_model_dir", lambda: tmp_path / "nothing-shipped")
     code = main(["finetune", str(write_examples(tmp_path / "writer")), "--out", str(tmp_path / "o")])
     assert code == 2
-    assert capsys.readouterr().err.strip() == "digitnet: error: no default model shipped yet; pass --model"
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("digitnet: error: no default model is shipped") and "\n" not in error
+    assert not (tmp_path / "o").exists()
 
 
 # ---------------------------------------------------------------- real data
