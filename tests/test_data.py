@@ -414,10 +414,11 @@ def test_bombs_in_the_cache_and_on_a_mirror_are_refused(tmp_path, tiny, mirror_s
     base, root, _ = mirror_server
     write_files(root / "good", files, gz=True)
     bombs = write_files(root / "bombs", files, gz=True)
-    (bombs / "train-labels-idx1-ubyte.gz").write_bytes(gzip_of_zeros(struct.pack(">II", 2049, 12), 20 << 20))
+    bomb = gzip_of_zeros(struct.pack(">II", 2049, 12), 20 << 20)
+    (bombs / "train-labels-idx1-ubyte.gz").write_bytes(bomb)
     cache = write_files(tmp_path / "cache", files)
     (cache / "train-labels-idx1-ubyte").unlink()
-    (cache / "t10k-labels-idx1-ubyte").write_bytes(gzip_of_zeros(struct.pack(">II", 2049, 6), 20 << 20))
+    (cache / "t10k-labels-idx1-ubyte").write_bytes(bomb)  # header promises 12 labels here, not 6
     messages = []
 
     location = ensure_mnist(cache_dir=cache, mirrors=(base + "bombs/", base + "good/"), expected=expected,
