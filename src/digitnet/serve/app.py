@@ -7,7 +7,7 @@ The service never trains. Every answer is JSON except the page; every client mis
     GET  /                                      the page: draw a digit, see what the model sees
     POST /predict                               multipart upload, field "file": one image
     GET  /collect, POST /collect                is collection on; save a corrected example (--collect)
-    GET  /healthz
+    GET  /healthz                               (health endpoints answer HEAD too)
     GET  /v1/models/digitnet[/versions/1]       TF Serving model status (+ "metadata")
     GET  /v1/models/digitnet[/versions/1]/metadata
     POST /v1/models/digitnet[/versions/1]:predict
@@ -38,7 +38,8 @@ from digitnet.serve import open_inference as oip
 from digitnet.serve import tf_serving as tfs
 from digitnet.serve.batching import DEFAULT_MAX_IMAGES, BatchingPredictor
 from digitnet.serve.errors import InternalErrors, RequestError
-from digitnet.serve.images import image_file_to_mnist, mnist_png_base64
+from digitnet.serve.images import (DEFAULT_MAX_REQUEST_PIXELS, decode_images, image_file_to_mnist,
+                                   mnist_png_base64)
 from digitnet.serve.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from digitnet.serve.tensors import parse_json
 
@@ -67,11 +68,12 @@ def _usable_cores() -> int:
 
 def create_app(predictor, *, model_info: dict, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_batch: int = DEFAULT_MAX_BATCH, max_image_pixels: int | None = None,
-               collect=None) -> FastAPI:
+               max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS, collect=None) -> FastAPI:
     """predictor: a digitnet.predict.Predictor (anything with its `predict`); model_info: for status.
 
     max_body_bytes: larger request bodies get 413; max_batch: images per request;
     max_image_pixels: larger image files are refused before decoding (preprocess's limit by default);
+    max_request_pixels: a request whose image files decode to more, all together, gets 413;
     collect: a serve.collect.ExampleStore to save corrected examples in, or None (collection off).
     """
     from digitnet.preprocess import MAX_PIXELS
@@ -89,11 +91,12 @@ def create_app(predictor, *, model_info: dict, max_body_bytes: int = DEFAULT_MAX
     page = (resources.files("digitnet.serve") / "static" / "index.html").read_text(encoding="utf-8")
     version = _package_version()
 
-    def decode_image(data: bytes, what: str) -> np.ndarray:
-        return image_file_to_mnist(data, name=what, max_pixels=pixel_limit)
+    def decode_request_images(files: list[tuple[bytes, str]]) -> list[np.ndarray]:
+        return decode_images(files, max_pixels=pixel_limit, max_total_pixels=max_request_pixels)
 
     def parse_tf_predict(body: bytes) -> tfs.PredictRequest:
-        return tfs.parse_predict(parse_json(body), max_instances=max_batch, decode_image=decode_image)
+        return tfs.parse_predict(parse_json(body), max_instances=max_batch,
+                                 decode_images=decode_request_images)
 
     def parse_oip_infer(body: bytes) -> oip.InferRequest:
         return oip.parse_infer(parse_json(body), max_instances=max_batch)
@@ -134,7 +137,7 @@ def create_app(predictor, *, model_info: dict, max_body_bytes: int = DEFAULT_MAX
         [prediction] = await batcher.predict(image[None])
         return {**prediction.to_dict(), "input_png": mnist_png_base64(image)}
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     async def healthz():
         return {"status": "ok"}
 
@@ -185,13 +188,17 @@ def create_app(predictor, *, model_info: dict, max_body_bytes: int = DEFAULT_MAX
     async def v2_server_metadata():
         return oip.server_metadata(version)
 
-    @app.get("/v2/health/live")
+    @app.api_route("/v2/health/live", methods=["GET", "HEAD"])
     async def v2_live():
         return {"live": True}
 
-    @app.get("/v2/health/ready")
+    @app.api_route("/v2/health/ready", methods=["GET", "HEAD"])
     async def v2_ready():
-        return {"ready": True}  # the model is loaded before the app exists
+        # The model is loaded before the app exists; not ready only while it is stuck on a request.
+        if batcher.is_stuck():
+            return JSONResponse({"ready": False, "error": "the model has not answered a queued request "
+                                 f"for {batcher.oldest_wait_s():.0f} s"}, status_code=503)
+        return {"ready": True}
 
     @app.get("/v2/models/{name}")
     @app.get("/v2/models/{name}/versions/{version}")

@@ -5,17 +5,25 @@ future. The worker takes everything queued (up to `max_images`), runs one `Predi
 over the lot and hands each request its slice. Under load this batches concurrent requests
 (one model call for many images is far cheaper than many calls for one); when idle a request
 runs alone at once, with no waiting window to add latency.
+
+`oldest_wait_s` says how long the longest-waiting request has been waiting for the model, so that
+readiness can say "not ready" when the model is stuck instead of queueing requests forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import queue
 import threading
+import time
 
 import numpy as np
 
 DEFAULT_MAX_IMAGES = 256  # per model call; a request larger than this still runs, alone
+# A request waiting this long for the model means it is stuck (a full batch takes milliseconds with
+# LiteRT, a fraction of a second with Keras): the service then reports itself not ready.
+STUCK_AFTER_S = 10.0
 
 _STOP = object()
 
@@ -38,6 +46,9 @@ class BatchingPredictor:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._waiting: dict[int, float] = {}  # ticket -> when queued, oldest first (dicts keep order)
+        self._waiting_lock = threading.Lock()
+        self._tickets = itertools.count()
 
     async def predict(self, images: np.ndarray) -> list:
         """images: float32 (N, 28, 28) or (N, 28, 28, 1) in [0, 1]; N >= 1. Returns N Predictions."""
@@ -45,8 +56,20 @@ class BatchingPredictor:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._ensure_started()
-        self._queue.put((images, future, loop))
+        ticket = next(self._tickets)
+        with self._waiting_lock:
+            self._waiting[ticket] = time.monotonic()
+        self._queue.put((images, future, loop, ticket))
         return await future
+
+    def oldest_wait_s(self) -> float:
+        """Seconds the longest-waiting request has waited for its answer so far; 0 when none waits."""
+        with self._waiting_lock:
+            oldest = next(iter(self._waiting.values()), None)
+        return 0.0 if oldest is None else time.monotonic() - oldest
+
+    def is_stuck(self) -> bool:
+        return self.oldest_wait_s() > STUCK_AFTER_S
 
     def close(self) -> None:
         """Finish what is queued, then stop the worker."""
@@ -87,15 +110,22 @@ class BatchingPredictor:
 
     def _run(self, batch: list) -> None:
         try:
-            predictions = self.predictor.predict(np.concatenate([images for images, _, _ in batch]))
+            predictions = self.predictor.predict(np.concatenate([images for images, _, _, _ in batch]))
         except BaseException as error:  # a model failure is every waiting request's 500
-            for _, future, loop in batch:
+            self._done(batch)
+            for _, future, loop, _ in batch:
                 _call_soon(loop, _resolve, future, None, error)
             return
+        self._done(batch)
         start = 0
-        for images, future, loop in batch:
+        for images, future, loop, _ in batch:
             _call_soon(loop, _resolve, future, predictions[start:start + len(images)])
             start += len(images)
+
+    def _done(self, batch: list) -> None:
+        with self._waiting_lock:
+            for *_, ticket in batch:
+                self._waiting.pop(ticket, None)
 
 
 def _call_soon(loop, *args) -> None:

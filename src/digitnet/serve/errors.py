@@ -9,14 +9,53 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 
 logger = logging.getLogger("digitnet.serve")
+
+ECHO_CHARS = 200  # the most of a client's own input an error message repeats back
+MAX_MESSAGE_CHARS = 1000  # no error message is longer, whatever it echoes
+
+
+def shorten(text: str, limit: int = ECHO_CHARS) -> str:
+    """`text`, or its first `limit` characters with "..." and how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """A client's value as an error message may repeat it (like repr): lists item by item, objects
+    by their keys, the whole about `limit` characters at most, so a huge input never makes a huge answer."""
+    if isinstance(value, (list, tuple)):
+        return f"[{echo_items(value, limit)}]"
+    if isinstance(value, dict):
+        return f"{{{echo_items(list(value), limit)}: ...}}"
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4,300-digit conversion limit
+        text = f"a {type(value).__name__} too large to show"
+    return shorten(text, limit)
+
+
+def echo_items(items: Iterable, limit: int = ECHO_CHARS) -> str:
+    """Items as echo() shows each, joined by ", " up to about `limit` characters, then "... (N in all)"."""
+    items = items if isinstance(items, (list, tuple)) else list(items)
+    shown, used = [], 0
+    for item in items:
+        text = echo(item, limit)
+        if shown and used + len(text) > limit:
+            return f"{', '.join(shown)}, ... ({len(items):,} in all)"
+        shown.append(text)
+        used += len(text) + 2
+    return ", ".join(shown)
 
 
 class RequestError(Exception):
     """A request the service will not answer; `status` is the HTTP 4xx to send."""
 
     def __init__(self, message: str, status: int = 400):
+        message = shorten(message, MAX_MESSAGE_CHARS)  # the last guard; echo() keeps most far shorter
         super().__init__(message)
         self.message = message
         self.status = status

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from digitnet.serve.errors import RequestError
+from digitnet.serve.errors import RequestError, echo, echo_items
 from digitnet.serve.tensors import SIDE, describe, nested_numbers, pixels
 
 MODEL_NAME = "digitnet"
@@ -62,7 +62,7 @@ def check_parameters(parameters: Any, where: str) -> dict:
         raise RequestError(f'{where} "parameters" must be an object, got {describe(parameters)}')
     for key, value in parameters.items():
         if type(value) not in (str, int, float, bool):
-            raise RequestError(f'{where} parameter {key[:60]!r} must be a string, number or boolean, '
+            raise RequestError(f'{where} parameter {echo(key, 60)} must be a string, number or boolean, '
                                f"got {describe(value)}")
         if key in _BINARY_PARAMETERS and value not in (False, 0):
             raise RequestError(f"{where} parameter {key!r}: the binary tensor data extension is not "
@@ -78,7 +78,7 @@ def _require_keys(value: Any, what: str, required: set[str], optional: set[str])
         raise RequestError(f"{what} lacks {', '.join(map(repr, missing))}")
     unknown = sorted(set(value) - required - optional)
     if unknown:
-        raise RequestError(f"{what} has unknown field(s) {', '.join(repr(k[:40]) for k in unknown[:5])}")
+        raise RequestError(f"{what} has unknown field(s) {echo_items(unknown)}")
     return value
 
 
@@ -100,17 +100,17 @@ def parse_infer(payload: Any, *, max_instances: int) -> InferRequest:
 def _input_images(tensor: Any, max_instances: int) -> np.ndarray:
     tensor = _require_keys(tensor, "the input tensor", {"name", "shape", "datatype", "data"}, {"parameters"})
     if tensor["name"] != INPUT["name"]:
-        raise RequestError(f'unknown input {str(tensor["name"])[:60]!r}; this model has one input, '
+        raise RequestError(f'unknown input {echo(tensor["name"], 60)}; this model has one input, '
                            f'"{INPUT["name"]}"')
     if tensor["datatype"] != INPUT["datatype"]:
-        raise RequestError(f'input datatype must be "FP32", got {str(tensor["datatype"])[:20]!r}')
+        raise RequestError(f'input datatype must be "FP32", got {echo(tensor["datatype"], 20)}')
     check_parameters(tensor.get("parameters"), "input")
     shape = tensor["shape"]
     if (not isinstance(shape, list) or len(shape) != 4 or any(type(d) is not int for d in shape)
             or shape[1:] != INPUT["shape"][1:] or shape[0] < 1):
-        raise RequestError(f'input shape must be [N, 28, 28, 1] with N >= 1, got {str(shape)[:80]}')
+        raise RequestError(f'input shape must be [N, 28, 28, 1] with N >= 1, got {echo(shape, 80)}')
     if shape[0] > max_instances:
-        raise RequestError(f"{shape[0]} images in one request; the limit is {max_instances}, "
+        raise RequestError(f"{echo(shape[0], 20)} images in one request; the limit is {max_instances}, "
                            "split them over several requests")
     numbers, data_shape = nested_numbers(tensor["data"], "input data")
     if data_shape != tuple(shape) and data_shape != (math.prod(shape),):
@@ -128,7 +128,7 @@ def _requested_outputs(outputs: Any) -> list[str]:
     for output in outputs:
         output = _require_keys(output, "a requested output", {"name"}, {"parameters"})
         if output["name"] not in _OUTPUT_NAMES:
-            raise RequestError(f"unknown output {str(output['name'])[:60]!r}; the outputs are "
+            raise RequestError(f"unknown output {echo(output['name'], 60)}; the outputs are "
                                f"{', '.join(_OUTPUT_NAMES)}")
         if output["name"] in names:
             raise RequestError(f"output {output['name']!r} is requested twice")

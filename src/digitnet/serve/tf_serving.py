@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from digitnet.serve.errors import RequestError
+from digitnet.serve.errors import RequestError, echo, echo_items
 from digitnet.serve.tensors import PIXELS, SIDE, decode_base64, describe, nested_numbers, pixels
 
 MODEL_NAME = "digitnet"
@@ -23,7 +23,9 @@ INPUT_NAME = "image"
 SIGNATURE = "serving_default"
 _IMAGE_SHAPES = ((SIDE, SIDE), (PIXELS,), (SIDE, SIDE, 1))
 
-DecodeImage = Callable[[bytes, str], np.ndarray]  # image file bytes, what -> (28, 28)
+# [(image file bytes, what)] -> one (28, 28) each; given them all at once, so that it can check
+# what they cost together (their pixels) before decoding any.
+DecodeImages = Callable[[list[tuple[bytes, str]]], list[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -32,17 +34,17 @@ class PredictRequest:
     columnar: bool  # answer {"outputs": ...} instead of {"predictions": [...]}
 
 
-def parse_predict(payload: Any, *, max_instances: int, decode_image: DecodeImage) -> PredictRequest:
+def parse_predict(payload: Any, *, max_instances: int, decode_images: DecodeImages) -> PredictRequest:
     if not isinstance(payload, dict):
         raise RequestError('the request must be a JSON object like {"instances": [...]}, '
                            f"got {describe(payload)}")
     unknown = sorted(set(payload) - {"signature_name", "instances", "inputs"})
     if unknown:
-        raise RequestError(f"unknown request field(s) {', '.join(map(repr, unknown))}; "
+        raise RequestError(f"unknown request field(s) {echo_items(unknown)}; "
                            'send "instances" (and optionally "signature_name")')
     signature = payload.get("signature_name", SIGNATURE)
     if signature != SIGNATURE:
-        raise RequestError(f"serving signature name {str(signature)[:60]!r} not found; "
+        raise RequestError(f"serving signature name {echo(signature, 60)} not found; "
                            f'this model has only "{SIGNATURE}"')
     if ("instances" in payload) == ("inputs" in payload):
         raise RequestError('send exactly one of "instances" (row format) or "inputs" (columnar format)')
@@ -60,19 +62,26 @@ def parse_predict(payload: Any, *, max_instances: int, decode_image: DecodeImage
     if len(values) > max_instances:
         raise RequestError(f"{len(values)} images in one request; the limit is {max_instances}, "
                            "split them over several requests")
-    images = [instance_image(value, f"instance {index}", decode_image) for index, value in enumerate(values)]
-    return PredictRequest(np.stack(images), columnar)
+    return PredictRequest(np.stack(_instance_images(values, decode_images)), columnar)
 
 
-def instance_image(value: Any, what: str, decode_image: DecodeImage) -> np.ndarray:
-    """One instance -> float32 (28, 28)."""
+def _instance_images(values: list, decode_images: DecodeImages) -> list[np.ndarray]:
+    """Every instance checked first; then the image files among them decoded together."""
+    parsed = [instance_value(value, f"instance {index}") for index, value in enumerate(values)]
+    files = [(item, f"instance {index}") for index, item in enumerate(parsed) if isinstance(item, bytes)]
+    decoded = iter(decode_images(files) if files else [])
+    return [next(decoded) if isinstance(item, bytes) else item for item in parsed]
+
+
+def instance_value(value: Any, what: str) -> np.ndarray | bytes:
+    """One instance -> float32 (28, 28) pixels, or the bytes of an image file still to decode."""
     if isinstance(value, dict) and set(value) == {INPUT_NAME}:
         value = value[INPUT_NAME]
     if isinstance(value, dict):
         if set(value) != {"b64"}:
             raise RequestError(f'{what}: an object must be {{"b64": "<base64 image file>"}} '
-                               f'or {{"{INPUT_NAME}": ...}}, got keys {sorted(value)[:5]}')
-        return decode_image(decode_base64(value["b64"], what), what)
+                               f'or {{"{INPUT_NAME}": ...}}, got keys {echo_items(sorted(value))}')
+        return decode_base64(value["b64"], what)
     if not isinstance(value, list):
         raise RequestError(f'{what} must be 28x28 pixel values in [0, 1] or {{"b64": ...}}, '
                            f"got {describe(value)}")
