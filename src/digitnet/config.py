@@ -11,9 +11,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from digitnet.augment import AffineRanges
+from digitnet.augment import AffineRanges, StyleRanges
 
 _AFFINE_DEFAULTS = AffineRanges()
+_STYLE_DEFAULTS = StyleRanges()
 # The tutorial turns a goal of 20,000 iterations into whole epochs:
 # 55,000 training images // batch 50 = 1,100 iterations an epoch -> 18 epochs.
 TUTORIAL_GOAL_ITERATIONS = 20_000
@@ -47,6 +48,14 @@ class TrainConfig:
     shift_fraction: float = _AFFINE_DEFAULTS.shift_fraction  # of the image side, per axis
     zoom_fraction: float = _AFFINE_DEFAULTS.zoom_fraction  # scale uniform in [1-z, 1+z]
     shear_degrees: float = _AFFINE_DEFAULTS.shear_degrees  # uniform in [-h, h]
+    # Handwriting style, also only when augmenting (digitnet.style_augment); 0 is off.
+    elastic_alpha: float = _STYLE_DEFAULTS.elastic_alpha  # RMS wobble per axis, pixels
+    elastic_sigma: float = _STYLE_DEFAULTS.elastic_sigma  # wobble smoothness, Gaussian sigma in pixels
+    stroke_pixels: float = _STYLE_DEFAULTS.stroke_pixels  # stroke edge moved by [-s, s] pixels
+    blur_sigma: float = _STYLE_DEFAULTS.blur_sigma  # Gaussian blur sigma in [0, b] pixels
+    low_res_probability: float = _STYLE_DEFAULTS.low_res_probability  # chance of shrink-and-grow
+    ink_fraction: float = _STYLE_DEFAULTS.ink_fraction  # ink scaled by [1-f, 1], gamma [1/(1+f), 1+f]
+    occlusion_fraction: float = _STYLE_DEFAULTS.occlusion_fraction  # erased box side, of the image's
 
     def validate(self) -> None:
         positive = ("goal_iterations", "batch_size", "validation_size",
@@ -70,6 +79,7 @@ class TrainConfig:
             raise ConfigError(f"dropout is the fraction dropped and must be in [0, 1), got {self.dropout}")
         try:
             self.affine_ranges()
+            self.style_ranges()
         except ValueError as error:
             raise ConfigError(str(error)) from error
 
@@ -79,6 +89,16 @@ class TrainConfig:
             return None
         ranges = AffineRanges(self.rotate_degrees, self.shift_fraction, self.zoom_fraction,
                               self.shear_degrees)
+        ranges.validate()
+        return ranges
+
+    def style_ranges(self) -> StyleRanges | None:
+        """The handwriting-style ranges, validated; None when augmentation is off."""
+        if not self.augment:
+            return None
+        ranges = StyleRanges(self.elastic_alpha, self.elastic_sigma, self.stroke_pixels,
+                             self.blur_sigma, self.low_res_probability, self.ink_fraction,
+                             self.occlusion_fraction)
         ranges.validate()
         return ranges
 
