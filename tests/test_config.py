@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from digitnet.config import ConfigError, TrainConfig, config_to_json, load_config
@@ -71,3 +73,50 @@ def test_strong_recipe_and_flags_on_top():
 def test_schedule_and_label_smoothing_are_validated(change, words):
     with pytest.raises(ConfigError, match=words):
         TrainConfig(**change).validate()
+
+
+STYLE_DEFAULTS = {"elastic_alpha": 0.0, "elastic_sigma": 4.0, "stroke_pixels": 0.0, "blur_sigma": 0.0,
+                  "low_res_probability": 0.0, "ink_fraction": 0.0, "occlusion_fraction": 0.0}
+
+
+def test_style_augmentation_is_off_by_default_and_only_used_when_augmenting():
+    config = TrainConfig()
+    assert {name: getattr(config, name) for name in STYLE_DEFAULTS} == STYLE_DEFAULTS
+    assert config.style_ranges() is None
+    assert TrainConfig(augment=True).style_ranges().is_identity()
+    style = TrainConfig(augment=True, elastic_alpha=1.5, elastic_sigma=5.0, stroke_pixels=1.0,
+                        blur_sigma=0.8, low_res_probability=0.2, ink_fraction=0.3,
+                        occlusion_fraction=0.25).style_ranges()
+    assert (style.elastic_alpha, style.elastic_sigma, style.stroke_pixels, style.blur_sigma,
+            style.low_res_probability, style.ink_fraction, style.occlusion_fraction) == (
+        1.5, 5.0, 1.0, 0.8, 0.2, 0.3, 0.25)
+    for recipe in ("tutorial", "strong", "fast"):  # no recipe changes behaviour by itself
+        from digitnet.config import recipe_config
+
+        ranges = recipe_config(recipe).style_ranges()
+        assert ranges is None or ranges.is_identity()
+
+
+@pytest.mark.parametrize("change", [{"elastic_alpha": -1.0}, {"elastic_alpha": float("nan")},
+                                    {"elastic_sigma": 0.0}, {"stroke_pixels": -0.5},
+                                    {"stroke_pixels": 3.0}, {"blur_sigma": float("inf")},
+                                    {"low_res_probability": 1.5}, {"ink_fraction": -0.1},
+                                    {"occlusion_fraction": float("nan")}])
+def test_style_ranges_are_validated_when_augmenting(change):
+    TrainConfig(**change).validate()  # off: the ranges are not used
+    with pytest.raises(ConfigError, match=next(iter(change))):
+        TrainConfig(augment=True, **change).validate()
+
+
+def test_config_json_of_a_run_from_before_style_augmentation_still_loads(tmp_path):
+    old = TrainConfig(augment=True, epochs=2).to_dict()
+    for name in STYLE_DEFAULTS:
+        del old[name]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"config": old}))
+    loaded = load_config(path)
+    assert loaded == TrainConfig(augment=True, epochs=2)
+    assert loaded.style_ranges().is_identity()
+    styled = TrainConfig(augment=True, elastic_alpha=1.5, occlusion_fraction=0.3)
+    path.write_bytes(config_to_json(styled))
+    assert load_config(path) == styled

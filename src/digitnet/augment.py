@@ -10,6 +10,9 @@ image is (13.5, 13.5). A positive angle turns the digit counter-clockwise as see
 shear pushes the bottom of the digit to the right. Every transform keeps orientation (determinant > 0):
 there are no flips, which would turn a digit into another digit or none.
 
+`augment_batch` is what training calls: these affine transforms together with the handwriting-style
+changes of digitnet.style_augment (elastic wobble, stroke width, blur, low resolution, ink, occlusion).
+
 TensorFlow is imported inside the functions: importing this module configures nothing.
 """
 
@@ -20,6 +23,8 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+
+from digitnet.style_augment import StyleRanges
 
 MAX_SHEAR_DEGREES = 45.0  # beyond this a digit is a smear, and tan() heads for infinity at 90
 _DRAWS_PER_IMAGE = 5  # angle, shear, zoom, shift x, shift y: one uniform [-1, 1) each
@@ -137,6 +142,25 @@ def random_affine(images, seed, ranges: AffineRanges):
     return apply_transforms(images, transforms)
 
 
+def augment_batch(images, seed, affine: AffineRanges, style: StyleRanges | None = None):
+    """The training augmentation of (B, H, W, C) images in [0, 1]: affine placement and writer style.
+
+    Stroke width and elastic wobble come before the affine step, blur, low resolution, ink and
+    occlusion after it (see digitnet.style_augment.random_style). The affine step draws from `seed`
+    itself and each style change from its own seed folded from it, so with `style` None or all zero
+    the result is bit for bit `random_affine(images, seed, affine)`: runs from before style
+    augmentation existed resume and reproduce exactly.
+    """
+    from digitnet.style_augment import random_style
+
+    affine.validate()
+    if style is not None:
+        style.validate()
+    if style is None or style.is_identity():
+        return random_affine(images, seed, affine)
+    return random_style(images, seed, style, affine=lambda batch: random_affine(batch, seed, affine))
+
+
 def augment_seed(run_seed, iteration):
     """The stateless seed for one training iteration: the same (run seed, iteration) repeats its batch."""
     import tensorflow as tf
@@ -144,11 +168,13 @@ def augment_seed(run_seed, iteration):
     return tf.stack([tf.cast(run_seed, tf.int64), tf.cast(iteration, tf.int64)])
 
 
-def preview_grid(images, seed, ranges: AffineRanges, copies: int = 4) -> np.ndarray:
+def preview_grid(images, seed, ranges: AffineRanges, copies: int = 4,
+                 style: StyleRanges | None = None) -> np.ndarray:
     """(n*H, (1+copies)*W) float32 grid: each row is an original image followed by `copies` augmented ones.
 
     `images` is (n, H, W) or (n, H, W, 1); `seed` is an int (used as (seed, 0)) or a stateless `[2]` seed.
-    Every copy is a separate row of one batch, so each gets its own random transform.
+    Every copy is a separate row of one batch, so each gets its own random transform; `style`, when
+    given, adds the handwriting-style changes exactly as training applies them (`augment_batch`).
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
@@ -163,7 +189,7 @@ def preview_grid(images, seed, ranges: AffineRanges, copies: int = 4) -> np.ndar
     if count == 0:
         return np.zeros((0, (1 + copies) * width), np.float32)
     batch = np.repeat(images, copies, axis=0)  # image 0 copy 0..copies-1, image 1 copy 0, ...
-    augmented = np.asarray(random_affine(batch, np.asarray(seed, np.int64), ranges))
+    augmented = np.asarray(augment_batch(batch, np.asarray(seed, np.int64), ranges, style))
     augmented = augmented.reshape(count, copies, height, width)
     rows = [np.concatenate([images[index, ..., 0], *augmented[index]], axis=1) for index in range(count)]
     return np.concatenate(rows, axis=0).astype(np.float32)

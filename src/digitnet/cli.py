@@ -135,9 +135,13 @@ def cmd_models(args) -> int:
 
 HYPERPARAMETER_FLAGS = ("recipe", "arch", "iterations", "epochs", "batch_size", "lr", "schedule",
                         "label_smoothing", "dropout", "seed", "augment", "rotate", "shift", "zoom",
-                        "shear")
+                        "shear", "elastic", "elastic_sigma", "stroke", "blur", "low_res", "ink",
+                        "occlude")
 AUGMENT_FLAGS = {"rotate": "rotate_degrees", "shift": "shift_fraction", "zoom": "zoom_fraction",
                  "shear": "shear_degrees"}
+STYLE_FLAGS = {"elastic": "elastic_alpha", "elastic_sigma": "elastic_sigma", "stroke": "stroke_pixels",
+               "blur": "blur_sigma", "low_res": "low_res_probability", "ink": "ink_fraction",
+               "occlude": "occlusion_fraction"}
 
 
 def _config_from_args(args):
@@ -147,8 +151,18 @@ def _config_from_args(args):
               "batch_size": args.batch_size, "learning_rate": args.lr, "schedule": args.schedule,
               "label_smoothing": args.label_smoothing, "dropout": args.dropout,
               "seed": args.seed, "augment": args.augment,
-              **{field: getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()}}
+              **{field: getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()},
+              **{field: getattr(args, flag) for flag, field in STYLE_FLAGS.items()}}
     return recipe_config(args.recipe or "tutorial", **values)
+
+
+def _note_unused_augment_flags(args, config) -> None:
+    """Ranges given without augmentation would be ignored in silence; say so."""
+    given = [f"--{flag.replace('_', '-')}" for flag in (*AUGMENT_FLAGS, *STYLE_FLAGS)
+             if getattr(args, flag, None) is not None]
+    if given and not config.augment:
+        _err(f"note: training without augmentation; ignoring {', '.join(given)} "
+             "(add --augment, or use a recipe that augments)")
 
 
 class _ProgressBar:
@@ -195,6 +209,7 @@ def cmd_train(args) -> int:
     else:
         config = _config_from_args(args)
         config.validate()
+        _note_unused_augment_flags(args, config)
         from digitnet.models import ARCHITECTURES, UnknownArchError
         if config.arch not in ARCHITECTURES:
             raise UnknownArchError(config.arch)
@@ -279,19 +294,25 @@ def _write_evaluation_plots(args, test, predicted, probabilities, test_split) ->
 
 
 def cmd_augment_preview(args) -> int:
-    from digitnet.augment import AffineRanges, preview_grid
+    from digitnet.augment import AffineRanges, StyleRanges, preview_grid
     from digitnet.plots import plot_augment_preview
 
     defaults = AffineRanges()
     ranges = AffineRanges(*(getattr(defaults, field) if getattr(args, flag) is None
                             else getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()))
+    style = StyleRanges(**{field: getattr(args, flag) for flag, field in STYLE_FLAGS.items()
+                           if getattr(args, flag) is not None})
     try:
         ranges.validate()
+        style.validate()
     except ValueError as error:
         raise UserError(str(error)) from error
     data = _load_data(args)
-    grid = preview_grid(data.train.images[:args.count], args.seed, ranges, copies=args.copies)
-    print(f"wrote {plot_augment_preview(grid, args.out, args.copies)}")
+    grid = preview_grid(data.train.images[:args.count], args.seed, ranges, copies=args.copies,
+                        style=style)
+    title = ("Training digits (left) and random affine versions" if style.is_identity()
+             else "Training digits (left) and random affine and style versions")
+    print(f"wrote {plot_augment_preview(grid, args.out, args.copies, title=title)}")
     return 0
 
 
@@ -480,7 +501,7 @@ def _train_flags(args) -> list[str]:
     """The hyperparameter flags given on this command line, to pass on to each member."""
     flags = []
     for name in ("recipe", "iterations", "epochs", "batch_size", "lr", "schedule", "label_smoothing",
-                 "dropout", *AUGMENT_FLAGS):
+                 "dropout", *AUGMENT_FLAGS, *STYLE_FLAGS):
         value = getattr(args, name, None)
         if value is not None:
             flags += [f"--{name.replace('_', '-')}", str(value)]
@@ -625,13 +646,13 @@ def _add_recipe_flags(parser, arch: bool = True) -> None:
 
 
 def _add_augment_flags(parser, switch: bool = True) -> None:
-    from digitnet.augment import AffineRanges
+    from digitnet.augment import AffineRanges, StyleRanges
 
-    defaults = AffineRanges()
+    defaults, style = AffineRanges(), StyleRanges()
     if switch:
         parser.add_argument("--augment", action="store_true", default=None,
-                            help="random affine transforms of each training batch (never of "
-                                 "validation or test images)")
+                            help="random affine transforms of each training batch, and the style "
+                                 "changes below (never of validation or test images)")
     parser.add_argument("--rotate", type=float, metavar="DEG",
                         help=f"rotation range in degrees; default {defaults.rotate_degrees:g}")
     parser.add_argument("--shift", type=float, metavar="FRACTION",
@@ -640,6 +661,27 @@ def _add_augment_flags(parser, switch: bool = True) -> None:
                         help=f"scale range, 1 +/- FRACTION; default {defaults.zoom_fraction:g}")
     parser.add_argument("--shear", type=float, metavar="DEG",
                         help=f"shear range in degrees; default {defaults.shear_degrees:g}")
+    # Handwriting style (digitnet.style_augment); each is off at its default of 0.
+    parser.add_argument("--elastic", type=float, metavar="ALPHA",
+                        help="elastic wobble: RMS displacement in pixels (Simard et al.'s alpha 34 "
+                             f"at sigma 4 is 1.4); default {style.elastic_alpha:g} (off)")
+    parser.add_argument("--elastic-sigma", type=float, metavar="SIGMA",
+                        help="smoothness of the wobble, Gaussian sigma in pixels; "
+                             f"default {style.elastic_sigma:g}")
+    parser.add_argument("--stroke", type=float, metavar="PX",
+                        help="stroke edges moved in or out by up to PX pixels (at most 2); "
+                             f"default {style.stroke_pixels:g} (off)")
+    parser.add_argument("--blur", type=float, metavar="SIGMA",
+                        help=f"Gaussian blur of sigma up to SIGMA pixels; default {style.blur_sigma:g} (off)")
+    parser.add_argument("--low-res", type=float, metavar="P",
+                        help="chance an image is shrunk to 10-20 pixels and grown back; "
+                             f"default {style.low_res_probability:g} (off)")
+    parser.add_argument("--ink", type=float, metavar="FRACTION",
+                        help="ink faded by up to FRACTION, gamma in [1/(1+F), 1+F]; "
+                             f"default {style.ink_fraction:g} (off)")
+    parser.add_argument("--occlude", type=float, metavar="FRACTION",
+                        help="half the images lose a rectangle with sides up to FRACTION of the "
+                             f"image's; default {style.occlusion_fraction:g} (off)")
 
 
 def _add_predictor_flags(parser, model_positional: bool) -> None:

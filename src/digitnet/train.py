@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from digitnet import runs
-from digitnet.augment import AffineRanges, augment_seed, random_affine
+from digitnet.augment import AffineRanges, StyleRanges, augment_batch, augment_seed
 from digitnet.config import ConfigError, TrainConfig
 from digitnet.data import Mnist, Split
 from digitnet.evaluate import cross_entropy, make_logits_fn, predict_logits, accuracy
@@ -95,11 +95,12 @@ class _CompiledSteps:
 
     def __init__(self, model, optimizer, train: Split, batch_size: int,
                  augment: AffineRanges | None = None, seed: int = 0,
-                 label_smoothing: float = 0.0):
+                 label_smoothing: float = 0.0, style: StyleRanges | None = None):
         import tensorflow as tf
 
         self._tf = tf
         self.augment = augment
+        self.style = style  # used only with `augment`, as in TrainConfig
         self.seed = seed
         self.label_smoothing = label_smoothing
         self.images = tf.constant(train.images)
@@ -121,8 +122,8 @@ class _CompiledSteps:
             if self.augment is not None:
                 with tf.name_scope("augment"):
                     # Seeded by (run seed, iteration): a resumed run repeats its batches exactly.
-                    images = random_affine(images, augment_seed(self.seed, optimizer.iterations),
-                                           self.augment)
+                    images = augment_batch(images, augment_seed(self.seed, optimizer.iterations),
+                                           self.augment, self.style)
             with tf.GradientTape() as tape:
                 with tf.name_scope("dnn"):
                     logits = model(images, training=True)
@@ -253,7 +254,7 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
 
     steps = _CompiledSteps(model, optimizer, data.train, config.batch_size,
                            augment=config.affine_ranges(), seed=config.seed,
-                           label_smoothing=config.label_smoothing)
+                           label_smoothing=config.label_smoothing, style=config.style_ranges())
     logits_fn = make_logits_fn(model)
     train_eval = data.train.images[:config.train_eval_size], data.train.labels[:config.train_eval_size]
     writer = tf.summary.create_file_writer(str(run_dir / runs.TENSORBOARD_DIR))
