@@ -13,6 +13,7 @@ scribbles, textures, blank paper as a phone photographs it, and partial digits.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -114,7 +115,8 @@ def _check_kind(kind: str, digits_u8, fashion_u8) -> None:
 
 
 def _heldout_makers(rng: np.random.Generator, digits_u8: np.ndarray | None) -> dict:
-    return {"letters": lambda: letter_image(rng)[0], "curves": lambda: curves(rng),
+    fonts = functools.cache(letter_fonts)  # looked up once a call, and only when letters are made
+    return {"letters": lambda: letter_image(rng, fonts())[0], "curves": lambda: curves(rng),
             "texture": lambda: texture(rng), "paper": lambda: blank_paper(rng),
             "partial": lambda: partial_digit(digits_u8, rng)}
 

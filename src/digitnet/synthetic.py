@@ -31,14 +31,16 @@ DIGITS = "0123456789"
 class FontPackage:
     split: str  # "train" or "heldout"
     globs: tuple[str, ...]  # the package's font files, relative to the fonts root
-    outline: bool = False  # glyphs are hollow outlines: closed up into solid strokes before use
 
 
 # One constant table: which Debian package serves which split. A package is in exactly one split.
 FONT_PACKAGES: dict[str, FontPackage] = {
     "fonts-bwht": FontPackage("train", ("opentype/bwht/*.otf",)),  # six people's handwriting
     "fonts-breip": FontPackage("train", ("truetype/breip/*.ttf",)),
-    "fonts-femkeklaver": FontPackage("train", ("truetype/femkeklaver/*.ttf",), outline=True),
+    # Hollow, sketched outlines: kept as they are, since people do draw outlined digits. (Closing them
+    # into solid strokes was tried: at any closing size that keeps the 0's hole, 2, 4, 5 and 7 stay
+    # partly hollow and read as other digits.)
+    "fonts-femkeklaver": FontPackage("train", ("truetype/femkeklaver/*.ttf",)),
     "fonts-rufscript": FontPackage("train", ("truetype/rufscript/*.ttf",)),
     "fonts-comic-neue": FontPackage("train", ("opentype/comic-neue/*.otf",)),
     "fonts-dancingscript": FontPackage("train", ("opentype/dancingscript/*.otf",)),
@@ -52,8 +54,9 @@ FONT_PACKAGES: dict[str, FontPackage] = {
     "fonts-joscelyn": FontPackage("heldout", ("opentype/joscelyn/*.otf",)),
 }
 
-OUTLINE_INK = 0.25  # hollow glyphs are binarised at this level before closing (see _close_outline)
-GLYPH_PX = 96  # glyphs are drawn once at this font size and cached; each image rescales its own copy
+PROBE_PX = 96  # font size at which a glyph is first drawn, to measure it
+GLYPH_HEIGHT = 96  # glyphs are then drawn once so that their ink is this tall, and cached
+MAX_FONT_PX = 4 * PROBE_PX  # ... but no larger than this (a dash or a dot would need a huge size)
 HEIGHT_PX = (20, 72)  # the written digit's height on the page, pixels (to_mnist makes it 20; more costs time)
 WIDTH_FACTOR = (0.8, 1.2)  # some writers write narrower or wider than the font
 ROTATION_DEG = 12.0  # at most this much either way
@@ -65,9 +68,9 @@ INK_LEVEL = (0, 90)
 MIN_CONTRAST = 70  # the ink is at least this much darker than the paper
 NOISE_PROBABILITY, NOISE_SIGMA = 0.4, (1.0, 8.0)
 BLUR_PROBABILITY, BLUR_FRACTION = 0.3, (0.005, 0.02)  # Gaussian radius as a fraction of the height
-THIN_KEEPS = 0.5  # thinning is skipped when it would remove more than half the ink (hairline fonts)
-
-FONTS_HINT_COMMAND = "apt-get install"
+STROKE_CHANGE = (-1, 0, 0, 1, 2)  # strokes change by one of these times STROKE_STEP on each side
+STROKE_STEP = 1 / 40  # of the written height: 1 pixel at 40 pixels tall
+MIN_STROKE_PX = 2.0  # thinning never leaves strokes thinner than this (hairline fonts stay as they are)
 
 
 class SyntheticError(ValueError):
@@ -91,39 +94,26 @@ def font_files(split: str) -> list[Path]:
 
     Raises SyntheticError, saying what to install, when there are none.
     """
-    usable = [path for path in _existing_files(split) if has_glyphs(path, DIGITS)]
+    usable = [path for _, path in _existing_files(split) if has_glyphs(path, DIGITS)]
     if not usable:
         packages = " ".join(packages_of(split))
         raise SyntheticError(f"no handwriting fonts for the {split!r} split under {fonts_root()}; "
-                             f"install them with `{FONTS_HINT_COMMAND} {packages}`, or `make test` does")
+                             f"install them with `apt-get install {packages}`, or `make test` does")
     return usable
 
 
 def font_manifest(split: str) -> list[dict]:
     """Which font files exist for `split` and whether they are used, for a run to record beside its results."""
-    return [{"package": _package_of(path), "file": path.name, "bytes": path.stat().st_size,
-             "used": has_glyphs(path, DIGITS)} for path in _existing_files(split)]
+    return [{"package": package, "file": path.name, "bytes": path.stat().st_size,
+             "used": has_glyphs(path, DIGITS)} for package, path in _existing_files(split)]
 
 
-def _existing_files(split: str) -> list[Path]:
+def _existing_files(split: str) -> list[tuple[str, Path]]:
+    """(package, path) of every font file of `split` under the fonts root, sorted by path."""
     root = fonts_root()
-    return sorted({path for name in packages_of(split) for pattern in FONT_PACKAGES[name].globs
-                   for path in root.glob(pattern) if path.is_file()})
-
-
-def _package_of(path: Path) -> str | None:
-    relative = _relative_to_root(path)
-    for name, package in FONT_PACKAGES.items():
-        if relative is not None and any(relative.match(pattern) for pattern in package.globs):
-            return name
-    return None
-
-
-def _relative_to_root(path: Path) -> Path | None:
-    try:
-        return Path(path).resolve().relative_to(fonts_root().resolve())
-    except ValueError:
-        return None
+    found = {path: name for name in packages_of(split) for pattern in FONT_PACKAGES[name].globs
+             for path in root.glob(pattern) if path.is_file()}
+    return [(found[path], path) for path in sorted(found)]
 
 
 def _check_split(split: str) -> None:
@@ -138,31 +128,34 @@ def has_glyphs(path: Path, text: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def glyph_mask(path: Path, text: str) -> np.ndarray | None:
-    """float32 (H, W) in [0, 1], 1 = ink, cropped to the ink; None when the font cannot draw `text`.
-
-    Drawn once at GLYPH_PX and cached (read-only): every image then only rescales and warps it.
+    """float32 (H, W) in [0, 1], 1 = ink, cropped to the ink (about GLYPH_HEIGHT tall); None when the
+    font cannot draw `text`. Drawn once and cached (read-only): every image only rescales and warps it.
     """
-    font = _font(Path(path))
-    if font is None:
+    path = Path(path)
+    probe = _font(path, PROBE_PX)
+    if probe is None:
         return None
-    mask = _draw(font, text)
+    mask = _draw(probe, text)
     # A character the font lacks draws as nothing or as the font's "missing" box (.notdef); U+10FFFD is a
     # private-use code point no handwriting font has, so its drawing is that box.
-    if mask is None or np.array_equal(mask, _draw(font, "\U0010fffd")):
+    if mask is None or np.array_equal(mask, _draw(probe, "\U0010fffd")):
         return None
-    if _is_outline(path):
-        mask = _close_outline(mask)
+    # Fonts draw digits at very different heights for one font size (Ecolier's are half as tall as
+    # most); drawn again at the size that makes them GLYPH_HEIGHT tall, thin strokes keep their detail.
+    size = min(MAX_FONT_PX, round(PROBE_PX * GLYPH_HEIGHT / mask.shape[0]))
+    if size != PROBE_PX:
+        mask = _draw(_font(path, size), text)
     mask.flags.writeable = False
     return mask
 
 
-@functools.lru_cache(maxsize=64)
-def _font(path: Path):
-    """The font at GLYPH_PX, or None when the file is missing or not a font."""
+@functools.lru_cache(maxsize=256)
+def _font(path: Path, size: int):
+    """The font at `size` pixels, or None when the file is missing or not a font."""
     from PIL import ImageFont
 
     try:
-        return ImageFont.truetype(str(path), GLYPH_PX)
+        return ImageFont.truetype(str(path), size)
     except OSError:
         return None
 
@@ -179,30 +172,6 @@ def _draw(font, text: str) -> np.ndarray | None:
     if rows.size == 0:
         return None
     return np.ascontiguousarray(values[rows.min():rows.max() + 1, cols.min():cols.max() + 1])
-
-
-def _is_outline(path: Path) -> bool:
-    name = _package_of(path)
-    return name is not None and FONT_PACKAGES[name].outline
-
-
-def _close_outline(mask: np.ndarray) -> np.ndarray:
-    """A hollow (outlined) glyph made solid: grow the ink until the outline's gap closes, then shrink it back.
-
-    This morphological closing keeps the glyph's outer shape and most of its holes (a 0's middle is
-    wider than a stroke's gap). It works on the binarised glyph: on grey levels the faint sketch lines
-    inside a stroke would leave grey patches. Measured on femkeklaver at 96 px: a 9-pixel square closes
-    most strokes and keeps the counters of 0, 6, 8 and 9; larger ones fill those counters, and parts of
-    a few wide strokes (2, 5, 7) stay hollow at any size that keeps them.
-    """
-    from PIL import ImageFilter
-
-    size = 2 * (GLYPH_PX // 20) + 1
-    image = _mask_image(np.pad(mask > OUTLINE_INK, size).astype(np.float32))
-    closed = image.filter(ImageFilter.MaxFilter(size)).filter(ImageFilter.MinFilter(size))
-    smooth = closed.filter(ImageFilter.GaussianBlur(1.0))  # back to soft edges like the other fonts'
-    values = np.asarray(smooth, dtype=np.float32) / 255.0
-    return np.ascontiguousarray(values[size:-size, size:-size])
 
 
 def _mask_image(mask: np.ndarray):
@@ -266,19 +235,18 @@ def _resize_glyph(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _vary_stroke(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Thinner, as drawn, or thicker strokes: a pen, a felt tip or a marker."""
+    """Thinner, as drawn, or thicker strokes: a fine pen, a felt tip or a marker."""
     from PIL import ImageFilter
 
-    change = rng.choice([-1, 0, 0, 1, 2])  # pixels added to (or taken from) each side of a stroke
-    if change == 0:
+    from digitnet.preprocess import stroke_width
+
+    change = int(round(rng.choice(STROKE_CHANGE) * STROKE_STEP * mask.shape[0]))  # pixels on each side
+    if change == 0 or (change < 0 and stroke_width(mask) + 2 * change < MIN_STROKE_PX):
         return mask
-    size = 2 * abs(int(change)) + 1
-    padded = np.pad(mask, abs(int(change)))  # room to grow; zeros outside so that edges thin too
+    size = 2 * abs(change) + 1
+    padded = np.pad(mask, abs(change))  # room to grow; zeros outside so that edges thin too
     rank = ImageFilter.MaxFilter(size) if change > 0 else ImageFilter.MinFilter(size)
-    changed = np.asarray(_mask_image(padded).filter(rank), dtype=np.float32) / 255.0
-    if change < 0 and changed.sum() < THIN_KEEPS * padded.sum():
-        return mask  # already a hairline: thinning would erase it
-    return changed
+    return np.asarray(_mask_image(padded).filter(rank), dtype=np.float32) / 255.0
 
 
 def _place_and_warp(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
