@@ -129,13 +129,15 @@ def _heldout_makers(rng: np.random.Generator, digits_u8: np.ndarray | None) -> d
 # blamed for calling a digit-like shape a digit). Why each: once scaled to 20x20 and centred, ...
 LOOKS_LIKE_A_DIGIT = {
     "0": "0OoDQ",  # ... a closed oval; D and Q are ovals with a flat side or a small tail
-    "1": "1IlijJ|!/\\()[]{}'`\",.:;-_",  # ... one stroke, upright or slanted; dots, ticks and dashes grow into strokes
+    # ... one stroke, upright or slanted; dots, ticks and dashes grow into strokes; a slanted % is a slash
+    # whose small circles fade (seen in the preview sheet)
+    "1": "1IlijJ|!/\\()[]{}'`\",.:;-_%",
     "2": "2Zz?",  # ... a top arc or bar, a diagonal, a flat base; a question mark is a 2 without its base
     "3": "3",  # (no letter or symbol here has a 3's two bumps facing right but "B", listed under 8)
     "4": "4Ay",  # ... a handwritten A is a closed 4 missing its stem's tail; y's arms and stem make a 4
     "5": "5Ss$",  # ... S is a round-topped 5
     "6": "6Gb",  # ... a loop at the bottom with a stroke rising from it
-    "7": "7T",  # ... a bar on top of one stroke
+    "7": "7TF",  # ... a bar on top of one stroke; a slanted F is a 7 crossed, as many Europeans write it
     "8": "8B&g",  # ... two stacked loops (a handwritten & and a two-storey g are just that)
     "9": "9gqa",  # ... a loop with a stem down its right side
 }
