@@ -1,0 +1,119 @@
+"""Non-digit families: the training kinds and the held-out kinds, each in the MNIST form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitnet import negatives
+from digitnet.negatives import HELDOUT_KINDS, KINDS, TRAIN_KINDS, NegativesError
+
+COUNT = 12
+# Kinds where an image may rightly come out blank: to_mnist finds no ink in uniform noise, nor on
+# plain paper, nor in a pattern covering the whole page (it is taken for the background).
+MAY_BE_BLANK = {"noise", "paper", "texture", "fashion", "scribble"}
+
+
+@pytest.fixture(scope="module")
+def digits_u8() -> np.ndarray:
+    """Tiny stand-ins for MNIST digits: a ring (0) and a bar with a flag (7), bright on black."""
+    rows, cols = np.mgrid[0:28, 0:28]
+    ring = (np.abs(np.hypot(rows - 14, cols - 14) - 7) < 2) * 255
+    seven = np.zeros((28, 28))
+    seven[5:8, 7:21] = 255
+    for row in range(8, 24):
+        seven[row, 19 - (row - 8) // 2:22 - (row - 8) // 2] = 255
+    return np.stack([ring, seven]).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def fashion_u8() -> np.ndarray:
+    shirt = np.zeros((28, 28), np.uint8)
+    shirt[4:24, 6:22] = 200
+    return shirt[np.newaxis]
+
+
+def make(kind, digits_u8, fashion_u8, seed=0, count=COUNT):
+    return negatives.negative_images(kind, count, np.random.default_rng(seed), digits_u8, fashion_u8)
+
+
+def test_held_out_kinds_are_disjoint_from_the_training_kinds():
+    assert TRAIN_KINDS == ("fashion", "noise", "scribble", "two_digits")
+    assert HELDOUT_KINDS == ("letters", "curves", "texture", "paper", "partial")
+    assert not set(TRAIN_KINDS) & set(HELDOUT_KINDS)
+    assert set(KINDS) == set(TRAIN_KINDS) | set(HELDOUT_KINDS)
+
+
+def test_the_detector_trains_on_training_kinds_only():
+    from digitnet.detector import NEGATIVE_MIX
+
+    assert set(NEGATIVE_MIX) <= set(TRAIN_KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_is_in_mnist_form_and_deterministic(kind, digits_u8, fashion_u8):
+    images = make(kind, digits_u8, fashion_u8)
+    assert images.shape == (COUNT, 28, 28) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    assert np.array_equal(images, make(kind, digits_u8, fashion_u8))
+    inked = [image.any() for image in images]
+    if kind in MAY_BE_BLANK:
+        assert kind == "noise" or any(inked)
+    else:
+        assert all(inked), f"{kind}: {inked.count(False)} of {COUNT} came out blank"
+
+
+@pytest.mark.parametrize("kind", HELDOUT_KINDS)
+def test_held_out_kinds_vary_with_the_seed(kind, digits_u8, fashion_u8):
+    assert not np.array_equal(make(kind, digits_u8, fashion_u8, seed=0), make(kind, digits_u8, fashion_u8, seed=1))
+
+
+def test_letters_never_hold_a_character_that_looks_like_a_digit():
+    assert not set(negatives.LETTER_CHARACTERS) & negatives.EXCLUDED_CHARACTERS
+    assert set("0123456789OoIlSsBZzgqT") <= negatives.EXCLUDED_CHARACTERS
+    rng = np.random.default_rng(0)
+    fonts = negatives.letter_fonts()
+    written = "".join(negatives.letter_image(rng, fonts)[1] for _ in range(60))
+    assert written and not set(written) & negatives.EXCLUDED_CHARACTERS
+    assert set(written) <= set(negatives.LETTER_CHARACTERS)
+
+
+def test_letters_use_held_out_and_printed_fonts_never_training_fonts():
+    from digitnet.synthetic import font_files
+
+    fonts = negatives.letter_fonts()
+    assert not set(fonts) & set(font_files("train"))
+    assert set(font_files("heldout")) <= set(fonts)
+    assert any(path.name.startswith("DejaVu") for path in fonts)
+
+
+def test_partial_digits_keep_at_most_half_of_a_digit(digits_u8):
+    rng = np.random.default_rng(0)
+    for digit in digits_u8.astype(np.float32):
+        for _ in range(5):
+            kept = negatives._cut_away(digit, rng).sum() / digit.sum()
+            assert 0.25 <= kept <= 0.55  # 50-70% cut, give or take the pixels at the cut
+            assert negatives._corner_fragment(digit, rng).sum() < digit.sum()
+
+
+def test_one_straight_stroke_is_recognised():
+    bar = np.zeros((28, 28), np.float32)
+    bar[4:24, 13:16] = 1.0
+    ring = np.zeros((28, 28), np.float32)
+    ring[6:22, 6:22] = 1.0
+    ring[9:19, 9:19] = 0.0
+    assert negatives._is_one_stroke(bar) and not negatives._is_one_stroke(ring)
+
+
+def test_unknown_kind_and_missing_sources_are_clear_errors(digits_u8):
+    rng = np.random.default_rng(0)
+    with pytest.raises(NegativesError, match="unknown kind of negative 'words'"):
+        negatives.negative_images("words", 1, rng)
+    with pytest.raises(NegativesError, match="need digits_u8"):
+        negatives.negative_images("partial", 1, rng)
+    with pytest.raises(NegativesError, match="need fashion_u8"):
+        negatives.negative_images("fashion", 1, rng, digits_u8)
+
+
+def test_no_images_is_an_empty_set(digits_u8):
+    assert negatives.negative_images("curves", 0, np.random.default_rng(0)).shape == (0, 28, 28)
