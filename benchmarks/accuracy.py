@@ -48,6 +48,9 @@ PLANS = {
     "strong": Plan("the lean conv-BN network, strong recipe (12 epochs, batch 128, one-cycle Adam "
                    "peak 3e-3, label smoothing 0.1, augmentation)",
                    ("--recipe", "strong"), 10, ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9))),
+    "read": Plan("the reading recipe: lean network, strong schedule, affine + style augmentation "
+                 "(elastic, stroke width, blur, low resolution, ink, occlusion), 10% training-font "
+                 "digits", ("--recipe", "read"), 3),
 }
 
 
