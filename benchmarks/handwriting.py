@@ -108,7 +108,8 @@ def finetune_writers(reading_path: Path | None, data, writers: int) -> list[dict
         before = ProbabilityModel(source, engine="keras").predict(rest[..., np.newaxis])[0]
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch) / "tuned"
-            examples = Examples(shots, shot_labels, [f"{font.stem}_{i}" for i in range(len(shots))])
+            examples = Examples(shots[..., np.newaxis], shot_labels,
+                                [f"{font.stem}_{i}" for i in range(len(shots))])
             result = finetune(source.model_file, examples, out, mnist=data, seed=0)
             after = ProbabilityModel(out, engine="keras").predict(rest[..., np.newaxis])[0]
         rows.append({"writer": font.name, "examples": int(len(shots)), "scored": int(len(rest)),

@@ -37,8 +37,8 @@ def test_tiny_detector_learns_digits_from_noise_and_round_trips(tmp_path):
     loaded = detector.load_detector(tmp_path / "det")
     assert loaded.threshold == pytest.approx(threshold)
     assert loaded.not_a_digit(holdout).mean() <= 0.02  # the threshold flags about 0.8% of held-out digits
-    noise = negative_images("noise", 100, np.random.default_rng(99))
-    assert loaded.not_a_digit(noise).mean() >= 0.9
+    drawn = negative_images("shapes", 100, np.random.default_rng(99))
+    assert loaded.not_a_digit(drawn).mean() >= 0.9
     # The loaded detector runs through the inference engine, built once, with the training scores.
     engine_used = loaded._logits
     np.testing.assert_allclose(loaded.scores(holdout), detector.detector_scores(loaded.model, holdout),
@@ -53,3 +53,14 @@ def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):
     (tmp_path / detector.THRESHOLD_FILE).write_text('{"threshold": 0.0}')
     with pytest.raises(detector.DetectorError, match="damaged"):
         detector.load_detector(tmp_path)
+
+
+def test_training_negatives_are_never_blank():
+    """A negative that preprocesses to a blank page teaches nothing: it is drawn again."""
+    from digitnet.uncertainty import is_blank
+
+    digits = _digits_u8(200, 0)
+    fashion_like = np.random.default_rng(5).integers(0, 256, (200, 28, 28), dtype=np.uint8)
+    train_set = detector.make_training_set(digits, fashion_like, negatives=200, rerendered=20)
+    negatives = train_set.images[train_set.is_digit == 0]
+    assert len(negatives) > 0 and not is_blank(negatives).any()

@@ -38,7 +38,7 @@ def make(kind, digits_u8, fashion_u8, seed=0, count=COUNT):
 
 
 def test_held_out_kinds_are_disjoint_from_the_training_kinds():
-    assert TRAIN_KINDS == ("fashion", "noise", "scribble", "two_digits")
+    assert TRAIN_KINDS == ("fashion", "noise", "scribble", "two_digits", "shapes")
     assert HELDOUT_KINDS == ("letters", "curves", "texture", "paper", "partial")
     assert not set(TRAIN_KINDS) & set(HELDOUT_KINDS)
     assert set(KINDS) == set(TRAIN_KINDS) | set(HELDOUT_KINDS)

@@ -136,7 +136,7 @@ def cmd_models(args) -> int:
 HYPERPARAMETER_FLAGS = ("recipe", "arch", "iterations", "epochs", "batch_size", "lr", "schedule",
                         "label_smoothing", "dropout", "seed", "augment", "rotate", "shift", "zoom",
                         "shear", "elastic", "elastic_sigma", "stroke", "blur", "low_res", "ink",
-                        "occlude")
+                        "occlude", "synthetic")
 AUGMENT_FLAGS = {"rotate": "rotate_degrees", "shift": "shift_fraction", "zoom": "zoom_fraction",
                  "shear": "shear_degrees"}
 STYLE_FLAGS = {"elastic": "elastic_alpha", "elastic_sigma": "elastic_sigma", "stroke": "stroke_pixels",
@@ -150,7 +150,7 @@ def _config_from_args(args):
     values = {"arch": args.arch, "goal_iterations": args.iterations, "epochs": args.epochs,
               "batch_size": args.batch_size, "learning_rate": args.lr, "schedule": args.schedule,
               "label_smoothing": args.label_smoothing, "dropout": args.dropout,
-              "seed": args.seed, "augment": args.augment,
+              "seed": args.seed, "augment": args.augment, "synthetic_fraction": args.synthetic,
               **{field: getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()},
               **{field: getattr(args, flag) for flag, field in STYLE_FLAGS.items()}}
     return recipe_config(args.recipe or "tutorial", **values)
@@ -223,8 +223,9 @@ def cmd_train(args) -> int:
             run_dir = args.out or runs.default_run_dir(config.arch)
             _print_summary(__import__("digitnet.models", fromlist=["build_model"])
                            .build_model(config.arch, dropout=config.dropout, seed=config.seed))
-            epochs = config.resolved_epochs(len(data.train))
-            steps = config.steps_per_epoch(len(data.train))
+            train_size = len(data.train) + config.synthetic_count(len(data.train))
+            epochs = config.resolved_epochs(train_size)
+            steps = config.steps_per_epoch(train_size)
             _err(f"training {config.arch} for {epochs} epochs x {steps} iterations = "
                  f"{epochs * steps} iterations (batch {config.batch_size}, Adam lr "
                  f"{config.learning_rate:g} {config.schedule}"
@@ -501,7 +502,7 @@ def _train_flags(args) -> list[str]:
     """The hyperparameter flags given on this command line, to pass on to each member."""
     flags = []
     for name in ("recipe", "iterations", "epochs", "batch_size", "lr", "schedule", "label_smoothing",
-                 "dropout", *AUGMENT_FLAGS, *STYLE_FLAGS):
+                 "dropout", "synthetic", *AUGMENT_FLAGS, *STYLE_FLAGS):
         value = getattr(args, name, None)
         if value is not None:
             flags += [f"--{name.replace('_', '-')}", str(value)]
@@ -643,6 +644,9 @@ def _add_recipe_flags(parser, arch: bool = True) -> None:
     parser.add_argument("--label-smoothing", type=float, metavar="EPS",
                         help="move EPS of the target from the true class to all 10; default 0")
     parser.add_argument("--dropout", type=float, help="fraction of units dropped; default 0.5")
+    parser.add_argument("--synthetic", type=float, metavar="FRACTION",
+                        help="share of the training set made of digits rendered from the training "
+                             "handwriting fonts (added to MNIST's); default 0 (the read recipe: 0.1)")
 
 
 def _add_augment_flags(parser, switch: bool = True) -> None:

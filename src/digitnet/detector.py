@@ -17,7 +17,10 @@ import numpy as np
 from digitnet.fileio import atomic_save_keras, atomic_write_text, cache_dir
 
 TARGET_DIGIT_FLAG_RATE = 0.008  # of held-out validation digits; the budget is 1% on test digits
-NEGATIVE_MIX = {"fashion": 0.35, "noise": 0.1, "scribble": 0.3, "two_digits": 0.25}
+NEGATIVE_MIX = {"fashion": 0.3, "noise": 0.1, "scribble": 0.25, "two_digits": 0.2, "shapes": 0.15}
+# Negatives that preprocess to a blank page teach nothing (a blank input is flagged without the
+# detector): they are drawn again, up to this many rounds.
+NEGATIVE_ROUNDS = 4
 MODEL_FILE = "detector.keras"
 THRESHOLD_FILE = "detector.json"
 
@@ -84,12 +87,28 @@ def make_training_set(digits_u8: np.ndarray, fashion_u8: np.ndarray, negatives: 
                  rerendered_digits(digits_u8[rng.choice(len(digits_u8), rerendered)], rng)]
     if extra_positives is not None and len(extra_positives):
         positives.append(np.asarray(extra_positives, np.float32).reshape(-1, 28, 28))
-    negative_sets = [negative_images(kind, int(negatives * share), rng, digits_u8, fashion_u8)
+    negative_sets = [_inked_negatives(kind, int(negatives * share), rng, digits_u8, fashion_u8)
                      for kind, share in NEGATIVE_MIX.items()]
     images = np.concatenate(positives + negative_sets)[..., np.newaxis]
     labels = np.concatenate([np.ones(sum(len(p) for p in positives), np.float32),
                              np.zeros(sum(len(n) for n in negative_sets), np.float32)])
     return TrainingSet(images.astype(np.float32), labels)
+
+
+def _inked_negatives(kind: str, count: int, rng: np.random.Generator, digits_u8, fashion_u8) -> np.ndarray:
+    """`count` negatives of one kind that are not blank after preprocessing (fewer if a kind is
+    mostly blank even after NEGATIVE_ROUNDS tries, as uniform noise is)."""
+    from digitnet.negatives import negative_images
+    from digitnet.uncertainty import is_blank
+
+    kept = []
+    for _ in range(NEGATIVE_ROUNDS):
+        missing = count - sum(len(batch) for batch in kept)
+        if missing <= 0:
+            break
+        batch = negative_images(kind, missing, rng, digits_u8, fashion_u8)
+        kept.append(batch[~is_blank(batch)])
+    return np.concatenate(kept)[:count] if kept else np.zeros((0, 28, 28), np.float32)
 
 
 def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: Path,
@@ -131,8 +150,13 @@ def _scores(logits_fn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray
 
 
 def save_detector(model, threshold: float, out_dir: Path) -> None:
+    import keras
+
     out_dir = Path(out_dir)
-    atomic_save_keras(model, out_dir / MODEL_FILE)
+    # A fresh copy without the optimizer: its Adam slots would double the file and are never used.
+    plain = keras.models.clone_model(model)
+    plain.set_weights(model.get_weights())
+    atomic_save_keras(plain, out_dir / MODEL_FILE)
     atomic_write_text(out_dir / THRESHOLD_FILE, json.dumps({"threshold": threshold}) + "\n")
 
 

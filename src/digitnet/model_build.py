@@ -127,6 +127,7 @@ def package_model(run_dir: Path, destination: Path, card: dict) -> dict:
                 "detector_sha256": {path.name: file_sha256(path)
                                     for path in sorted((staging / DETECTOR_DIR).iterdir())}}
         atomic_write_text(staging / CARD_FILE, json.dumps(card, indent=2, sort_keys=True) + "\n")
+        _make_readable(staging)
         if destination.exists():
             backup = destination.with_name(f".{destination.name}.old")
             shutil.rmtree(backup, ignore_errors=True)
@@ -139,6 +140,13 @@ def package_model(run_dir: Path, destination: Path, card: dict) -> dict:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return card
+
+
+def _make_readable(root: Path) -> None:
+    # Temp files and folders are created private (0600/0700); package data is read by everyone.
+    root.chmod(0o755)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def save_model_calibration(run_dir: Path, calibration: Calibration) -> Path:

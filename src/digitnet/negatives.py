@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits")
+TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits", "shapes")
 HELDOUT_KINDS = ("letters", "curves", "texture", "paper", "partial")  # for evaluation only
 KINDS = TRAIN_KINDS + HELDOUT_KINDS
 
@@ -76,6 +76,57 @@ def scribble(rng: np.random.Generator) -> np.ndarray:
     return np.asarray(image)
 
 
+SHAPE_KINDS = ("rectangle", "ellipse", "triangle", "polygon", "star")
+
+
+def shapes(rng: np.random.Generator) -> np.ndarray:
+    """One to three geometric shapes, outlined or filled, dark on a light page: drawn things with
+    straight edges and regular curves that no digit has (a training family beside the scribbles)."""
+    from PIL import Image, ImageDraw
+
+    side = int(rng.integers(64, 220))
+    paper = int(rng.integers(180, 256))
+    image = Image.new("L", (side, side), paper)
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(1, 4))):
+        kind = SHAPE_KINDS[int(rng.integers(0, len(SHAPE_KINDS)))]
+        points = _shape_points(kind, side, rng)
+        ink = int(rng.integers(0, max(1, paper - 80)))
+        if rng.random() < 0.4:
+            draw.polygon(points, fill=ink)
+        else:
+            width = int(rng.integers(max(1, side // 60), max(2, side // 14)))
+            draw.line(points + points[:1], fill=ink, width=width, joint="curve")
+    return np.asarray(image)
+
+
+def _shape_points(kind: str, side: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    centre = rng.uniform(0.3, 0.7, 2) * side
+    radius = rng.uniform(0.15, 0.4) * side
+    squash = rng.uniform(0.5, 1.0)
+    turn = rng.uniform(0, 2 * np.pi)
+    if kind == "rectangle":
+        angles = turn + np.array([0.25, 0.75, 1.25, 1.75]) * np.pi
+        radii = np.full(4, radius)
+    elif kind == "ellipse":
+        angles = turn + np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        radii = np.full(48, radius)
+    elif kind == "triangle":
+        angles = turn + np.array([0.0, 2 / 3, 4 / 3]) * np.pi + rng.uniform(-0.2, 0.2, 3)
+        radii = np.full(3, radius)
+    elif kind == "star":
+        points = int(rng.integers(5, 9))
+        angles = turn + np.linspace(0, 2 * np.pi, 2 * points, endpoint=False)
+        radii = np.where(np.arange(2 * points) % 2 == 0, radius, radius * rng.uniform(0.35, 0.6))
+    else:  # a random convex-ish polygon of 5-9 corners
+        corners = int(rng.integers(5, 10))
+        angles = turn + np.sort(rng.uniform(0, 2 * np.pi, corners))
+        radii = radius * rng.uniform(0.7, 1.0, corners)
+    xs = centre[0] + radii * np.cos(angles)
+    ys = centre[1] + squash * radii * np.sin(angles)
+    return [(int(x), int(y)) for x, y in zip(xs, ys)]
+
+
 def two_digits(digits_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Two random digits side by side, a few pixels apart or touching."""
     first, second = digits_u8[rng.integers(0, len(digits_u8), 2)]
@@ -101,7 +152,8 @@ def negative_images(kind: str, count: int, rng: np.random.Generator,
         chosen = fashion_u8[rng.choice(len(fashion_u8), count, replace=count > len(fashion_u8))]
         return np.stack([_preprocess(image) for image in chosen])
     makers = {"noise": lambda: uniform_noise(rng), "scribble": lambda: scribble(rng),
-              "two_digits": lambda: two_digits(digits_u8, rng), **_heldout_makers(rng, digits_u8)}
+              "two_digits": lambda: two_digits(digits_u8, rng), "shapes": lambda: shapes(rng),
+              **_heldout_makers(rng, digits_u8)}
     return np.stack([_preprocess(makers[kind]()) for _ in range(count)])
 
 
