@@ -65,3 +65,35 @@ def test_calibration_round_trips_and_damaged_file_is_one_clear_error(tmp_path):
     path.write_text("not json")
     with pytest.raises(CalibrationError, match="not a readable calibration file"):
         load_calibration(path)
+
+
+def test_shifted_copies_move_ink_by_one_pixel_and_fill_with_zeros():
+    from digitnet.uncertainty import shifted
+
+    image = np.zeros((1, 5, 5, 1), np.float32)
+    image[0, 2, 2, 0] = 1.0
+    down_right = shifted(image, 1, 1)
+    assert down_right[0, 3, 3, 0] == 1.0 and down_right.sum() == 1.0
+    edge = np.zeros((1, 5, 5, 1), np.float32)
+    edge[0, 4, 0, 0] = 1.0
+    assert shifted(edge, 1, 0).sum() == 0.0  # pushed off the image, nothing wraps around
+
+
+def test_shifted_confidence_averages_the_answers_probability_over_the_copies():
+    from digitnet.uncertainty import TEST_TIME_SHIFTS, shifted_confidence
+
+    images = np.zeros((2, 28, 28, 1), np.float32)
+    probabilities = np.full((2, 10), 0.05, np.float32)
+    probabilities[:, 3] = 0.55
+    unsure_when_moved = lambda copies: np.tile(np.eye(10, dtype=np.float32)[[7]], (len(copies), 1))
+    scores = shifted_confidence(unsure_when_moved, images, np.array([3, 3]), probabilities)
+    assert scores == pytest.approx([0.55 / (1 + len(TEST_TIME_SHIFTS))] * 2)
+
+
+def test_calibration_uses_shifts_only_when_they_separate_better_on_validation():
+    logits, labels = overconfident_logits()
+    correct = logits.argmax(1) == labels
+    helpful = lambda temperature: np.where(correct, 0.9, 0.1)  # a score that knows the wrong ones
+    useless = lambda temperature: np.random.default_rng(0).random(len(labels))
+    assert fit_calibration(logits, labels, 0.05, shifted_confidence=helpful).test_time_shifts
+    assert not fit_calibration(logits, labels, 0.05, shifted_confidence=useless).test_time_shifts

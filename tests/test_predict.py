@@ -106,3 +106,25 @@ def test_a_blank_page_does_not_crash_and_is_flagged(tiny_model_dir, tmp_path, ca
     assert main(["predict", str(tiny_model_dir), str(blank), "--json",
                  "--detector", str(tmp_path / "none")]) == 0
     assert json.loads(capsys.readouterr().out)["uncertain"] is True
+
+
+def test_a_models_calibration_sets_temperature_threshold_and_shift_test(tiny_model_dir, tiny_mnist,
+                                                                        tmp_path):
+    import shutil
+
+    from digitnet.calibration import Calibration, save_calibration
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    images = tiny_mnist.test.images[:20]
+    plain = Predictor(run, use_detector=False).predict(images)
+    save_calibration(Calibration(temperature=3.0, confidence_threshold=0.0), run / "calibration.json")
+    softer = Predictor(run, use_detector=False).predict(images)
+    assert [p.digit for p in softer] == [p.digit for p in plain]  # a temperature changes no answer
+    assert all(s.probability < p.probability for s, p in zip(softer, plain) if p.probability > 0.2)
+    assert not any(p.uncertain for p in softer)  # threshold 0: nothing flagged for confidence
+    save_calibration(Calibration(temperature=1.0, confidence_threshold=0.999, test_time_shifts=True),
+                     run / "calibration.json")
+    strict = Predictor(run, use_detector=False).predict(images)
+    assert [p.digit for p in strict] == [p.digit for p in plain]
+    assert all(p.uncertain for p in strict)  # no shifted copy is that sure

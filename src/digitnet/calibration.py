@@ -109,6 +109,9 @@ class Calibration:
     fitted_on: str = ""  # what validation data, in words
     validation_nll_before: float | None = None
     validation_nll_after: float | None = None
+    # Doubt scored by the answer's mean probability over one-pixel shifts (uncertainty.
+    # shifted_confidence) rather than its probability alone; chosen on validation data.
+    test_time_shifts: bool = False
 
     def validate(self) -> None:
         low, high = TEMPERATURE_RANGE
@@ -124,13 +127,26 @@ class Calibration:
 
 
 def fit_calibration(logits: np.ndarray, labels: np.ndarray, flag_rate: float,
-                    fitted_on: str = "") -> Calibration:
-    """Temperature by validation NLL, then the threshold that flags `flag_rate` of validation answers."""
+                    fitted_on: str = "", shifted_confidence=None) -> Calibration:
+    """Temperature by validation NLL, then the threshold that flags `flag_rate` of validation answers.
+
+    shifted_confidence: optional function (temperature) -> (N,) doubt scores from test-time shifts;
+    they are used when, at `flag_rate`, they leave a higher accuracy on the unflagged validation
+    answers than the plain top probability does.
+    """
     temperature = fit_temperature(logits, labels)
-    confidence = scaled_probabilities(logits, temperature).max(axis=1)
+    probabilities = scaled_probabilities(logits, temperature)
+    confidence, use_shifts = probabilities.max(axis=1), False
+    if shifted_confidence is not None:
+        correct = probabilities.argmax(axis=1) == np.asarray(labels)
+        shifted = np.asarray(shifted_confidence(temperature))
+        plain_rows = selective_accuracy(confidence, correct, (flag_rate,))
+        shifted_rows = selective_accuracy(shifted, correct, (flag_rate,))
+        if shifted_rows[0]["accuracy_unflagged"] > plain_rows[0]["accuracy_unflagged"]:
+            confidence, use_shifts = shifted, True
     return Calibration(temperature, threshold_for_flag_rate(confidence, flag_rate), flag_rate,
                        fitted_on, negative_log_likelihood(logits, labels),
-                       negative_log_likelihood(logits, labels, temperature))
+                       negative_log_likelihood(logits, labels, temperature), use_shifts)
 
 
 def save_calibration(calibration: Calibration, path: Path) -> None:

@@ -72,9 +72,20 @@ def calibrate(model_path: Path, validation: ValidationDigits,
     """Temperature and confidence threshold of one network, from validation digits."""
     from digitnet.predict import ProbabilityModel
 
+    from digitnet.calibration import scaled_probabilities
+    from digitnet.uncertainty import shifted_confidence
+
     model = ProbabilityModel(model_path, engine="keras")
     logits = model.member_logits(validation.images)[0]
-    return fit_calibration(logits, validation.labels, flag_rate, validation.description)
+
+    def shifted_scores(temperature: float) -> np.ndarray:
+        probabilities = scaled_probabilities(logits, temperature)
+        return shifted_confidence(
+            lambda images: scaled_probabilities(model.member_logits(images)[0], temperature),
+            validation.images, probabilities.argmax(axis=1), probabilities)
+
+    return fit_calibration(logits, validation.labels, flag_rate, validation.description,
+                           shifted_confidence=shifted_scores)
 
 
 def detector_positives(data: Mnist, seed: int) -> np.ndarray:

@@ -145,13 +145,17 @@ class Predictor:
 
     def predict(self, images) -> list[Prediction]:
         """images: float32 (N, 28, 28, 1) in [0, 1], ink bright on black (see preprocess)."""
-        from digitnet.uncertainty import flag_uncertain
+        from digitnet.uncertainty import flag_uncertain, shifted_confidence
 
         images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
         if len(images) == 0:
             return []
         predicted, combined = self.model.predict(images)
-        uncertain = flag_uncertain(combined, images, self.detector,
+        scores = combined
+        if self.calibration.test_time_shifts:
+            scores = shifted_confidence(lambda copies: self.model.predict(copies)[1], images,
+                                        predicted, combined)
+        uncertain = flag_uncertain(scores, images, self.detector,
                                    self.calibration.confidence_threshold)
         results = []
         for index, digit in enumerate(predicted):
