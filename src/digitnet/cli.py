@@ -1,8 +1,8 @@
 """The `digitnet` command: argument parsing and printing only.
 
 Heavy libraries (TensorFlow, Keras) are imported inside the commands that need them,
-so `--help` and `data` commands answer at once. User mistakes exit with status 2 and
-one line on stderr, never a traceback.
+so `--help` and `data` commands answer at once. User mistakes (any DigitnetError) exit
+with status 2 and one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+from digitnet.errors import DigitnetError
+
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-class UserError(Exception):
-    """Shown as one line, exit status 2."""
+class UserError(DigitnetError):
+    """A mistake in the command line itself; shown as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -868,35 +870,6 @@ NEEDS_TENSORFLOW = (cmd_summary, cmd_models, cmd_train, cmd_evaluate, cmd_ensemb
                     cmd_export, cmd_serve, cmd_finetune)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from digitnet.config import ConfigError
-    from digitnet.data import DataError
-    from digitnet.calibration import CalibrationError
-    from digitnet.model_source import ModelLoadError
-    from digitnet.runs import RunError
-
-    from digitnet.ensemble_runs import EnsembleError
-
-    from digitnet.detector import DetectorError
-    from digitnet.negatives import NegativesError
-
-    from digitnet.export import ExportError
-
-    from digitnet.finetune import ExamplesError, FinetuneError
-
-    errors = [UserError, ConfigError, DataError, ModelLoadError, CalibrationError, RunError,
-              EnsembleError, DetectorError, NegativesError, ExportError, ExamplesError, FinetuneError]
-    if "digitnet.serve.errors" in sys.modules:
-        errors.append(sys.modules["digitnet.serve.errors"].ServeError)
-    if "digitnet.ensemble" in sys.modules:
-        errors.append(sys.modules["digitnet.ensemble"].UnknownRuleError)
-    if "digitnet.engine" in sys.modules:
-        errors.append(sys.modules["digitnet.engine"].EngineError)
-    if "digitnet.models" in sys.modules:  # never import Keras just to catch its errors
-        errors.append(sys.modules["digitnet.models"].UnknownArchError)
-    return tuple(errors)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -906,11 +879,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("digitnet: interrupted")
         return EXIT_INTERRUPTED
-    except Exception as error:
-        if isinstance(error, _user_errors()):
-            _err(f"digitnet: error: {error}")
-            return EXIT_USER_ERROR
-        raise
+    except DigitnetError as error:
+        _err(f"digitnet: error: {error}")
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

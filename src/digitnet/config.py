@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digitnet.augment import AffineRanges, StyleRanges
+from digitnet.errors import DigitnetError
 
 _AFFINE_DEFAULTS = AffineRanges()
 _STYLE_DEFAULTS = StyleRanges()
@@ -22,7 +23,7 @@ SCHEDULES = ("constant", "one-cycle")
 MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns  # learning-rate schedules, built in digitnet.schedules
 
 
-class ConfigError(ValueError):
+class ConfigError(DigitnetError, ValueError):
     """A hyperparameter that cannot work; the message says which and why."""
 
 

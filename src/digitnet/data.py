@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_write_bytes, cache_dir
 
 TRAIN_IMAGES = "train-images-idx3-ubyte"
@@ -77,7 +78,7 @@ Report = Callable[[str], None]  # receives one human-readable line
 Progress = Callable[[str, int, int | None], None]  # (name, bytes done, total or None)
 
 
-class DataError(Exception):
+class DataError(DigitnetError):
     """A user-facing data problem; str() is one line: what, where, how to fix."""
 
 

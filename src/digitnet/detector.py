@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_save_keras, atomic_write_text, cache_dir
 
 TARGET_DIGIT_FLAG_RATE = 0.008  # of held-out validation digits; the budget is 1% on test digits
@@ -22,7 +23,7 @@ MODEL_FILE = "detector.keras"
 THRESHOLD_FILE = "detector.json"
 
 
-class DetectorError(Exception):
+class DetectorError(DigitnetError):
     """No usable detector; the message says how to make one."""
 
 

@@ -24,13 +24,14 @@ from typing import Callable
 
 import numpy as np
 
+from digitnet.errors import DigitnetError, first_line
 from digitnet.fileio import atomic_write_bytes, cache_dir
 
 ENGINES = ("auto", "litert", "keras")
 _INTERPRETERS_KEPT = 4  # batch sizes with a ready interpreter (1 for single requests, a few more)
 
 
-class EngineError(Exception):
+class EngineError(DigitnetError):
     """The engine asked for cannot run this model; the message says what to do instead."""
 
 
@@ -171,7 +172,7 @@ def logits_function(model, source: Path | None = None, engine: str = "auto",
         except Exception as error:  # converters and interpreters raise many kinds
             if engine == "litert":
                 raise EngineError(f"LiteRT cannot run this model ({type(error).__name__}: "
-                                  f"{str(error).splitlines()[0][:200] if str(error) else ''}); "
+                                  f"{first_line(error, empty='')}); "
                                   "use --engine keras") from error
     function = make_logits_fn(model)
     function.engine = "keras"

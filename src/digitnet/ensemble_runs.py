@@ -15,13 +15,14 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_write_text
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
 
 MANIFEST_FILE = "manifest.json"
 
 
-class EnsembleError(Exception):
+class EnsembleError(DigitnetError):
     """An ensemble directory that cannot be used as asked; the message says how to fix it."""
 
 

@@ -14,6 +14,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from digitnet.errors import DigitnetError, first_line
 from digitnet.fileio import fsync_directory
 
 FORMATS = ("saved_model", "litert", "onnx")
@@ -29,7 +30,7 @@ FAILURE_HINTS = {
 }
 
 
-class ExportError(Exception):
+class ExportError(DigitnetError):
     """An export or exported-model run that cannot go ahead; the message says how to fix it."""
 
 
@@ -75,8 +76,8 @@ def keras_export(model, fmt: str, path: Path) -> None:
         try:
             model.export(str(path), format=KERAS_FORMATS[fmt], verbose=False, **kwargs)
         except Exception as error:  # converters raise many kinds; one typed error for callers
-            first_line = (str(error).strip().splitlines() or [""])[0][:300]
-            raise ExportError(f"{fmt} export failed ({type(error).__name__}: {first_line}); "
+            raise ExportError(f"{fmt} export failed ({type(error).__name__}: "
+                              f"{first_line(error, limit=300, empty='')}); "
                               f"{FAILURE_HINTS[fmt]}") from error
 
 

@@ -37,6 +37,7 @@ from typing import Callable
 
 import numpy as np
 
+from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_save_keras, atomic_write_text, publish_directory
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
 
@@ -53,7 +54,7 @@ REPLAY_BATCH = 32  # ... and as many MNIST training images, so MNIST is not forg
 LABEL_SMOOTHING = 0.1  # a few dozen examples must not make the network over-confident
 
 
-class ExamplesError(ValueError):
+class ExamplesError(DigitnetError, ValueError):
     """The examples folder cannot be used; `problems` holds one line per problem."""
 
     def __init__(self, problems: list[str]):
@@ -61,7 +62,7 @@ class ExamplesError(ValueError):
         self.problems = list(problems)
 
 
-class FinetuneError(Exception):
+class FinetuneError(DigitnetError):
     """Fine-tuning cannot be done as asked (no model, --out taken); one line saying how to fix it."""
 
 

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from digitnet.ensemble_runs import MANIFEST_FILE, member_model_paths
+from digitnet.errors import DigitnetError
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
 
 CALIBRATION_FILE = "calibration.json"
@@ -29,7 +30,7 @@ DETECTOR_DIR = "detector"
 KINDS = ("run", "keras", "ensemble")
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(DigitnetError):
     """PATH does not hold a usable model; the message says what to pass instead."""
 
 

@@ -11,11 +11,13 @@ from typing import Callable
 import keras
 from keras import layers
 
+from digitnet.errors import DigitnetError
+
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 
 
-class UnknownArchError(KeyError):
+class UnknownArchError(DigitnetError, KeyError):
     def __str__(self) -> str:
         return (f"unknown architecture {self.args[0]!r}; "
                 f"choose one of: {', '.join(sorted(ARCHITECTURES))} (see `digitnet models`)")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.errors import DigitnetError
+
 TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits")
 HELDOUT_KINDS = ("letters", "curves", "texture", "paper", "partial")  # for evaluation only
 KINDS = TRAIN_KINDS + HELDOUT_KINDS
@@ -27,7 +29,7 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package datase
 FASHION_HINT = "install it with `apt-get install dataset-fashion-mnist` or set DIGITNET_FASHION_DIR"
 
 
-class NegativesError(Exception):
+class NegativesError(DigitnetError):
     """A source of negative examples is missing; the message says how to get it."""
 
 

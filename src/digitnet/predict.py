@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from digitnet.ensemble import combine, softmax
+from digitnet.errors import first_line
 from digitnet.model_source import ModelLoadError, ModelSource
 
 __all__ = ["ModelLoadError", "ModelSource", "Prediction", "Predictor", "ProbabilityModel",
@@ -27,7 +28,7 @@ def _load_keras_file(model_path: Path):
         return keras.models.load_model(model_path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many kinds for a damaged archive
         raise ModelLoadError(f"{model_path} could not be loaded as a Keras model "
-                             f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from error
+                             f"({type(error).__name__}: {first_line(error)})") from error
 
 
 def load_model(path: Path):

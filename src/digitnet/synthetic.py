@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.errors import DigitnetError
+
 FONTS_ROOT = Path("/usr/share/fonts")  # Debian's; DIGITNET_FONTS_DIR overrides it
 SPLITS = ("train", "heldout")
 DIGITS = "0123456789"
@@ -73,7 +75,7 @@ STROKE_STEP = 1 / 40  # of the written height: 1 pixel at 40 pixels tall
 MIN_STROKE_PX = 2.0  # thinning never leaves strokes thinner than this (hairline fonts stay as they are)
 
 
-class SyntheticError(ValueError):
+class SyntheticError(DigitnetError, ValueError):
     """No usable fonts, or a bad argument; str() is one line: what, where, how to fix."""
 
 
