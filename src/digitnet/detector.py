@@ -16,6 +16,7 @@ import numpy as np
 
 from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_save_keras, atomic_write_text, cache_dir
+from digitnet.shapes import IMAGE_SIDE, INPUT_SHAPE
 
 TARGET_DIGIT_FLAG_RATE = 0.008  # of held-out validation digits; the budget is 1% on test digits
 NEGATIVE_MIX = {"fashion": 0.35, "noise": 0.1, "scribble": 0.3, "two_digits": 0.25}
@@ -38,7 +39,7 @@ def build_detector(seed: int = 0):
 
     init = keras.initializers.GlorotUniform
     return keras.Sequential([
-        keras.Input((28, 28, 1), name="images"),
+        keras.Input(INPUT_SHAPE, name="images"),
         layers.Conv2D(16, 3, activation="relu", kernel_initializer=init(seed), name="conv1"),
         layers.MaxPooling2D(2, name="pool1"),
         layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(seed + 1), name="conv2"),
@@ -58,10 +59,10 @@ def rerendered_digits(digits_u8: np.ndarray, rng: np.random.Generator) -> np.nda
     out = []
     for digit in digits_u8:
         scale = int(rng.integers(2, 6))
-        side = 28 * scale + int(rng.integers(0, 60))
+        side = IMAGE_SIDE * scale + int(rng.integers(0, 60))
         canvas = Image.new("L", (side, side), int(rng.integers(200, 256)))
-        ink = Image.fromarray(255 - digit).resize((28 * scale, 28 * scale), Image.BILINEAR)
-        x, y = (int(v) for v in rng.integers(0, side - 28 * scale + 1, 2))
+        ink = Image.fromarray(255 - digit).resize((IMAGE_SIDE * scale, IMAGE_SIDE * scale), Image.BILINEAR)
+        x, y = (int(v) for v in rng.integers(0, side - IMAGE_SIDE * scale + 1, 2))
         canvas.paste(ink, (x, y))
         out.append(to_mnist(canvas))
     return np.stack(out)
@@ -84,7 +85,7 @@ def make_training_set(digits_u8: np.ndarray, fashion_u8: np.ndarray, negatives: 
     positives = [digits_u8.astype(np.float32) / 255.0,
                  rerendered_digits(digits_u8[rng.choice(len(digits_u8), rerendered)], rng)]
     if extra_positives is not None and len(extra_positives):
-        positives.append(np.asarray(extra_positives, np.float32).reshape(-1, 28, 28))
+        positives.append(np.asarray(extra_positives, np.float32).reshape(-1, IMAGE_SIDE, IMAGE_SIDE))
     negative_sets = [negative_images(kind, int(negatives * share), rng, digits_u8, fashion_u8)
                      for kind, share in NEGATIVE_MIX.items()]
     images = np.concatenate(positives + negative_sets)[..., np.newaxis]
@@ -119,15 +120,15 @@ def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: 
 
 def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Logit of "is a digit" for each image (higher: more digit-like)."""
-    from digitnet.evaluate import make_logits_fn
+    from digitnet.inference import make_logits_fn
 
     return _scores(make_logits_fn(model), images, batch_size)
 
 
 def _scores(logits_fn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    from digitnet.evaluate import predict_logits
+    from digitnet.inference import predict_logits
 
-    images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+    images = np.asarray(images, np.float32).reshape(-1, *INPUT_SHAPE)
     return predict_logits(logits_fn, images, batch_size).reshape(-1)
 
 

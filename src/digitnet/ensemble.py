@@ -11,8 +11,8 @@ from typing import Callable
 import numpy as np
 
 from digitnet.errors import DigitnetError
+from digitnet.shapes import NUM_CLASSES
 
-NUM_CLASSES = 10  # kept here, not imported from models, so this module never pulls in keras
 
 Combination = tuple[np.ndarray, np.ndarray]
 

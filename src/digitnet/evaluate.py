@@ -3,39 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from digitnet.models import NUM_CLASSES
-
-LogitsFn = Callable[[np.ndarray], np.ndarray]
-
-
-def make_logits_fn(model) -> LogitsFn:
-    """A compiled inference function (dropout off); traced once per input shape."""
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function(reduce_retracing=True)
-        def logits(images):
-            with tf.name_scope("eval"):
-                return model(images, training=False)
-
-        return lambda images: logits(images).numpy()
-    return lambda images: np.asarray(model.predict_on_batch(images))
-
-
-def predict_logits(logits_fn: LogitsFn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Logits for every image, computed in batches so no set is ever one huge tensor."""
-    if 0 < len(images) <= batch_size:  # one chunk: skip the list and the copy (batch-1 latency)
-        return np.asarray(logits_fn(images))
-    chunks = [logits_fn(images[start:start + batch_size])
-              for start in range(0, len(images), batch_size)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, NUM_CLASSES), np.float32)
-
+# The logits helpers live in digitnet.inference (below the engine); importable from here as before.
+from digitnet.inference import LogitsFn, make_logits_fn, predict_logits  # noqa: F401
+from digitnet.shapes import NUM_CLASSES
 
 def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of images whose predicted class equals the label."""

@@ -40,6 +40,7 @@ import numpy as np
 from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_save_keras, atomic_write_text, publish_directory
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
+from digitnet.shapes import INPUT_SHAPE
 
 LABELS_FILE = "labels.csv"
 FINETUNE_FILE = "finetune.json"
@@ -334,7 +335,8 @@ def all_layers(layer) -> list:
 
 
 def accuracy_of(model, images: np.ndarray, labels: np.ndarray) -> float:
-    from digitnet.evaluate import accuracy, make_logits_fn, predict_logits
+    from digitnet.evaluate import accuracy
+    from digitnet.inference import make_logits_fn, predict_logits
 
     return accuracy(predict_logits(make_logits_fn(model), images).argmax(axis=1), labels)
 
@@ -371,7 +373,7 @@ def finetune(model_path: Path, examples: Examples, out_dir: Path, *, mnist=None,
         if replay is not None:
             replay_images, replay_labels = replay.images[replay_idx[step]], replay.labels[replay_idx[step]]
         else:  # nothing to replay: the batch is the writer's alone
-            replay_images = np.zeros((0, 28, 28, 1), np.float32)
+            replay_images = np.zeros((0, *INPUT_SHAPE), np.float32)
             replay_labels = np.zeros((0,), np.int32)
         loss = train_step(examples.images[writer_idx[step]], examples.labels[writer_idx[step]],
                           replay_images, replay_labels.astype(np.int32), step)

@@ -12,9 +12,8 @@ import keras
 from keras import layers
 
 from digitnet.errors import DigitnetError
+from digitnet.shapes import INPUT_SHAPE, NUM_CLASSES  # importable from here too
 
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
 
 
 class UnknownArchError(DigitnetError, KeyError):

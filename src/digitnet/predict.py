@@ -9,7 +9,9 @@ import numpy as np
 
 from digitnet.ensemble import combine, softmax
 from digitnet.errors import first_line
+from digitnet.inference import predict_logits
 from digitnet.model_source import ModelLoadError, ModelSource
+from digitnet.shapes import INPUT_SHAPE
 
 __all__ = ["ModelLoadError", "ModelSource", "Prediction", "Predictor", "ProbabilityModel",
            "load_model", "resolve_model_path"]
@@ -75,13 +77,10 @@ class ProbabilityModel:
         self.logits_fns = [logits_function(model, source, engine)
                            for model, source in zip(models, self.source.model_files)]
         self.engine = self.logits_fns[0].engine
-        from digitnet.evaluate import predict_logits  # imports Keras: not at module level
-
-        self._predict_logits = predict_logits
 
     def member_logits(self, images, batch_size: int = 1000):
         """(members, N, 10) raw logits, before any temperature."""
-        return np.stack([self._predict_logits(fn, images, batch_size) for fn in self.logits_fns])
+        return np.stack([predict_logits(fn, images, batch_size) for fn in self.logits_fns])
 
     def member_probabilities(self, images, batch_size: int = 1000):
         """(members, N, 10) softmax probabilities (after the temperature)."""
@@ -148,7 +147,7 @@ class Predictor:
         """images: float32 (N, 28, 28, 1) in [0, 1], ink bright on black (see preprocess)."""
         from digitnet.uncertainty import flag_uncertain
 
-        images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        images = np.asarray(images, dtype=np.float32).reshape(-1, *INPUT_SHAPE)
         if len(images) == 0:
             return []
         predicted, combined = self.model.predict(images)

@@ -20,13 +20,14 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from digitnet.errors import DigitnetError, first_line
+from digitnet.shapes import IMAGE_SIDE
 
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (decompression-bomb guard)
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # only these plugins ever see the bytes
 # (JPEG includes cameras' multi-picture MPO files: Pillow's JPEG plugin opens those itself.)
 _FORMAT_NAMES = "PNG, JPEG, BMP, GIF, WebP or TIFF"
 
-MNIST_SIDE = 28
+MNIST_SIDE = IMAGE_SIDE
 MNIST_BOX = 20  # the ink is scaled so that its longer side is this long
 MNIST_CENTRE = 14.0  # where MNIST's centre of mass lies, in pixel indices (measured: 13.99, 14.01)
 PASS_THROUGH_BOX = 22  # a 28x28 image whose ink fits this box ...

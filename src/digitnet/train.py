@@ -19,8 +19,9 @@ from digitnet import runs
 from digitnet.augment import AffineRanges, StyleRanges, augment_batch, augment_seed
 from digitnet.config import ConfigError, TrainConfig
 from digitnet.data import Mnist, Split
-from digitnet.evaluate import cross_entropy, make_logits_fn, predict_logits, accuracy
+from digitnet.evaluate import accuracy, cross_entropy
 from digitnet.fileio import atomic_save_keras
+from digitnet.inference import make_logits_fn, predict_logits
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from digitnet.serve.images import (DEFAULT_MAX_REQUEST_PIXELS, decode_images, im
                                    mnist_png_base64)
 from digitnet.serve.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from digitnet.serve.tensors import parse_json
+from digitnet.shapes import INPUT_SHAPE
 
 DEFAULT_MAX_BATCH = 128  # images in one request (instances, or N of a v2 input)
 UPLOAD_FIELD = "file"
@@ -249,7 +250,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def warm_up(predictor) -> None:
     """One prediction before serving, so the first request does not pay for tracing the model."""
-    predictor.predict(np.zeros((1, 28, 28, 1), dtype=np.float32))
+    predictor.predict(np.zeros((1, *INPUT_SHAPE), dtype=np.float32))
 
 
 def run_server(model_path: Path | None, host: str = "127.0.0.1", port: int = 8000, *, rule: str = "mean",
