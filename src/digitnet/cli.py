@@ -258,7 +258,7 @@ def cmd_evaluate(args) -> int:
     test = evaluation_from_predictions(test_predicted, data.test.labels)
     train_eval = evaluation_from_predictions(model.predict(data.train.images, args.batch_size)[0],
                                              data.train.labels)
-    plots = (_write_evaluation_plots(args, test, test_predicted, test_probabilities, data.test)
+    plots = (_write_evaluation_plots(args, source, test, test_predicted, test_probabilities, data.test)
              if args.plots else [])
     if args.json:
         print(json.dumps({"model": str(args.path), "ensemble_rule": args.rule if is_ensemble else None,
@@ -281,7 +281,7 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _write_evaluation_plots(args, test, predicted, probabilities, test_split) -> list[Path]:
+def _write_evaluation_plots(args, source, test, predicted, probabilities, test_split) -> list[Path]:
     from digitnet import plots, runs
 
     out = Path(args.plots)
@@ -289,7 +289,7 @@ def _write_evaluation_plots(args, test, predicted, probabilities, test_split) ->
     written = [plots.plot_confusion_matrix(test.confusion, out / "confusion_matrix.png"),
                plots.plot_misclassified(test_split.images, test_split.labels, predicted, confidence,
                                         out / "misclassified.png")]
-    history = runs.read_metrics(args.path) if Path(args.path).is_dir() else []
+    history = runs.read_metrics(source.directory) if source.kind == "run" else []
     if history:
         written.append(plots.plot_learning_curves(history, out / "learning_curves.png"))
     return written
@@ -370,7 +370,7 @@ def cmd_predict(args) -> int:
     from digitnet.preprocess import ImageError
 
     model, inputs = _model_and_images(args)
-    source = ModelSource.default() if model is None else ModelSource.from_path(model)
+    source = ModelSource.resolve(model)
     predictor = Predictor(source, rule=args.rule, detector_dir=args.detector, engine=args.engine)
     if predictor.detector_problem:
         _err(f"note: {predictor.detector_problem}; until then only blank and low-confidence "
@@ -451,7 +451,7 @@ def cmd_serve(args) -> int:
     from digitnet.serve import run_server
 
     # A wrong MODEL (or a missing default) fails at once, before the port is taken.
-    ModelSource.default() if args.model is None else ModelSource.from_path(args.model)
+    ModelSource.resolve(args.model)
     run_server(args.model, args.host, args.port, rule=args.rule, detector_dir=args.detector,
                engine=args.engine, collect_dir=args.collect)
     return 0
@@ -461,11 +461,11 @@ def cmd_serve(args) -> int:
 
 def cmd_finetune(args) -> int:
     from digitnet import finetune as ft
-    from digitnet.predict import resolve_model_path
+    from digitnet.model_source import ModelSource
 
     ft.check_out_dir(args.out)  # every cheap check before MNIST and the model load
-    model_path = args.model if args.model is not None else ft.default_model_path()
-    resolve_model_path(model_path)
+    source = ModelSource.resolve(args.model)
+    source.model_file  # an ensemble has no single network to fine-tune: say so now
     try:
         examples = ft.load_examples(args.examples)
     except ft.ExamplesError as error:
@@ -484,7 +484,7 @@ def cmd_finetune(args) -> int:
             _err(f"  step {step}/{steps}: loss {loss:.4f}")
 
     started = time.perf_counter()
-    result = ft.finetune(model_path, examples, args.out, mnist=data, seed=args.seed,
+    result = ft.finetune(source, examples, args.out, mnist=data, seed=args.seed,
                          steps=args.steps, check_mnist=not args.no_mnist_check, on_progress=progress)
     print(f"accuracy on the examples: {result.writer_accuracy_before:.4f} -> "
           f"{result.writer_accuracy_after:.4f}")
@@ -596,10 +596,12 @@ def cmd_ensemble_evaluate(args) -> int:
     from digitnet.predict import ProbabilityModel
 
     from digitnet.ensemble_runs import read_manifest
+    from digitnet.model_source import ModelSource
 
-    manifest = read_manifest(args.path)
+    source = ModelSource.ensemble(args.path)  # not a whole ensemble: fails before data is loaded
+    manifest = read_manifest(source.path)
     data = _load_data(args)
-    model = ProbabilityModel(args.path, engine="keras")  # the reference
+    model = ProbabilityModel(source, engine="keras")  # the reference
     report = ensemble_accuracies(model.member_probabilities(data.test.images), data.test.labels)
     members = [{"name": m.name, "arch": m.arch, "seed": m.seed, "test_accuracy": accuracy}
                for m, accuracy in zip(manifest.members, report["members"])]

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from digitnet.fileio import fsync_directory
+from digitnet.model_source import ModelSource
 # The conversion itself lives below the engine and the exporter; its names stay importable here.
 from digitnet.inference import (FAILURE_HINTS, INSTALL_HINT, KERAS_FORMATS, ExportError,  # noqa: F401
                                 keras_export)
@@ -67,7 +68,7 @@ def _publish(staged: Path, out: Path) -> None:
     fsync_directory(out.parent)
 
 
-def export_model(model_path: Path, fmt: str, out: Path) -> Path:
+def export_model(model_path: Path | ModelSource, fmt: str, out: Path) -> Path:
     """Export the model at `model_path` (run directory or .keras) as `fmt` to `out`; returns `out`.
 
     saved_model writes a directory, litert a .tflite file, onnx a .onnx file. The input is the
@@ -77,7 +78,7 @@ def export_model(model_path: Path, fmt: str, out: Path) -> Path:
 
     out = Path(out)
     _check_request(fmt, out)
-    model = load_model(model_path)
+    model = load_model(ModelSource.resolve(model_path))  # an ensemble has no single network to export
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".export"))
     try:

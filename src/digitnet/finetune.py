@@ -39,6 +39,7 @@ import numpy as np
 
 from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_save_keras, atomic_write_text, publish_directory
+from digitnet.model_source import ModelSource
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
 from digitnet.shapes import INPUT_SHAPE
 
@@ -92,13 +93,6 @@ class FinetuneResult:
     mnist_test_accuracy_before: float | None  # None unless measured on MNIST's test split
     mnist_test_accuracy_after: float | None
     out_dir: Path
-
-
-def default_model_path() -> Path:
-    """The model fine-tuned when none is named: the reading model shipped with digitnet."""
-    from digitnet.model_source import ModelSource
-
-    return ModelSource.default().model_file
 
 
 # ---------------------------------------------------------------- reading the examples
@@ -230,14 +224,6 @@ def check_out_dir(out_dir: Path) -> None:
         raise FinetuneError(f"{out_dir} exists and is not an empty folder; choose another --out")
 
 
-def source_run_dir(model_path: Path) -> Path | None:
-    """The run directory a model comes from: itself, or the folder of a run's model.keras."""
-    model_path = Path(model_path)
-    if model_path.is_dir():
-        return model_path
-    return model_path.parent if model_path.name == MODEL_FILE else None
-
-
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -246,9 +232,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_model_dir(model, out_dir: Path, source: Path, record: dict) -> None:
-    """out_dir/ model.keras, finetune.json, and the source run's config.json, calibration.json and
-    detector/ when it has them; built in a hidden sibling and renamed into place whole."""
+def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> None:
+    """out_dir/ model.keras, finetune.json, and the source's config.json, calibration.json and
+    detector/ when its folder has them; built in a hidden sibling and renamed into place whole."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -256,7 +242,7 @@ def write_model_dir(model, out_dir: Path, source: Path, record: dict) -> None:
     try:
         atomic_save_keras(model, staging / MODEL_FILE)
         atomic_write_text(staging / FINETUNE_FILE, json.dumps(record, indent=2) + "\n")
-        run_dir = source_run_dir(source)
+        run_dir = source.directory
         for name in (CONFIG_FILE, *COPIED_FROM_SOURCE) if run_dir else ():
             item = run_dir / name
             if item.is_dir():
@@ -341,10 +327,12 @@ def accuracy_of(model, images: np.ndarray, labels: np.ndarray) -> float:
     return accuracy(predict_logits(make_logits_fn(model), images).argmax(axis=1), labels)
 
 
-def finetune(model_path: Path, examples: Examples, out_dir: Path, *, mnist=None, seed: int = 0,
+def finetune(model_path: Path | ModelSource | None, examples: Examples, out_dir: Path, *,
+             mnist=None, seed: int = 0,
              steps: int = DEFAULT_STEPS, check_mnist: bool = True,
              on_progress: Callable[[int, int, float], None] | None = None) -> FinetuneResult:
-    """Fine-tune the model at `model_path` on `examples` and write it to `out_dir` (see module doc).
+    """Fine-tune the model at `model_path` (None: the shipped reading model) on `examples` and write
+    it to `out_dir` (see module doc).
 
     mnist: a digitnet.data.Mnist; its training split is replayed and, with check_mnist, its test
     split measured before and after. Without it the model sees the writer's examples alone, which
@@ -352,14 +340,14 @@ def finetune(model_path: Path, examples: Examples, out_dir: Path, *, mnist=None,
     """
     import keras
 
-    from digitnet.predict import load_model, resolve_model_path
+    from digitnet.predict import load_model
 
     if steps < 1:
         raise FinetuneError(f"--steps must be at least 1, got {steps}")
     check_out_dir(out_dir)
-    source = resolve_model_path(model_path)
+    source = ModelSource.resolve(model_path)
     keras.utils.set_random_seed(seed)  # dropout masks; the batches come from batch_indices
-    model = load_model(model_path)
+    model = load_model(source)
     measure = mnist is not None and check_mnist
     writer_before = accuracy_of(model, examples.images, examples.labels)
     mnist_before = accuracy_of(model, mnist.test.images, mnist.test.labels) if measure else None
@@ -392,7 +380,7 @@ def finetune(model_path: Path, examples: Examples, out_dir: Path, *, mnist=None,
         mnist_test_accuracy_after=(accuracy_of(model, mnist.test.images, mnist.test.labels)
                                    if measure else None),
         out_dir=Path(out_dir))
-    write_model_dir(model, out_dir, Path(model_path), _record(result, source, examples))
+    write_model_dir(model, out_dir, source, _record(result, source.model_file, examples))
     return result
 
 

@@ -33,8 +33,9 @@ def _load_keras_file(model_path: Path):
                              f"({type(error).__name__}: {first_line(error)})") from error
 
 
-def load_model(path: Path):
-    return _load_keras_file(resolve_model_path(path))
+def load_model(path: Path | ModelSource):
+    """The one network at `path` (a run directory or .keras file), loaded safely."""
+    return _load_keras_file(ModelSource.resolve(path).model_file)
 
 
 def load_source_models(source: ModelSource) -> list:
@@ -47,12 +48,6 @@ def load_source_models(source: ModelSource) -> list:
         raise EnsembleError(f"the members of {source.path} take different input shapes "
                             f"({', '.join(map(str, sorted(shapes)))}); they cannot vote together")
     return models
-
-
-def _as_source(model: Path | ModelSource | None) -> ModelSource:
-    if isinstance(model, ModelSource):
-        return model
-    return ModelSource.default() if model is None else ModelSource.from_path(model)
 
 
 class ProbabilityModel:
@@ -69,7 +64,7 @@ class ProbabilityModel:
         if rule not in RULES:
             raise UnknownRuleError(rule)
         self.rule = rule
-        self.source = _as_source(path)
+        self.source = ModelSource.resolve(path)
         self.is_ensemble = self.source.kind == "ensemble"
         self.temperature = float(temperature)
         models = load_source_models(self.source)
@@ -130,7 +125,7 @@ class Predictor:
         from digitnet.calibration import load_calibration
         from digitnet.detector import DetectorError, load_detector
 
-        self.source = _as_source(path)
+        self.source = ModelSource.resolve(path)
         self.calibration = load_calibration(self.source.calibration_file)
         self.model = ProbabilityModel(self.source, rule=rule, engine=engine,
                                       temperature=self.calibration.temperature)
