@@ -53,3 +53,13 @@ def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):
     (tmp_path / detector.THRESHOLD_FILE).write_text('{"threshold": 0.0}')
     with pytest.raises(detector.DetectorError, match="damaged"):
         detector.load_detector(tmp_path)
+
+
+def test_train_on_mnist_assembles_the_sets_from_the_splits_and_saves_the_detector(tmp_path):
+    from conftest import synthetic_mnist
+
+    fashion_like = np.random.default_rng(5).integers(0, 256, (200, 28, 28), dtype=np.uint8)
+    threshold = detector.train_on_mnist(synthetic_mnist(train_size=300), fashion_like, tmp_path / "det",
+                                        negatives=150, epochs=1,
+                                        extra_holdout=synthetic_split(20, 3).images[..., 0])
+    assert detector.load_detector(tmp_path / "det").threshold == pytest.approx(threshold)

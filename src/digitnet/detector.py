@@ -20,6 +20,7 @@ from digitnet.shapes import IMAGE_SIDE, INPUT_SHAPE
 
 TARGET_DIGIT_FLAG_RATE = 0.008  # of held-out validation digits; the budget is 1% on test digits
 NEGATIVE_MIX = {"fashion": 0.35, "noise": 0.1, "scribble": 0.3, "two_digits": 0.25}
+TRAINING_TIME = "a few minutes"  # of `digitnet detector train` on two cores, rendering included
 MODEL_FILE = "detector.keras"
 THRESHOLD_FILE = "detector.json"
 
@@ -118,6 +119,34 @@ def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: 
     return threshold
 
 
+def train_on_mnist(data, fashion_u8: np.ndarray, out_dir: Path, *, negatives: int = 30_000,
+                   epochs: int = 3, seed: int = 0, extra_positives: np.ndarray | None = None,
+                   extra_holdout: np.ndarray | None = None, flag_rate: float = TARGET_DIGIT_FLAG_RATE,
+                   on_epoch=None) -> float:
+    """Train a detector on a digitnet.data.Mnist and save it in `out_dir`; returns its threshold.
+
+    Positives: the training digits as given, `negatives // 3` of them re-rendered, and
+    extra_positives; negatives: `negatives` images of the training families (fashion_u8 from
+    negatives.load_fashion("train")). The threshold is set on the validation digits as given,
+    2,000 of them re-rendered, and extra_holdout (float32 (N, 28, 28)).
+    """
+    digits_u8 = _as_uint8(data.train.images)
+    train_set = make_training_set(digits_u8, fashion_u8, negatives=negatives,
+                                  rerendered=negatives // 3, seed=seed, extra_positives=extra_positives)
+    rng = np.random.default_rng(seed + 1)
+    holdout = [data.validation.images[..., 0],
+               rerendered_digits(_as_uint8(data.validation.images)[:2000], rng)]
+    if extra_holdout is not None:
+        holdout.append(extra_holdout)
+    return train_detector(train_set, np.concatenate(holdout), out_dir, epochs=epochs, seed=seed,
+                          flag_rate=flag_rate, on_epoch=on_epoch)
+
+
+def _as_uint8(images: np.ndarray) -> np.ndarray:
+    """float32 (N, 28, 28, 1) in [0, 1] -> uint8 (N, 28, 28), as the negative families draw them."""
+    return np.round(images[..., 0] * 255).astype(np.uint8)
+
+
 def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Logit of "is a digit" for each image (higher: more digit-like)."""
     from digitnet.inference import make_logits_fn
@@ -164,7 +193,7 @@ def load_detector(directory: Path | None = None, engine: str = "auto") -> Detect
     directory = Path(directory) if directory else default_detector_dir()
     if not (directory / MODEL_FILE).is_file() or not (directory / THRESHOLD_FILE).is_file():
         raise DetectorError(f"no not-a-digit detector in {directory}; "
-                            "make one with `digitnet detector train` (about a minute)")
+                            f"make one with `digitnet detector train` ({TRAINING_TIME})")
     try:
         model = keras.models.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
         threshold = float(json.loads((directory / THRESHOLD_FILE).read_text())["threshold"])

@@ -39,6 +39,7 @@ import numpy as np
 
 from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_save_keras, atomic_write_text, publish_directory
+from digitnet.inputs import IMAGE_SUFFIXES
 from digitnet.model_source import ModelSource
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
 from digitnet.shapes import INPUT_SHAPE
@@ -46,7 +47,7 @@ from digitnet.shapes import INPUT_SHAPE
 LABELS_FILE = "labels.csv"
 FINETUNE_FILE = "finetune.json"
 COPIED_FROM_SOURCE = ("calibration.json", "detector")  # beside the source model; copied when present
-EXAMPLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}  # as `predict`
+EXAMPLE_SUFFIXES = IMAGE_SUFFIXES  # what `predict` reads from a folder
 MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natural smallest set
 
 DEFAULT_STEPS = 200  # Adam steps; measured ~5 s for the seed network on two busy cores

@@ -138,6 +138,12 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
+def check_arch(arch: str) -> None:
+    """UnknownArchError, naming the choices, unless `arch` is a registered network."""
+    if arch not in ARCHITECTURES:
+        raise UnknownArchError(arch)
+
+
 def build_model(arch: str, dropout: float = 0.5, seed: int | None = None) -> keras.Model:
     """A fresh, untrained network; `seed` fixes its initial weights and its dropout masks."""
     try:
