@@ -173,15 +173,21 @@ class Detector:
     threshold: float
     source: Path | None = None  # its model.keras, which keys the compiled engine's cache
     engine: str = "auto"
-    _logits: object = field(default=None, repr=False)
+    _logits: object = field(default=None, repr=False)  # built on first use: see logits_fn
 
-    def scores(self, images: np.ndarray) -> np.ndarray:
-        """detector_scores, through the inference engine built once on first use."""
+    @property
+    def logits_fn(self):
+        """images -> "is a digit" logits through the inference engine, built once on first use
+        (`.engine` on it says which engine runs it)."""
         from digitnet.engine import logits_function
 
         if self._logits is None:
             self._logits = logits_function(self.model, self.source, self.engine)
-        return _scores(self._logits, images)
+        return self._logits
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        """detector_scores, through the inference engine built once on first use."""
+        return _scores(self.logits_fn, images)
 
     def not_a_digit(self, images: np.ndarray) -> np.ndarray:
         return self.scores(images) < self.threshold
