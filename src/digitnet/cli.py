@@ -223,7 +223,7 @@ def cmd_train(args) -> int:
         _err(f"\n{interrupted}")
         return EXIT_INTERRUPTED
     print(f"test accuracy: {result.test_accuracy:.4f}")
-    print(f"train accuracy: {result.train_accuracy:.4f}")
+    print(f"train accuracy: {result.full_train_accuracy:.4f}")
     print(f"validation accuracy: {result.validation_accuracy:.4f}")
     print(f"iterations: {result.iterations} in {result.train_seconds:.1f} s")
     print(f"model: {Path(result.run_dir) / runs.MODEL_FILE}")

@@ -144,12 +144,18 @@ def check_arch(arch: str) -> None:
         raise UnknownArchError(arch)
 
 
-def build_model(arch: str, dropout: float = 0.5, seed: int | None = None) -> keras.Model:
-    """A fresh, untrained network; `seed` fixes its initial weights and its dropout masks."""
+def build_model(arch: str, dropout: float | None = None, seed: int | None = None) -> keras.Model:
+    """A fresh, untrained network; `seed` fixes its initial weights and its dropout masks.
+
+    dropout: the fraction dropped; None keeps the architecture's own default (its builder's).
+    Training always passes the run's TrainConfig.dropout.
+    """
     try:
         architecture = ARCHITECTURES[arch]
     except KeyError:
         raise UnknownArchError(arch) from None
+    if dropout is None:
+        return architecture.build(seed=seed)
     return architecture.build(dropout=dropout, seed=seed)
 
 

@@ -43,7 +43,7 @@ class RunError(DigitnetError):
 class Checkpoint:
     iteration: int  # optimizer steps taken so far
     epoch: int  # epochs completed so far
-    arrays: dict[str, np.ndarray]  # model and optimizer variables, by path
+    arrays: dict[str, np.ndarray]  # model and optimizer variables, keyed by position (see train.capture_state)
     history: list[dict] = field(default_factory=list)  # metrics rows of completed epochs
     path: Path | None = None
 

@@ -41,7 +41,7 @@ class TrainResult:
     epochs: int
     iterations: int
     validation_accuracy: float
-    train_accuracy: float  # the whole training split, dropout off
+    full_train_accuracy: float  # the whole training split, dropout off (history rows: a fixed subset)
     test_accuracy: float
     train_seconds: float  # wall time spent in training steps and per-epoch evaluation
     history: list[dict] = field(default_factory=list)
