@@ -413,8 +413,9 @@ def cmd_serve(args) -> int:
 
     # A wrong MODEL (or a missing default) fails at once, before the port is taken.
     ModelSource.resolve(args.model)
+    limits = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
     run_server(args.model, args.host, args.port, rule=args.rule, detector_dir=args.detector,
-               engine=args.engine, collect_dir=args.collect)
+               engine=args.engine, collect_dir=args.collect, **limits)
     return 0
 
 
@@ -700,6 +701,9 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--collect", type=Path, metavar="DIR",
                        help="let the page save drawings it got wrong, with the right digit, as "
                             "DIR/<time>-<id>_<digit>.png (fine-tune on them with `digitnet finetune DIR`)")
+    serve.add_argument("--max-body-bytes", type=int, metavar="BYTES",
+                       help="answer larger request bodies with 413; default 16 MiB (a phone photo, "
+                            "base64-encoded)")
     serve.set_defaults(handler=cmd_serve)
 
 
