@@ -14,7 +14,7 @@ from digitnet.model_source import ModelLoadError, ModelSource
 from digitnet.shapes import INPUT_SHAPE
 
 __all__ = ["ModelLoadError", "ModelSource", "Prediction", "Predictor", "ProbabilityModel",
-           "load_model", "resolve_model_path"]
+           "load_model", "predict_images", "resolve_model_path"]
 
 
 def resolve_model_path(path: Path) -> Path:
@@ -155,3 +155,17 @@ class Predictor:
             results.append(Prediction(int(digit), row[int(digit)], row,
                                       [(d, row[d]) for d in order], bool(uncertain[index])))
         return results
+
+
+def predict_images(paths: list, model: Path | ModelSource | None = None, *, rule: str = "mean",
+                   engine: str = "auto") -> list[Prediction]:
+    """The digit in each image file, read as `digitnet predict` reads it (preprocess.image_to_mnist).
+
+    model: a run directory, .keras file, ensemble or ModelSource; None, the reading model shipped
+    with digitnet. An unreadable file raises preprocess.ImageError naming it.
+    """
+    from digitnet.preprocess import image_to_mnist
+
+    images = [image_to_mnist(Path(path), name=str(path)) for path in paths]
+    predictor = Predictor(model, rule=rule, engine=engine)
+    return predictor.predict(np.stack(images) if images else np.zeros((0, *INPUT_SHAPE), np.float32))

@@ -8,7 +8,9 @@ boundaries, so an interrupted run continues exactly where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -385,3 +387,14 @@ def _write_scalars(writer, row: dict) -> None:
                      "validation_accuracy"):
             tf.summary.scalar(name, row[name], step=int(row["iteration"]))
         writer.flush()
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as train(): `digitnet.train` names the module once any import has
+    loaded it (`from digitnet import train`), and the package's API promises digitnet.train(...)."""
+
+    def __call__(self, config: TrainConfig, run_dir: Path, data: Mnist, **callbacks) -> TrainResult:
+        return train(config, run_dir, data, **callbacks)
+
+
+sys.modules[__name__].__class__ = _CallableModule

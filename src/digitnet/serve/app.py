@@ -34,6 +34,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+import digitnet
+
 from digitnet.serve.batching import DEFAULT_MAX_IMAGES, BatchingPredictor
 from digitnet.serve.errors import InternalErrors, RequestError
 from digitnet.serve.images import DEFAULT_MAX_REQUEST_PIXELS
@@ -42,15 +44,6 @@ from digitnet.serve.routes import Serving, open_inference_router, page_router, t
 from digitnet.shapes import INPUT_SHAPE
 
 DEFAULT_MAX_BATCH = 128  # images in one request (instances, or N of a v2 input)
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("digitnet")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _usable_cores() -> int:
@@ -73,7 +66,7 @@ def create_app(predictor, *, model_info: dict, max_body_bytes: int = DEFAULT_MAX
 
     serving = Serving(
         batcher=BatchingPredictor(predictor, max_images=max(max_batch, DEFAULT_MAX_IMAGES)),
-        model_info=model_info, version=_package_version(),
+        model_info=model_info, version=digitnet.__version__,
         page=(resources.files("digitnet.serve") / "static" / "index.html").read_text(encoding="utf-8"),
         max_batch=max_batch, pixel_limit=MAX_PIXELS if max_image_pixels is None else max_image_pixels,
         max_request_pixels=max_request_pixels,
