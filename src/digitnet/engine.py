@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from digitnet.errors import DigitnetError, first_line
-from digitnet.fileio import atomic_write_bytes, cache_dir
+from digitnet.fileio import atomic_write_bytes, cache_dir, file_sha256
 from digitnet.inference import keras_to_litert, make_logits_fn
 from digitnet.shapes import INPUT_SHAPE
 
@@ -87,14 +87,6 @@ class LiteRTLogits:
             return interpreter.get_tensor(output_index)
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _checksum_path(flatbuffer_path: Path) -> Path:
     return flatbuffer_path.with_name(flatbuffer_path.name + ".sha256")
 
@@ -132,7 +124,7 @@ def litert_flatbuffer(model, source: Path | None = None, cache: Path | None = No
     if source is None:
         return keras_to_litert(model)
     cache = Path(cache) if cache is not None else compiled_cache_dir()
-    cached = cache / f"{_file_digest(Path(source))}-keras{keras.__version__}.tflite"
+    cached = cache / f"{file_sha256(Path(source))}-keras{keras.__version__}.tflite"
     if cached.is_file():
         flatbuffer = _read_verified(cached)
         if flatbuffer is not None:

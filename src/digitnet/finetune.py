@@ -26,7 +26,6 @@ The result is written as a run-like directory (see write_model_dir) that `predic
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import shutil
 import tempfile
@@ -38,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from digitnet.errors import DigitnetError
-from digitnet.fileio import atomic_save_keras, atomic_write_text, publish_directory
+from digitnet.fileio import atomic_save_keras, atomic_write_text, file_sha256, publish_directory
 from digitnet.inputs import IMAGE_SUFFIXES
 from digitnet.model_source import ModelSource
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
@@ -225,12 +224,7 @@ def check_out_dir(out_dir: Path) -> None:
         raise FinetuneError(f"{out_dir} exists and is not an empty folder; choose another --out")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_file = file_sha256  # the name tests have used
 
 
 def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> None:
@@ -389,7 +383,7 @@ def _record(result: FinetuneResult, source: Path, examples: Examples) -> dict:
     """finetune.json: where the model came from and what fine-tuning did to it."""
     return {
         "source_model": str(source.resolve()),
-        "source_sha256": sha256_file(source),
+        "source_sha256": file_sha256(source),
         "examples": result.examples,
         "examples_per_digit": {str(digit): count for digit, count in enumerate(result.examples_per_digit)},
         "example_files": list(examples.names),

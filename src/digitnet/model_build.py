@@ -17,7 +17,6 @@ for benchmarks/handwriting.py alone.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -28,7 +27,7 @@ import numpy as np
 
 from digitnet.calibration import Calibration, fit_calibration, save_calibration
 from digitnet.data import Mnist
-from digitnet.fileio import atomic_write_text, publish_directory
+from digitnet.fileio import atomic_write_text, file_sha256, publish_directory
 from digitnet.model_source import CALIBRATION_FILE, DETECTOR_DIR
 from digitnet.runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE
 
@@ -98,14 +97,6 @@ def train_reading_detector(data: Mnist, out_dir: Path, *, negatives: int = 30_00
                                    extra_positives=detector_positives(data, seed),
                                    extra_holdout=font_digits, flag_rate=DETECTOR_FLAG_RATE,
                                    on_epoch=on_epoch)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def package_model(run_dir: Path, destination: Path, card: dict) -> dict:
