@@ -32,16 +32,18 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_save_keras, atomic_write_text, file_sha256, publish_directory
 from digitnet.inputs import IMAGE_SUFFIXES
-from digitnet.model_source import ModelSource
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
 from digitnet.shapes import INPUT_SHAPE
+
+if TYPE_CHECKING:  # imported where used: the CLI's parser imports this module for its defaults
+    from digitnet.model_source import ModelSource
 
 LABELS_FILE = "labels.csv"
 FINETUNE_FILE = "finetune.json"
@@ -335,6 +337,7 @@ def finetune(model_path: Path | ModelSource | None, examples: Examples, out_dir:
     """
     import keras
 
+    from digitnet.model_source import ModelSource
     from digitnet.predict import load_model
 
     if steps < 1:
