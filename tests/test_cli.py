@@ -109,3 +109,12 @@ def test_train_with_an_unknown_recipe_or_bad_smoothing_is_one_line():
     _assert_one_line_error(_run("train", "--recipe", "turbo"), "invalid choice", "strong")
     _assert_one_line_error(_run("train", "--label-smoothing", "2", "--data-dir", "/nonexistent"),
                            "label smoothing")
+
+
+def test_python_m_digitnet_serve_is_digitnet_serve():
+    result = subprocess.run([sys.executable, "-m", "digitnet.serve", "--help"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0
+    assert "usage: digitnet serve" in result.stdout
+    for flag in ("--rule", "--detector", "--engine", "--collect", "--max-body-bytes"):
+        assert flag in result.stdout

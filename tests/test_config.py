@@ -120,3 +120,12 @@ def test_config_json_of_a_run_from_before_style_augmentation_still_loads(tmp_pat
     styled = TrainConfig(augment=True, elastic_alpha=1.5, occlusion_fraction=0.3)
     path.write_bytes(config_to_json(styled))
     assert load_config(path) == styled
+
+
+def test_config_json_with_the_retired_validation_size_still_loads(tmp_path):
+    # validation_size was saved in every run but never read (the split is data.VALIDATION_SIZE).
+    old = {**TrainConfig(epochs=2).to_dict(), "validation_size": 5000}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"config": old}))
+    assert load_config(path) == TrainConfig(epochs=2)
+    assert "validation_size" not in json.loads(config_to_json(TrainConfig()))["config"]

@@ -64,3 +64,25 @@ def test_training_negatives_are_never_blank():
     train_set = detector.make_training_set(digits, fashion_like, negatives=200, rerendered=20)
     negatives = train_set.images[train_set.is_digit == 0]
     assert len(negatives) > 0 and not is_blank(negatives).any()
+
+
+def test_train_on_mnist_assembles_the_sets_from_the_splits_and_saves_the_detector(tmp_path):
+    from conftest import synthetic_mnist
+
+    fashion_like = np.random.default_rng(5).integers(0, 256, (200, 28, 28), dtype=np.uint8)
+    threshold = detector.train_on_mnist(synthetic_mnist(train_size=300), fashion_like, tmp_path / "det",
+                                        negatives=150, epochs=1,
+                                        extra_holdout=synthetic_split(20, 3).images[..., 0])
+    assert detector.load_detector(tmp_path / "det").threshold == pytest.approx(threshold)
+
+
+def test_the_engine_behind_a_loaded_detector_is_built_once_and_public(tmp_path):
+    from digitnet.engine import ENGINES
+
+    digits = _digits_u8(300, 0)
+    fashion_like = np.random.default_rng(5).integers(0, 256, (100, 28, 28), dtype=np.uint8)
+    train_set = detector.make_training_set(digits, fashion_like, negatives=100, rerendered=20)
+    detector.train_detector(train_set, synthetic_split(50, 1).images[..., 0], tmp_path / "det", epochs=1)
+    loaded = detector.load_detector(tmp_path / "det", engine="keras")
+    assert loaded.logits_fn is loaded.logits_fn
+    assert loaded.logits_fn.engine == "keras" and "keras" in ENGINES

@@ -51,7 +51,7 @@ def test_flatbuffer_is_cached_by_model_content_and_a_bad_cache_file_is_rebuilt(
     def no_conversion(_model):
         raise AssertionError("converted again although the cache holds the model")
 
-    monkeypatch.setattr(engine, "_convert", no_conversion)
+    monkeypatch.setattr(engine, "keras_to_litert", no_conversion)
     assert engine.litert_flatbuffer(model, source) == first
     cached.write_bytes(b"garbage that is not a flatbuffer")
     monkeypatch.undo()

@@ -92,3 +92,48 @@ def test_unknown_rule_and_a_reused_folder_are_refused(tmp_path, tiny_mnist):
     with pytest.raises(er.EnsembleError, match="not empty"):
         er.create_ensemble(directory, er.Manifest(er.plan_members(1, ["seed"])))
     assert json.loads((directory / er.MANIFEST_FILE).read_text())["members"][0]["seed"] == 10
+
+
+def test_open_ensemble_plans_a_new_one_and_continues_an_existing_one(tmp_path):
+    config = TrainConfig(arch="seed")
+    manifest, continued = er.open_ensemble(tmp_path / "e", members=3, archs="seed, lean", base_seed=4,
+                                           config=config, train_args=["--epochs", "1"])
+    assert not continued
+    assert [(m.arch, m.seed) for m in manifest.members] == [("seed", 4), ("lean", 5), ("seed", 6)]
+    assert er.read_manifest(tmp_path / "e") == manifest
+    again, continued = er.open_ensemble(tmp_path / "e", members=1, archs=None, base_seed=0,
+                                        config=TrainConfig(dropout=2.0), train_args=[])
+    assert continued and again == manifest  # its own manifest; today's flags are not even checked
+    first, _ = er.open_ensemble(tmp_path / "f", members=1, archs=None, base_seed=0,
+                                config=TrainConfig(arch="lean"), train_args=[])
+    assert first.members[0].arch == "lean"  # no --arch: the config's network
+
+
+def test_open_ensemble_checks_flags_and_networks_before_creating_anything(tmp_path):
+    from digitnet.config import ConfigError
+    from digitnet.models import UnknownArchError
+
+    with pytest.raises(ConfigError):
+        er.open_ensemble(tmp_path / "e", members=2, archs=None, base_seed=0,
+                         config=TrainConfig(dropout=2.0), train_args=[])
+    with pytest.raises(UnknownArchError):
+        er.open_ensemble(tmp_path / "e", members=2, archs="seed,resnet9000", base_seed=0,
+                         config=TrainConfig(), train_args=[])
+    assert not (tmp_path / "e").exists()
+
+
+def test_train_members_runs_the_pending_ones_as_processes_and_names_the_failures(tmp_path, monkeypatch):
+    manifest = er.Manifest(er.plan_members(3, ["seed"]))
+    er.create_ensemble(tmp_path, manifest)
+    (tmp_path / "member-00").mkdir()
+    (tmp_path / "member-00" / "model.keras").write_bytes(b"done")  # already trained
+    # Each member's process: `digitnet --help` (succeeds at once) or an unknown command (exit 2).
+    monkeypatch.setattr(er, "member_command", lambda directory, member, train_args:
+                        ["--help"] if member.name == "member-01" else ["no-such-command"])
+    lines = []
+    failed = er.train_members(tmp_path, manifest, jobs=2, report=lines.append)
+    assert failed == ["member-02"]
+    assert lines[0] == "member-00: already trained"
+    assert "member-01: done" in lines and "member-02: failed (exit 2)" in lines
+    assert b"usage: digitnet" in (tmp_path / "member-01.log").read_bytes()
+    assert not (tmp_path / "member-00.log").exists()

@@ -75,3 +75,17 @@ def test_missing_default_model_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(model_source, "default_model_dir", lambda: tmp_path)
     with pytest.raises(ModelLoadError, match="no default model"):
         ModelSource.default()
+
+
+def test_resolve_takes_a_source_a_path_or_none_for_the_default(tiny_model_dir, tmp_path, monkeypatch):
+    run = ModelSource.from_path(tiny_model_dir)
+    assert ModelSource.resolve(run) is run
+    assert ModelSource.resolve(tiny_model_dir) == run
+    assert ModelSource.resolve(str(tiny_model_dir)) == run
+    monkeypatch.setattr(model_source, "default_model_dir", lambda: tiny_model_dir)
+    assert ModelSource.resolve(None).is_default
+
+
+def test_ensemble_refuses_a_run_and_says_how_to_make_an_ensemble(tiny_model_dir):
+    with pytest.raises(EnsembleError, match="not an ensemble directory"):
+        ModelSource.ensemble(tiny_model_dir)

@@ -66,3 +66,9 @@ def test_lean_network_is_conv_bn_relu_and_small():
     assert model.count_params() == 100_162
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds.count("BatchNormalization") == 3 and kinds.count("Conv2D") == 3
+
+
+def test_build_model_keeps_each_architectures_own_dropout_unless_told():
+    assert build_model("lean", seed=0).get_layer("dropout").rate == 0.25
+    assert build_model("fast", seed=0).get_layer("dropout").rate == 0.0
+    assert build_model("lean", dropout=0.5, seed=0).get_layer("dropout").rate == 0.5

@@ -40,7 +40,7 @@ def test_run_directory_holds_config_metrics_tensorboard_and_checkpoints(tmp_path
     checkpoint, _ = runs.latest_checkpoint(run_dir)
     assert checkpoint.iteration == 24 and checkpoint.epoch == 2
     assert any(name.startswith("optimizer:") for name in checkpoint.arrays)
-    model, _ = train._new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
+    model, _ = train.new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
     rng_index = [i for i, v in enumerate(model.variables) if "seed_generator_state" in v.path]
     assert rng_index and f"model:{rng_index[0]:03d}" in checkpoint.arrays  # dropout's RNG state
     event_files = list((run_dir / runs.TENSORBOARD_DIR).glob("events.out.tfevents.*"))
@@ -48,8 +48,8 @@ def test_run_directory_holds_config_metrics_tensorboard_and_checkpoints(tmp_path
 
 
 def test_graph_has_the_tutorials_name_scopes(tiny_mnist):
-    model, optimizer = train._new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
-    steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50)
+    model, optimizer = train.new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
+    steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50)
     graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
     body_ops = [op.name for function in graph.as_graph_def().library.function
                 for op in function.node_def]
@@ -165,8 +165,8 @@ def test_augmented_training_is_seeded_resumable_and_differs_from_plain(tmp_path,
 
 def test_graph_applies_augmentation_only_when_asked(tiny_mnist):
     def body_ops(config):
-        model, optimizer = train._new_model_and_optimizer(config, total_iterations=100)
-        steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50,
+        model, optimizer = train.new_model_and_optimizer(config, total_iterations=100)
+        steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50,
                                      augment=config.affine_ranges(), seed=config.seed)
         graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
         return [node.op for function in graph.as_graph_def().library.function
@@ -179,8 +179,8 @@ def test_graph_applies_augmentation_only_when_asked(tiny_mnist):
 def test_label_smoothed_loss_matches_keras(tiny_mnist):
     import keras
 
-    model, optimizer = train._new_model_and_optimizer(TrainConfig(**TINY), total_iterations=10)
-    steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50, label_smoothing=0.1)
+    model, optimizer = train.new_model_and_optimizer(TrainConfig(**TINY), total_iterations=10)
+    steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50, label_smoothing=0.1)
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(8, 10)).astype(np.float32) * 3
     labels = rng.integers(0, 10, 8).astype(np.int32)
@@ -188,7 +188,7 @@ def test_label_smoothed_loss_matches_keras(tiny_mnist):
         np.eye(10, dtype=np.float32)[labels], logits)
     assert float(steps._loss(labels, logits)) == pytest.approx(float(expected), rel=1e-5)
     # A confident, correct prediction costs more under smoothing: it pulls logits back together.
-    plain = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50)
+    plain = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50)
     confident = np.eye(10, dtype=np.float32)[labels] * 12
     assert float(plain._loss(labels, confident)) < 0.001 < float(steps._loss(labels, confident))
 
@@ -225,8 +225,8 @@ def test_compiled_loop_matches_plain_keras_training(tiny_mnist):
 
     config = TrainConfig(**TINY)
     order = train.epoch_order(0, 0, len(tiny_mnist.train))
-    model, optimizer = train._new_model_and_optimizer(config, total_iterations=100)
-    steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, config.batch_size)
+    model, optimizer = train.new_model_and_optimizer(config, total_iterations=100)
+    steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, config.batch_size)
     steps(order, 0, 12)
 
     plain = build_model(config.arch, dropout=config.dropout, seed=config.seed)

@@ -33,8 +33,8 @@ def test_style_augmented_run_interrupted_and_resumed_matches_an_uninterrupted_on
 
 def test_graph_applies_style_changes_only_when_asked(tiny_mnist):
     def body_ops(config):
-        model, optimizer = train._new_model_and_optimizer(config, total_iterations=100)
-        steps = train._CompiledSteps(model, optimizer, tiny_mnist.train, 50, augment=config.affine_ranges(),
+        model, optimizer = train.new_model_and_optimizer(config, total_iterations=100)
+        steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50, augment=config.affine_ranges(),
                                      seed=config.seed, style=config.style_ranges())
         graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
         return [node.op for function in graph.as_graph_def().library.function

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digitnet.shapes import IMAGE_SIDE
 from digitnet.style_augment import StyleRanges
 
 MAX_SHEAR_DEGREES = 45.0  # beyond this a digit is a smear, and tan() heads for infinity at 90
@@ -63,7 +64,7 @@ class AffineRanges:
                 raise ValueError(f"augmentation {name} must be >= 0 and {bound}, got {value!r}")
 
 
-def transform_parameters(angle_degrees, shear_degrees, zoom, shift_x, shift_y, image_size=(28, 28)):
+def transform_parameters(angle_degrees, shear_degrees, zoom, shift_x, shift_y, image_size=(IMAGE_SIDE, IMAGE_SIDE)):
     """(B, 8) output->input parameters for given per-image amounts, each a (B,) tensor or array.
 
     The forward (input->output) map is p_out = centre + shift + R(angle) Sh(shear) Z(zoom) (p_in - centre);
@@ -93,7 +94,7 @@ def transform_parameters(angle_degrees, shear_degrees, zoom, shift_x, shift_y, i
     return tf.stack([i00, i01, a2, i10, i11, b2, zeros, zeros], axis=1)
 
 
-def affine_matrices(batch_size, seed, ranges: AffineRanges, image_size=(28, 28)):
+def affine_matrices(batch_size, seed, ranges: AffineRanges, image_size=(IMAGE_SIDE, IMAGE_SIDE)):
     """(B, 8) random output->input transform parameters, one row per image, from a stateless `[2]` seed."""
     import tensorflow as tf
 

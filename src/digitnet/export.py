@@ -11,26 +11,17 @@ import importlib
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 from digitnet.fileio import fsync_directory
+from digitnet.model_source import ModelSource
+# The conversion itself lives below the engine and the exporter; its names stay importable here.
+from digitnet.inference import (FAILURE_HINTS, INSTALL_HINT, KERAS_FORMATS, ExportError,  # noqa: F401
+                                keras_export)
 
 FORMATS = ("saved_model", "litert", "onnx")
-KERAS_FORMATS = {"saved_model": "tf_saved_model", "litert": "litert", "onnx": "onnx"}
 # Keras insists on the .tflite suffix; the staged name never reaches the user's `out`.
 STAGED_NAMES = {"saved_model": "saved_model", "litert": "model.tflite", "onnx": "model.onnx"}
-INSTALL_HINT = "pip install 'digitnet[export]'"
-FAILURE_HINTS = {
-    "saved_model": "the model must be one digitnet built (see `digitnet models`)",
-    "litert": "if it names unsupported ops, the network needs TensorFlow (Flex) ops that plain "
-              "LiteRT cannot run: export it as saved_model or onnx instead",
-    "onnx": f"tf2onnx may not support this TensorFlow; use the versions from {INSTALL_HINT}",
-}
-
-
-class ExportError(Exception):
-    """An export or exported-model run that cannot go ahead; the message says how to fix it."""
 
 
 def _require(module: str, purpose: str):
@@ -50,34 +41,6 @@ def _check_request(fmt: str, out: Path) -> None:
     if fmt == "onnx":
         _require("onnx", "ONNX export")
         _require("tf2onnx", "ONNX export")
-
-
-def _input_signature(model) -> list:
-    """The model's one input at any batch size. Passed explicitly: Keras 3.15's ONNX export
-    otherwise refuses a functional model that was loaded but never called."""
-    import keras
-
-    (tensor,) = model.inputs
-    return [keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype, name=tensor.name)]
-
-
-def keras_export(model, fmt: str, path: Path) -> None:
-    kwargs = {"input_signature": _input_signature(model)}
-    if fmt == "litert":
-        import tensorflow as tf
-
-        # Builtin ops only: a .tflite with Flex (SELECT_TF_OPS) ops would not run on the
-        # plain LiteRT runtime, so conversion must fail rather than silently need them.
-        kwargs["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
-    with warnings.catch_warnings():
-        # Keras' tf2onnx patch probes the removed `np.object`; nothing for a user to act on.
-        warnings.filterwarnings("ignore", category=FutureWarning, message=".*np.object.*")
-        try:
-            model.export(str(path), format=KERAS_FORMATS[fmt], verbose=False, **kwargs)
-        except Exception as error:  # converters raise many kinds; one typed error for callers
-            first_line = (str(error).strip().splitlines() or [""])[0][:300]
-            raise ExportError(f"{fmt} export failed ({type(error).__name__}: {first_line}); "
-                              f"{FAILURE_HINTS[fmt]}") from error
 
 
 def _fsync_tree(path: Path) -> None:
@@ -105,7 +68,7 @@ def _publish(staged: Path, out: Path) -> None:
     fsync_directory(out.parent)
 
 
-def export_model(model_path: Path, fmt: str, out: Path) -> Path:
+def export_model(model_path: Path | ModelSource, fmt: str, out: Path) -> Path:
     """Export the model at `model_path` (run directory or .keras) as `fmt` to `out`; returns `out`.
 
     saved_model writes a directory, litert a .tflite file, onnx a .onnx file. The input is the
@@ -115,7 +78,7 @@ def export_model(model_path: Path, fmt: str, out: Path) -> Path:
 
     out = Path(out)
     _check_request(fmt, out)
-    model = load_model(model_path)
+    model = load_model(ModelSource.resolve(model_path))  # an ensemble has no single network to export
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".export"))
     try:

@@ -26,24 +26,29 @@ The result is written as a run-like directory (see write_model_dir) that `predic
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from digitnet.fileio import atomic_save_keras, atomic_write_text, publish_directory
+from digitnet.errors import DigitnetError
+from digitnet.fileio import atomic_save_keras, atomic_write_text, file_sha256, publish_directory
+from digitnet.inputs import IMAGE_SUFFIXES
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
+from digitnet.shapes import INPUT_SHAPE
+
+if TYPE_CHECKING:  # imported where used: the CLI's parser imports this module for its defaults
+    from digitnet.model_source import ModelSource
 
 LABELS_FILE = "labels.csv"
 FINETUNE_FILE = "finetune.json"
 COPIED_FROM_SOURCE = ("calibration.json", "detector")  # beside the source model; copied when present
-EXAMPLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}  # as `predict`
+EXAMPLE_SUFFIXES = IMAGE_SUFFIXES  # what `predict` reads from a folder
 MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natural smallest set
 
 DEFAULT_STEPS = 200  # Adam steps; measured ~5 s for the seed network on two busy cores
@@ -53,7 +58,7 @@ REPLAY_BATCH = 32  # ... and as many MNIST training images, so MNIST is not forg
 LABEL_SMOOTHING = 0.1  # a few dozen examples must not make the network over-confident
 
 
-class ExamplesError(ValueError):
+class ExamplesError(DigitnetError, ValueError):
     """The examples folder cannot be used; `problems` holds one line per problem."""
 
     def __init__(self, problems: list[str]):
@@ -61,7 +66,7 @@ class ExamplesError(ValueError):
         self.problems = list(problems)
 
 
-class FinetuneError(Exception):
+class FinetuneError(DigitnetError):
     """Fine-tuning cannot be done as asked (no model, --out taken); one line saying how to fix it."""
 
 
@@ -90,13 +95,6 @@ class FinetuneResult:
     mnist_test_accuracy_before: float | None  # None unless measured on MNIST's test split
     mnist_test_accuracy_after: float | None
     out_dir: Path
-
-
-def default_model_path() -> Path:
-    """The model fine-tuned when none is named: the reading model shipped with digitnet."""
-    from digitnet.model_source import ModelSource
-
-    return ModelSource.default().model_file
 
 
 # ---------------------------------------------------------------- reading the examples
@@ -228,25 +226,12 @@ def check_out_dir(out_dir: Path) -> None:
         raise FinetuneError(f"{out_dir} exists and is not an empty folder; choose another --out")
 
 
-def source_run_dir(model_path: Path) -> Path | None:
-    """The run directory a model comes from: itself, or the folder of a run's model.keras."""
-    model_path = Path(model_path)
-    if model_path.is_dir():
-        return model_path
-    return model_path.parent if model_path.name == MODEL_FILE else None
+sha256_file = file_sha256  # the name tests have used
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_model_dir(model, out_dir: Path, source: Path, record: dict) -> None:
-    """out_dir/ model.keras, finetune.json, and the source run's config.json, calibration.json and
-    detector/ when it has them; built in a hidden sibling and renamed into place whole."""
+def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> None:
+    """out_dir/ model.keras, finetune.json, and the source's config.json, calibration.json and
+    detector/ when its folder has them; built in a hidden sibling and renamed into place whole."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +239,7 @@ def write_model_dir(model, out_dir: Path, source: Path, record: dict) -> None:
     try:
         atomic_save_keras(model, staging / MODEL_FILE)
         atomic_write_text(staging / FINETUNE_FILE, json.dumps(record, indent=2) + "\n")
-        run_dir = source_run_dir(source)
+        run_dir = source.directory
         for name in (CONFIG_FILE, *COPIED_FROM_SOURCE) if run_dir else ():
             item = run_dir / name
             if item.is_dir():
@@ -333,15 +318,18 @@ def all_layers(layer) -> list:
 
 
 def accuracy_of(model, images: np.ndarray, labels: np.ndarray) -> float:
-    from digitnet.evaluate import accuracy, make_logits_fn, predict_logits
+    from digitnet.evaluate import accuracy
+    from digitnet.inference import make_logits_fn, predict_logits
 
     return accuracy(predict_logits(make_logits_fn(model), images).argmax(axis=1), labels)
 
 
-def finetune(model_path: Path, examples: Examples, out_dir: Path, *, mnist=None, seed: int = 0,
+def finetune(model_path: Path | ModelSource | None, examples: Examples, out_dir: Path, *,
+             mnist=None, seed: int = 0,
              steps: int = DEFAULT_STEPS, check_mnist: bool = True,
              on_progress: Callable[[int, int, float], None] | None = None) -> FinetuneResult:
-    """Fine-tune the model at `model_path` on `examples` and write it to `out_dir` (see module doc).
+    """Fine-tune the model at `model_path` (None: the shipped reading model) on `examples` and write
+    it to `out_dir` (see module doc).
 
     mnist: a digitnet.data.Mnist; its training split is replayed and, with check_mnist, its test
     split measured before and after. Without it the model sees the writer's examples alone, which
@@ -349,14 +337,15 @@ def finetune(model_path: Path, examples: Examples, out_dir: Path, *, mnist=None,
     """
     import keras
 
-    from digitnet.predict import load_model, resolve_model_path
+    from digitnet.model_source import ModelSource
+    from digitnet.predict import load_model
 
     if steps < 1:
         raise FinetuneError(f"--steps must be at least 1, got {steps}")
     check_out_dir(out_dir)
-    source = resolve_model_path(model_path)
+    source = ModelSource.resolve(model_path)
     keras.utils.set_random_seed(seed)  # dropout masks; the batches come from batch_indices
-    model = load_model(model_path)
+    model = load_model(source)
     measure = mnist is not None and check_mnist
     writer_before = accuracy_of(model, examples.images, examples.labels)
     mnist_before = accuracy_of(model, mnist.test.images, mnist.test.labels) if measure else None
@@ -370,7 +359,7 @@ def finetune(model_path: Path, examples: Examples, out_dir: Path, *, mnist=None,
         if replay is not None:
             replay_images, replay_labels = replay.images[replay_idx[step]], replay.labels[replay_idx[step]]
         else:  # nothing to replay: the batch is the writer's alone
-            replay_images = np.zeros((0, 28, 28, 1), np.float32)
+            replay_images = np.zeros((0, *INPUT_SHAPE), np.float32)
             replay_labels = np.zeros((0,), np.int32)
         loss = train_step(examples.images[writer_idx[step]], examples.labels[writer_idx[step]],
                           replay_images, replay_labels.astype(np.int32), step)
@@ -389,7 +378,7 @@ def finetune(model_path: Path, examples: Examples, out_dir: Path, *, mnist=None,
         mnist_test_accuracy_after=(accuracy_of(model, mnist.test.images, mnist.test.labels)
                                    if measure else None),
         out_dir=Path(out_dir))
-    write_model_dir(model, out_dir, Path(model_path), _record(result, source, examples))
+    write_model_dir(model, out_dir, source, _record(result, source.model_file, examples))
     return result
 
 
@@ -397,7 +386,7 @@ def _record(result: FinetuneResult, source: Path, examples: Examples) -> dict:
     """finetune.json: where the model came from and what fine-tuning did to it."""
     return {
         "source_model": str(source.resolve()),
-        "source_sha256": sha256_file(source),
+        "source_sha256": file_sha256(source),
         "examples": result.examples,
         "examples_per_digit": {str(digit): count for digit, count in enumerate(result.examples_per_digit)},
         "example_files": list(examples.names),

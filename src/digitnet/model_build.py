@@ -17,7 +17,6 @@ for benchmarks/handwriting.py alone.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -28,7 +27,7 @@ import numpy as np
 
 from digitnet.calibration import Calibration, fit_calibration, save_calibration
 from digitnet.data import Mnist
-from digitnet.fileio import atomic_write_text, publish_directory
+from digitnet.fileio import atomic_write_text, file_sha256, publish_directory
 from digitnet.model_source import CALIBRATION_FILE, DETECTOR_DIR
 from digitnet.runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE
 
@@ -103,25 +102,12 @@ def train_reading_detector(data: Mnist, out_dir: Path, *, negatives: int = 30_00
     from digitnet import detector
     from digitnet.negatives import load_fashion
 
-    digits_u8 = np.round(data.train.images[..., 0] * 255).astype(np.uint8)
-    train_set = detector.make_training_set(digits_u8, load_fashion("train"), negatives=negatives,
-                                           rerendered=negatives // 3, seed=seed,
-                                           extra_positives=detector_positives(data, seed))
-    rng = np.random.default_rng(seed + 1)
-    holdout_u8 = np.round(data.validation.images[..., 0] * 255).astype(np.uint8)
-    holdout = np.concatenate([data.validation.images[..., 0],
-                              detector.rerendered_digits(holdout_u8[:2000], rng),
-                              validation_digits(data, font_digits=2000).images[len(data.validation):, ..., 0]])
-    return detector.train_detector(train_set, holdout, out_dir, epochs=epochs, seed=seed,
-                                   flag_rate=DETECTOR_FLAG_RATE, on_epoch=on_epoch)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    font_digits = validation_digits(data, font_digits=2000).images[len(data.validation):, ..., 0]
+    return detector.train_on_mnist(data, load_fashion("train"), out_dir, negatives=negatives,
+                                   epochs=epochs, seed=seed,
+                                   extra_positives=detector_positives(data, seed),
+                                   extra_holdout=font_digits, flag_rate=DETECTOR_FLAG_RATE,
+                                   on_epoch=on_epoch)
 
 
 def package_model(run_dir: Path, destination: Path, card: dict) -> dict:

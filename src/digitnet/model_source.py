@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from digitnet.ensemble_runs import MANIFEST_FILE, member_model_paths
+from digitnet.ensemble_runs import MANIFEST_FILE, is_ensemble_dir, member_model_paths
+from digitnet.errors import DigitnetError
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
 
 CALIBRATION_FILE = "calibration.json"
@@ -29,7 +30,7 @@ DETECTOR_DIR = "detector"
 KINDS = ("run", "keras", "ensemble")
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(DigitnetError):
     """PATH does not hold a usable model; the message says what to pass instead."""
 
 
@@ -60,11 +61,17 @@ class ModelSource:
     is_default: bool = False
 
     @classmethod
+    def resolve(cls, model: "Path | str | ModelSource | None") -> "ModelSource":
+        """`model` as a ModelSource: itself, the model at that path, or (None) the shipped default."""
+        if isinstance(model, ModelSource):
+            return model
+        return cls.default() if model is None else cls.from_path(Path(model))
+
+    @classmethod
     def from_path(cls, path: Path) -> "ModelSource":
         path = Path(path)
-        if path.is_dir() and (path / MANIFEST_FILE).is_file():
-            # A damaged manifest or a missing member is an EnsembleError, which says how to finish it.
-            return cls(path, "ensemble", tuple(member_model_paths(path)), path)
+        if is_ensemble_dir(path):
+            return cls.ensemble(path)
         if path.is_dir():
             candidate = path / MODEL_FILE
             if not candidate.is_file():
@@ -80,6 +87,13 @@ class ModelSource:
         # A model.keras inside a run keeps its run's side files; any other .keras file stands alone.
         directory = path.parent if path.name == MODEL_FILE else None
         return cls(path, "keras", (path,), directory)
+
+    @classmethod
+    def ensemble(cls, path: Path) -> "ModelSource":
+        """An ensemble directory with every member trained; otherwise an EnsembleError that says how
+        to make or finish one (a run or a .keras file is not an ensemble)."""
+        path = Path(path)
+        return cls(path, "ensemble", tuple(member_model_paths(path)), path)
 
     @classmethod
     def default(cls) -> "ModelSource":

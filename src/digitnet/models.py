@@ -11,11 +11,12 @@ from typing import Callable
 import keras
 from keras import layers
 
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+from digitnet.errors import DigitnetError
+from digitnet.shapes import INPUT_SHAPE, NUM_CLASSES  # importable from here too
 
 
-class UnknownArchError(KeyError):
+
+class UnknownArchError(DigitnetError, KeyError):
     def __str__(self) -> str:
         return (f"unknown architecture {self.args[0]!r}; "
                 f"choose one of: {', '.join(sorted(ARCHITECTURES))} (see `digitnet models`)")
@@ -152,12 +153,24 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
-def build_model(arch: str, dropout: float = 0.5, seed: int | None = None) -> keras.Model:
-    """A fresh, untrained network; `seed` fixes its initial weights and its dropout masks."""
+def check_arch(arch: str) -> None:
+    """UnknownArchError, naming the choices, unless `arch` is a registered network."""
+    if arch not in ARCHITECTURES:
+        raise UnknownArchError(arch)
+
+
+def build_model(arch: str, dropout: float | None = None, seed: int | None = None) -> keras.Model:
+    """A fresh, untrained network; `seed` fixes its initial weights and its dropout masks.
+
+    dropout: the fraction dropped; None keeps the architecture's own default (its builder's).
+    Training always passes the run's TrainConfig.dropout.
+    """
     try:
         architecture = ARCHITECTURES[arch]
     except KeyError:
         raise UnknownArchError(arch) from None
+    if dropout is None:
+        return architecture.build(seed=seed)
     return architecture.build(dropout=dropout, seed=seed)
 
 

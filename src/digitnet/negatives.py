@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.errors import DigitnetError
+from digitnet.shapes import IMAGE_SIDE
+
 TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits", "shapes")
 HELDOUT_KINDS = ("letters", "curves", "texture", "paper", "partial")  # for evaluation only
 KINDS = TRAIN_KINDS + HELDOUT_KINDS
@@ -27,7 +30,7 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package datase
 FASHION_HINT = "install it with `apt-get install dataset-fashion-mnist` or set DIGITNET_FASHION_DIR"
 
 
-class NegativesError(Exception):
+class NegativesError(DigitnetError):
     """A source of negative examples is missing; the message says how to get it."""
 
 
@@ -131,9 +134,10 @@ def two_digits(digits_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Two random digits side by side, a few pixels apart or touching."""
     first, second = digits_u8[rng.integers(0, len(digits_u8), 2)]
     gap = int(rng.integers(-4, 9))
-    canvas = np.zeros((28, 56 + gap), np.uint8)
-    canvas[:, :28] = first
-    canvas[:, 28 + gap:56 + gap] = np.maximum(canvas[:, 28 + gap:56 + gap], second)
+    canvas = np.zeros((IMAGE_SIDE, 2 * IMAGE_SIDE + gap), np.uint8)
+    canvas[:, :IMAGE_SIDE] = first
+    canvas[:, IMAGE_SIDE + gap:2 * IMAGE_SIDE + gap] = np.maximum(
+        canvas[:, IMAGE_SIDE + gap:2 * IMAGE_SIDE + gap], second)
     return canvas
 
 
@@ -145,7 +149,7 @@ def negative_images(kind: str, count: int, rng: np.random.Generator,
     """
     _check_kind(kind, digits_u8, fashion_u8)
     if count == 0:  # (np.stack refuses an empty list)
-        return np.zeros((0, 28, 28), np.float32)
+        return np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.float32)
     # The training kinds must stay exactly as they were, random draw for random draw: the
     # detector's training set depends on them bit for bit.
     if kind == "fashion":
@@ -422,7 +426,7 @@ def _is_one_stroke(part: np.ndarray) -> bool:
     total = float(part.sum())
     if total <= 0:
         return True  # nothing left: as useless as a stroke
-    rows, cols = np.mgrid[0:28, 0:28]
+    rows, cols = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE]
     points = np.stack([rows.ravel(), cols.ravel()]).astype(np.float64)
     weights = part.ravel() / total
     centred = points - (points * weights).sum(axis=1, keepdims=True)
@@ -433,7 +437,7 @@ def _is_one_stroke(part: np.ndarray) -> bool:
 def _cut_away(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The digit with the ink on one side of a random straight cut removed: PARTIAL_CUT of it."""
     angle = rng.uniform(0, 2 * np.pi)
-    rows, cols = np.mgrid[0:28, 0:28]
+    rows, cols = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE]
     along = rows * np.cos(angle) + cols * np.sin(angle)
     order = np.argsort(along, axis=None, kind="stable")
     removed_share = np.cumsum(digit.ravel()[order]) / max(float(digit.sum()), 1e-6)
@@ -463,10 +467,11 @@ def _drawn_on_page(image_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray
     from PIL import Image
 
     scale = int(rng.integers(2, 6))
-    side = 28 * scale + int(rng.integers(0, 60))
+    side = IMAGE_SIDE * scale + int(rng.integers(0, 60))
     ink = np.zeros((side, side), np.float32)
-    enlarged = Image.fromarray(image_u8).resize((28 * scale, 28 * scale), Image.Resampling.BILINEAR)
-    x, y = (int(v) for v in rng.integers(0, side - 28 * scale + 1, 2))
-    ink[y:y + 28 * scale, x:x + 28 * scale] = np.asarray(enlarged, np.float32) / 255.0
+    enlarged = Image.fromarray(image_u8).resize((IMAGE_SIDE * scale, IMAGE_SIDE * scale),
+                                                 Image.Resampling.BILINEAR)
+    x, y = (int(v) for v in rng.integers(0, side - IMAGE_SIDE * scale + 1, 2))
+    ink[y:y + IMAGE_SIDE * scale, x:x + IMAGE_SIDE * scale] = np.asarray(enlarged, np.float32) / 255.0
     paper = int(rng.integers(200, 256))
     return np.round(paper * (1.0 - ink)).astype(np.uint8)  # ink darkens the page; no pasted frame

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from digitnet.fileio import atomic_write_bytes
+from digitnet.shapes import IMAGE_SIDE, NUM_CLASSES
 
-NUM_CLASSES = 10
 DPI = 100
 CONFUSION_SIZE = (7.0, 6.0)  # inches: 700 x 600 pixels
 MISCLASSIFIED_SIZE = (10.0, 11.0)  # inches: 1000 x 1100 pixels
@@ -126,7 +126,7 @@ def plot_misclassified(images, labels, predicted, confidence, path: Path, max_im
     return _save(figure, path)
 
 
-_DIGIT = 28  # pixels a side
+_DIGIT = IMAGE_SIDE  # pixels a side
 _GAP = 10  # mosaic pixels between digits: room for a caption wider than its digit
 _CAPTION_BAND = 11  # mosaic pixels above each digit for its caption
 _CELL_WIDTH = _DIGIT + _GAP

@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from digitnet.ensemble import combine, softmax
+from digitnet.errors import first_line
+from digitnet.inference import predict_logits
 from digitnet.model_source import ModelLoadError, ModelSource
+from digitnet.shapes import INPUT_SHAPE
 
 __all__ = ["ModelLoadError", "ModelSource", "Prediction", "Predictor", "ProbabilityModel",
-           "load_model", "resolve_model_path"]
+           "load_model", "predict_images", "resolve_model_path"]
 
 
 def resolve_model_path(path: Path) -> Path:
@@ -27,11 +30,12 @@ def _load_keras_file(model_path: Path):
         return keras.models.load_model(model_path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many kinds for a damaged archive
         raise ModelLoadError(f"{model_path} could not be loaded as a Keras model "
-                             f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from error
+                             f"({type(error).__name__}: {first_line(error)})") from error
 
 
-def load_model(path: Path):
-    return _load_keras_file(resolve_model_path(path))
+def load_model(path: Path | ModelSource):
+    """The one network at `path` (a run directory or .keras file), loaded safely."""
+    return _load_keras_file(ModelSource.resolve(path).model_file)
 
 
 def load_source_models(source: ModelSource) -> list:
@@ -44,12 +48,6 @@ def load_source_models(source: ModelSource) -> list:
         raise EnsembleError(f"the members of {source.path} take different input shapes "
                             f"({', '.join(map(str, sorted(shapes)))}); they cannot vote together")
     return models
-
-
-def _as_source(model: Path | ModelSource | None) -> ModelSource:
-    if isinstance(model, ModelSource):
-        return model
-    return ModelSource.default() if model is None else ModelSource.from_path(model)
 
 
 class ProbabilityModel:
@@ -66,7 +64,7 @@ class ProbabilityModel:
         if rule not in RULES:
             raise UnknownRuleError(rule)
         self.rule = rule
-        self.source = _as_source(path)
+        self.source = ModelSource.resolve(path)
         self.is_ensemble = self.source.kind == "ensemble"
         self.temperature = float(temperature)
         models = load_source_models(self.source)
@@ -74,13 +72,10 @@ class ProbabilityModel:
         self.logits_fns = [logits_function(model, source, engine)
                            for model, source in zip(models, self.source.model_files)]
         self.engine = self.logits_fns[0].engine
-        from digitnet.evaluate import predict_logits  # imports Keras: not at module level
-
-        self._predict_logits = predict_logits
 
     def member_logits(self, images, batch_size: int = 1000):
         """(members, N, 10) raw logits, before any temperature."""
-        return np.stack([self._predict_logits(fn, images, batch_size) for fn in self.logits_fns])
+        return np.stack([predict_logits(fn, images, batch_size) for fn in self.logits_fns])
 
     def member_probabilities(self, images, batch_size: int = 1000):
         """(members, N, 10) softmax probabilities (after the temperature)."""
@@ -130,7 +125,7 @@ class Predictor:
         from digitnet.calibration import load_calibration
         from digitnet.detector import DetectorError, load_detector
 
-        self.source = _as_source(path)
+        self.source = ModelSource.resolve(path)
         self.calibration = load_calibration(self.source.calibration_file)
         self.model = ProbabilityModel(self.source, rule=rule, engine=engine,
                                       temperature=self.calibration.temperature)
@@ -147,7 +142,7 @@ class Predictor:
         """images: float32 (N, 28, 28, 1) in [0, 1], ink bright on black (see preprocess)."""
         from digitnet.uncertainty import flag_uncertain, shifted_confidence
 
-        images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        images = np.asarray(images, dtype=np.float32).reshape(-1, *INPUT_SHAPE)
         if len(images) == 0:
             return []
         predicted, combined = self.model.predict(images)
@@ -164,3 +159,17 @@ class Predictor:
             results.append(Prediction(int(digit), row[int(digit)], row,
                                       [(d, row[d]) for d in order], bool(uncertain[index])))
         return results
+
+
+def predict_images(paths: list, model: Path | ModelSource | None = None, *, rule: str = "mean",
+                   engine: str = "auto") -> list[Prediction]:
+    """The digit in each image file, read as `digitnet predict` reads it (preprocess.image_to_mnist).
+
+    model: a run directory, .keras file, ensemble or ModelSource; None, the reading model shipped
+    with digitnet. An unreadable file raises preprocess.ImageError naming it.
+    """
+    from digitnet.preprocess import image_to_mnist
+
+    images = [image_to_mnist(Path(path), name=str(path)) for path in paths]
+    predictor = Predictor(model, rule=rule, engine=engine)
+    return predictor.predict(np.stack(images) if images else np.zeros((0, *INPUT_SHAPE), np.float32))

@@ -19,12 +19,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from digitnet.errors import DigitnetError, first_line
+from digitnet.shapes import IMAGE_SIDE
+
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (decompression-bomb guard)
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # only these plugins ever see the bytes
 # (JPEG includes cameras' multi-picture MPO files: Pillow's JPEG plugin opens those itself.)
 _FORMAT_NAMES = "PNG, JPEG, BMP, GIF, WebP or TIFF"
 
-MNIST_SIDE = 28
+MNIST_SIDE = IMAGE_SIDE
 MNIST_BOX = 20  # the ink is scaled so that its longer side is this long
 MNIST_CENTRE = 14.0  # where MNIST's centre of mass lies, in pixel indices (measured: 13.99, 14.01)
 PASS_THROUGH_BOX = 22  # a 28x28 image whose ink fits this box ...
@@ -47,7 +50,7 @@ SPECK_FRACTION = 0.03  # parts smaller than this fraction of the largest part ar
 SPECK_SIDE_FRACTION = 1 / 80  # ... and so are parts smaller than a square of this fraction of the short side
 
 
-class ImageError(ValueError):
+class ImageError(DigitnetError, ValueError):
     """An input that is not a usable image; str() is one line: which input, what is wrong, how to fix."""
 
 
@@ -93,14 +96,14 @@ def _decode(file, label: str, max_pixels: int) -> Image.Image:
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"{label} is too large to decode safely ({_first_line(error)}); "
+        raise ImageError(f"{label} is too large to decode safely ({first_line(error)}); "
                          "scale it down or crop it to the digit") from error
     except UnidentifiedImageError as error:
         raise ImageError(f"{label} is not a {_FORMAT_NAMES} image; "
                          "save the drawing or photo in one of those formats") from error
     except Exception as error:  # Pillow raises many kinds for damaged data (OSError, SyntaxError, ...)
         raise ImageError(f"{label} could not be decoded, it may be truncated or damaged "
-                         f"({type(error).__name__}: {_first_line(error)}); save or send it again") from error
+                         f"({type(error).__name__}: {first_line(error)}); save or send it again") from error
 
 
 def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
@@ -110,11 +113,6 @@ def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
                          "allowed; scale it down or crop it to the digit")
     if width == 0 or height == 0:
         raise ImageError(f"{label} has no pixels ({width}x{height}); pass a picture of a digit")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else "no details"
 
 
 # ---------------------------------------------------------------- to the MNIST form
@@ -157,7 +155,7 @@ def _flatten(image: Image.Image) -> tuple[Image.Image, float]:
         # Via RGB: CMYK, YCbCr, LAB, HSV, palette and 1-bit images all convert to it.
         return (image if image.mode == "L" else image.convert("RGB").convert("L")), 255.0
     except ValueError as error:
-        raise ImageError(f"images in Pillow's mode {image.mode} cannot be read ({_first_line(error)}); "
+        raise ImageError(f"images in Pillow's mode {image.mode} cannot be read ({first_line(error)}); "
                          "save it as an 8-bit RGB or grayscale image") from error
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from digitnet.config import ConfigError, TrainConfig, config_to_json, load_config
+from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_write_bytes, atomic_write_text, publish_directory
 
 CONFIG_FILE = "config.json"
@@ -34,7 +35,7 @@ CHECKPOINT_PREFIX = "ckpt-"
 CHECKPOINTS_KEPT = 2  # older ones are pruned once a newer one is complete
 
 
-class RunError(Exception):
+class RunError(DigitnetError):
     """A run directory that cannot be used as asked; the message says how to fix it."""
 
 
@@ -42,7 +43,7 @@ class RunError(Exception):
 class Checkpoint:
     iteration: int  # optimizer steps taken so far
     epoch: int  # epochs completed so far
-    arrays: dict[str, np.ndarray]  # model and optimizer variables, by path
+    arrays: dict[str, np.ndarray]  # model and optimizer variables, keyed by position (see train.capture_state)
     history: list[dict] = field(default_factory=list)  # metrics rows of completed epochs
     path: Path | None = None
 

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.errors import DigitnetError
+from digitnet.shapes import IMAGE_SIDE
+
 FONTS_ROOT = Path("/usr/share/fonts")  # Debian's; DIGITNET_FONTS_DIR overrides it
 SPLITS = ("train", "heldout")
 DIGITS = "0123456789"
@@ -73,7 +76,7 @@ STROKE_STEP = 1 / 40  # of the written height: 1 pixel at 40 pixels tall
 MIN_STROKE_PX = 2.0  # thinning never leaves strokes thinner than this (hairline fonts stay as they are)
 
 
-class SyntheticError(ValueError):
+class SyntheticError(DigitnetError, ValueError):
     """No usable fonts, or a bad argument; str() is one line: what, where, how to fix."""
 
 
@@ -335,7 +338,7 @@ def photo_digits(digits_u8: np.ndarray, seed: int = 0) -> np.ndarray:
     tilt and rotation, slight blur and JPEG compression at a random quality, then to_mnist.
     """
     digits_u8 = np.asarray(digits_u8)
-    if digits_u8.ndim != 3 or digits_u8.shape[1:] != (28, 28):
+    if digits_u8.ndim != 3 or digits_u8.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
         raise SyntheticError(f"photo_digits needs uint8 digits shaped (N, 28, 28), got {digits_u8.shape}; "
                              "pass e.g. (mnist.test.images[..., 0] * 255).astype(np.uint8)")
     rng = np.random.default_rng(seed)
@@ -348,7 +351,7 @@ def photo_image(digit_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     scale = rng.uniform(*PHOTO_SCALE)
     enlarged = Image.fromarray(np.asarray(digit_u8, dtype=np.uint8)).resize(
-        (round(28 * scale),) * 2, Image.Resampling.BILINEAR)
+        (round(IMAGE_SIDE * scale),) * 2, Image.Resampling.BILINEAR)
     mask = np.asarray(enlarged, dtype=np.float32) / 255.0
     side = int(np.ceil(mask.shape[0] * rng.uniform(1.3, 2.0)))
     ink = _photo_warp(mask, side, rng)
@@ -407,4 +410,4 @@ def _to_mnist(pixels_u8: np.ndarray) -> np.ndarray:
 
 
 def _stack(images: list[np.ndarray]) -> np.ndarray:
-    return np.stack(images).astype(np.float32) if images else np.zeros((0, 28, 28), np.float32)
+    return np.stack(images).astype(np.float32) if images else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.float32)

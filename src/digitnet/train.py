@@ -8,7 +8,9 @@ boundaries, so an interrupted run continues exactly where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,8 +21,9 @@ from digitnet import runs
 from digitnet.augment import AffineRanges, StyleRanges, augment_batch, augment_seed
 from digitnet.config import ConfigError, TrainConfig
 from digitnet.data import Mnist, Split
-from digitnet.evaluate import cross_entropy, make_logits_fn, predict_logits, accuracy
+from digitnet.evaluate import accuracy, cross_entropy
 from digitnet.fileio import atomic_save_keras
+from digitnet.inference import make_logits_fn, predict_logits
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class TrainResult:
     epochs: int
     iterations: int
     validation_accuracy: float
-    train_accuracy: float  # the whole training split, dropout off
+    full_train_accuracy: float  # the whole training split, dropout off (history rows: a fixed subset)
     test_accuracy: float
     train_seconds: float  # wall time spent in training steps and per-epoch evaluation
     history: list[dict] = field(default_factory=list)
@@ -90,8 +93,16 @@ def restore_state(model, optimizer, arrays: dict[str, np.ndarray]) -> None:
         variable.assign(arrays[name])
 
 
-class _CompiledSteps:
-    """Runs `count` optimizer steps in one call, the batches gathered in-graph from resident data."""
+class CompiledSteps:
+    """The training step: `count` optimizer steps in one compiled call, the batches gathered in-graph
+    from the training split held as a tensor.
+
+    steps(order, start, count) -> (mean batch loss, mean batch accuracy) takes batches
+    order[start * batch_size:...] onwards, one epoch's shuffling being `order` (see epoch_order).
+    With `augment` (and `style`), each batch is augmented in-graph, seeded by (seed, iteration).
+    label_smoothing moves that weight from the true class to all ten. graph(order) is the traced
+    graph, for TensorBoard.
+    """
 
     def __init__(self, model, optimizer, train: Split, batch_size: int,
                  augment: AffineRanges | None = None, seed: int = 0,
@@ -162,7 +173,13 @@ class _CompiledSteps:
                                               tf.constant(1, tf.int32)).graph
 
 
-def _new_model_and_optimizer(config: TrainConfig, total_iterations: int):
+_CompiledSteps = CompiledSteps  # the name tests and benchmarks have used
+
+
+def new_model_and_optimizer(config: TrainConfig, total_iterations: int):
+    """(network, Adam) as a run of `config` starts them: the network built from config.arch, seed
+    and dropout; Adam with the run's schedule over `total_iterations`, its slots already built (so
+    a checkpoint can be restored into it before the first step)."""
     import keras
 
     from digitnet.models import build_model
@@ -174,6 +191,9 @@ def _new_model_and_optimizer(config: TrainConfig, total_iterations: int):
                                       beta_2=config.adam_beta_2, epsilon=config.adam_epsilon)
     optimizer.build(model.trainable_variables)
     return model, optimizer
+
+
+_new_model_and_optimizer = new_model_and_optimizer  # the name tests and benchmarks have used
 
 
 def training_data(config: TrainConfig, data: Mnist) -> Mnist:
@@ -239,57 +259,28 @@ def require_tensorflow_backend() -> None:
 
 
 def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_note) -> TrainResult:
+    """Train from `checkpoint` (None: from the start) to the last epoch, checkpointing each epoch."""
     import tensorflow as tf
 
     steps_per_epoch = config.steps_per_epoch(len(data.train))
     epochs = config.resolved_epochs(len(data.train))
-    total = epochs * steps_per_epoch
-    model, optimizer = _new_model_and_optimizer(config, total)
-    history: list[dict] = []
-    if checkpoint is not None:
-        restore_state(model, optimizer, checkpoint.arrays)
-        history = list(checkpoint.history)
-        if on_note:
-            on_note(f"resuming from {checkpoint.path} (iteration {checkpoint.iteration} of {total})")
-
-    steps = _CompiledSteps(model, optimizer, data.train, config.batch_size,
-                           augment=config.affine_ranges(), seed=config.seed,
-                           label_smoothing=config.label_smoothing, style=config.style_ranges())
+    model, optimizer = new_model_and_optimizer(config, epochs * steps_per_epoch)
+    history = _restore(model, optimizer, checkpoint, epochs * steps_per_epoch, on_note)
+    steps = CompiledSteps(model, optimizer, data.train, config.batch_size,
+                          augment=config.affine_ranges(), seed=config.seed,
+                          label_smoothing=config.label_smoothing, style=config.style_ranges())
     logits_fn = make_logits_fn(model)
-    train_eval = data.train.images[:config.train_eval_size], data.train.labels[:config.train_eval_size]
     writer = tf.summary.create_file_writer(str(run_dir / runs.TENSORBOARD_DIR))
+    write_graph = _GraphWriter(writer, steps)
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
-    graph_written = False
-
     try:
         for epoch in range(len(history), epochs):
-            order = epoch_order(config.seed, epoch, len(data.train))
             epoch_start = time.perf_counter()
-            losses = []
-            step = int(optimizer.iterations.numpy()) - epoch * steps_per_epoch
-            while step < steps_per_epoch:
-                count = min(config.steps_per_call, steps_per_epoch - step)
-                chunk_start = time.perf_counter()
-                loss, batch_accuracy = steps(order, step, count)
-                step += count
-                losses.append(loss)
-                if not graph_written:
-                    with writer.as_default():
-                        tf.summary.graph(steps.graph(order))
-                    graph_written = True
-                if on_progress:
-                    rate = count * config.batch_size / max(time.perf_counter() - chunk_start, 1e-9)
-                    on_progress(Progress(epoch + 1, epochs, epoch * steps_per_epoch + step, total,
-                                         loss, batch_accuracy, rate))
-            train_loss, train_accuracy = _score(logits_fn, *train_eval, config.eval_batch_size)
-            val_loss, val_accuracy = _score(logits_fn, data.validation.images,
-                                            data.validation.labels, config.eval_batch_size)
+            losses = train_epoch(steps, config, epoch, epochs, len(data.train), on_progress,
+                                 on_chunk=write_graph)
+            row = _epoch_metrics(logits_fn, config, data, epoch, steps_per_epoch, losses)
             elapsed += time.perf_counter() - epoch_start
-            row = {"epoch": epoch + 1, "iteration": (epoch + 1) * steps_per_epoch,
-                   "batch_loss": float(np.mean(losses)) if losses else float("nan"),
-                   "train_loss": train_loss, "train_accuracy": train_accuracy,
-                   "validation_loss": val_loss, "validation_accuracy": val_accuracy,
-                   "elapsed_seconds": elapsed}
+            row["elapsed_seconds"] = elapsed
             history.append(row)
             runs.save_checkpoint(run_dir, runs.Checkpoint(row["iteration"], epoch + 1,
                                                           capture_state(model, optimizer), history))
@@ -304,7 +295,81 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
         raise TrainingInterrupted(run_dir, iteration) from None
     finally:
         writer.close()
+    return _finish(model, optimizer, logits_fn, config, run_dir, data, epochs, history)
 
+
+def train_epoch(steps: CompiledSteps, config: TrainConfig, epoch: int, epochs: int, train_size: int,
+                on_progress: ProgressFn | None = None,
+                on_chunk: Callable[[np.ndarray], None] | None = None) -> list[float]:
+    """The rest of one epoch (0-based `epoch`): its steps not yet taken, `config.steps_per_call` to a
+    compiled call, in the epoch's own shuffled order. Returns each call's mean batch loss.
+
+    A resumed run re-enters its epoch part-way: where it stands is the optimizer's step count.
+    on_chunk(order) is called after each call, before its progress report.
+    """
+    steps_per_epoch = config.steps_per_epoch(train_size)
+    order = epoch_order(config.seed, epoch, train_size)
+    losses = []
+    step = int(steps.optimizer.iterations.numpy()) - epoch * steps_per_epoch
+    while step < steps_per_epoch:
+        count = min(config.steps_per_call, steps_per_epoch - step)
+        chunk_start = time.perf_counter()
+        loss, batch_accuracy = steps(order, step, count)
+        step += count
+        losses.append(loss)
+        if on_chunk:
+            on_chunk(order)
+        if on_progress:
+            rate = count * config.batch_size / max(time.perf_counter() - chunk_start, 1e-9)
+            on_progress(Progress(epoch + 1, epochs, epoch * steps_per_epoch + step,
+                                 epochs * steps_per_epoch, loss, batch_accuracy, rate))
+    return losses
+
+
+def _restore(model, optimizer, checkpoint, total: int, on_note: NoteFn | None) -> list[dict]:
+    """The checkpoint's state put into the fresh model and optimizer; its history (none: [])."""
+    if checkpoint is None:
+        return []
+    restore_state(model, optimizer, checkpoint.arrays)
+    if on_note:
+        on_note(f"resuming from {checkpoint.path} (iteration {checkpoint.iteration} of {total})")
+    return list(checkpoint.history)
+
+
+class _GraphWriter:
+    """Writes the training step's graph to TensorBoard once, after the first compiled call."""
+
+    def __init__(self, writer, steps: CompiledSteps):
+        self.writer, self.steps, self.written = writer, steps, False
+
+    def __call__(self, order: np.ndarray) -> None:
+        import tensorflow as tf
+
+        if self.written:
+            return
+        with self.writer.as_default():
+            tf.summary.graph(self.steps.graph(order))
+        self.written = True
+
+
+def _epoch_metrics(logits_fn, config, data, epoch: int, steps_per_epoch: int, losses: list[float]) -> dict:
+    """The metrics row of a finished epoch, but its elapsed_seconds (the caller's clock adds it last).
+
+    train_loss and train_accuracy are of the first config.train_eval_size training images only.
+    """
+    size = config.train_eval_size
+    train_loss, train_accuracy = _score(logits_fn, data.train.images[:size], data.train.labels[:size],
+                                        config.eval_batch_size)
+    val_loss, val_accuracy = _score(logits_fn, data.validation.images, data.validation.labels,
+                                    config.eval_batch_size)
+    return {"epoch": epoch + 1, "iteration": (epoch + 1) * steps_per_epoch,
+            "batch_loss": float(np.mean(losses)) if losses else float("nan"),
+            "train_loss": train_loss, "train_accuracy": train_accuracy,
+            "validation_loss": val_loss, "validation_accuracy": val_accuracy}
+
+
+def _finish(model, optimizer, logits_fn, config, run_dir, data, epochs: int, history) -> TrainResult:
+    """Save the final model and measure it on the test split and the whole training split."""
     _save_model(model, run_dir)
     _, test_accuracy = _score(logits_fn, data.test.images, data.test.labels, config.eval_batch_size)
     _, full_train_accuracy = _score(logits_fn, data.train.images, data.train.labels,
@@ -322,3 +387,14 @@ def _write_scalars(writer, row: dict) -> None:
                      "validation_accuracy"):
             tf.summary.scalar(name, row[name], step=int(row["iteration"]))
         writer.flush()
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as train(): `digitnet.train` names the module once any import has
+    loaded it (`from digitnet import train`), and the package's API promises digitnet.train(...)."""
+
+    def __call__(self, config: TrainConfig, run_dir: Path, data: Mnist, **callbacks) -> TrainResult:
+        return train(config, run_dir, data, **callbacks)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,6 +1,7 @@
 """The HTTP service: a drawing page, TensorFlow Serving and Open Inference Protocol endpoints.
 
-`create_app` wires a loaded Predictor into FastAPI; `run_server` loads a model and serves it.
+`create_app` wires a loaded Predictor into FastAPI, one router per protocol (routes.py);
+`run_server` loads a model and serves it.
 The service never trains. Every answer is JSON except the page; every client mistake is a
 4xx with {"error": "..."} (see errors.py); decoding and the model run off the event loop.
 
@@ -18,7 +19,6 @@ The service never trains. Every answer is JSON except the page; every client mis
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -27,37 +27,23 @@ from pathlib import Path
 
 import anyio
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from digitnet.serve import open_inference as oip
-from digitnet.serve import tf_serving as tfs
+import digitnet
+
 from digitnet.serve.batching import DEFAULT_MAX_IMAGES, BatchingPredictor
 from digitnet.serve.errors import InternalErrors, RequestError
-from digitnet.serve.images import (DEFAULT_MAX_REQUEST_PIXELS, decode_images, image_file_to_mnist,
-                                   mnist_png_base64)
+from digitnet.serve.images import DEFAULT_MAX_REQUEST_PIXELS
 from digitnet.serve.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
-from digitnet.serve.tensors import parse_json
+from digitnet.serve.routes import Serving, open_inference_router, page_router, tf_serving_router
+from digitnet.shapes import INPUT_SHAPE
 
 DEFAULT_MAX_BATCH = 128  # images in one request (instances, or N of a v2 input)
-UPLOAD_FIELD = "file"
-# The page is self-contained: this policy makes the browser refuse anything from elsewhere.
-PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-               "img-src data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-               "frame-ancestors 'none'")
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("digitnet")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _usable_cores() -> int:
@@ -78,148 +64,28 @@ def create_app(predictor, *, model_info: dict, max_body_bytes: int = DEFAULT_MAX
     """
     from digitnet.preprocess import MAX_PIXELS
 
-    pixel_limit = MAX_PIXELS if max_image_pixels is None else max_image_pixels
-    batcher = BatchingPredictor(predictor, max_images=max(max_batch, DEFAULT_MAX_IMAGES))
-    # Parsing and decoding are CPU-bound and a 40-megapixel image briefly takes ~700 MB, so at most
-    # one request a core decodes at a time; the rest wait their turn instead of exhausting memory.
-    decode_slots = anyio.CapacityLimiter(_usable_cores())
-
-    async def off_loop(function, *args, **kwargs):
-        return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs),
-                                              limiter=decode_slots)
-
-    page = (resources.files("digitnet.serve") / "static" / "index.html").read_text(encoding="utf-8")
-    version = _package_version()
-
-    def decode_request_images(files: list[tuple[bytes, str]]) -> list[np.ndarray]:
-        return decode_images(files, max_pixels=pixel_limit, max_total_pixels=max_request_pixels)
-
-    def parse_tf_predict(body: bytes) -> tfs.PredictRequest:
-        return tfs.parse_predict(parse_json(body), max_instances=max_batch,
-                                 decode_images=decode_request_images)
-
-    def parse_oip_infer(body: bytes) -> oip.InferRequest:
-        return oip.parse_infer(parse_json(body), max_instances=max_batch)
+    serving = Serving(
+        batcher=BatchingPredictor(predictor, max_images=max(max_batch, DEFAULT_MAX_IMAGES)),
+        model_info=model_info, version=digitnet.__version__,
+        page=(resources.files("digitnet.serve") / "static" / "index.html").read_text(encoding="utf-8"),
+        max_batch=max_batch, pixel_limit=MAX_PIXELS if max_image_pixels is None else max_image_pixels,
+        max_request_pixels=max_request_pixels,
+        # Parsing and decoding are CPU-bound and a 40-megapixel image briefly takes ~700 MB, so at
+        # most one request a core decodes at a time; the rest wait their turn instead of exhausting memory.
+        decode_slots=anyio.CapacityLimiter(_usable_cores()), collect=collect)
 
     @asynccontextmanager
     async def lifespan(_app):
         yield
-        await run_in_threadpool(batcher.close)
+        await run_in_threadpool(serving.batcher.close)
 
-    app = FastAPI(title="digitnet", version=version, lifespan=lifespan,
+    app = FastAPI(title="digitnet", version=serving.version, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(InternalErrors)  # added last, so outermost: it sees every other failure
-
-    # ------------------------------------------------------------ page and upload
-
-    @app.get("/", include_in_schema=False)
-    async def index():
-        return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_POLICY,
-                                           "X-Content-Type-Options": "nosniff",
-                                           "Cache-Control": "no-cache"})
-
-    @app.post("/predict")
-    async def predict_upload(request: Request):
-        content_type = request.headers.get("content-type", "")
-        if not content_type.lower().startswith("multipart/form-data"):
-            raise RequestError(f'send the image as multipart/form-data with a field named "{UPLOAD_FIELD}" '
-                               f"(curl -F {UPLOAD_FIELD}=@digit.png ...)", status=415)
-        async with request.form(max_files=1, max_fields=8) as form:
-            upload = form.get(UPLOAD_FIELD)
-            if upload is None or isinstance(upload, str):
-                raise RequestError(f'no file in a form field named "{UPLOAD_FIELD}"; '
-                                   f"send one (curl -F {UPLOAD_FIELD}=@digit.png ...)")
-            data = await upload.read()
-            name = (upload.filename or "the upload")[:100]
-        image = await off_loop(image_file_to_mnist, data, name=name, max_pixels=pixel_limit)
-        [prediction] = await batcher.predict(image[None])
-        return {**prediction.to_dict(), "input_png": mnist_png_base64(image)}
-
-    @app.api_route("/healthz", methods=["GET", "HEAD"])
-    async def healthz():
-        return {"status": "ok"}
-
-    # ------------------------------------------------------------ corrected examples (--collect)
-
-    @app.get("/collect")
-    async def collect_status():
-        return {"enabled": collect is not None}
-
-    @app.post("/collect")
-    async def collect_example(request: Request):
-        from digitnet.serve.collect import parse_example
-
-        if collect is None:
-            raise RequestError("collection is off; start the server with `digitnet serve MODEL "
-                               "--collect DIR` to save corrected examples", status=404)
-        image, label = parse_example(parse_json(await request.body()))
-        name, count = await run_in_threadpool(collect.save, image, label)
-        return JSONResponse({"saved": name, "count": count}, status_code=201)
-
-    # ------------------------------------------------------------ TensorFlow Serving REST
-
-    @app.post("/v1/models/{name}:predict")
-    @app.post("/v1/models/{name}/versions/{version}:predict")
-    async def tf_predict(request: Request, name: str, version: str | None = None):
-        tfs.check_model(name, version)
-        parsed = await off_loop(parse_tf_predict, await request.body())
-        predictions = await batcher.predict(parsed.images)
-        return tfs.predict_response(predictions, parsed.columnar)
-
-    @app.get("/v1/models/{name}")
-    @app.get("/v1/models/{name}/versions/{version}")
-    async def tf_status(name: str, version: str | None = None):
-        if ":" in (version or name):  # "digitnet:predict" reached by GET
-            raise HTTPException(405, "use POST for :predict", headers={"Allow": "POST"})
-        tfs.check_model(name, version)
-        return tfs.model_status(model_info)
-
-    @app.get("/v1/models/{name}/metadata")
-    @app.get("/v1/models/{name}/versions/{version}/metadata")
-    async def tf_metadata(name: str, version: str | None = None):
-        tfs.check_model(name, version)
-        return tfs.model_metadata()
-
-    # ------------------------------------------------------------ Open Inference Protocol (v2)
-
-    @app.get("/v2")
-    async def v2_server_metadata():
-        return oip.server_metadata(version)
-
-    @app.api_route("/v2/health/live", methods=["GET", "HEAD"])
-    async def v2_live():
-        return {"live": True}
-
-    @app.api_route("/v2/health/ready", methods=["GET", "HEAD"])
-    async def v2_ready():
-        # The model is loaded before the app exists; not ready only while it is stuck on a request.
-        if batcher.is_stuck():
-            return JSONResponse({"ready": False, "error": "the model has not answered a queued request "
-                                 f"for {batcher.oldest_wait_s():.0f} s"}, status_code=503)
-        return {"ready": True}
-
-    @app.get("/v2/models/{name}")
-    @app.get("/v2/models/{name}/versions/{version}")
-    async def v2_model_metadata(name: str, version: str | None = None):
-        oip.check_model(name, version)
-        return oip.model_metadata()
-
-    @app.get("/v2/models/{name}/ready")
-    @app.get("/v2/models/{name}/versions/{version}/ready")
-    async def v2_model_ready(name: str, version: str | None = None):
-        oip.check_model(name, version)
-        return {"name": oip.MODEL_NAME, "ready": True}
-
-    @app.post("/v2/models/{name}/infer")
-    @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def v2_infer(request: Request, name: str, version: str | None = None):
-        oip.check_model(name, version)
-        parsed = await off_loop(parse_oip_infer, await request.body())
-        predictions = await batcher.predict(parsed.images)
-        return oip.infer_response(predictions, parsed)
-
+    for router in (page_router(serving), tf_serving_router(serving), open_inference_router(serving)):
+        app.include_router(router)
     return app
 
 
@@ -249,7 +115,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def warm_up(predictor) -> None:
     """One prediction before serving, so the first request does not pay for tracing the model."""
-    predictor.predict(np.zeros((1, 28, 28, 1), dtype=np.float32))
+    predictor.predict(np.zeros((1, *INPUT_SHAPE), dtype=np.float32))
 
 
 def run_server(model_path: Path | None, host: str = "127.0.0.1", port: int = 8000, *, rule: str = "mean",

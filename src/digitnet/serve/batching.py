@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from digitnet.shapes import INPUT_SHAPE
+
 DEFAULT_MAX_IMAGES = 256  # per model call; a request larger than this still runs, alone
 # A request waiting this long for the model means it is stuck (a full batch takes milliseconds with
 # LiteRT, a fraction of a second with Keras): the service then reports itself not ready.
@@ -52,7 +54,7 @@ class BatchingPredictor:
 
     async def predict(self, images: np.ndarray) -> list:
         """images: float32 (N, 28, 28) or (N, 28, 28, 1) in [0, 1]; N >= 1. Returns N Predictions."""
-        images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        images = np.asarray(images, dtype=np.float32).reshape(-1, *INPUT_SHAPE)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._ensure_started()

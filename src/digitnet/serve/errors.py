@@ -11,6 +11,8 @@ import json
 import logging
 from collections.abc import Iterable
 
+from digitnet.errors import DigitnetError
+
 logger = logging.getLogger("digitnet.serve")
 
 ECHO_CHARS = 200  # the most of a client's own input an error message repeats back
@@ -61,7 +63,7 @@ class RequestError(Exception):
         self.status = status
 
 
-class ServeError(Exception):
+class ServeError(DigitnetError):
     """The server cannot start as asked (for example, the port is taken); one line for the user."""
 
 

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from digitnet.inputs import mnist_png
 from digitnet.serve.errors import RequestError
 
 # Decoded pixels one request may cost, all its images together: a little more than four 12-megapixel
@@ -88,9 +89,4 @@ def decode_images(files: list[tuple[bytes, str]], *, max_pixels: int,
 
 def mnist_png_base64(image: np.ndarray) -> str:
     """The 28x28 image the model saw, as base64 PNG text (white ink on black, as MNIST)."""
-    from PIL import Image
-
-    pixels = np.clip(np.asarray(image, dtype=np.float32).reshape(28, 28), 0.0, 1.0)
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return base64.b64encode(mnist_png(image)).decode("ascii")

@@ -27,8 +27,7 @@ def describe_model(source: ModelSource | Path, rule: str = "mean") -> dict:
     Only validation accuracy is saved in a run (metrics.csv); test accuracy is printed by
     `digitnet train` / `evaluate` but not stored, so it is not claimed here.
     """
-    if not isinstance(source, ModelSource):
-        source = ModelSource.from_path(Path(source))
+    source = ModelSource.resolve(source)
     if source.kind == "ensemble":
         configs = [ModelSource.from_path(path.parent).run_config() for path in source.model_files]
         archs = sorted({config.get("arch") for config in configs if config and config.get("arch")})

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from digitnet.serve import served_model
 from digitnet.serve.errors import RequestError, echo, echo_items
+from digitnet.serve.served_model import MODEL_NAME, MODEL_VERSION
 from digitnet.serve.tensors import SIDE, describe, nested_numbers, pixels
 
-MODEL_NAME = "digitnet"
-MODEL_VERSION = "1"
 PLATFORM = "tensorflow_keras"  # informational only in the protocol
 INPUT = {"name": "image", "datatype": "FP32", "shape": [-1, SIDE, SIDE, 1]}
 OUTPUTS = [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
@@ -48,10 +48,8 @@ def model_metadata() -> dict:
 
 
 def check_model(name: str, version: str | None = None) -> None:
-    if name != MODEL_NAME or (version is not None and version != MODEL_VERSION):
-        wanted = f"{name[:60]!r}" + (f" version {version[:20]!r}" if version is not None else "")
-        raise RequestError(f'unknown model {wanted}; this server serves "{MODEL_NAME}" '
-                           f"version {MODEL_VERSION}", status=404)
+    """404 unless the path names the served model (and, if given, its version)."""
+    served_model.check_model(name, version, unknown="unknown model")
 
 
 def check_parameters(parameters: Any, where: str) -> dict:

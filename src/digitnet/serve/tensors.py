@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from digitnet.serve.errors import RequestError
+from digitnet.shapes import IMAGE_SIDE
 
-SIDE = 28
+SIDE = IMAGE_SIDE
 PIXELS = SIDE * SIDE
 _MAX_DEPTH = 6  # deeper than any image layout we accept: stop before Python's recursion limit
 

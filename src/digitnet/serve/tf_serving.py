@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from digitnet.serve import served_model
 from digitnet.serve.errors import RequestError, echo, echo_items
+from digitnet.serve.served_model import MODEL_NAME, MODEL_VERSION
 from digitnet.serve.tensors import PIXELS, SIDE, decode_base64, describe, nested_numbers, pixels
 
-MODEL_NAME = "digitnet"
-MODEL_VERSION = "1"  # one model is served; TF Serving versions are int64, written as strings in JSON
 INPUT_NAME = "image"
 SIGNATURE = "serving_default"
 _IMAGE_SHAPES = ((SIDE, SIDE), (PIXELS,), (SIDE, SIDE, 1))
@@ -127,7 +127,4 @@ def model_metadata() -> dict:
 
 def check_model(name: str, version: str | None = None) -> None:
     """404 unless the path names the served model (and, if given, its version)."""
-    if name != MODEL_NAME or (version is not None and version != MODEL_VERSION):
-        wanted = f"{name[:60]!r}" + (f" version {version[:20]!r}" if version is not None else "")
-        raise RequestError(f'servable not found: model {wanted}; this server serves "{MODEL_NAME}" '
-                           f"version {MODEL_VERSION}", status=404)
+    served_model.check_model(name, version, unknown="servable not found: model")
