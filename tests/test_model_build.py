@@ -1,0 +1,45 @@
+"""Packaging the shipped model: the files predicting needs, a card whose SHA-256s match, readable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from digitnet.calibration import Calibration
+from digitnet.model_build import CARD_FILE, SHIPPED_FILES, package_model, save_model_calibration
+from digitnet.fileio import file_sha256
+from digitnet.model_source import ModelSource
+
+
+def _complete_run(tiny_model_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    save_model_calibration(run, Calibration(2.0, 0.8, 0.02, "validation"))
+    (run / "detector").mkdir()
+    (run / "detector" / "detector.json").write_text('{"threshold": 0.5}\n')
+    return run
+
+
+def test_package_copies_what_predicting_needs_and_a_matching_card(tiny_model_dir, tmp_path):
+    run = _complete_run(tiny_model_dir, tmp_path)
+    destination = tmp_path / "package" / "default_model"
+    card = package_model(run, destination, {"recipe": "read", "seed": 0})
+    assert sorted(p.name for p in destination.iterdir()) == sorted(
+        [*SHIPPED_FILES, "detector", CARD_FILE, "__init__.py"])
+    saved = json.loads((destination / CARD_FILE).read_text())
+    assert saved == card and saved["recipe"] == "read"
+    assert all(saved["sha256"][name] == file_sha256(destination / name) for name in SHIPPED_FILES)
+    assert (destination / "model.keras").stat().st_mode & 0o444 == 0o444  # readable by everyone
+    assert "checkpoints" not in {p.name for p in destination.iterdir()}  # no training leftovers
+    source = ModelSource.from_path(destination)
+    assert source.calibration_file and source.detector_dir
+
+
+def test_package_replaces_an_old_one_whole(tiny_model_dir, tmp_path):
+    run = _complete_run(tiny_model_dir, tmp_path)
+    destination = tmp_path / "default_model"
+    destination.mkdir()
+    (destination / "stale.keras").write_bytes(b"old")
+    package_model(run, destination, {})
+    assert not (destination / "stale.keras").exists()
+    assert not list(tmp_path.glob(".default_model*"))  # no staging or backup left behind
