@@ -23,12 +23,11 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def train_model(run_dir: Path, data) -> float:
+def train_model(run_dir: Path, data) -> None:
     from digitnet import runs, train
     from digitnet.config import recipe_config
     from digitnet.model_build import RECIPE, SEED
 
-    started = time.perf_counter()
     on_epoch = lambda row: say(f"  epoch {int(row['epoch'])}: validation accuracy "  # noqa: E731
                                f"{row['validation_accuracy']:.4f}, {row['elapsed_seconds']:.0f} s")
     if (run_dir / runs.MODEL_FILE).is_file():
@@ -40,7 +39,6 @@ def train_model(run_dir: Path, data) -> float:
         config = recipe_config(RECIPE, seed=SEED)
         say(f"training the {RECIPE!r} recipe (seed {SEED}) into {run_dir}")
         train.train(config, run_dir, data, on_epoch=on_epoch, on_note=say)
-    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -54,10 +52,12 @@ def main() -> int:
     from digitnet.evaluate import accuracy
     from digitnet.model_source import DETECTOR_DIR
     from digitnet.predict import ProbabilityModel
-    from digitnet.runs import MODEL_FILE, read_run_config
+    from digitnet.runs import MODEL_FILE, read_metrics, read_run_config
 
     data = load_mnist()
-    train_seconds = train_model(args.run_dir, data)
+    train_model(args.run_dir, data)
+    # The run's own record: training steps and per-epoch evaluation, across any resumes.
+    train_seconds = read_metrics(args.run_dir)[-1]["elapsed_seconds"]
 
     detector_dir = args.run_dir / DETECTOR_DIR
     started = time.perf_counter()

@@ -181,11 +181,10 @@ def _scores(logits_fn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray
 
 
 def save_detector(model, threshold: float, out_dir: Path) -> None:
-    import keras
-
     out_dir = Path(out_dir)
-    # A fresh copy without the optimizer: its Adam slots would double the file and are never used.
-    plain = keras.models.clone_model(model)
+    # A fresh, never-compiled copy: the trained one would save its Adam slots too, tripling the
+    # file for nothing (keras.models.clone_model keeps the compile state, so it will not do).
+    plain = build_detector()
     plain.set_weights(model.get_weights())
     atomic_save_keras(plain, out_dir / MODEL_FILE)
     atomic_write_text(out_dir / THRESHOLD_FILE, json.dumps({"threshold": threshold}) + "\n")
