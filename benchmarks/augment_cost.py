@@ -22,8 +22,15 @@ from machine import describe_machine  # noqa: E402
 
 BATCH = 128
 # Every style change on, at amounts that keep a digit readable (see `digitnet augment-preview`).
-ALL_STYLE = dict(elastic_alpha=1.5, elastic_sigma=4.0, stroke_pixels=1.0, blur_sigma=1.0,
-                 low_res_probability=0.3, ink_fraction=0.3, occlusion_fraction=0.4)
+ALL_STYLE = dict(
+    elastic_alpha=1.5,
+    elastic_sigma=4.0,
+    stroke_pixels=1.0,
+    blur_sigma=1.0,
+    low_res_probability=0.3,
+    ink_fraction=0.3,
+    occlusion_fraction=0.4,
+)
 
 
 def augment_contenders(images):
@@ -32,21 +39,25 @@ def augment_contenders(images):
 
     from digitnet.augment import AffineRanges, StyleRanges, augment_batch
 
-    settings = {"affine_only": (AffineRanges(), StyleRanges()),
-                "all_style_no_affine": (AffineRanges(0.0, 0.0, 0.0, 0.0), StyleRanges(**ALL_STYLE)),
-                "affine_and_all_style": (AffineRanges(), StyleRanges(**ALL_STYLE))}
+    settings = {
+        "affine_only": (AffineRanges(), StyleRanges()),
+        "all_style_no_affine": (AffineRanges(0.0, 0.0, 0.0, 0.0), StyleRanges(**ALL_STYLE)),
+        "affine_and_all_style": (AffineRanges(), StyleRanges(**ALL_STYLE)),
+    }
     for field, value in ALL_STYLE.items():
         if field != "elastic_sigma":
             settings[f"only_{field}"] = (AffineRanges(0.0, 0.0, 0.0, 0.0), StyleRanges(**{field: value}))
     batch = tf.constant(images)
     contenders = {}
     for name, (affine, style) in settings.items():
+
         def run(steps, affine=affine, style=style):
             total = tf.constant(0.0)
             for step in tf.range(steps):
                 seed = tf.stack([tf.constant(0, tf.int64), tf.cast(step, tf.int64)])
                 total += tf.reduce_sum(augment_batch(batch, seed, affine, style))
             return total
+
         compiled = tf.function(run)
         contenders[name] = lambda count, compiled=compiled: float(compiled(tf.constant(count)))
     return contenders
@@ -61,8 +72,9 @@ def training_contenders(data):
     for name, style in (("train_step_affine_only", {}), ("train_step_affine_and_all_style", ALL_STYLE)):
         config = TrainConfig(arch="lean", batch_size=BATCH, learning_rate=3e-3, augment=True, **style)
         model, optimizer = train._new_model_and_optimizer(config, total_iterations=10_000)
-        steps = train._CompiledSteps(model, optimizer, data.train, BATCH, augment=config.affine_ranges(),
-                                     style=config.style_ranges())
+        steps = train._CompiledSteps(
+            model, optimizer, data.train, BATCH, augment=config.affine_ranges(), style=config.style_ranges()
+        )
         order = train.epoch_order(0, 0, len(data.train))
         contenders[name] = lambda count, steps=steps, order=order: steps(order, 0, count)
     return contenders
@@ -87,8 +99,18 @@ def main() -> None:
             run(args.steps)  # returns Python numbers: the work is done
             timings[name].append((time.perf_counter() - started) * 1000.0 / args.steps)
     results = {name: round(statistics.median(values), 2) for name, values in timings.items()}
-    print(json.dumps({"benchmark": "augment_cost", "machine": describe_machine(),
-                      "batch": BATCH, "style": ALL_STYLE, "ms_per_batch": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "augment_cost",
+                "machine": describe_machine(),
+                "batch": BATCH,
+                "style": ALL_STYLE,
+                "ms_per_batch": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -40,11 +40,14 @@ def check_format(model_path: Path, fmt: str, out_root: Path, images, labels, exp
     export_seconds = time.perf_counter() - started
     logits = np.asarray(RUNNERS[fmt](out, images))
     predicted = logits.argmax(axis=1)
-    return {"format": fmt, "export_seconds": round(export_seconds, 2),
-            "artifact_bytes": artifact_bytes(out),
-            "max_abs_logit_difference": float(np.max(np.abs(logits - expected))),
-            "predictions_differing": int(np.sum(predicted != expected.argmax(axis=1))),
-            "test_accuracy": float(np.mean(predicted == labels))}
+    return {
+        "format": fmt,
+        "export_seconds": round(export_seconds, 2),
+        "artifact_bytes": artifact_bytes(out),
+        "max_abs_logit_difference": float(np.max(np.abs(logits - expected))),
+        "predictions_differing": int(np.sum(predicted != expected.argmax(axis=1))),
+        "test_accuracy": float(np.mean(predicted == labels)),
+    }
 
 
 def main() -> None:
@@ -69,12 +72,24 @@ def main() -> None:
             model_path = Path(temp) / "run"
             train(TrainConfig(epochs=1, seed=0), model_path, data)
         expected = predict_logits(make_logits_fn(load_model(model_path)), data.test.images)
-        rows = [check_format(model_path, fmt, Path(temp), data.test.images,
-                             np.asarray(data.test.labels), expected) for fmt in FORMATS]
-    print(json.dumps({"machine": describe_machine(), "model": str(args.model or "seed, 1 epoch"),
-                      "images": len(data.test.images),
-                      "keras_test_accuracy": float(np.mean(expected.argmax(axis=1) == data.test.labels)),
-                      "formats": rows}, indent=2))
+        rows = [
+            check_format(
+                model_path, fmt, Path(temp), data.test.images, np.asarray(data.test.labels), expected
+            )
+            for fmt in FORMATS
+        ]
+    print(
+        json.dumps(
+            {
+                "machine": describe_machine(),
+                "model": str(args.model or "seed, 1 epoch"),
+                "images": len(data.test.images),
+                "keras_test_accuracy": float(np.mean(expected.argmax(axis=1) == data.test.labels)),
+                "formats": rows,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe_machine  # noqa: E402
 
 SEED = 20261130  # no training or calibration step uses it
-TARGETS = {"heldout_font_accuracy": 0.97, "unflagged_accuracy": 0.995, "digit_flag_rate": 0.05,
-           "non_digit_flag_rate": 0.99, "mnist_test": 0.994, "finetune_mnist_cost": 0.001}
+TARGETS = {
+    "heldout_font_accuracy": 0.97,
+    "unflagged_accuracy": 0.995,
+    "digit_flag_rate": 0.05,
+    "non_digit_flag_rate": 0.99,
+    "mnist_test": 0.994,
+    "finetune_mnist_cost": 0.001,
+}
 FLAG_RATES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
@@ -47,9 +53,11 @@ def digit_sets(data, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(SEED)
     chosen = rng.choice(len(data.test), count, replace=False)
     test_u8 = np.round(data.test.images[chosen, ..., 0] * 255).astype(np.uint8)
-    return {"mnist_test": (data.test.images[..., 0], data.test.labels),
-            "heldout_fonts": (fonts, font_labels),
-            "mnist_photos": (photo_digits(test_u8, seed=SEED), data.test.labels[chosen])}
+    return {
+        "mnist_test": (data.test.images[..., 0], data.test.labels),
+        "heldout_fonts": (fonts, font_labels),
+        "mnist_photos": (photo_digits(test_u8, seed=SEED), data.test.labels[chosen]),
+    }
 
 
 def non_digit_sets(data, count: int) -> dict[str, np.ndarray]:
@@ -61,8 +69,12 @@ def non_digit_sets(data, count: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(SEED + 1)
     test_u8 = np.round(data.test.images[..., 0] * 255).astype(np.uint8)
     sets = {kind: negative_images(kind, count, rng, digits_u8=test_u8) for kind in HELDOUT_KINDS}
-    sets["blank"] = np.stack([to_mnist(Image.new("L", (side, side), int(rng.integers(0, 256))))
-                              for side in rng.integers(28, 300, count)])
+    sets["blank"] = np.stack(
+        [
+            to_mnist(Image.new("L", (side, side), int(rng.integers(0, 256))))
+            for side in rng.integers(28, 300, count)
+        ]
+    )
     return sets
 
 
@@ -74,10 +86,16 @@ def score_digits(predictor, images: np.ndarray, labels: np.ndarray) -> dict:
     confidence = np.array([p.probability for p in predictions])
     flags = np.array([p.uncertain for p in predictions])
     correct = digits == labels
-    return {**{k: round(v, 4) if isinstance(v, float) else v
-               for k, v in flagged_accuracy(confidence, correct, flags).items()},
-            "selective": [{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
-                          for row in selective_accuracy(confidence, correct, FLAG_RATES)]}
+    return {
+        **{
+            k: round(v, 4) if isinstance(v, float) else v
+            for k, v in flagged_accuracy(confidence, correct, flags).items()
+        },
+        "selective": [
+            {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+            for row in selective_accuracy(confidence, correct, FLAG_RATES)
+        ],
+    }
 
 
 def score_non_digits(predictor, images: np.ndarray) -> float:
@@ -86,9 +104,12 @@ def score_non_digits(predictor, images: np.ndarray) -> float:
 
 def score_model(predictor, digits: dict, non_digits: dict) -> dict:
     started = time.perf_counter()
-    result = {"digits": {name: score_digits(predictor, *pair) for name, pair in digits.items()},
-              "non_digits_flagged": {name: score_non_digits(predictor, images)
-                                     for name, images in non_digits.items()}}
+    result = {
+        "digits": {name: score_digits(predictor, *pair) for name, pair in digits.items()},
+        "non_digits_flagged": {
+            name: score_non_digits(predictor, images) for name, images in non_digits.items()
+        },
+    }
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -108,29 +129,44 @@ def finetune_writers(reading_path: Path | None, data, writers: int) -> list[dict
         before = ProbabilityModel(source, engine="keras").predict(rest[..., np.newaxis])[0]
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch) / "tuned"
-            examples = Examples(shots[..., np.newaxis], shot_labels,
-                                [f"{font.stem}_{i}" for i in range(len(shots))])
+            examples = Examples(
+                shots[..., np.newaxis], shot_labels, [f"{font.stem}_{i}" for i in range(len(shots))]
+            )
             result = finetune(source.model_file, examples, out, mnist=data, seed=0)
             after = ProbabilityModel(out, engine="keras").predict(rest[..., np.newaxis])[0]
-        rows.append({"writer": font.name, "examples": int(len(shots)), "scored": int(len(rest)),
-                     "writer_accuracy_before": round(accuracy(before, rest_labels), 4),
-                     "writer_accuracy_after": round(accuracy(after, rest_labels), 4),
-                     "mnist_test_before": round(result.mnist_test_accuracy_before, 4),
-                     "mnist_test_after": round(result.mnist_test_accuracy_after, 4),
-                     "seconds": round(result.seconds, 1)})
+        rows.append(
+            {
+                "writer": font.name,
+                "examples": int(len(shots)),
+                "scored": int(len(rest)),
+                "writer_accuracy_before": round(accuracy(before, rest_labels), 4),
+                "writer_accuracy_after": round(accuracy(after, rest_labels), 4),
+                "mnist_test_before": round(result.mnist_test_accuracy_before, 4),
+                "mnist_test_after": round(result.mnist_test_accuracy_after, 4),
+                "seconds": round(result.seconds, 1),
+            }
+        )
     return rows
 
 
 def markdown_table(models: dict) -> str:
-    lines = ["| model | MNIST test | held-out fonts | MNIST as photos | flagged (fonts) | "
-             "accuracy unflagged (fonts) | " + " | ".join(
-                 f"{kind} flagged" for kind in next(iter(models.values()))["non_digits_flagged"]) + " |"]
+    lines = [
+        "| model | MNIST test | held-out fonts | MNIST as photos | flagged (fonts) | "
+        "accuracy unflagged (fonts) | "
+        + " | ".join(f"{kind} flagged" for kind in next(iter(models.values()))["non_digits_flagged"])
+        + " |"
+    ]
     lines.append("|" + "---|" * (6 + len(next(iter(models.values()))["non_digits_flagged"])))
     for name, result in models.items():
         d = result["digits"]
-        cells = [name, f"{d['mnist_test']['accuracy']:.2%}", f"{d['heldout_fonts']['accuracy']:.2%}",
-                 f"{d['mnist_photos']['accuracy']:.2%}", f"{d['heldout_fonts']['flagged_share']:.1%}",
-                 f"{d['heldout_fonts']['accuracy_unflagged']:.2%}"]
+        cells = [
+            name,
+            f"{d['mnist_test']['accuracy']:.2%}",
+            f"{d['heldout_fonts']['accuracy']:.2%}",
+            f"{d['mnist_photos']['accuracy']:.2%}",
+            f"{d['heldout_fonts']['flagged_share']:.1%}",
+            f"{d['heldout_fonts']['accuracy_unflagged']:.2%}",
+        ]
         cells += [f"{share:.1%}" for share in result["non_digits_flagged"].values()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -155,23 +191,43 @@ def main() -> None:
     reading = ModelSource.default() if args.reading is None else ModelSource.from_path(args.reading)
     digits, non_digits = digit_sets(data, args.count), non_digit_sets(data, args.count // 4)
     reading_predictor = Predictor(reading)
-    models = {"tutorial network": score_model(Predictor(args.tutorial, detector_dir=reading.detector_dir),
-                                              digits, non_digits),
-              "reading model": score_model(reading_predictor, digits, non_digits)}
+    models = {
+        "tutorial network": score_model(
+            Predictor(args.tutorial, detector_dir=reading.detector_dir), digits, non_digits
+        ),
+        "reading model": score_model(reading_predictor, digits, non_digits),
+    }
     writers = finetune_writers(args.reading, data, args.writers) if args.writers else []
     table = markdown_table(models)
     if args.plot:
         from digitnet.plots import plot_selective_accuracy
 
-        plot_selective_accuracy({f"{model}, {name}": result["digits"][name]["selective"]
-                                 for model, result in models.items()
-                                 for name in ("mnist_test", "heldout_fonts")}, args.plot)
+        plot_selective_accuracy(
+            {
+                f"{model}, {name}": result["digits"][name]["selective"]
+                for model, result in models.items()
+                for name in ("mnist_test", "heldout_fonts")
+            },
+            args.plot,
+        )
     if args.table:
         atomic_write_text(args.table, table)
-    print(json.dumps({"benchmark": "handwriting", "machine": describe_machine(),
-                      "tutorial": str(args.tutorial), "reading": str(reading.path),
-                      "count": args.count, "targets": TARGETS, "models": models,
-                      "finetune": writers, "table": table}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "handwriting",
+                "machine": describe_machine(),
+                "tutorial": str(args.tutorial),
+                "reading": str(reading.path),
+                "count": args.count,
+                "targets": TARGETS,
+                "models": models,
+                "finetune": writers,
+                "table": table,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

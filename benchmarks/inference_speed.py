@@ -36,8 +36,11 @@ def latency(call, calls: int) -> dict:
         call()
         seconds.append(time.perf_counter() - started)
     seconds.sort()
-    return {"p50_ms": round(statistics.median(seconds) * 1e3, 4),
-            "p90_ms": round(seconds[int(0.9 * len(seconds))] * 1e3, 4), "calls": calls}
+    return {
+        "p50_ms": round(statistics.median(seconds) * 1e3, 4),
+        "p90_ms": round(seconds[int(0.9 * len(seconds))] * 1e3, 4),
+        "calls": calls,
+    }
 
 
 def throughput(call, batch: int, calls: int) -> dict:
@@ -86,16 +89,27 @@ def main() -> None:
             "litert_logits": throughput(lambda: litert_fn(batch), 1024, 30),
             "predict_path_probability_model": throughput(lambda: fast_model.predict(batch), 1024, 30),
         }
-        agreement = {"max_abs_logit_difference_litert_vs_keras":
-                         float(np.max(np.abs(litert_fn(batch) - keras_fn(batch)))),
-                     "argmax_differing_of_1024":
-                         int(np.sum(litert_fn(batch).argmax(1) != keras_fn(batch).argmax(1)))}
-    print(json.dumps({"benchmark": "inference_speed", "machine": describe_machine(),
-                      "model": "seed network" + (f" from {args.model}" if args.model else
-                                                 " (untrained: speed does not depend on weights)"),
-                      "predict_path_engine": fast_model.engine,
-                      "batch_1": batch_1, "batch_1024": batch_1024, "agreement": agreement},
-                     indent=2))
+        agreement = {
+            "max_abs_logit_difference_litert_vs_keras": float(
+                np.max(np.abs(litert_fn(batch) - keras_fn(batch)))
+            ),
+            "argmax_differing_of_1024": int(np.sum(litert_fn(batch).argmax(1) != keras_fn(batch).argmax(1))),
+        }
+    print(
+        json.dumps(
+            {
+                "benchmark": "inference_speed",
+                "machine": describe_machine(),
+                "model": "seed network"
+                + (f" from {args.model}" if args.model else " (untrained: speed does not depend on weights)"),
+                "predict_path_engine": fast_model.engine,
+                "batch_1": batch_1,
+                "batch_1024": batch_1024,
+                "agreement": agreement,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

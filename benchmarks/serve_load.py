@@ -74,6 +74,7 @@ class Tally:
 
 # ---------------------------------------------------------------- requests
 
+
 def png_bytes(pixels: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -107,15 +108,21 @@ def valid_requests(model: Path, count: int, seed: int) -> list[Valid]:
             bodies.append(json.dumps({"instances": [{"b64": base64.b64encode(data).decode()}]}).encode())
             seen.append(image_to_mnist(data))
     predictions = Predictor(model).predict(np.stack(seen))
-    return [Valid(body, p.digit, np.array(p.probabilities), p.uncertain)
-            for body, p in zip(bodies, predictions)]
+    return [
+        Valid(body, p.digit, np.array(p.probabilities), p.uncertain) for body, p in zip(bodies, predictions)
+    ]
 
 
 def _png_header_only(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     chunk = b"IHDR" + header
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk
-            + struct.pack(">I", zlib.crc32(chunk)) + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(header))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
 
 
 def malformed_requests(max_body_bytes: int, max_batch: int) -> dict[str, tuple[object, int]]:
@@ -146,8 +153,17 @@ def malformed_requests(max_body_bytes: int, max_batch: int) -> dict[str, tuple[o
 
 # ---------------------------------------------------------------- clients
 
-def client_loop(url: str, deadline: float, valid: list[Valid], malformed: dict, bad_fraction: float,
-                seed: int, tally: Tally, lock: threading.Lock) -> None:
+
+def client_loop(
+    url: str,
+    deadline: float,
+    valid: list[Valid],
+    malformed: dict,
+    bad_fraction: float,
+    seed: int,
+    tally: Tally,
+    lock: threading.Lock,
+) -> None:
     import httpx
 
     rng = random.Random(seed)
@@ -194,14 +210,21 @@ def check(response, kind: str, expected_status: int, request: Valid | None, tall
         return tally.count("rejected as expected", kind)
     [answer] = body["predictions"]
     difference = float(np.max(np.abs(np.array(answer["probabilities"]) - request.probabilities)))
-    if (answer["digit"] != request.digit or answer["uncertain"] != request.uncertain
-            or difference > PROBABILITY_TOLERANCE):
-        return tally.fail("wrong answer", kind, f"got {answer['digit']} (max difference {difference:.2g}), "
-                                                f"expected {request.digit}")
+    if (
+        answer["digit"] != request.digit
+        or answer["uncertain"] != request.uncertain
+        or difference > PROBABILITY_TOLERANCE
+    ):
+        return tally.fail(
+            "wrong answer",
+            kind,
+            f"got {answer['digit']} (max difference {difference:.2g}), expected {request.digit}",
+        )
     tally.count("answered correctly", kind)
 
 
 # ---------------------------------------------------------------- the server
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -211,9 +234,22 @@ def free_port() -> int:
 
 def start_server(model: Path, max_body_bytes: int, log) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "digitnet.serve", str(model), "--host", "127.0.0.1",
-                                "--port", str(port), "--max-body-bytes", str(max_body_bytes)],
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "digitnet.serve",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--max-body-bytes",
+            str(max_body_bytes),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -246,8 +282,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--bad-fraction", type=float, default=0.2)
-    parser.add_argument("--max-body-bytes", type=int, default=1024 * 1024,
-                        help="the server's body limit (given to the server this starts)")
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=1024 * 1024,
+        help="the server's body limit (given to the server this starts)",
+    )
     parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="the server's image limit")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -264,10 +304,22 @@ def main() -> int:
         wait_ready(url, process)
         deadline = time.monotonic() + args.seconds
         started = time.perf_counter()
-        threads = [threading.Thread(target=client_loop,
-                                    args=(url, deadline, valid, malformed, args.bad_fraction,
-                                          args.seed * 1000 + index, tally, lock))
-                   for index in range(args.clients)]
+        threads = [
+            threading.Thread(
+                target=client_loop,
+                args=(
+                    url,
+                    deadline,
+                    valid,
+                    malformed,
+                    args.bad_fraction,
+                    args.seed * 1000 + index,
+                    tally,
+                    lock,
+                ),
+            )
+            for index in range(args.clients)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -280,15 +332,25 @@ def main() -> int:
     passed = failures == 0 and server_exit in (0, None)  # None: --url, someone else's server
     requests = len(tally.latencies) + tally.counts.get("dropped", 0)
     report = {
-        "benchmark": "serve_load", "url": url, "server_started_here": process is not None,
-        "server_exit_status": server_exit, "seconds": round(wall, 2), "clients": args.clients,
-        "bad_fraction": args.bad_fraction, "requests": requests,
+        "benchmark": "serve_load",
+        "url": url,
+        "server_started_here": process is not None,
+        "server_exit_status": server_exit,
+        "seconds": round(wall, 2),
+        "clients": args.clients,
+        "bad_fraction": args.bad_fraction,
+        "requests": requests,
         "requests_per_second": round(requests / wall, 1),
         "latency_ms": {"p50": percentile_ms(tally.latencies, 50), "p99": percentile_ms(tally.latencies, 99)},
-        "valid_latency_ms": {"p50": percentile_ms(tally.valid_latencies, 50),
-                             "p99": percentile_ms(tally.valid_latencies, 99)},
-        "counts": dict(sorted(tally.counts.items())), "by_kind": dict(sorted(tally.by_kind.items())),
-        "failures": tally.failures, "passed": passed, "machine": describe_machine(),
+        "valid_latency_ms": {
+            "p50": percentile_ms(tally.valid_latencies, 50),
+            "p99": percentile_ms(tally.valid_latencies, 99),
+        },
+        "counts": dict(sorted(tally.counts.items())),
+        "by_kind": dict(sorted(tally.by_kind.items())),
+        "failures": tally.failures,
+        "passed": passed,
+        "machine": describe_machine(),
     }
     if process is not None and not passed:
         log.seek(0)

@@ -43,12 +43,13 @@ def start_up() -> dict:
     return {
         "digitnet_help_seconds": seconds_in_fresh_process(
             "import sys; sys.argv = ['digitnet', '--help']\n"
-            "from digitnet.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass"),
-        "import_tensorflow_and_keras_seconds": seconds_in_fresh_process(
-            "import tensorflow, keras"),
+            "from digitnet.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
+        ),
+        "import_tensorflow_and_keras_seconds": seconds_in_fresh_process("import tensorflow, keras"),
         "load_mnist_from_cache_seconds": seconds_in_fresh_process(
             "import time; from digitnet.data import load_mnist; t = time.perf_counter(); "
-            "load_mnist(); print(time.perf_counter() - t)"),
+            "load_mnist(); print(time.perf_counter() - t)"
+        ),
     }
 
 
@@ -69,19 +70,35 @@ def main() -> None:
             config = recipe_config(args.recipe, seed=seed)
             started = time.perf_counter()
             result = train(config, Path(scratch) / f"seed{seed}", data)
-            runs.append({"seed": seed, "test_accuracy": result.test_accuracy,
-                         "validation_accuracy": result.validation_accuracy,
-                         "epochs": result.epochs, "train_seconds": round(result.train_seconds, 2),
-                         "wall_seconds_with_final_scoring": round(time.perf_counter() - started, 2)})
+            runs.append(
+                {
+                    "seed": seed,
+                    "test_accuracy": result.test_accuracy,
+                    "validation_accuracy": result.validation_accuracy,
+                    "epochs": result.epochs,
+                    "train_seconds": round(result.train_seconds, 2),
+                    "wall_seconds_with_final_scoring": round(time.perf_counter() - started, 2),
+                }
+            )
             print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
     accuracies = [run["test_accuracy"] for run in runs]
-    print(json.dumps({
-        "benchmark": "time_to_accuracy", "machine": describe_machine(), "recipe": args.recipe,
-        "config": recipe_config(args.recipe).to_dict(), "target": TARGET,
-        "median_test_accuracy": statistics.median(accuracies),
-        "reaches_target": statistics.median(accuracies) >= TARGET,
-        "median_train_seconds": statistics.median(run["train_seconds"] for run in runs),
-        "start_up": start_up(), "runs": runs}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "time_to_accuracy",
+                "machine": describe_machine(),
+                "recipe": args.recipe,
+                "config": recipe_config(args.recipe).to_dict(),
+                "target": TARGET,
+                "median_test_accuracy": statistics.median(accuracies),
+                "reaches_target": statistics.median(accuracies) >= TARGET,
+                "median_train_seconds": statistics.median(run["train_seconds"] for run in runs),
+                "start_up": start_up(),
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

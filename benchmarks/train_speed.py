@@ -30,9 +30,11 @@ def time_model_fit(data, config, epochs: int, steps_per_execution: int = 1) -> l
     from digitnet.models import build_model
 
     model = build_model(config.arch, dropout=config.dropout, seed=config.seed)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  steps_per_execution=steps_per_execution)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps_per_execution=steps_per_execution,
+    )
     marks = []
 
     class EpochClock(keras.callbacks.Callback):
@@ -42,8 +44,15 @@ def time_model_fit(data, config, epochs: int, steps_per_execution: int = 1) -> l
         def on_epoch_end(self, epoch, logs=None):
             marks.append(time.perf_counter())
 
-    model.fit(data.train.images, data.train.labels, batch_size=config.batch_size,
-              epochs=epochs + 1, shuffle=True, verbose=0, callbacks=[EpochClock()])
+    model.fit(
+        data.train.images,
+        data.train.labels,
+        batch_size=config.batch_size,
+        epochs=epochs + 1,
+        shuffle=True,
+        verbose=0,
+        callbacks=[EpochClock()],
+    )
     return [marks[i + 1] - marks[i] for i in range(2, len(marks), 2)]
 
 
@@ -52,7 +61,8 @@ def time_digitnet(data, config, epochs: int) -> list[float]:
     from digitnet import train
 
     model, optimizer = train._new_model_and_optimizer(
-        config, (epochs + 1) * config.steps_per_epoch(len(data.train)))
+        config, (epochs + 1) * config.steps_per_epoch(len(data.train))
+    )
     steps = train._CompiledSteps(model, optimizer, data.train, config.batch_size)
     steps_per_epoch = config.steps_per_epoch(len(data.train))
     seconds = []
@@ -76,24 +86,37 @@ def main() -> None:
     data = load_mnist()
     config = TrainConfig()
     steps_per_epoch = config.steps_per_epoch(len(data.train))
-    contenders = {"model_fit": lambda: time_model_fit(data, config, args.epochs),
-                  "model_fit_steps_per_execution_100":
-                      lambda: time_model_fit(data, config, args.epochs, steps_per_execution=100),
-                  "digitnet": lambda: time_digitnet(data, config, args.epochs)}
+    contenders = {
+        "model_fit": lambda: time_model_fit(data, config, args.epochs),
+        "model_fit_steps_per_execution_100": lambda: time_model_fit(
+            data, config, args.epochs, steps_per_execution=100
+        ),
+        "digitnet": lambda: time_digitnet(data, config, args.epochs),
+    }
     results = {}
     for name, measure in contenders.items():
         epoch_seconds = measure()
         rate = steps_per_epoch / statistics.median(epoch_seconds)
-        results[name] = {"epoch_seconds": [round(s, 2) for s in epoch_seconds],
-                         "steps_per_second": round(rate, 1),
-                         "seconds_for_19800_iterations": round(TUTORIAL_ITERATIONS / rate, 1)}
+        results[name] = {
+            "epoch_seconds": [round(s, 2) for s in epoch_seconds],
+            "steps_per_second": round(rate, 1),
+            "seconds_for_19800_iterations": round(TUTORIAL_ITERATIONS / rate, 1),
+        }
         print(json.dumps({name: results[name]}), file=sys.stderr, flush=True)
-    print(json.dumps({"benchmark": "train_speed", "machine": describe_machine(),
-                      "recipe": "seed network, batch 50, Adam 1e-4; median over timed epochs",
-                      "results": results,
-                      "digitnet_vs_model_fit": round(results["digitnet"]["steps_per_second"]
-                                                     / results["model_fit"]["steps_per_second"], 2)},
-                     indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "train_speed",
+                "machine": describe_machine(),
+                "recipe": "seed network, batch 50, Adam 1e-4; median over timed epochs",
+                "results": results,
+                "digitnet_vs_model_fit": round(
+                    results["digitnet"]["steps_per_second"] / results["model_fit"]["steps_per_second"], 2
+                ),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

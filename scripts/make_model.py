@@ -28,8 +28,10 @@ def train_model(run_dir: Path, data) -> None:
     from digitnet.config import recipe_config
     from digitnet.model_build import RECIPE, SEED
 
-    on_epoch = lambda row: say(f"  epoch {int(row['epoch'])}: validation accuracy "  # noqa: E731
-                               f"{row['validation_accuracy']:.4f}, {row['elapsed_seconds']:.0f} s")
+    on_epoch = lambda row: say(
+        f"  epoch {int(row['epoch'])}: validation accuracy "  # noqa: E731
+        f"{row['validation_accuracy']:.4f}, {row['elapsed_seconds']:.0f} s"
+    )
     if (run_dir / runs.MODEL_FILE).is_file():
         say(f"training: {run_dir} is finished, kept")
     elif (run_dir / runs.CONFIG_FILE).is_file():
@@ -66,28 +68,37 @@ def main() -> int:
     else:
         say("detector: rendering positives and negatives, then training (a few minutes)")
         model_build.train_reading_detector(
-            data, detector_dir, seed=model_build.SEED,
-            on_epoch=lambda epoch, epochs, loss: say(f"  detector epoch {epoch}/{epochs}: loss {loss:.4f}"))
+            data,
+            detector_dir,
+            seed=model_build.SEED,
+            on_epoch=lambda epoch, epochs, loss: say(f"  detector epoch {epoch}/{epochs}: loss {loss:.4f}"),
+        )
     detector_seconds = time.perf_counter() - started
 
     say("calibration: temperature and threshold on validation digits")
     validation = model_build.validation_digits(data)
     calibration = model_build.calibrate(args.run_dir / MODEL_FILE, validation)
     model_build.save_model_calibration(args.run_dir, calibration)
-    say(f"  temperature {calibration.temperature:.3f}, threshold {calibration.confidence_threshold:.3f}, "
-        f"validation NLL {calibration.validation_nll_before:.4f} -> {calibration.validation_nll_after:.4f}")
+    say(
+        f"  temperature {calibration.temperature:.3f}, threshold {calibration.confidence_threshold:.3f}, "
+        f"validation NLL {calibration.validation_nll_before:.4f} -> {calibration.validation_nll_after:.4f}"
+    )
 
     model = ProbabilityModel(args.run_dir / MODEL_FILE, engine="keras")
     predicted = model.predict(data.validation.images)[0]
     config = read_run_config(args.run_dir)
-    card = {"recipe": model_build.RECIPE, "seed": model_build.SEED, "arch": config.arch,
-            "config": config.to_dict(),
-            "data": "MNIST training split (55,000) + digits rendered from the training handwriting "
-                    "fonts (digitnet.synthetic); calibration and thresholds on validation digits only",
-            "mnist_validation_accuracy": accuracy(predicted, data.validation.labels),
-            "calibration": json.loads(calibration.to_json()),
-            "seconds": {"training": round(train_seconds, 1), "detector": round(detector_seconds, 1)},
-            "made_by": "make model (scripts/make_model.py)"}
+    card = {
+        "recipe": model_build.RECIPE,
+        "seed": model_build.SEED,
+        "arch": config.arch,
+        "config": config.to_dict(),
+        "data": "MNIST training split (55,000) + digits rendered from the training handwriting "
+        "fonts (digitnet.synthetic); calibration and thresholds on validation digits only",
+        "mnist_validation_accuracy": accuracy(predicted, data.validation.labels),
+        "calibration": json.loads(calibration.to_json()),
+        "seconds": {"training": round(train_seconds, 1), "detector": round(detector_seconds, 1)},
+        "made_by": "make model (scripts/make_model.py)",
+    }
     card = model_build.package_model(args.run_dir, args.out, card)
     say(f"packaged into {args.out}")
     print(json.dumps(card, indent=2, sort_keys=True))

@@ -20,13 +20,17 @@ def synthetic_split(size: int, seed: int) -> Split:
     labels = rng.integers(0, 10, size).astype(np.int32)
     images = rng.random((size, 28, 28, 1), dtype=np.float32) * 0.2
     for index, label in enumerate(labels):
-        images[index, 2 * label:2 * label + 6, 4:24, 0] = 1.0
+        images[index, 2 * label : 2 * label + 6, 4:24, 0] = 1.0
     return Split(images, labels)
 
 
 def synthetic_mnist(train_size: int = 600, seed: int = 0) -> Mnist:
-    return Mnist(synthetic_split(train_size, seed), synthetic_split(200, seed + 1),
-                 synthetic_split(200, seed + 2), DataLocation(Path("/synthetic"), "synthetic"))
+    return Mnist(
+        synthetic_split(train_size, seed),
+        synthetic_split(200, seed + 1),
+        synthetic_split(200, seed + 2),
+        DataLocation(Path("/synthetic"), "synthetic"),
+    )
 
 
 @pytest.fixture
@@ -49,8 +53,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from digitnet.train import train
 
     run_dir = tmp_path_factory.mktemp("tiny-model") / "run"
-    train(TrainConfig(epochs=2, seed=0, learning_rate=1e-3, train_eval_size=200), run_dir,
-          synthetic_mnist())
+    train(TrainConfig(epochs=2, seed=0, learning_rate=1e-3, train_eval_size=200), run_dir, synthetic_mnist())
     return run_dir
 
 

@@ -14,12 +14,14 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_import_digitnet_loads_no_tensorflow_and_offers_the_api():
-    code = ("import sys, digitnet\n"
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported at once'\n"
-            "names = [digitnet.load_mnist, digitnet.TrainConfig, digitnet.recipe_config, digitnet.Predictor,\n"
-            "         digitnet.ModelSource, digitnet.predict_images, digitnet.__version__]\n"
-            "assert 'tensorflow' not in sys.modules, 'imported by a name'\n"
-            "print(sorted(digitnet.__all__))\n")
+    code = (
+        "import sys, digitnet\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported at once'\n"
+        "names = [digitnet.load_mnist, digitnet.TrainConfig, digitnet.recipe_config, digitnet.Predictor,\n"
+        "         digitnet.ModelSource, digitnet.predict_images, digitnet.__version__]\n"
+        "assert 'tensorflow' not in sys.modules, 'imported by a name'\n"
+        "print(sorted(digitnet.__all__))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "'Predictor'" in result.stdout and "'train'" in result.stdout

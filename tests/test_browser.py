@@ -24,8 +24,10 @@ CANVAS_SIDE = 280  # the canvas's own pixels; strokes below are in these units
 
 
 def ellipse(cx: float, cy: float, rx: float, ry: float, points: int = 40) -> list[tuple[float, float]]:
-    return [(cx + rx * math.sin(2 * math.pi * i / points), cy - ry * math.cos(2 * math.pi * i / points))
-            for i in range(points + 1)]
+    return [
+        (cx + rx * math.sin(2 * math.pi * i / points), cy - ry * math.cos(2 * math.pi * i / points))
+        for i in range(points + 1)
+    ]
 
 
 def polyline(*corners: tuple[float, float], step: float = 8) -> list[tuple[float, float]]:
@@ -60,12 +62,21 @@ def browser(tmp_path):
 
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
     if missing:
-        pytest.fail(f"{', '.join(missing)} missing; install with "
-                    "`apt-get update && apt-get install -y chromium chromium-driver`")
+        pytest.fail(
+            f"{', '.join(missing)} missing; install with "
+            "`apt-get update && apt-get install -y chromium chromium-driver`"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,900"):
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1000,900",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
@@ -79,8 +90,10 @@ def draw(driver, canvas, strokes) -> None:
     width, height = canvas.rect["width"], canvas.rect["height"]
 
     def offset(point):  # Selenium offsets are from the element's centre, in CSS pixels
-        return (round(point[0] / CANVAS_SIDE * width - width / 2),
-                round(point[1] / CANVAS_SIDE * height - height / 2))
+        return (
+            round(point[0] / CANVAS_SIDE * width - width / 2),
+            round(point[1] / CANVAS_SIDE * height - height / 2),
+        )
 
     actions = ActionChains(driver, duration=5)
     for stroke in strokes:
@@ -94,9 +107,12 @@ def draw(driver, canvas, strokes) -> None:
 def wait_for_answer(driver) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
-        "return document.body.dataset.pending === 'false'"
-        " && ['answered', 'error'].includes(document.body.dataset.state)"))
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script(
+            "return document.body.dataset.pending === 'false'"
+            " && ['answered', 'error'].includes(document.body.dataset.state)"
+        )
+    )
 
 
 def test_drawing_a_digit_shows_the_right_answer_bars_and_thumbnail(page_url, browser):
@@ -180,8 +196,9 @@ def test_wrong_it_was_saves_the_drawing_with_the_right_digit(real_model_dir, bro
     from digitnet.serve.server import serve_in_thread
 
     folder = tmp_path / "collected"
-    app = create_app(Predictor(real_model_dir), model_info=describe_model(real_model_dir),
-                     collect=ExampleStore(folder))
+    app = create_app(
+        Predictor(real_model_dir), model_info=describe_model(real_model_dir), collect=ExampleStore(folder)
+    )
     with serve_in_thread(app) as url:
         browser.get(url + "/")
         assert not browser.find_element(By.ID, "collect").is_displayed()  # nothing answered yet
@@ -190,7 +207,8 @@ def test_wrong_it_was_saves_the_drawing_with_the_right_digit(real_model_dir, bro
         WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "collect").is_displayed())
         browser.find_element(By.ID, "collect-3").click()
         WebDriverWait(browser, 10).until(
-            lambda d: d.find_element(By.ID, "collect-status").text not in ("", "saving..."))
+            lambda d: d.find_element(By.ID, "collect-status").text not in ("", "saving...")
+        )
         assert browser.find_element(By.ID, "collect-status").text == "saved, thanks"
         source = browser.find_element(By.ID, "thumb").get_attribute("src")
     [saved] = list(folder.iterdir())

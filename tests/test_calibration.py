@@ -5,9 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitnet.calibration import (Calibration, CalibrationError, fit_calibration, fit_temperature,
-                                  load_calibration, negative_log_likelihood, save_calibration,
-                                  scaled_probabilities, selective_accuracy, threshold_for_flag_rate)
+from digitnet.calibration import (
+    Calibration,
+    CalibrationError,
+    fit_calibration,
+    fit_temperature,
+    load_calibration,
+    negative_log_likelihood,
+    save_calibration,
+    scaled_probabilities,
+    selective_accuracy,
+    threshold_for_flag_rate,
+)
 
 
 def overconfident_logits(count: int = 4000, seed: int = 0):
@@ -25,7 +34,9 @@ def test_fitted_temperature_lowers_validation_nll_of_an_overconfident_model():
     logits, labels = overconfident_logits()
     temperature = fit_temperature(logits, labels)
     assert temperature > 2.0  # it undoes most of the 4x overconfidence
-    assert negative_log_likelihood(logits, labels, temperature) < negative_log_likelihood(logits, labels) - 0.1
+    assert (
+        negative_log_likelihood(logits, labels, temperature) < negative_log_likelihood(logits, labels) - 0.1
+    )
     # It is the minimum: a little either side is worse.
     best = negative_log_likelihood(logits, labels, temperature)
     assert best <= negative_log_likelihood(logits, labels, temperature * 1.1)

@@ -8,8 +8,16 @@ import pytest
 
 from digitnet.cli import build_parser, main
 
-COMMANDS = [[], ["data"], ["data", "fetch"], ["data", "info"], ["summary"], ["models"],
-            ["train"], ["evaluate"]]
+COMMANDS = [
+    [],
+    ["data"],
+    ["data", "fetch"],
+    ["data", "info"],
+    ["summary"],
+    ["models"],
+    ["train"],
+    ["evaluate"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "digitnet")
@@ -21,8 +29,9 @@ def test_every_command_has_help(command, capsys):
 
 
 def _run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "digitnet", *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "digitnet", *args], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def _assert_one_line_error(result, *fragments):
@@ -66,8 +75,15 @@ def test_invalid_hyperparameter_is_a_user_error(capsys):
 def test_summary_prints_the_tutorials_shapes(capsys):
     assert main(["summary"]) == 0
     out = capsys.readouterr().out
-    for shape in ("(None, 14, 14, 32)", "(None, 7, 7, 32)", "(None, 4, 4, 64)", "(None, 2, 2, 64)",
-                  "(None, 256)", "(None, 1024)", "(None, 10)"):
+    for shape in (
+        "(None, 14, 14, 32)",
+        "(None, 7, 7, 32)",
+        "(None, 4, 4, 64)",
+        "(None, 2, 2, 64)",
+        "(None, 256)",
+        "(None, 1024)",
+        "(None, 10)",
+    ):
         assert shape in out
     assert "325,418" in out
 
@@ -83,7 +99,10 @@ def test_data_info_on_the_real_data(real_mnist, capsys):
     assert main(["data", "info", "--json", "--data-dir", str(real_mnist.location.directory)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert {name: split["size"] for name, split in info["splits"].items()} == {
-        "train": 55_000, "validation": 5_000, "test": 10_000}
+        "train": 55_000,
+        "validation": 5_000,
+        "test": 10_000,
+    }
     assert sum(info["splits"]["test"]["class_counts"]) == 10_000
     assert info["splits"]["test"]["class_counts"][1] == 1135  # the well-known count of ones
 
@@ -96,24 +115,42 @@ def test_models_lists_the_lean_network(capsys):
 def test_ensemble_members_get_the_recipe_and_its_overrides():
     from digitnet.cli import _config_from_args, _train_flags
 
-    args = build_parser().parse_args(["ensemble", "train", "--out", "x", "--recipe", "strong",
-                                      "--epochs", "3", "--label-smoothing", "0.05"])
+    args = build_parser().parse_args(
+        [
+            "ensemble",
+            "train",
+            "--out",
+            "x",
+            "--recipe",
+            "strong",
+            "--epochs",
+            "3",
+            "--label-smoothing",
+            "0.05",
+        ]
+    )
     assert _train_flags(args) == ["--recipe", "strong", "--epochs", "3", "--label-smoothing", "0.05"]
     args.arch = None
     config = _config_from_args(args)
     assert (config.arch, config.epochs, config.label_smoothing, config.schedule) == (
-        "lean", 3, 0.05, "one-cycle")
+        "lean",
+        3,
+        0.05,
+        "one-cycle",
+    )
 
 
 def test_train_with_an_unknown_recipe_or_bad_smoothing_is_one_line():
     _assert_one_line_error(_run("train", "--recipe", "turbo"), "invalid choice", "strong")
-    _assert_one_line_error(_run("train", "--label-smoothing", "2", "--data-dir", "/nonexistent"),
-                           "label smoothing")
+    _assert_one_line_error(
+        _run("train", "--label-smoothing", "2", "--data-dir", "/nonexistent"), "label smoothing"
+    )
 
 
 def test_python_m_digitnet_serve_is_digitnet_serve():
-    result = subprocess.run([sys.executable, "-m", "digitnet.serve", "--help"], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "digitnet.serve", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0
     assert "usage: digitnet serve" in result.stdout
     for flag in ("--rule", "--detector", "--engine", "--collect", "--max-body-bytes"):

@@ -18,8 +18,17 @@ def test_epochs_win_over_goal_iterations():
     assert TrainConfig(goal_iterations=10).resolved_epochs(55_000) == 1  # never zero epochs
 
 
-@pytest.mark.parametrize("change", [{"batch_size": 0}, {"learning_rate": 0.0}, {"dropout": 1.0},
-                                    {"dropout": -0.1}, {"epochs": 0}, {"goal_iterations": -5}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"batch_size": 0},
+        {"learning_rate": 0.0},
+        {"dropout": 1.0},
+        {"dropout": -0.1},
+        {"epochs": 0},
+        {"goal_iterations": -5},
+    ],
+)
 def test_invalid_values_are_rejected(change):
     with pytest.raises(ConfigError):
         TrainConfig(**change).validate()
@@ -67,16 +76,28 @@ def test_strong_recipe_and_flags_on_top():
         recipe_config("turbo")
 
 
-@pytest.mark.parametrize("change, words", [({"schedule": "cyclic"}, "schedule"),
-                                           ({"label_smoothing": 1.0}, "label smoothing"),
-                                           ({"label_smoothing": -0.1}, "label smoothing")])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"schedule": "cyclic"}, "schedule"),
+        ({"label_smoothing": 1.0}, "label smoothing"),
+        ({"label_smoothing": -0.1}, "label smoothing"),
+    ],
+)
 def test_schedule_and_label_smoothing_are_validated(change, words):
     with pytest.raises(ConfigError, match=words):
         TrainConfig(**change).validate()
 
 
-STYLE_DEFAULTS = {"elastic_alpha": 0.0, "elastic_sigma": 4.0, "stroke_pixels": 0.0, "blur_sigma": 0.0,
-                  "low_res_probability": 0.0, "ink_fraction": 0.0, "occlusion_fraction": 0.0}
+STYLE_DEFAULTS = {
+    "elastic_alpha": 0.0,
+    "elastic_sigma": 4.0,
+    "stroke_pixels": 0.0,
+    "blur_sigma": 0.0,
+    "low_res_probability": 0.0,
+    "ink_fraction": 0.0,
+    "occlusion_fraction": 0.0,
+}
 
 
 def test_style_augmentation_is_off_by_default_and_only_used_when_augmenting():
@@ -84,12 +105,25 @@ def test_style_augmentation_is_off_by_default_and_only_used_when_augmenting():
     assert {name: getattr(config, name) for name in STYLE_DEFAULTS} == STYLE_DEFAULTS
     assert config.style_ranges() is None
     assert TrainConfig(augment=True).style_ranges().is_identity()
-    style = TrainConfig(augment=True, elastic_alpha=1.5, elastic_sigma=5.0, stroke_pixels=1.0,
-                        blur_sigma=0.8, low_res_probability=0.2, ink_fraction=0.3,
-                        occlusion_fraction=0.25).style_ranges()
-    assert (style.elastic_alpha, style.elastic_sigma, style.stroke_pixels, style.blur_sigma,
-            style.low_res_probability, style.ink_fraction, style.occlusion_fraction) == (
-        1.5, 5.0, 1.0, 0.8, 0.2, 0.3, 0.25)
+    style = TrainConfig(
+        augment=True,
+        elastic_alpha=1.5,
+        elastic_sigma=5.0,
+        stroke_pixels=1.0,
+        blur_sigma=0.8,
+        low_res_probability=0.2,
+        ink_fraction=0.3,
+        occlusion_fraction=0.25,
+    ).style_ranges()
+    assert (
+        style.elastic_alpha,
+        style.elastic_sigma,
+        style.stroke_pixels,
+        style.blur_sigma,
+        style.low_res_probability,
+        style.ink_fraction,
+        style.occlusion_fraction,
+    ) == (1.5, 5.0, 1.0, 0.8, 0.2, 0.3, 0.25)
     for recipe in ("tutorial", "strong", "fast"):  # no recipe changes behaviour by itself
         from digitnet.config import recipe_config
 
@@ -97,11 +131,20 @@ def test_style_augmentation_is_off_by_default_and_only_used_when_augmenting():
         assert ranges is None or ranges.is_identity()
 
 
-@pytest.mark.parametrize("change", [{"elastic_alpha": -1.0}, {"elastic_alpha": float("nan")},
-                                    {"elastic_sigma": 0.0}, {"stroke_pixels": -0.5},
-                                    {"stroke_pixels": 3.0}, {"blur_sigma": float("inf")},
-                                    {"low_res_probability": 1.5}, {"ink_fraction": -0.1},
-                                    {"occlusion_fraction": float("nan")}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"elastic_alpha": -1.0},
+        {"elastic_alpha": float("nan")},
+        {"elastic_sigma": 0.0},
+        {"stroke_pixels": -0.5},
+        {"stroke_pixels": 3.0},
+        {"blur_sigma": float("inf")},
+        {"low_res_probability": 1.5},
+        {"ink_fraction": -0.1},
+        {"occlusion_fraction": float("nan")},
+    ],
+)
 def test_style_ranges_are_validated_when_augmenting(change):
     TrainConfig(**change).validate()  # off: the ranges are not used
     with pytest.raises(ConfigError, match=next(iter(change))):

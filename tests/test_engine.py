@@ -41,7 +41,8 @@ def test_batch_sizes_can_alternate(tiny_model_dir, cache):
 
 
 def test_flatbuffer_is_cached_by_model_content_and_a_bad_cache_file_is_rebuilt(
-        tiny_model_dir, cache, monkeypatch):
+    tiny_model_dir, cache, monkeypatch
+):
     model = load_model(tiny_model_dir)
     source = resolve_model_path(tiny_model_dir)
     first = engine.litert_flatbuffer(model, source)
@@ -62,7 +63,7 @@ def test_flatbuffer_is_cached_by_model_content_and_a_bad_cache_file_is_rebuilt(
 
 def _corrupt_zeroed(data: bytes) -> bytes:
     middle = len(data) // 2  # the weights: the file still parses, the answers change
-    return data[:middle] + bytes(256) + data[middle + 256:]
+    return data[:middle] + bytes(256) + data[middle + 256 :]
 
 
 def _corrupt_random(data: bytes) -> bytes:
@@ -127,8 +128,8 @@ def test_concurrent_callers_each_get_their_own_answer(tiny_model_dir, cache):
 
     def worker(index):
         for size in (1, 3):
-            batch = images[index:index + size]
-            if not np.allclose(fast(batch), reference[index:index + size], atol=1e-4):
+            batch = images[index : index + size]
+            if not np.allclose(fast(batch), reference[index : index + size], atol=1e-4):
                 wrong.append(index)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(0, 40, 2)]

@@ -8,8 +8,15 @@ import sys
 import numpy as np
 import pytest
 
-from digitnet.ensemble import (RULES, UnknownRuleError, combine, combine_majority_vote,
-                               combine_mean_probability, combine_most_confident, softmax)
+from digitnet.ensemble import (
+    RULES,
+    UnknownRuleError,
+    combine,
+    combine_majority_vote,
+    combine_mean_probability,
+    combine_most_confident,
+    softmax,
+)
 
 
 def members(*rows_per_member: list[dict[int, float]]) -> np.ndarray:
@@ -48,8 +55,8 @@ def test_mean_and_most_confident_differ_on_the_constructed_case():
 
 def test_most_confident_chooses_per_image_and_lowest_member_on_ties():
     probs = members(
-        [{1: 0.9, 2: 0.1}, {4: 0.8, 6: 0.2}],   # member 0: confident on image 0; 0.8 on image 1
-        [{2: 0.6, 1: 0.4}, {6: 0.8, 4: 0.2}],   # member 1: ties member 0 on image 1 (0.8)
+        [{1: 0.9, 2: 0.1}, {4: 0.8, 6: 0.2}],  # member 0: confident on image 0; 0.8 on image 1
+        [{2: 0.6, 1: 0.4}, {6: 0.8, 4: 0.2}],  # member 1: ties member 0 on image 1 (0.8)
         [{3: 0.5, 2: 0.5}, {7: 0.3, 6: 0.7}],
     )
     predicted, combined = combine_most_confident(probs)
@@ -106,13 +113,16 @@ def test_unknown_rule_names_the_valid_ones():
         assert name in message
 
 
-@pytest.mark.parametrize("bad, words", [
-    (np.zeros((2, 10)), "shape"),            # not 3-D
-    (np.zeros((2, 3, 9)), "shape"),          # not 10 classes
-    (np.zeros((0, 3, 10)), "zero members"),  # no members
-    (np.full((1, 1, 10), np.nan), "NaN"),
-    (np.full((1, 1, 10), np.inf), "infinity"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (np.zeros((2, 10)), "shape"),  # not 3-D
+        (np.zeros((2, 3, 9)), "shape"),  # not 10 classes
+        (np.zeros((0, 3, 10)), "zero members"),  # no members
+        (np.full((1, 1, 10), np.nan), "NaN"),
+        (np.full((1, 1, 10), np.inf), "infinity"),
+    ],
+)
 @pytest.mark.parametrize("rule", sorted(RULES))
 def test_bad_input_raises_value_error(bad, words, rule):
     with pytest.raises(ValueError, match=words):
@@ -146,7 +156,9 @@ def test_softmax_survives_huge_logits():
 
 
 def test_import_pulls_in_neither_keras_nor_matplotlib():
-    code = ("import sys, digitnet.ensemble, digitnet.plots; "
-            "print(sorted(m for m in ('keras', 'tensorflow', 'matplotlib') if m in sys.modules))")
+    code = (
+        "import sys, digitnet.ensemble, digitnet.plots; "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'matplotlib') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

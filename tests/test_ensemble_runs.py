@@ -19,15 +19,17 @@ def _train_ensemble(directory, data, members=2):
     manifest = er.Manifest(er.plan_members(members, ["seed"], base_seed=10))
     er.create_ensemble(directory, manifest)
     for member in manifest.members:
-        train.train(TrainConfig(arch=member.arch, seed=member.seed, **TINY),
-                    directory / member.name, data)
+        train.train(TrainConfig(arch=member.arch, seed=member.seed, **TINY), directory / member.name, data)
     return manifest
 
 
 def test_plan_gives_distinct_seeds_and_round_robin_archs():
     members = er.plan_members(3, ["seed", "expert"], base_seed=5)
     assert [(m.name, m.arch, m.seed) for m in members] == [
-        ("member-00", "seed", 5), ("member-01", "expert", 6), ("member-02", "seed", 7)]
+        ("member-00", "seed", 5),
+        ("member-01", "expert", 6),
+        ("member-02", "seed", 7),
+    ]
     with pytest.raises(er.EnsembleError):
         er.plan_members(0, ["seed"])
 
@@ -35,13 +37,20 @@ def test_plan_gives_distinct_seeds_and_round_robin_archs():
 def test_member_commands_train_new_members_and_resume_started_ones(tmp_path):
     member = er.Member("member-00", "seed", 3)
     assert er.member_command(tmp_path, member, ("--epochs", "2")) == [
-        "train", "--arch", "seed", "--seed", "3", "--out", str(tmp_path / "member-00"),
-        "--epochs", "2"]
+        "train",
+        "--arch",
+        "seed",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "member-00"),
+        "--epochs",
+        "2",
+    ]
     (tmp_path / "member-00").mkdir()
     (tmp_path / "member-00" / "config.json").write_text("{}")
     assert er.member_state(tmp_path, member) == "started"
-    assert er.member_command(tmp_path, member, ()) == [
-        "train", "--resume", str(tmp_path / "member-00")]
+    assert er.member_command(tmp_path, member, ()) == ["train", "--resume", str(tmp_path / "member-00")]
 
 
 def test_tiny_ensemble_trains_saves_reloads_and_evaluates(tmp_path, tiny_mnist):
@@ -56,8 +65,7 @@ def test_tiny_ensemble_trains_saves_reloads_and_evaluates(tmp_path, tiny_mnist):
     np.testing.assert_allclose(probabilities.sum(axis=2), 1.0, rtol=1e-5)
     report = ensemble_accuracies(probabilities, tiny_mnist.test.labels)
     single = ProbabilityModel(directory / "member-00")
-    assert report["members"][0] == accuracy(single.predict(tiny_mnist.test.images)[0],
-                                            tiny_mnist.test.labels)
+    assert report["members"][0] == accuracy(single.predict(tiny_mnist.test.images)[0], tiny_mnist.test.labels)
     assert set(report["rules"]) == {"mean", "most_confident", "vote"}
     assert all(0.0 <= value <= 1.0 for value in report["rules"].values())
 
@@ -96,16 +104,24 @@ def test_unknown_rule_and_a_reused_folder_are_refused(tmp_path, tiny_mnist):
 
 def test_open_ensemble_plans_a_new_one_and_continues_an_existing_one(tmp_path):
     config = TrainConfig(arch="seed")
-    manifest, continued = er.open_ensemble(tmp_path / "e", members=3, archs="seed, lean", base_seed=4,
-                                           config=config, train_args=["--epochs", "1"])
+    manifest, continued = er.open_ensemble(
+        tmp_path / "e",
+        members=3,
+        archs="seed, lean",
+        base_seed=4,
+        config=config,
+        train_args=["--epochs", "1"],
+    )
     assert not continued
     assert [(m.arch, m.seed) for m in manifest.members] == [("seed", 4), ("lean", 5), ("seed", 6)]
     assert er.read_manifest(tmp_path / "e") == manifest
-    again, continued = er.open_ensemble(tmp_path / "e", members=1, archs=None, base_seed=0,
-                                        config=TrainConfig(dropout=2.0), train_args=[])
+    again, continued = er.open_ensemble(
+        tmp_path / "e", members=1, archs=None, base_seed=0, config=TrainConfig(dropout=2.0), train_args=[]
+    )
     assert continued and again == manifest  # its own manifest; today's flags are not even checked
-    first, _ = er.open_ensemble(tmp_path / "f", members=1, archs=None, base_seed=0,
-                                config=TrainConfig(arch="lean"), train_args=[])
+    first, _ = er.open_ensemble(
+        tmp_path / "f", members=1, archs=None, base_seed=0, config=TrainConfig(arch="lean"), train_args=[]
+    )
     assert first.members[0].arch == "lean"  # no --arch: the config's network
 
 
@@ -114,11 +130,18 @@ def test_open_ensemble_checks_flags_and_networks_before_creating_anything(tmp_pa
     from digitnet.models import UnknownArchError
 
     with pytest.raises(ConfigError):
-        er.open_ensemble(tmp_path / "e", members=2, archs=None, base_seed=0,
-                         config=TrainConfig(dropout=2.0), train_args=[])
+        er.open_ensemble(
+            tmp_path / "e", members=2, archs=None, base_seed=0, config=TrainConfig(dropout=2.0), train_args=[]
+        )
     with pytest.raises(UnknownArchError):
-        er.open_ensemble(tmp_path / "e", members=2, archs="seed,resnet9000", base_seed=0,
-                         config=TrainConfig(), train_args=[])
+        er.open_ensemble(
+            tmp_path / "e",
+            members=2,
+            archs="seed,resnet9000",
+            base_seed=0,
+            config=TrainConfig(),
+            train_args=[],
+        )
     assert not (tmp_path / "e").exists()
 
 
@@ -128,8 +151,13 @@ def test_train_members_runs_the_pending_ones_as_processes_and_names_the_failures
     (tmp_path / "member-00").mkdir()
     (tmp_path / "member-00" / "model.keras").write_bytes(b"done")  # already trained
     # Each member's process: `digitnet --help` (succeeds at once) or an unknown command (exit 2).
-    monkeypatch.setattr(er, "member_command", lambda directory, member, train_args:
-                        ["--help"] if member.name == "member-01" else ["no-such-command"])
+    monkeypatch.setattr(
+        er,
+        "member_command",
+        lambda directory, member, train_args: (
+            ["--help"] if member.name == "member-01" else ["no-such-command"]
+        ),
+    )
     lines = []
     failed = er.train_members(tmp_path, manifest, jobs=2, report=lines.append)
     assert failed == ["member-02"]

@@ -45,16 +45,22 @@ def test_the_cli_shows_any_digitnet_error_as_one_line_with_status_2(monkeypatch,
 
     monkeypatch.setattr(cli, "cmd_models", fails)  # build_parser looks the handler up by name
     assert cli.main(["models"]) == cli.EXIT_USER_ERROR
-    assert capsys.readouterr().err == "digitnet: error: no handwriting fonts in /nowhere; install fonts-handwriting\n"
+    assert (
+        capsys.readouterr().err
+        == "digitnet: error: no handwriting fonts in /nowhere; install fonts-handwriting\n"
+    )
 
 
-@pytest.mark.parametrize("message, expected", [
-    ("", "no details"),
-    ("   \n  ", "no details"),
-    ("one line", "one line"),
-    ("\n  first  \nsecond", "first"),
-    ("x" * 500, "x" * 200),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("", "no details"),
+        ("   \n  ", "no details"),
+        ("one line", "one line"),
+        ("\n  first  \nsecond", "first"),
+        ("x" * 500, "x" * 200),
+    ],
+)
 def test_first_line(message, expected):
     assert first_line(ValueError(message)) == expected
 

@@ -3,8 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from digitnet.evaluate import (accuracy, confusion_matrix, cross_entropy, evaluate_split,
-                               per_class_accuracy, predict_logits)
+from digitnet.evaluate import (
+    accuracy,
+    confusion_matrix,
+    cross_entropy,
+    evaluate_split,
+    per_class_accuracy,
+    predict_logits,
+)
 
 
 def test_accuracy_and_confusion_on_a_hand_example():
@@ -29,7 +35,7 @@ def test_accuracy_of_nothing_is_an_error():
 def test_cross_entropy_matches_the_formula_and_survives_large_logits():
     logits = np.array([[2.0, 0.0], [0.0, 0.0]])
     labels = np.array([0, 1])
-    expected = (-math.log(math.e ** 2 / (math.e ** 2 + 1)) + math.log(2)) / 2
+    expected = (-math.log(math.e**2 / (math.e**2 + 1)) + math.log(2)) / 2
     assert cross_entropy(logits, labels) == pytest.approx(expected)
     assert math.isfinite(cross_entropy(logits * 1e4, labels))
 

@@ -32,8 +32,6 @@ def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "w") == ["out.bin"]
 
 
-
-
 def test_publish_directory_replaces_target_whole(tmp_path):
     staging = tmp_path / ".partial"
     staging.mkdir()

@@ -26,7 +26,7 @@ def write_examples(folder: Path, count: int = 12) -> Path:
     for index in range(count):
         label = index % 10
         image = np.zeros((28, 28), np.float32)
-        image[2 * label:2 * label + 6, 4:24] = 1.0
+        image[2 * label : 2 * label + 6, 4:24] = 1.0
         save_png(folder / f"ex{index:02d}_{label}.png", image)
     return folder
 
@@ -46,14 +46,17 @@ def synthetic_data(monkeypatch):
 
 
 def run_finetune(examples: Path, out: Path, model: Path, *extra: str) -> int:
-    return main(["finetune", str(examples), "--out", str(out), "--model", str(model),
-                 "--steps", STEPS, *extra])
+    return main(
+        ["finetune", str(examples), "--out", str(out), "--model", str(model), "--steps", STEPS, *extra]
+    )
 
 
 # ---------------------------------------------------------------- the CLI end to end
 
+
 def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
-        tmp_path, tiny_model_dir, synthetic_data, capsys):
+    tmp_path, tiny_model_dir, synthetic_data, capsys
+):
     from digitnet.predict import Predictor
 
     examples = write_examples(tmp_path / "writer")
@@ -80,8 +83,9 @@ def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
 
 
 def test_no_mnist_check_skips_the_measurement(tmp_path, tiny_model_dir, synthetic_data, capsys):
-    assert run_finetune(write_examples(tmp_path / "w"), tmp_path / "o", tiny_model_dir,
-                        "--no-mnist-check") == 0
+    assert (
+        run_finetune(write_examples(tmp_path / "w"), tmp_path / "o", tiny_model_dir, "--no-mnist-check") == 0
+    )
     assert "MNIST test accuracy" not in capsys.readouterr().out
     assert json.loads((tmp_path / "o" / "finetune.json").read_text())["mnist_test_accuracy_after"] is None
 
@@ -91,8 +95,9 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path, tiny_model_di
     data = synthetic_mnist()
     runs = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        ft.finetune(tiny_model_dir, examples, tmp_path / name, mnist=data, seed=seed, steps=5,
-                    check_mnist=False)
+        ft.finetune(
+            tiny_model_dir, examples, tmp_path / name, mnist=data, seed=seed, steps=5, check_mnist=False
+        )
         runs[name] = weights_of(tmp_path / name)
     assert all(np.array_equal(a, b) for a, b in zip(runs["a"], runs["b"]))
     assert any(not np.array_equal(a, c) for a, c in zip(runs["a"], runs["c"]))
@@ -125,8 +130,9 @@ def test_batch_norm_statistics_stay_frozen_and_layers_are_saved_trainable(tmp_pa
     def batch_norms(path):
         from digitnet.predict import load_model
 
-        return [layer for layer in load_model(path).layers
-                if isinstance(layer, keras.layers.BatchNormalization)]
+        return [
+            layer for layer in load_model(path).layers if isinstance(layer, keras.layers.BatchNormalization)
+        ]
 
     before, after = batch_norms(source), batch_norms(tmp_path / "out")
     assert before and all(layer.trainable for layer in after)
@@ -137,13 +143,14 @@ def test_batch_norm_statistics_stay_frozen_and_layers_are_saved_trainable(tmp_pa
 
 # ---------------------------------------------------------------- labels.csv
 
+
 def test_labels_csv_labels_the_images(tmp_path, tiny_model_dir, synthetic_data):
     folder = tmp_path / "writer"
     folder.mkdir()
     rows = ["file,label"]
     for index in range(10):
         image = np.zeros((28, 28), np.float32)
-        image[6:22, 8 + index:12 + index] = 1.0
+        image[6:22, 8 + index : 12 + index] = 1.0
         save_png(folder / f"scan{index}.png", image)
         rows.append(f"scan{index}.png,{(index * 3) % 10}")
     (folder / "labels.csv").write_text("\n".join(rows) + "\n")
@@ -154,6 +161,7 @@ def test_labels_csv_labels_the_images(tmp_path, tiny_model_dir, synthetic_data):
 
 
 # ---------------------------------------------------------------- bad examples: one line each, exit 2
+
 
 def _bad_bytes(folder: Path) -> str:
     (folder / "broken_4.png").write_bytes(b"not really a png")
@@ -192,10 +200,13 @@ def _csv_duplicate_row(folder: Path) -> str:
     return rows[0].split(",")[0]
 
 
-@pytest.mark.parametrize("spoil", [_bad_bytes, _text_file, _no_label, _label_out_of_range, _blank,
-                                   _csv_missing_file, _csv_duplicate_row])
+@pytest.mark.parametrize(
+    "spoil",
+    [_bad_bytes, _text_file, _no_label, _label_out_of_range, _blank, _csv_missing_file, _csv_duplicate_row],
+)
 def test_each_bad_example_is_named_on_one_line_and_nothing_is_written(
-        spoil, tmp_path, tiny_model_dir, synthetic_data, capsys):
+    spoil, tmp_path, tiny_model_dir, synthetic_data, capsys
+):
     folder = write_examples(tmp_path / "writer")
     name = spoil(folder)
     out = tmp_path / "out"
@@ -233,8 +244,7 @@ def test_a_non_empty_out_is_refused(tmp_path, tiny_model_dir, synthetic_data, ca
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
 
 
-def test_without_model_and_no_shipped_one_is_one_clear_error(tmp_path, synthetic_data, capsys,
-                                                            monkeypatch):
+def test_without_model_and_no_shipped_one_is_one_clear_error(tmp_path, synthetic_data, capsys, monkeypatch):
     from digitnet import model_source
 
     monkeypatch.setattr(model_source, "default_model_dir", lambda: tmp_path / "nothing-shipped")
@@ -247,10 +257,11 @@ def test_without_model_and_no_shipped_one_is_one_clear_error(tmp_path, synthetic
 
 # ---------------------------------------------------------------- real data
 
+
 def thickened(images: np.ndarray) -> np.ndarray:
     """A writer with a broad pen: each pixel the maximum of its 3x3 neighbourhood."""
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
-    return np.max([padded[:, r:r + 28, c:c + 28] for r in range(3) for c in range(3)], axis=0)
+    return np.max([padded[:, r : r + 28, c : c + 28] for r in range(3) for c in range(3)], axis=0)
 
 
 @pytest.mark.slow
@@ -260,11 +271,16 @@ def test_adapts_to_a_broad_pen_without_forgetting_mnist(tmp_path, real_model_dir
     folder = tmp_path / "writer"
     folder.mkdir()
     for index in chosen:
-        save_png(folder / f"t{index:05d}_{test.labels[index]}.png", thickened(test.images[index:index + 1, ..., 0]))
+        save_png(
+            folder / f"t{index:05d}_{test.labels[index]}.png",
+            thickened(test.images[index : index + 1, ..., 0]),
+        )
     result = ft.finetune(real_model_dir, ft.load_examples(folder), tmp_path / "out", mnist=real_mnist)
-    print(f"writer {result.writer_accuracy_before:.4f} -> {result.writer_accuracy_after:.4f}, MNIST test "
-          f"{result.mnist_test_accuracy_before:.4f} -> {result.mnist_test_accuracy_after:.4f}, "
-          f"{result.seconds:.1f} s")
+    print(
+        f"writer {result.writer_accuracy_before:.4f} -> {result.writer_accuracy_after:.4f}, MNIST test "
+        f"{result.mnist_test_accuracy_before:.4f} -> {result.mnist_test_accuracy_after:.4f}, "
+        f"{result.seconds:.1f} s"
+    )
     assert result.writer_accuracy_after >= result.writer_accuracy_before
     assert result.mnist_test_accuracy_after >= result.mnist_test_accuracy_before - 0.005
     assert result.seconds < 60

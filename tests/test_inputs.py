@@ -22,7 +22,11 @@ def test_folders_become_their_images_sorted_and_other_names_stay(tmp_path):
     _digit_png(folder / "inner" / "a.JPG")
     (folder / "notes.txt").write_text("not an image")
     assert expand_inputs([str(folder), "-", "missing.png"]) == [
-        str(folder / "b.png"), str(folder / "inner" / "a.JPG"), "-", "missing.png"]
+        str(folder / "b.png"),
+        str(folder / "inner" / "a.JPG"),
+        "-",
+        "missing.png",
+    ]
 
 
 def test_a_bad_input_is_one_problem_and_the_rest_are_read(tmp_path):
@@ -41,6 +45,7 @@ def test_the_model_input_is_written_as_the_png_it_was(tmp_path):
     path = write_model_input(image, tmp_path / "shown", "photos/seven.jpg")
     assert path == tmp_path / "shown" / "seven.png"
     assert path.read_bytes() == mnist_png(image)
-    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(mnist_png(image)))),
-                                  np.round(image * 255).astype(np.uint8))
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(io.BytesIO(mnist_png(image)))), np.round(image * 255).astype(np.uint8)
+    )
     assert write_model_input(image, tmp_path, "-").name == "stdin.png"

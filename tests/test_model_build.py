@@ -25,7 +25,8 @@ def test_package_copies_what_predicting_needs_and_a_matching_card(tiny_model_dir
     destination = tmp_path / "package" / "default_model"
     card = package_model(run, destination, {"recipe": "read", "seed": 0})
     assert sorted(p.name for p in destination.iterdir()) == sorted(
-        [*SHIPPED_FILES, "detector", CARD_FILE, "__init__.py"])
+        [*SHIPPED_FILES, "detector", CARD_FILE, "__init__.py"]
+    )
     saved = json.loads((destination / CARD_FILE).read_text())
     assert saved == card and saved["recipe"] == "read"
     assert all(saved["sha256"][name] == file_sha256(destination / name) for name in SHIPPED_FILES)

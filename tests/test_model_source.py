@@ -13,8 +13,11 @@ from digitnet.model_source import ModelLoadError, ModelSource, looks_like_model
 
 def test_run_directory_and_its_model_file(tiny_model_dir):
     run = ModelSource.from_path(tiny_model_dir)
-    assert (run.kind, run.model_file, run.directory) == ("run", tiny_model_dir / "model.keras",
-                                                        tiny_model_dir)
+    assert (run.kind, run.model_file, run.directory) == (
+        "run",
+        tiny_model_dir / "model.keras",
+        tiny_model_dir,
+    )
     assert run.run_config()["arch"] == "seed"
     inside = ModelSource.from_path(tiny_model_dir / "model.keras")
     assert (inside.kind, inside.directory) == ("keras", tiny_model_dir)  # keeps its run's side files
@@ -52,11 +55,14 @@ def test_ensemble_lists_members_in_order(tiny_model_dir, tmp_path):
         ModelSource.from_path(directory)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda tmp: tmp / "missing", "does not exist"),
-    (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "holds no model.keras"),
-    (lambda tmp: (tmp / "x.png").write_bytes(b"png") and tmp / "x.png", "not a Keras model"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: tmp / "missing", "does not exist"),
+        (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "holds no model.keras"),
+        (lambda tmp: (tmp / "x.png").write_bytes(b"png") and tmp / "x.png", "not a Keras model"),
+    ],
+)
 def test_wrong_paths_say_what_to_pass(tmp_path, make, message):
     with pytest.raises(ModelLoadError, match=message):
         ModelSource.from_path(make(tmp_path))

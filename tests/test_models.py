@@ -2,18 +2,31 @@ import pytest
 
 from digitnet.models import ARCHITECTURES, UnknownArchError, build_model, summarize
 
-SEED_SHAPES = [("convolution", (None, 14, 14, 32), 800), ("max_pool", (None, 7, 7, 32), 0),
-               ("convolution_2", (None, 4, 4, 64), 51_200), ("max_pool_2", (None, 2, 2, 64), 0),
-               ("flatten", (None, 256), 0), ("predict", (None, 1024), 263_168),
-               ("dropout", (None, 1024), 0), ("logits", (None, 10), 10_250)]
-EXPERT_SHAPES = [("convolution", (None, 28, 28, 32), 832), ("max_pool", (None, 14, 14, 32), 0),
-                 ("convolution_2", (None, 14, 14, 64), 51_264), ("max_pool_2", (None, 7, 7, 64), 0),
-                 ("flatten", (None, 3136), 0), ("predict", (None, 1024), 3_212_288),
-                 ("dropout", (None, 1024), 0), ("logits", (None, 10), 10_250)]
+SEED_SHAPES = [
+    ("convolution", (None, 14, 14, 32), 800),
+    ("max_pool", (None, 7, 7, 32), 0),
+    ("convolution_2", (None, 4, 4, 64), 51_200),
+    ("max_pool_2", (None, 2, 2, 64), 0),
+    ("flatten", (None, 256), 0),
+    ("predict", (None, 1024), 263_168),
+    ("dropout", (None, 1024), 0),
+    ("logits", (None, 10), 10_250),
+]
+EXPERT_SHAPES = [
+    ("convolution", (None, 28, 28, 32), 832),
+    ("max_pool", (None, 14, 14, 32), 0),
+    ("convolution_2", (None, 14, 14, 64), 51_264),
+    ("max_pool_2", (None, 7, 7, 64), 0),
+    ("flatten", (None, 3136), 0),
+    ("predict", (None, 1024), 3_212_288),
+    ("dropout", (None, 1024), 0),
+    ("logits", (None, 10), 10_250),
+]
 
 
-@pytest.mark.parametrize("arch, expected, total", [("seed", SEED_SHAPES, 325_418),
-                                                   ("expert", EXPERT_SHAPES, 3_274_634)])
+@pytest.mark.parametrize(
+    "arch, expected, total", [("seed", SEED_SHAPES, 325_418), ("expert", EXPERT_SHAPES, 3_274_634)]
+)
 def test_layer_names_shapes_and_parameters(arch, expected, total):
     model = build_model(arch, seed=0)
     layers = summarize(model)

@@ -22,7 +22,7 @@ def digits_u8() -> np.ndarray:
     seven = np.zeros((28, 28))
     seven[5:8, 7:21] = 255
     for row in range(8, 24):
-        seven[row, 19 - (row - 8) // 2:22 - (row - 8) // 2] = 255
+        seven[row, 19 - (row - 8) // 2 : 22 - (row - 8) // 2] = 255
     return np.stack([ring, seven]).astype(np.uint8)
 
 
@@ -65,7 +65,9 @@ def test_every_kind_is_in_mnist_form_and_deterministic(kind, digits_u8, fashion_
 
 @pytest.mark.parametrize("kind", HELDOUT_KINDS)
 def test_held_out_kinds_vary_with_the_seed(kind, digits_u8, fashion_u8):
-    assert not np.array_equal(make(kind, digits_u8, fashion_u8, seed=0), make(kind, digits_u8, fashion_u8, seed=1))
+    assert not np.array_equal(
+        make(kind, digits_u8, fashion_u8, seed=0), make(kind, digits_u8, fashion_u8, seed=1)
+    )
 
 
 def test_letters_never_hold_a_character_that_looks_like_a_digit():

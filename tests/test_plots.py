@@ -8,8 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitnet.plots import (plot_augment_preview, plot_confusion_matrix, plot_learning_curves,
-                            plot_misclassified)
+from digitnet.plots import (
+    plot_augment_preview,
+    plot_confusion_matrix,
+    plot_learning_curves,
+    plot_misclassified,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -64,8 +68,9 @@ def test_misclassified_png(tmp_path):
 def test_misclassified_caps_the_count_and_accepts_3d_images(tmp_path):
     images, labels = digit_set(size=150)
     predicted = (labels + 1) % 10  # all wrong
-    written = plot_misclassified(images[..., 0], labels, predicted, np.ones(150), tmp_path / "wrong.png",
-                                 max_images=100)
+    written = plot_misclassified(
+        images[..., 0], labels, predicted, np.ones(150), tmp_path / "wrong.png", max_images=100
+    )
     assert png_size(written) == (1000, 1100)
 
 
@@ -83,12 +88,30 @@ def test_misclassified_rejects_mismatched_lengths(tmp_path):
 
 
 HISTORY = [
-    {"epoch": 1.0, "batch_loss": 0.9, "train_loss": 0.5, "train_accuracy": 0.85,
-     "validation_loss": 0.55, "validation_accuracy": 0.84},
-    {"epoch": 2.0, "batch_loss": 0.4, "train_loss": 0.3, "train_accuracy": 0.91,
-     "validation_loss": 0.33, "validation_accuracy": 0.90},
-    {"epoch": 3.0, "batch_loss": 0.25, "train_loss": 0.2, "train_accuracy": 0.94,
-     "validation_loss": 0.24, "validation_accuracy": 0.93},
+    {
+        "epoch": 1.0,
+        "batch_loss": 0.9,
+        "train_loss": 0.5,
+        "train_accuracy": 0.85,
+        "validation_loss": 0.55,
+        "validation_accuracy": 0.84,
+    },
+    {
+        "epoch": 2.0,
+        "batch_loss": 0.4,
+        "train_loss": 0.3,
+        "train_accuracy": 0.91,
+        "validation_loss": 0.33,
+        "validation_accuracy": 0.90,
+    },
+    {
+        "epoch": 3.0,
+        "batch_loss": 0.25,
+        "train_loss": 0.2,
+        "train_accuracy": 0.94,
+        "validation_loss": 0.24,
+        "validation_accuracy": 0.93,
+    },
 ]
 
 

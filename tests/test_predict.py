@@ -16,7 +16,7 @@ from digitnet.uncertainty import flag_uncertain, is_blank
 def _digit_png(path, label=3):
     """A synthetic digit as the tiny model knows them (a bar at rows 2d..2d+5), on white paper."""
     pixels = np.full((112, 112), 255, np.uint8)
-    pixels[8 * label:8 * label + 24, 16:96] = 0
+    pixels[8 * label : 8 * label + 24, 16:96] = 0
     Image.fromarray(pixels).save(path)
     return path
 
@@ -65,17 +65,34 @@ def test_predict_command_reads_files_folders_and_stdin(tiny_model_dir, tmp_path,
     single = _digit_png(tmp_path / "c.png", 5)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(single.read_bytes())))
     shown = tmp_path / "shown"
-    code = main(["predict", str(tiny_model_dir), str(folder), str(single), "-", "--json",
-                 "--show-input", str(shown), "--detector", str(tmp_path / "no-detector")])
+    code = main(
+        [
+            "predict",
+            str(tiny_model_dir),
+            str(folder),
+            str(single),
+            "-",
+            "--json",
+            "--show-input",
+            str(shown),
+            "--detector",
+            str(tmp_path / "no-detector"),
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     rows = [json.loads(line) for line in captured.out.splitlines()]
-    assert [row["file"] for row in rows] == [str(folder / "a.png"), str(folder / "b.png"),
-                                             str(single), "-"]
+    assert [row["file"] for row in rows] == [str(folder / "a.png"), str(folder / "b.png"), str(single), "-"]
     from digitnet.preprocess import image_to_mnist
 
-    seen = np.stack([image_to_mnist(folder / "a.png"), image_to_mnist(folder / "b.png"),
-                     image_to_mnist(single), image_to_mnist(single)])[..., np.newaxis]
+    seen = np.stack(
+        [
+            image_to_mnist(folder / "a.png"),
+            image_to_mnist(folder / "b.png"),
+            image_to_mnist(single),
+            image_to_mnist(single),
+        ]
+    )[..., np.newaxis]
     expected = Predictor(tiny_model_dir, use_detector=False).predict(seen)
     assert [row["digit"] for row in rows] == [p.digit for p in expected]
     assert rows[2]["probabilities"] == pytest.approx(expected[2].probabilities, abs=1e-6)
@@ -89,8 +106,17 @@ def test_bad_files_get_one_line_each_and_the_rest_are_still_read(tiny_model_dir,
     good = _digit_png(tmp_path / "good.png", 2)
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"this is not an image")
-    code = main(["predict", str(tiny_model_dir), str(tmp_path / "missing.png"), str(junk), str(good),
-                 "--detector", str(tmp_path / "none")])
+    code = main(
+        [
+            "predict",
+            str(tiny_model_dir),
+            str(tmp_path / "missing.png"),
+            str(junk),
+            str(good),
+            "--detector",
+            str(tmp_path / "none"),
+        ]
+    )
     assert code == 2
     captured = capsys.readouterr()
     errors = [line for line in captured.err.splitlines() if line.startswith("digitnet: error")]
@@ -103,13 +129,14 @@ def test_bad_files_get_one_line_each_and_the_rest_are_still_read(tiny_model_dir,
 def test_a_blank_page_does_not_crash_and_is_flagged(tiny_model_dir, tmp_path, capsys):
     blank = tmp_path / "blank.png"
     Image.new("RGB", (200, 150), "white").save(blank)
-    assert main(["predict", str(tiny_model_dir), str(blank), "--json",
-                 "--detector", str(tmp_path / "none")]) == 0
+    assert (
+        main(["predict", str(tiny_model_dir), str(blank), "--json", "--detector", str(tmp_path / "none")])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["uncertain"] is True
 
 
-def test_a_models_calibration_sets_temperature_threshold_and_shift_test(tiny_model_dir, tiny_mnist,
-                                                                        tmp_path):
+def test_a_models_calibration_sets_temperature_threshold_and_shift_test(tiny_model_dir, tiny_mnist, tmp_path):
     import shutil
 
     from digitnet.calibration import Calibration, save_calibration
@@ -123,8 +150,10 @@ def test_a_models_calibration_sets_temperature_threshold_and_shift_test(tiny_mod
     assert [p.digit for p in softer] == [p.digit for p in plain]  # a temperature changes no answer
     assert all(s.probability < p.probability for s, p in zip(softer, plain) if p.probability > 0.2)
     assert not any(p.uncertain for p in softer)  # threshold 0: nothing flagged for confidence
-    save_calibration(Calibration(temperature=1.0, confidence_threshold=0.999, test_time_shifts=True),
-                     run / "calibration.json")
+    save_calibration(
+        Calibration(temperature=1.0, confidence_threshold=0.999, test_time_shifts=True),
+        run / "calibration.json",
+    )
     strict = Predictor(run, use_detector=False).predict(images)
     assert [p.digit for p in strict] == [p.digit for p in plain]
     assert all(p.uncertain for p in strict)  # no shifted copy is that sure

@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from digitnet.preprocess import (MNIST_STROKE_RANGE, ImageError, image_to_mnist, is_blank, load_image,
-                                 stroke_width, to_mnist)
+from digitnet.preprocess import (
+    MNIST_STROKE_RANGE,
+    ImageError,
+    image_to_mnist,
+    is_blank,
+    load_image,
+    stroke_width,
+    to_mnist,
+)
 
 # ---------------------------------------------------------------- helpers
 
@@ -20,8 +27,12 @@ def _seven(size=(120, 120), box=(30, 20, 90, 100), stroke=8, ink=0, paper=255, m
     image = Image.new(mode, size, paper)
     left, top, right, bottom = box
     draw = ImageDraw.Draw(image)
-    draw.line([(left, top), (right, top), (left + (right - left) // 3, bottom)], fill=ink, width=stroke,
-              joint="curve")
+    draw.line(
+        [(left, top), (right, top), (left + (right - left) // 3, bottom)],
+        fill=ink,
+        width=stroke,
+        joint="curve",
+    )
     return image
 
 
@@ -50,11 +61,14 @@ def _assert_mnist_form(mnist: np.ndarray) -> None:
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height and whose pixel data is garbage."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"not zlib data")
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"not zlib data") + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +139,7 @@ def test_uneven_lighting_and_noise_are_not_ink(reference):
     assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.9
     far = np.ones((28, 28), bool)
     rows, cols = np.nonzero(reference > 0)
-    far[max(rows.min() - 2, 0):rows.max() + 3, max(cols.min() - 2, 0):cols.max() + 3] = False
+    far[max(rows.min() - 2, 0) : rows.max() + 3, max(cols.min() - 2, 0) : cols.max() + 3] = False
     assert out[far].max() == 0.0  # nothing of the paper survives away from the digit
 
 
@@ -149,7 +163,9 @@ def _as_mode(mode: str) -> Image.Image:
         rgba.putalpha(Image.eval(image, lambda value: 255 - value))
         return rgba
     if mode == "LA-transparent":
-        return Image.merge("LA", [Image.new("L", image.size, 0), Image.eval(image, lambda value: 255 - value)])
+        return Image.merge(
+            "LA", [Image.new("L", image.size, 0), Image.eval(image, lambda value: 255 - value)]
+        )
     if mode == "F-unit":  # float TIFFs usually hold 0..1
         return Image.fromarray(np.asarray(image, np.float32) / 255)
     if mode == "P-transparent":
@@ -161,8 +177,26 @@ def _as_mode(mode: str) -> Image.Image:
     return image.convert(mode)
 
 
-@pytest.mark.parametrize("mode", ["1", "P", "RGB", "RGBA", "LA", "CMYK", "YCbCr", "I", "F", "F-unit", "I;16",
-                                  "RGBA-transparent", "LA-transparent", "P-transparent", "RGB-blue-ink"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "1",
+        "P",
+        "RGB",
+        "RGBA",
+        "LA",
+        "CMYK",
+        "YCbCr",
+        "I",
+        "F",
+        "F-unit",
+        "I;16",
+        "RGBA-transparent",
+        "LA-transparent",
+        "P-transparent",
+        "RGB-blue-ink",
+    ],
+)
 def test_every_image_mode_gives_the_same_digit(mode, reference):
     np.testing.assert_allclose(to_mnist(_as_mode(mode)), reference, atol=1e-6)
 
@@ -175,8 +209,12 @@ def test_big_endian_16_bit_images_are_read_correctly(reference):
 
 def test_a_big_noisy_jpeg_photo_works(reference):
     rng = np.random.default_rng(1)
-    ink = np.asarray(_seven(size=(1600, 1200), box=(900, 300, 1350, 900), stroke=60, ink=255, paper=0),
-                     np.float32) / 255  # the reference, 7.5 times larger
+    ink = (
+        np.asarray(
+            _seven(size=(1600, 1200), box=(900, 300, 1350, 900), stroke=60, ink=255, paper=0), np.float32
+        )
+        / 255
+    )  # the reference, 7.5 times larger
     pixels = 0.85 - 0.7 * ink + rng.normal(0, 0.03, ink.shape)
     jpeg = _encode(Image.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255)), "JPEG", quality=60)
     out = image_to_mnist(jpeg)
@@ -184,8 +222,17 @@ def test_a_big_noisy_jpeg_photo_works(reference):
     assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.9
 
 
-@pytest.mark.parametrize("fmt, options", [("PNG", {}), ("BMP", {}), ("GIF", {}), ("TIFF", {}),
-                                          ("WEBP", {"lossless": True}), ("JPEG", {"quality": 95})])
+@pytest.mark.parametrize(
+    "fmt, options",
+    [
+        ("PNG", {}),
+        ("BMP", {}),
+        ("GIF", {}),
+        ("TIFF", {}),
+        ("WEBP", {"lossless": True}),
+        ("JPEG", {"quality": 95}),
+    ],
+)
 def test_formats_round_trip(fmt, options, reference):
     loaded = load_image(_encode(_seven(), fmt, **options))
     assert loaded.size == (120, 120)
@@ -211,14 +258,27 @@ def test_paths_load_and_phone_photos_are_turned_upright(tmp_path):
 # ---------------------------------------------------------------- blank images
 
 
-@pytest.mark.parametrize("make", [
-    lambda: Image.new("L", (100, 100), 255),
-    lambda: Image.new("L", (28, 28), 0),
-    lambda: Image.new("RGBA", (64, 64), (0, 0, 0, 0)),
-    lambda: Image.fromarray(np.uint8(np.linspace(250, 120, 200)[None, :] * np.ones((150, 1)))),
-    lambda: Image.open(io.BytesIO(_encode(Image.fromarray(np.uint8(np.clip(
-        np.random.default_rng(2).normal(215, 6, (240, 320)), 0, 255))), "JPEG", quality=60))),
-], ids=["white", "black-28", "transparent", "gradient", "noisy-paper-jpeg"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Image.new("L", (100, 100), 255),
+        lambda: Image.new("L", (28, 28), 0),
+        lambda: Image.new("RGBA", (64, 64), (0, 0, 0, 0)),
+        lambda: Image.fromarray(np.uint8(np.linspace(250, 120, 200)[None, :] * np.ones((150, 1)))),
+        lambda: Image.open(
+            io.BytesIO(
+                _encode(
+                    Image.fromarray(
+                        np.uint8(np.clip(np.random.default_rng(2).normal(215, 6, (240, 320)), 0, 255))
+                    ),
+                    "JPEG",
+                    quality=60,
+                )
+            )
+        ),
+    ],
+    ids=["white", "black-28", "transparent", "gradient", "noisy-paper-jpeg"],
+)
 def test_a_blank_image_gives_zeros(make):
     out = to_mnist(make())
     assert out.shape == (28, 28) and out.dtype == np.float32
@@ -267,10 +327,10 @@ def test_a_missing_file_is_refused(tmp_path):
 def test_truncated_files_are_refused(fmt, tmp_path):
     noise = Image.fromarray(np.random.default_rng(3).integers(0, 256, (200, 200), dtype=np.uint8))
     data = _encode(noise, fmt)
-    message = _refusal(data[:len(data) // 2], name="cut." + fmt.lower())
+    message = _refusal(data[: len(data) // 2], name="cut." + fmt.lower())
     assert "cut." + fmt.lower() in message and "truncated" in message
     path = tmp_path / "cut.bin"
-    path.write_bytes(data[:len(data) // 2])
+    path.write_bytes(data[: len(data) // 2])
     assert str(path) in _refusal(path)
 
 
@@ -289,7 +349,7 @@ def test_a_header_claiming_huge_dimensions_is_refused_before_decoding():
 def test_pillows_bomb_warning_becomes_an_error_and_is_not_shown():
     with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
-        message = _refusal(_png_header_only(10_000, 10_000), max_pixels=10 ** 9)  # between Pillow's limits
+        message = _refusal(_png_header_only(10_000, 10_000), max_pixels=10**9)  # between Pillow's limits
     assert "too large" in message
     assert not [warning for warning in shown if issubclass(warning.category, Image.DecompressionBombWarning)]
 
@@ -319,7 +379,7 @@ def as_users_send_it(digit: np.ndarray, rng: np.random.Generator) -> bytes:
         pen = pen.filter(rank_filter(2 * radius + 1))
     ink = np.zeros((side, side), np.float32)
     top, left = rng.integers(0, side - size + 1, 2)
-    ink[top:top + size, left:left + size] = np.asarray(pen, np.float32) / 255
+    ink[top : top + size, left : left + size] = np.asarray(pen, np.float32) / 255
     rows, cols = np.mgrid[0:side, 0:side] / side
     angle = rng.uniform(0, 2 * np.pi)
     lighting = rng.uniform(0, 0.2) * (np.cos(angle) * cols + np.sin(angle) * rows - 0.5)
@@ -335,8 +395,9 @@ def as_users_send_it(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 @pytest.mark.slow
 def test_mnist_test_digits_pass_through_unchanged(real_mnist):
     digits = real_mnist.test.images[:500, :, :, 0]
-    identical = sum(np.array_equal(to_mnist(Image.fromarray(np.uint8(np.round(digit * 255)))), digit)
-                    for digit in digits)
+    identical = sum(
+        np.array_equal(to_mnist(Image.fromarray(np.uint8(np.round(digit * 255)))), digit) for digit in digits
+    )
     print(f"\n{identical} of {len(digits)} MNIST test digits pass through unchanged")
     assert identical >= 0.99 * len(digits)
 
@@ -353,6 +414,8 @@ def test_digits_as_users_send_them_read_as_well_as_the_originals(real_mnist, rea
     predictor = Predictor(real_model_dir)
     original = np.mean([p.digit for p in predictor.predict(digits)] == labels)
     rerendered = np.mean([p.digit for p in predictor.predict(prepared)] == labels)
-    print(f"\naccuracy on {count} MNIST test digits: {original:.2%} as they are, "
-          f"{rerendered:.2%} as users would send them, after preprocessing")
+    print(
+        f"\naccuracy on {count} MNIST test digits: {original:.2%} as they are, "
+        f"{rerendered:.2%} as users would send them, after preprocessing"
+    )
     assert rerendered >= original - 0.01

@@ -17,8 +17,10 @@ MIN_VALIDATION_ACCURACY = 0.97
 def test_three_epochs_of_the_tutorial_recipe_then_evaluate(real_mnist, tmp_path, capsys):
     data_dir = str(real_mnist.location.directory)
     run_dir = tmp_path / "run"
-    assert main(["train", "--epochs", str(EPOCHS), "--seed", "0", "--out", str(run_dir),
-                 "--data-dir", data_dir]) == 0
+    assert (
+        main(["train", "--epochs", str(EPOCHS), "--seed", "0", "--out", str(run_dir), "--data-dir", data_dir])
+        == 0
+    )
     printed = capsys.readouterr().out
     validation = float(printed.split("validation accuracy:")[1].split()[0])
     test_from_train = float(printed.split("test accuracy:")[1].split()[0])
@@ -28,7 +30,10 @@ def test_three_epochs_of_the_tutorial_recipe_then_evaluate(real_mnist, tmp_path,
     assert main(["evaluate", str(run_dir), "--json", "--plots", str(plots), "--data-dir", data_dir]) == 0
     report = json.loads(capsys.readouterr().out)
     assert sorted(p.name for p in plots.iterdir()) == [
-        "confusion_matrix.png", "learning_curves.png", "misclassified.png"]
+        "confusion_matrix.png",
+        "learning_curves.png",
+        "misclassified.png",
+    ]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots.iterdir())
     assert report["test"]["count"] == 10_000 and report["train"]["count"] == 55_000
     assert report["test"]["accuracy"] == pytest.approx(test_from_train, abs=1e-4)
@@ -39,8 +44,25 @@ def test_three_epochs_of_the_tutorial_recipe_then_evaluate(real_mnist, tmp_path,
 def test_ensemble_of_two_trains_in_parallel_and_evaluates(real_mnist, tmp_path, capsys):
     data_dir = str(real_mnist.location.directory)
     out = tmp_path / "ensemble"
-    assert main(["ensemble", "train", "--members", "2", "--epochs", "1", "--jobs", "2",
-                 "--out", str(out), "--data-dir", data_dir]) == 0
+    assert (
+        main(
+            [
+                "ensemble",
+                "train",
+                "--members",
+                "2",
+                "--epochs",
+                "1",
+                "--jobs",
+                "2",
+                "--out",
+                str(out),
+                "--data-dir",
+                data_dir,
+            ]
+        )
+        == 0
+    )
     assert "ensemble ready" in capsys.readouterr().out
     assert main(["ensemble", "evaluate", str(out), "--json", "--data-dir", data_dir]) == 0
     report = json.loads(capsys.readouterr().out)

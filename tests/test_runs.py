@@ -6,9 +6,12 @@ from digitnet.config import TrainConfig
 
 
 def _checkpoint(iteration, value=1.0):
-    return runs.Checkpoint(iteration=iteration, epoch=iteration // 10,
-                           arrays={"model:000:w": np.full((2, 3), value, np.float32)},
-                           history=[{"epoch": 1.0, "validation_accuracy": 0.5}])
+    return runs.Checkpoint(
+        iteration=iteration,
+        epoch=iteration // 10,
+        arrays={"model:000:w": np.full((2, 3), value, np.float32)},
+        history=[{"epoch": 1.0, "validation_accuracy": 0.5}],
+    )
 
 
 def test_create_run_writes_config_and_never_reuses_a_run(tmp_path):
@@ -70,5 +73,7 @@ def test_no_checkpoint_yet(tmp_path):
 def test_metrics_round_trip(tmp_path):
     rows = [{"epoch": 1, "validation_accuracy": 0.9}, {"epoch": 2, "validation_accuracy": 0.95}]
     runs.write_metrics(tmp_path, rows)
-    assert runs.read_metrics(tmp_path) == [{"epoch": 1.0, "validation_accuracy": 0.9},
-                                           {"epoch": 2.0, "validation_accuracy": 0.95}]
+    assert runs.read_metrics(tmp_path) == [
+        {"epoch": 1.0, "validation_accuracy": 0.9},
+        {"epoch": 2.0, "validation_accuracy": 0.95},
+    ]

@@ -16,8 +16,8 @@ def test_one_cycle_climbs_to_the_peak_then_falls_to_the_floor():
     assert rates[0] == pytest.approx(peak / 25)
     assert rates[top] == pytest.approx(peak)
     assert rates[-1] == pytest.approx(peak / 1e4)
-    assert all(a < b for a, b in zip(rates[:top], rates[1:top + 1]))  # rising
-    assert all(a >= b for a, b in zip(rates[top:], rates[top + 1:]))  # then never rising
+    assert all(a < b for a, b in zip(rates[:top], rates[1 : top + 1]))  # rising
+    assert all(a >= b for a, b in zip(rates[top:], rates[top + 1 :]))  # then never rising
     # Half-way down the cosine, the rate is half-way between peak and floor.
     assert rates[625] == pytest.approx((peak + peak / 1e4) / 2)
 

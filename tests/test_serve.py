@@ -43,8 +43,9 @@ def predictor(tiny_model_dir) -> Predictor:
 
 @pytest.fixture(scope="module")
 def app(predictor, tiny_model_dir):
-    return create_app(predictor, model_info=describe_model(tiny_model_dir),
-                      max_body_bytes=MAX_BODY, max_batch=MAX_BATCH)
+    return create_app(
+        predictor, model_info=describe_model(tiny_model_dir), max_body_bytes=MAX_BODY, max_batch=MAX_BATCH
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 def paper_digit_png(width: int = 120, height: int = 160) -> bytes:
     """A dark bar on white paper, as the drawing page sends it."""
     pixels = np.full((height, width), 255)
-    pixels[height // 6:-height // 6, width // 2 - 8:width // 2 + 8] = 0
+    pixels[height // 6 : -height // 6, width // 2 - 8 : width // 2 + 8] = 0
     return png_bytes(pixels)
 
 
@@ -91,6 +92,7 @@ def assert_error(response: httpx.Response, status: int, fragment: str = "") -> N
 
 # ---------------------------------------------------------------- the page
 
+
 def test_page_is_self_contained_with_the_elements_the_browser_test_uses(client):
     response = client.get("/")
     assert response.status_code == 200
@@ -108,6 +110,7 @@ def test_healthz(client):
 
 # ---------------------------------------------------------------- TensorFlow Serving REST
 
+
 def test_predict_instances_as_28x28_and_as_784_give_the_predictor_s_answers(client, predictor, images):
     expected = predictor.predict(images)
     for instances in (images.tolist(), images.reshape(len(images), 784).tolist()):
@@ -123,16 +126,20 @@ def test_predict_instances_as_28x28_and_as_784_give_the_predictor_s_answers(clie
 def test_predict_b64_instance_is_preprocessed_like_a_file(client, predictor):
     data = paper_digit_png()
     [expected] = predictor.predict(image_to_mnist(data)[None])
-    response = client.post(PREDICT, json={"signature_name": "serving_default",
-                                          "instances": [{"b64": base64.b64encode(data).decode()}]})
+    response = client.post(
+        PREDICT,
+        json={"signature_name": "serving_default", "instances": [{"b64": base64.b64encode(data).decode()}]},
+    )
     assert response.status_code == 200, response.text
     assert_prediction(response.json()["predictions"][0], expected)
 
 
 def test_predict_named_input_columnar_format_and_versioned_url(client, predictor, images):
     expected = predictor.predict(images[:2])
-    named = client.post("/v1/models/digitnet/versions/1:predict",
-                        json={"instances": [{"image": image.tolist()} for image in images[:2]]})
+    named = client.post(
+        "/v1/models/digitnet/versions/1:predict",
+        json={"instances": [{"image": image.tolist()} for image in images[:2]]},
+    )
     assert named.status_code == 200, named.text
     for entry, want in zip(named.json()["predictions"], expected):
         assert_prediction(entry, want)
@@ -147,7 +154,8 @@ def test_predict_named_input_columnar_format_and_versioned_url(client, predictor
 def test_model_status_and_metadata(client):
     status = client.get("/v1/models/digitnet").json()
     assert status["model_version_status"] == [
-        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
+        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+    ]
     assert status["metadata"]["arch"] == "seed"
     assert 0.0 <= status["metadata"]["validation_accuracy"] <= 1.0
     assert status["metadata"]["input_shape"] == [28, 28, 1]
@@ -160,6 +168,7 @@ def test_model_status_and_metadata(client):
 
 
 # ---------------------------------------------------------------- upload
+
 
 def test_upload_answers_like_predict_plus_top3_and_the_image_the_model_saw(client, predictor):
     data = paper_digit_png()
@@ -179,6 +188,7 @@ def test_upload_answers_like_predict_plus_top3_and_the_image_the_model_saw(clien
 
 # ---------------------------------------------------------------- Open Inference Protocol (v2)
 
+
 def test_v2_health_and_metadata(client):
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
@@ -188,43 +198,63 @@ def test_v2_health_and_metadata(client):
     assert metadata["name"] == "digitnet" and metadata["versions"] == ["1"] and metadata["platform"]
     assert metadata["inputs"] == [{"name": "image", "datatype": "FP32", "shape": [-1, 28, 28, 1]}]
     assert {o["name"]: (o["datatype"], o["shape"]) for o in metadata["outputs"]} == {
-        "probabilities": ("FP32", [-1, 10]), "digit": ("INT64", [-1]), "uncertain": ("BOOL", [-1])}
+        "probabilities": ("FP32", [-1, 10]),
+        "digit": ("INT64", [-1]),
+        "uncertain": ("BOOL", [-1]),
+    }
     assert client.get("/v2/models/digitnet/versions/1").json() == metadata
 
 
 def v2_request(images: np.ndarray, nested: bool = False, **extra) -> dict:
     data = images.reshape(-1, 28, 28, 1).tolist() if nested else images.ravel().tolist()
-    return {"inputs": [{"name": "image", "shape": [len(images), 28, 28, 1], "datatype": "FP32",
-                        "data": data}], **extra}
+    return {
+        "inputs": [{"name": "image", "shape": [len(images), 28, 28, 1], "datatype": "FP32", "data": data}],
+        **extra,
+    }
 
 
 def test_v2_infer_round_trip_flat_and_nested(client, predictor, images):
     expected = predictor.predict(images[:2])
     for nested in (False, True):
-        response = client.post(INFER, json=v2_request(images[:2], nested, id="req-7",
-                                                      parameters={"note": "x", "n": 1, "flag": True}))
+        response = client.post(
+            INFER,
+            json=v2_request(images[:2], nested, id="req-7", parameters={"note": "x", "n": 1, "flag": True}),
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["model_name"] == "digitnet" and body["id"] == "req-7"
         outputs = {output["name"]: output for output in body["outputs"]}
         assert [o["name"] for o in body["outputs"]] == ["probabilities", "digit", "uncertain"]
         assert outputs["probabilities"]["shape"] == [2, 10] and outputs["probabilities"]["datatype"] == "FP32"
-        np.testing.assert_allclose(np.reshape(outputs["probabilities"]["data"], (2, 10)),
-                                   [p.probabilities for p in expected], atol=1e-5)
-        assert outputs["digit"] == {"name": "digit", "shape": [2], "datatype": "INT64",
-                                    "data": [p.digit for p in expected]}
-        assert outputs["uncertain"] == {"name": "uncertain", "shape": [2], "datatype": "BOOL",
-                                        "data": [p.uncertain for p in expected]}
+        np.testing.assert_allclose(
+            np.reshape(outputs["probabilities"]["data"], (2, 10)),
+            [p.probabilities for p in expected],
+            atol=1e-5,
+        )
+        assert outputs["digit"] == {
+            "name": "digit",
+            "shape": [2],
+            "datatype": "INT64",
+            "data": [p.digit for p in expected],
+        }
+        assert outputs["uncertain"] == {
+            "name": "uncertain",
+            "shape": [2],
+            "datatype": "BOOL",
+            "data": [p.uncertain for p in expected],
+        }
 
 
 def test_v2_infer_answers_only_the_outputs_asked_for_and_no_id_unless_given(client, images):
-    body = client.post("/v2/models/digitnet/versions/1/infer",
-                       json=v2_request(images[:1], outputs=[{"name": "digit"}])).json()
+    body = client.post(
+        "/v2/models/digitnet/versions/1/infer", json=v2_request(images[:1], outputs=[{"name": "digit"}])
+    ).json()
     assert "id" not in body
     assert [output["name"] for output in body["outputs"]] == ["digit"]
 
 
 # ---------------------------------------------------------------- bad input: always 4xx and JSON
+
 
 def _deep(levels: int) -> str:
     return '{"instances": ' + "[" * levels + "]" * levels + "}"
@@ -312,8 +342,13 @@ def _png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height: what a decompression bomb looks like before decoding."""
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     chunk = b"IHDR" + header
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk
-            + struct.pack(">I", zlib.crc32(chunk)) + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(header))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
 
 
 BAD_UPLOADS = {
@@ -330,14 +365,25 @@ def test_bad_uploads_get_400_and_a_reason(client, data, fragment):
 
 
 def test_upload_must_be_multipart_with_a_file_field(client):
-    assert_error(client.post("/predict", content=paper_digit_png(), headers={"content-type": "image/png"}),
-                 415, "multipart")
-    assert_error(client.post("/predict", files={"image": ("a.png", paper_digit_png(), "image/png")}),
-                 400, '"file"')
-    assert_error(client.post("/predict", data={"file": "not a file"}, files={"other": ("a", b"x")}),
-                 400, '"file"')
-    assert_error(client.post("/predict", content=b"--xyz\r\nnonsense",
-                             headers={"content-type": "multipart/form-data; boundary=xyz"}), 400)
+    assert_error(
+        client.post("/predict", content=paper_digit_png(), headers={"content-type": "image/png"}),
+        415,
+        "multipart",
+    )
+    assert_error(
+        client.post("/predict", files={"image": ("a.png", paper_digit_png(), "image/png")}), 400, '"file"'
+    )
+    assert_error(
+        client.post("/predict", data={"file": "not a file"}, files={"other": ("a", b"x")}), 400, '"file"'
+    )
+    assert_error(
+        client.post(
+            "/predict",
+            content=b"--xyz\r\nnonsense",
+            headers={"content-type": "multipart/form-data; boundary=xyz"},
+        ),
+        400,
+    )
 
 
 def test_image_over_the_pixel_limit_is_refused(predictor, tiny_model_dir):
@@ -387,6 +433,7 @@ def test_an_internal_bug_is_a_logged_json_500_not_a_crash(caplog):
 
 # ---------------------------------------------------------------- a live server
 
+
 def test_live_server_answers_concurrent_requests(app, predictor, images):
     expected = predictor.predict(images)
     upload = paper_digit_png()
@@ -396,7 +443,7 @@ def test_live_server_answers_concurrent_requests(app, predictor, images):
             if index % 4 == 3:
                 return http.post("/predict", files={"file": ("d.png", upload, "image/png")})
             if index % 4 == 2:
-                return http.post(INFER, json=v2_request(images[index % 4:index % 4 + 1]))
+                return http.post(INFER, json=v2_request(images[index % 4 : index % 4 + 1]))
             return http.post(PREDICT, json={"instances": [images[index % 4].tolist()]})
 
     with serve_in_thread(app) as url:
@@ -434,8 +481,10 @@ def test_requests_waiting_for_the_model_share_one_call_and_each_gets_its_own_ans
         first = asyncio.create_task(batcher.predict(np.full((1, 28, 28), 9, np.float32)))
         await asyncio.sleep(0.1)  # the model is busy with the first request now
         sizes = [1, 3, 2, 1]
-        requests = [np.stack([np.full((28, 28), 10 * index + k, np.float32) for k in range(size)])
-                    for index, size in enumerate(sizes)]
+        requests = [
+            np.stack([np.full((28, 28), 10 * index + k, np.float32) for k in range(size)])
+            for index, size in enumerate(sizes)
+        ]
         rest = await asyncio.gather(*(batcher.predict(images) for images in requests))
         return await first, rest
 
@@ -456,14 +505,20 @@ def test_a_taken_port_is_a_one_line_serve_error():
             bind_socket("127.0.0.1", taken.getsockname()[1])
 
 
-
 # ---------------------------------------------------------------- corrected examples (--collect)
+
 
 def collect_client(predictor, tiny_model_dir, directory, **limits):
     from digitnet.serve.collect import ExampleStore
 
-    return TestClient(create_app(predictor, model_info=describe_model(tiny_model_dir),
-                                 max_body_bytes=MAX_BODY, collect=ExampleStore(directory, **limits)))
+    return TestClient(
+        create_app(
+            predictor,
+            model_info=describe_model(tiny_model_dir),
+            max_body_bytes=MAX_BODY,
+            collect=ExampleStore(directory, **limits),
+        )
+    )
 
 
 def test_collect_saves_the_image_as_a_png_named_for_its_label(predictor, tiny_model_dir, images, tmp_path):
@@ -486,8 +541,9 @@ def test_collect_saves_the_image_as_a_png_named_for_its_label(predictor, tiny_mo
 
 def test_collect_is_refused_when_off(client, images):
     assert client.get("/collect").json() == {"enabled": False}
-    assert_error(client.post("/collect", json={"image": images[0].tolist(), "label": 3}), 404,
-                 "--collect DIR")
+    assert_error(
+        client.post("/collect", json={"image": images[0].tolist(), "label": 3}), 404, "--collect DIR"
+    )
 
 
 BAD_COLLECT = {
@@ -518,7 +574,9 @@ def test_collect_stops_at_the_cap(predictor, tiny_model_dir, images, tmp_path):
     folder = tmp_path / "c"
     with collect_client(predictor, tiny_model_dir, folder, max_examples=2) as client:
         for label in (1, 2):
-            assert client.post("/collect", json={"image": images[0].tolist(), "label": label}).status_code == 201
+            assert (
+                client.post("/collect", json={"image": images[0].tolist(), "label": label}).status_code == 201
+            )
         assert_error(client.post("/collect", json={"image": images[0].tolist(), "label": 3}), 507, "full")
         assert len(list(folder.iterdir())) == 2
         next(folder.iterdir()).unlink()  # moving examples away makes room again
@@ -551,12 +609,15 @@ def test_concurrent_collects_never_pass_the_cap(predictor, tiny_model_dir, image
     from digitnet.serve.collect import ExampleStore
 
     folder = tmp_path / "c"
-    app = create_app(predictor, model_info=describe_model(tiny_model_dir),
-                     collect=ExampleStore(folder, max_examples=5))
+    app = create_app(
+        predictor, model_info=describe_model(tiny_model_dir), collect=ExampleStore(folder, max_examples=5)
+    )
     with serve_in_thread(app) as url:
+
         def post(label):
-            return httpx.post(f"{url}/collect", json={"image": images[0].tolist(), "label": label % 10},
-                              timeout=30).status_code
+            return httpx.post(
+                f"{url}/collect", json={"image": images[0].tolist(), "label": label % 10}, timeout=30
+            ).status_code
 
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(post, range(16)))
@@ -568,7 +629,9 @@ def test_the_page_has_the_collect_row(client):
     page = client.get("/").text
     assert 'id="collect"' in page and "wrong? it was" in page and 'fetch("collect"' in page
 
+
 # ---------------------------------------------------------------- hostile clients
+
 
 def blank_png(width: int, height: int) -> bytes:
     """A white 1-bit PNG: a few kilobytes that decode to width x height pixels."""
@@ -683,8 +746,10 @@ def test_slow_headers_and_bodies_are_cut_off(app):
         # A body shorter than its Content-Length: 408 in JSON and closed, after the body timeout.
         with socket.create_connection(address) as sock:
             started = time.monotonic()
-            sock.sendall(b"POST /v1/models/digitnet:predict HTTP/1.1\r\nHost: x\r\n"
-                         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"instances\"")
+            sock.sendall(
+                b"POST /v1/models/digitnet:predict HTTP/1.1\r\nHost: x\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"instances"'
+            )
             answer = _read_until_closed(sock, 10)
             assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
             assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"].startswith("the request body")

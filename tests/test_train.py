@@ -51,8 +51,7 @@ def test_graph_has_the_tutorials_name_scopes(tiny_mnist):
     model, optimizer = train.new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
     steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50)
     graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
-    body_ops = [op.name for function in graph.as_graph_def().library.function
-                for op in function.node_def]
+    body_ops = [op.name for function in graph.as_graph_def().library.function for op in function.node_def]
     # The steps run inside an in-graph loop, so the scopes sit under "while/".
     for scope in ("dnn", "loss", "train", "eval"):
         assert any(name.startswith(f"while/{scope}/") for name in body_ops), scope
@@ -111,8 +110,9 @@ def test_sigkill_after_first_checkpoint_then_resume_matches_uninterrupted(tmp_pa
     data = synthetic_mnist()
     script = KILL_SCRIPT.format(tests=os.path.dirname(__file__), tiny=TINY)
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-c", script, str(killed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while runs.latest_checkpoint(killed)[0] is None:
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
@@ -166,11 +166,11 @@ def test_augmented_training_is_seeded_resumable_and_differs_from_plain(tmp_path,
 def test_graph_applies_augmentation_only_when_asked(tiny_mnist):
     def body_ops(config):
         model, optimizer = train.new_model_and_optimizer(config, total_iterations=100)
-        steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50,
-                                     augment=config.affine_ranges(), seed=config.seed)
+        steps = train.CompiledSteps(
+            model, optimizer, tiny_mnist.train, 50, augment=config.affine_ranges(), seed=config.seed
+        )
         graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
-        return [node.op for function in graph.as_graph_def().library.function
-                for node in function.node_def]
+        return [node.op for function in graph.as_graph_def().library.function for node in function.node_def]
 
     assert "ImageProjectiveTransformV3" in body_ops(TrainConfig(**AUGMENTED))
     assert "ImageProjectiveTransformV3" not in body_ops(TrainConfig(**TINY))
@@ -185,7 +185,8 @@ def test_label_smoothed_loss_matches_keras(tiny_mnist):
     logits = rng.normal(size=(8, 10)).astype(np.float32) * 3
     labels = rng.integers(0, 10, 8).astype(np.int32)
     expected = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(
-        np.eye(10, dtype=np.float32)[labels], logits)
+        np.eye(10, dtype=np.float32)[labels], logits
+    )
     assert float(steps._loss(labels, logits)) == pytest.approx(float(expected), rel=1e-5)
     # A confident, correct prediction costs more under smoothing: it pulls logits back together.
     plain = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50)
@@ -197,8 +198,7 @@ def test_strong_recipe_trains_the_lean_network_and_resumes_exactly(tmp_path, tin
     """One-cycle, label smoothing, augmentation and batch-norm statistics all survive a resume."""
     from digitnet.config import recipe_config
 
-    config = recipe_config("strong", epochs=2, batch_size=50, train_eval_size=200, steps_per_call=4,
-                           seed=2)
+    config = recipe_config("strong", epochs=2, batch_size=50, train_eval_size=200, steps_per_call=4, seed=2)
 
     def stop_at_8(progress):
         if progress.iteration == 8:
@@ -212,8 +212,7 @@ def test_strong_recipe_trains_the_lean_network_and_resumes_exactly(tmp_path, tin
     assert model.name == "lean"
     moving_variance = model.get_layer("convolution_bn").moving_variance.numpy()
     assert not np.allclose(moving_variance, 1.0)  # the statistics were learned
-    assert all(np.array_equal(x, y) for x, y in zip(_weights(tmp_path / "whole"),
-                                                    _weights(tmp_path / "cut")))
+    assert all(np.array_equal(x, y) for x, y in zip(_weights(tmp_path / "whole"), _weights(tmp_path / "cut")))
     assert whole.history[-1]["validation_loss"] < whole.history[0]["validation_loss"]
 
 
@@ -230,14 +229,17 @@ def test_compiled_loop_matches_plain_keras_training(tiny_mnist):
     steps(order, 0, 12)
 
     plain = build_model(config.arch, dropout=config.dropout, seed=config.seed)
-    plain.compile(optimizer=keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    plain.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     for step in range(12):
-        batch = order[step * config.batch_size:(step + 1) * config.batch_size]
+        batch = order[step * config.batch_size : (step + 1) * config.batch_size]
         plain.train_on_batch(tiny_mnist.train.images[batch], tiny_mnist.train.labels[batch])
 
     for fast, reference in zip(model.get_weights(), plain.get_weights()):
         np.testing.assert_allclose(fast, reference, atol=1e-5)
     test_images = tiny_mnist.test.images
-    assert np.array_equal(model.predict(test_images, verbose=0).argmax(1),
-                          plain.predict(test_images, verbose=0).argmax(1))
+    assert np.array_equal(
+        model.predict(test_images, verbose=0).argmax(1), plain.predict(test_images, verbose=0).argmax(1)
+    )

@@ -8,8 +8,15 @@ from digitnet.config import TrainConfig
 
 from test_train import AUGMENTED, _weights
 
-STYLED = dict(AUGMENTED, elastic_alpha=1.5, stroke_pixels=1.0, blur_sigma=1.0, low_res_probability=0.3,
-              ink_fraction=0.3, occlusion_fraction=0.3)
+STYLED = dict(
+    AUGMENTED,
+    elastic_alpha=1.5,
+    stroke_pixels=1.0,
+    blur_sigma=1.0,
+    low_res_probability=0.3,
+    ink_fraction=0.3,
+    occlusion_fraction=0.3,
+)
 
 
 def test_style_augmented_run_interrupted_and_resumed_matches_an_uninterrupted_one(tmp_path, tiny_mnist):
@@ -34,11 +41,17 @@ def test_style_augmented_run_interrupted_and_resumed_matches_an_uninterrupted_on
 def test_graph_applies_style_changes_only_when_asked(tiny_mnist):
     def body_ops(config):
         model, optimizer = train.new_model_and_optimizer(config, total_iterations=100)
-        steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50, augment=config.affine_ranges(),
-                                     seed=config.seed, style=config.style_ranges())
+        steps = train.CompiledSteps(
+            model,
+            optimizer,
+            tiny_mnist.train,
+            50,
+            augment=config.affine_ranges(),
+            seed=config.seed,
+            style=config.style_ranges(),
+        )
         graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
-        return [node.op for function in graph.as_graph_def().library.function
-                for node in function.node_def]
+        return [node.op for function in graph.as_graph_def().library.function for node in function.node_def]
 
     styled, affine = body_ops(TrainConfig(**STYLED)), body_ops(TrainConfig(**AUGMENTED))
     # Stroke width blends with an einsum; smoothing, blur and low resolution are batched matrix products;

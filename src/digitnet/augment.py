@@ -47,14 +47,20 @@ class AffineRanges:
     shear_degrees: float = 0.0  # horizontal shear angle uniform in [-h, h] degrees
 
     def is_identity(self) -> bool:
-        return (self.rotate_degrees == 0 and self.shift_fraction == 0
-                and self.zoom_fraction == 0 and self.shear_degrees == 0)
+        return (
+            self.rotate_degrees == 0
+            and self.shift_fraction == 0
+            and self.zoom_fraction == 0
+            and self.shear_degrees == 0
+        )
 
     def validate(self) -> None:
-        limits = (("rotate_degrees", self.rotate_degrees, 180.0, True),
-                  ("shift_fraction", self.shift_fraction, 0.5, True),
-                  ("zoom_fraction", self.zoom_fraction, 1.0, False),
-                  ("shear_degrees", self.shear_degrees, MAX_SHEAR_DEGREES, True))
+        limits = (
+            ("rotate_degrees", self.rotate_degrees, 180.0, True),
+            ("shift_fraction", self.shift_fraction, 0.5, True),
+            ("zoom_fraction", self.zoom_fraction, 1.0, False),
+            ("shear_degrees", self.shear_degrees, MAX_SHEAR_DEGREES, True),
+        )
         for name, value, limit, inclusive in limits:
             if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
                 raise ValueError(f"augmentation {name} must be a finite number, got {value!r}")
@@ -64,7 +70,9 @@ class AffineRanges:
                 raise ValueError(f"augmentation {name} must be >= 0 and {bound}, got {value!r}")
 
 
-def transform_parameters(angle_degrees, shear_degrees, zoom, shift_x, shift_y, image_size=(IMAGE_SIDE, IMAGE_SIDE)):
+def transform_parameters(
+    angle_degrees, shear_degrees, zoom, shift_x, shift_y, image_size=(IMAGE_SIDE, IMAGE_SIDE)
+):
     """(B, 8) output->input parameters for given per-image amounts, each a (B,) tensor or array.
 
     The forward (input->output) map is p_out = centre + shift + R(angle) Sh(shear) Z(zoom) (p_in - centre);
@@ -100,15 +108,17 @@ def affine_matrices(batch_size, seed, ranges: AffineRanges, image_size=(IMAGE_SI
 
     ranges.validate()
     height, width = (tf.cast(side, tf.float32) for side in image_size)
-    unit = tf.random.stateless_uniform([batch_size, _DRAWS_PER_IMAGE], seed=seed,
-                                       minval=-1.0, maxval=1.0, dtype=tf.float32)
+    unit = tf.random.stateless_uniform(
+        [batch_size, _DRAWS_PER_IMAGE], seed=seed, minval=-1.0, maxval=1.0, dtype=tf.float32
+    )
     return transform_parameters(
         angle_degrees=unit[:, 0] * ranges.rotate_degrees,
         shear_degrees=unit[:, 1] * ranges.shear_degrees,
         zoom=1.0 + unit[:, 2] * ranges.zoom_fraction,
         shift_x=unit[:, 3] * ranges.shift_fraction * width,
         shift_y=unit[:, 4] * ranges.shift_fraction * height,
-        image_size=image_size)
+        image_size=image_size,
+    )
 
 
 def apply_transforms(images, transforms):
@@ -120,9 +130,13 @@ def apply_transforms(images, transforms):
 
     images = tf.convert_to_tensor(images)
     warped = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=tf.cast(transforms, tf.float32),
-        output_shape=tf.shape(images)[1:3], fill_value=tf.constant(0.0, tf.float32),
-        interpolation="BILINEAR", fill_mode="CONSTANT")
+        images=images,
+        transforms=tf.cast(transforms, tf.float32),
+        output_shape=tf.shape(images)[1:3],
+        fill_value=tf.constant(0.0, tf.float32),
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
     return tf.clip_by_value(warped, tf.cast(0.0, images.dtype), tf.cast(1.0, images.dtype))
 
 
@@ -169,8 +183,9 @@ def augment_seed(run_seed, iteration):
     return tf.stack([tf.cast(run_seed, tf.int64), tf.cast(iteration, tf.int64)])
 
 
-def preview_grid(images, seed, ranges: AffineRanges, copies: int = 4,
-                 style: StyleRanges | None = None) -> np.ndarray:
+def preview_grid(
+    images, seed, ranges: AffineRanges, copies: int = 4, style: StyleRanges | None = None
+) -> np.ndarray:
     """(n*H, (1+copies)*W) float32 grid: each row is an original image followed by `copies` augmented ones.
 
     `images` is (n, H, W) or (n, H, W, 1); `seed` is an int (used as (seed, 0)) or a stateless `[2]` seed.

@@ -61,8 +61,9 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     ratio = (math.sqrt(5) - 1) / 2
     for _ in range(40):
         c, d = b - ratio * (b - a), a + ratio * (b - a)
-        if (negative_log_likelihood(logits, labels, math.exp(c))
-                < negative_log_likelihood(logits, labels, math.exp(d))):
+        if negative_log_likelihood(logits, labels, math.exp(c)) < negative_log_likelihood(
+            logits, labels, math.exp(d)
+        ):
             b = d
         else:
             a = c
@@ -76,8 +77,9 @@ def threshold_for_flag_rate(confidence: np.ndarray, flag_rate: float) -> float:
     return float(np.quantile(np.asarray(confidence, np.float64), flag_rate))
 
 
-def selective_accuracy(confidence: np.ndarray, correct: np.ndarray,
-                       flag_rates=(0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)) -> list[dict]:
+def selective_accuracy(
+    confidence: np.ndarray, correct: np.ndarray, flag_rates=(0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
+) -> list[dict]:
     """For each share of inputs flagged (the least confident first), the accuracy on the rest."""
     confidence = np.asarray(confidence, np.float64)
     correct = np.asarray(correct, bool)
@@ -86,9 +88,14 @@ def selective_accuracy(confidence: np.ndarray, correct: np.ndarray,
     for rate in flag_rates:
         flagged = int(round(rate * len(order)))
         kept = order[flagged:]
-        rows.append({"flag_rate": float(rate), "flagged": flagged,
-                     "threshold": float(confidence[order[flagged - 1]]) if flagged else 0.0,
-                     "accuracy_unflagged": float(correct[kept].mean()) if len(kept) else float("nan")})
+        rows.append(
+            {
+                "flag_rate": float(rate),
+                "flagged": flagged,
+                "threshold": float(confidence[order[flagged - 1]]) if flagged else 0.0,
+                "accuracy_unflagged": float(correct[kept].mean()) if len(kept) else float("nan"),
+            }
+        )
     return rows
 
 
@@ -97,9 +104,12 @@ def flagged_accuracy(confidence: np.ndarray, correct: np.ndarray, flags: np.ndar
     flags = np.asarray(flags, bool)
     correct = np.asarray(correct, bool)
     kept = ~flags
-    return {"count": int(len(flags)), "flagged_share": float(flags.mean()) if len(flags) else 0.0,
-            "accuracy": float(correct.mean()) if len(correct) else float("nan"),
-            "accuracy_unflagged": float(correct[kept].mean()) if kept.any() else float("nan")}
+    return {
+        "count": int(len(flags)),
+        "flagged_share": float(flags.mean()) if len(flags) else 0.0,
+        "accuracy": float(correct.mean()) if len(correct) else float("nan"),
+        "accuracy_unflagged": float(correct[kept].mean()) if kept.any() else float("nan"),
+    }
 
 
 @dataclass(frozen=True)
@@ -118,17 +128,20 @@ class Calibration:
         low, high = TEMPERATURE_RANGE
         if not (isinstance(self.temperature, (int, float)) and low <= self.temperature <= high):
             raise CalibrationError(f"temperature must be in [{low}, {high}], got {self.temperature!r}")
-        if not (isinstance(self.confidence_threshold, (int, float))
-                and 0.0 <= self.confidence_threshold <= 1.0):
-            raise CalibrationError(f"confidence_threshold must be in [0, 1], "
-                                   f"got {self.confidence_threshold!r}")
+        if not (
+            isinstance(self.confidence_threshold, (int, float)) and 0.0 <= self.confidence_threshold <= 1.0
+        ):
+            raise CalibrationError(
+                f"confidence_threshold must be in [0, 1], got {self.confidence_threshold!r}"
+            )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 
 
-def fit_calibration(logits: np.ndarray, labels: np.ndarray, flag_rate: float,
-                    fitted_on: str = "", shifted_confidence=None) -> Calibration:
+def fit_calibration(
+    logits: np.ndarray, labels: np.ndarray, flag_rate: float, fitted_on: str = "", shifted_confidence=None
+) -> Calibration:
     """Temperature by validation NLL, then the threshold that flags `flag_rate` of validation answers.
 
     shifted_confidence: optional function (temperature) -> (N,) doubt scores from test-time shifts;
@@ -145,9 +158,15 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray, flag_rate: float,
         shifted_rows = selective_accuracy(shifted, correct, (flag_rate,))
         if shifted_rows[0]["accuracy_unflagged"] > plain_rows[0]["accuracy_unflagged"]:
             confidence, use_shifts = shifted, True
-    return Calibration(temperature, threshold_for_flag_rate(confidence, flag_rate), flag_rate,
-                       fitted_on, negative_log_likelihood(logits, labels),
-                       negative_log_likelihood(logits, labels, temperature), use_shifts)
+    return Calibration(
+        temperature,
+        threshold_for_flag_rate(confidence, flag_rate),
+        flag_rate,
+        fitted_on,
+        negative_log_likelihood(logits, labels),
+        negative_log_likelihood(logits, labels, temperature),
+        use_shifts,
+    )
 
 
 def save_calibration(calibration: Calibration, path: Path) -> None:
@@ -163,7 +182,8 @@ def load_calibration(path: Path | None) -> Calibration:
         payload = json.loads(Path(path).read_text())
         calibration = Calibration(**payload)
     except (OSError, ValueError, TypeError) as error:
-        raise CalibrationError(f"{path} is not a readable calibration file ({error}); "
-                               "delete it or rebuild it with `make model`") from error
+        raise CalibrationError(
+            f"{path} is not a readable calibration file ({error}); delete it or rebuild it with `make model`"
+        ) from error
     calibration.validate()
     return calibration

@@ -58,6 +58,7 @@ def _import_tensorflow_quietly() -> None:
 
 # ---------------------------------------------------------------- data
 
+
 def _load_data(args):
     from digitnet.data import load_mnist
 
@@ -91,9 +92,14 @@ def cmd_data_info(args) -> int:
 
     data = _load_data(args)
     splits = {"train": data.train, "validation": data.validation, "test": data.test}
-    info = {"directory": str(data.location.directory), "source": data.location.source,
-            "splits": {name: {"size": len(split), "class_counts": class_counts(split.labels)}
-                       for name, split in splits.items()}}
+    info = {
+        "directory": str(data.location.directory),
+        "source": data.location.source,
+        "splits": {
+            name: {"size": len(split), "class_counts": class_counts(split.labels)}
+            for name, split in splits.items()
+        },
+    }
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -105,6 +111,7 @@ def cmd_data_info(args) -> int:
 
 
 # ---------------------------------------------------------------- networks
+
 
 def _print_summary(model) -> None:
     from digitnet.models import summarize
@@ -135,15 +142,46 @@ def cmd_models(args) -> int:
 
 # ---------------------------------------------------------------- training
 
-HYPERPARAMETER_FLAGS = ("recipe", "arch", "iterations", "epochs", "batch_size", "lr", "schedule",
-                        "label_smoothing", "dropout", "seed", "augment", "rotate", "shift", "zoom",
-                        "shear", "elastic", "elastic_sigma", "stroke", "blur", "low_res", "ink",
-                        "occlude", "synthetic")
-AUGMENT_FLAGS = {"rotate": "rotate_degrees", "shift": "shift_fraction", "zoom": "zoom_fraction",
-                 "shear": "shear_degrees"}
-STYLE_FLAGS = {"elastic": "elastic_alpha", "elastic_sigma": "elastic_sigma", "stroke": "stroke_pixels",
-               "blur": "blur_sigma", "low_res": "low_res_probability", "ink": "ink_fraction",
-               "occlude": "occlusion_fraction"}
+HYPERPARAMETER_FLAGS = (
+    "recipe",
+    "arch",
+    "iterations",
+    "epochs",
+    "batch_size",
+    "lr",
+    "schedule",
+    "label_smoothing",
+    "dropout",
+    "seed",
+    "augment",
+    "rotate",
+    "shift",
+    "zoom",
+    "shear",
+    "elastic",
+    "elastic_sigma",
+    "stroke",
+    "blur",
+    "low_res",
+    "ink",
+    "occlude",
+    "synthetic",
+)
+AUGMENT_FLAGS = {
+    "rotate": "rotate_degrees",
+    "shift": "shift_fraction",
+    "zoom": "zoom_fraction",
+    "shear": "shear_degrees",
+}
+STYLE_FLAGS = {
+    "elastic": "elastic_alpha",
+    "elastic_sigma": "elastic_sigma",
+    "stroke": "stroke_pixels",
+    "blur": "blur_sigma",
+    "low_res": "low_res_probability",
+    "ink": "ink_fraction",
+    "occlude": "occlusion_fraction",
+}
 
 
 def config_from_args(args, **overrides):
@@ -154,12 +192,22 @@ def config_from_args(args, **overrides):
     """
     from digitnet.config import recipe_config
 
-    values = {"arch": args.arch, "goal_iterations": args.iterations, "epochs": args.epochs,
-              "batch_size": args.batch_size, "learning_rate": args.lr, "schedule": args.schedule,
-              "label_smoothing": args.label_smoothing, "dropout": args.dropout,
-              "seed": args.seed, "augment": args.augment, "synthetic_fraction": args.synthetic,
-              **{field: getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()},
-              **{field: getattr(args, flag) for flag, field in STYLE_FLAGS.items()}, **overrides}
+    values = {
+        "arch": args.arch,
+        "goal_iterations": args.iterations,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "schedule": args.schedule,
+        "label_smoothing": args.label_smoothing,
+        "dropout": args.dropout,
+        "seed": args.seed,
+        "augment": args.augment,
+        "synthetic_fraction": args.synthetic,
+        **{field: getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()},
+        **{field: getattr(args, flag) for flag, field in STYLE_FLAGS.items()},
+        **overrides,
+    }
     return recipe_config(args.recipe or "tutorial", **values)
 
 
@@ -168,11 +216,16 @@ _config_from_args = config_from_args  # the name tests have used
 
 def _note_unused_augment_flags(args, config) -> None:
     """Ranges given without augmentation would be ignored in silence; say so."""
-    given = [f"--{flag.replace('_', '-')}" for flag in (*AUGMENT_FLAGS, *STYLE_FLAGS)
-             if getattr(args, flag, None) is not None]
+    given = [
+        f"--{flag.replace('_', '-')}"
+        for flag in (*AUGMENT_FLAGS, *STYLE_FLAGS)
+        if getattr(args, flag, None) is not None
+    ]
     if given and not config.augment:
-        _err(f"note: training without augmentation; ignoring {', '.join(given)} "
-             "(add --augment, or use a recipe that augments)")
+        _err(
+            f"note: training without augmentation; ignoring {', '.join(given)} "
+            "(add --augment, or use a recipe that augments)"
+        )
 
 
 class _ProgressBar:
@@ -191,7 +244,8 @@ class _ProgressBar:
         self.stream.write(
             f"\repoch {progress.epoch}/{progress.epochs} [{bar}] iteration "
             f"{progress.iteration}/{progress.total_iterations} loss {progress.loss:.4f} "
-            f"batch acc {progress.batch_accuracy:.3f} {progress.examples_per_second:,.0f} ex/s ")
+            f"batch acc {progress.batch_accuracy:.3f} {progress.examples_per_second:,.0f} ex/s "
+        )
         self.stream.flush()
 
     def epoch(self, row: dict) -> None:
@@ -201,7 +255,8 @@ class _ProgressBar:
             f"epoch {int(row['epoch'])}: iteration {int(row['iteration'])}, "
             f"batch loss {row['batch_loss']:.4f}, validation accuracy {row['validation_accuracy']:.4f}, "
             f"train accuracy {row['train_accuracy']:.4f} (fixed training subset), "
-            f"{row['elapsed_seconds']:.1f} s\n")
+            f"{row['elapsed_seconds']:.1f} s\n"
+        )
         self.stream.flush()
 
 
@@ -217,8 +272,7 @@ def cmd_train(args) -> int:
             result = train.resume(args.resume, data, **callbacks)
         else:
             run_dir = args.out or runs.default_run_dir(config.arch)
-            _announce_run(config, run_dir,
-                          len(data.train) + config.synthetic_count(len(data.train)))
+            _announce_run(config, run_dir, len(data.train) + config.synthetic_count(len(data.train)))
             result = train.train(config, run_dir, data, **callbacks)
     except train.TrainingInterrupted as interrupted:
         _err(f"\n{interrupted}")
@@ -235,8 +289,9 @@ def _check_resume(args):
     """--resume: say which flags the run's own config overrides; fail fast, before loading data."""
     from digitnet import runs
 
-    given = [f"--{name.replace('_', '-')}" for name in HYPERPARAMETER_FLAGS
-             if getattr(args, name) is not None]
+    given = [
+        f"--{name.replace('_', '-')}" for name in HYPERPARAMETER_FLAGS if getattr(args, name) is not None
+    ]
     if args.out is not None:
         given.append("--out")
     if given:
@@ -261,13 +316,16 @@ def _announce_run(config, run_dir: Path, train_size: int) -> None:
     _print_summary(build_model(config.arch, dropout=config.dropout, seed=config.seed))
     epochs = config.resolved_epochs(train_size)
     steps = config.steps_per_epoch(train_size)
-    _err(f"training {config.arch} for {epochs} epochs x {steps} iterations = "
-         f"{epochs * steps} iterations (batch {config.batch_size}, Adam lr "
-         f"{config.learning_rate:g} {config.schedule}"
-         f"{', augmented' if config.augment else ''}); run directory {run_dir}")
+    _err(
+        f"training {config.arch} for {epochs} epochs x {steps} iterations = "
+        f"{epochs * steps} iterations (batch {config.batch_size}, Adam lr "
+        f"{config.learning_rate:g} {config.schedule}"
+        f"{', augmented' if config.augment else ''}); run directory {run_dir}"
+    )
 
 
 # ---------------------------------------------------------------- evaluation
+
 
 def cmd_evaluate(args) -> int:
     from digitnet.evaluate import evaluate_model
@@ -278,20 +336,33 @@ def cmd_evaluate(args) -> int:
     data = _load_data(args)
     result = evaluate_model(source, data, rule=args.rule, batch_size=args.batch_size)
     test, train_eval = result.test, result.train
-    plots = (_write_evaluation_plots(args, source, test, result.test_predicted,
-                                     result.test_probabilities, data.test) if args.plots else [])
+    plots = (
+        _write_evaluation_plots(
+            args, source, test, result.test_predicted, result.test_probabilities, data.test
+        )
+        if args.plots
+        else []
+    )
     if args.json:
-        print(json.dumps({"model": str(args.path), "ensemble_rule": args.rule if is_ensemble else None,
-                          "test": test.to_dict(), "train": train_eval.to_dict(),
-                          "plots": [str(p) for p in plots]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "model": str(args.path),
+                    "ensemble_rule": args.rule if is_ensemble else None,
+                    "test": test.to_dict(),
+                    "train": train_eval.to_dict(),
+                    "plots": [str(p) for p in plots],
+                },
+                indent=2,
+            )
+        )
         return 0
     if is_ensemble:
         print(f"ensemble of {result.members} members, rule: {args.rule}")
     print(f"test accuracy:  {test.accuracy:.4f} ({test.count} images)")
     print(f"train accuracy: {train_eval.accuracy:.4f} ({train_eval.count} images)")
     print("per-class test accuracy:")
-    print("  " + "  ".join(f"{digit}: {value:.4f}" for digit, value in
-                           enumerate(test.per_class_accuracy)))
+    print("  " + "  ".join(f"{digit}: {value:.4f}" for digit, value in enumerate(test.per_class_accuracy)))
     print("test confusion matrix (rows: true digit, columns: predicted):")
     print("     " + "".join(f"{digit:>6}" for digit in range(10)))
     for digit, row in enumerate(test.confusion):
@@ -306,9 +377,12 @@ def _write_evaluation_plots(args, source, test, predicted, probabilities, test_s
 
     out = Path(args.plots)
     confidence = probabilities[range(len(predicted)), predicted]
-    written = [plots.plot_confusion_matrix(test.confusion, out / "confusion_matrix.png"),
-               plots.plot_misclassified(test_split.images, test_split.labels, predicted, confidence,
-                                        out / "misclassified.png")]
+    written = [
+        plots.plot_confusion_matrix(test.confusion, out / "confusion_matrix.png"),
+        plots.plot_misclassified(
+            test_split.images, test_split.labels, predicted, confidence, out / "misclassified.png"
+        ),
+    ]
     history = runs.read_metrics(source.directory) if source.kind == "run" else []
     if history:
         written.append(plots.plot_learning_curves(history, out / "learning_curves.png"))
@@ -320,25 +394,37 @@ def cmd_augment_preview(args) -> int:
     from digitnet.plots import plot_augment_preview
 
     defaults = AffineRanges()
-    ranges = AffineRanges(*(getattr(defaults, field) if getattr(args, flag) is None
-                            else getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()))
-    style = StyleRanges(**{field: getattr(args, flag) for flag, field in STYLE_FLAGS.items()
-                           if getattr(args, flag) is not None})
+    ranges = AffineRanges(
+        *(
+            getattr(defaults, field) if getattr(args, flag) is None else getattr(args, flag)
+            for flag, field in AUGMENT_FLAGS.items()
+        )
+    )
+    style = StyleRanges(
+        **{
+            field: getattr(args, flag)
+            for flag, field in STYLE_FLAGS.items()
+            if getattr(args, flag) is not None
+        }
+    )
     try:
         ranges.validate()
         style.validate()
     except ValueError as error:
         raise UserError(str(error)) from error
     data = _load_data(args)
-    grid = preview_grid(data.train.images[:args.count], args.seed, ranges, copies=args.copies,
-                        style=style)
-    title = ("Training digits (left) and random affine versions" if style.is_identity()
-             else "Training digits (left) and random affine and style versions")
+    grid = preview_grid(data.train.images[: args.count], args.seed, ranges, copies=args.copies, style=style)
+    title = (
+        "Training digits (left) and random affine versions"
+        if style.is_identity()
+        else "Training digits (left) and random affine and style versions"
+    )
     print(f"wrote {plot_augment_preview(grid, args.out, args.copies, title=title)}")
     return 0
 
 
 # ---------------------------------------------------------------- predicting
+
 
 def _model_and_images(args) -> tuple[Path | None, list[str]]:
     """`predict [MODEL] IMAGE...`: the first name is the model when it is one (a run, a .keras
@@ -361,11 +447,14 @@ def cmd_predict(args) -> int:
     from digitnet.predict import Predictor
 
     model, inputs = _model_and_images(args)
-    predictor = Predictor(ModelSource.resolve(model), rule=args.rule, detector_dir=args.detector,
-                          engine=args.engine)
+    predictor = Predictor(
+        ModelSource.resolve(model), rule=args.rule, detector_dir=args.detector, engine=args.engine
+    )
     if predictor.detector_problem:
-        _err(f"note: {predictor.detector_problem}; until then only blank and low-confidence "
-             "inputs are flagged uncertain")
+        _err(
+            f"note: {predictor.detector_problem}; until then only blank and low-confidence "
+            "inputs are flagged uncertain"
+        )
     read = read_inputs(expand_inputs(inputs))
     for problem in read.problems:
         _err(f"digitnet: error: {problem}")
@@ -382,8 +471,7 @@ def _print_prediction(name: str, prediction, as_json: bool) -> None:
         return
     top3 = ", ".join(f"{digit} {probability:.1%}" for digit, probability in prediction.top3)
     verdict = "  UNCERTAIN: not a digit, or one the model cannot tell" if prediction.uncertain else ""
-    print(f"{name}: {prediction.digit} ({prediction.probability:.1%}; top 3: {top3}){verdict}",
-          flush=True)
+    print(f"{name}: {prediction.digit} ({prediction.probability:.1%}; top 3: {top3}){verdict}", flush=True)
 
 
 def cmd_detector_train(args) -> int:
@@ -394,8 +482,9 @@ def cmd_detector_train(args) -> int:
     fashion = load_fashion("train")  # missing Fashion-MNIST fails before the long part
     _err(f"rendering negatives and training the not-a-digit detector ({detector.TRAINING_TIME})")
     out = args.out or detector.default_detector_dir()
-    threshold = detector.train_on_mnist(data, fashion, out, negatives=args.negatives,
-                                        epochs=args.epochs, seed=args.seed)
+    threshold = detector.train_on_mnist(
+        data, fashion, out, negatives=args.negatives, epochs=args.epochs, seed=args.seed
+    )
     print(f"detector saved in {out} (threshold {threshold:.3f})")
     return 0
 
@@ -415,12 +504,21 @@ def cmd_serve(args) -> int:
     # A wrong MODEL (or a missing default) fails at once, before the port is taken.
     ModelSource.resolve(args.model)
     limits = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
-    run_server(args.model, args.host, args.port, rule=args.rule, detector_dir=args.detector,
-               engine=args.engine, collect_dir=args.collect, **limits)
+    run_server(
+        args.model,
+        args.host,
+        args.port,
+        rule=args.rule,
+        detector_dir=args.detector,
+        engine=args.engine,
+        collect_dir=args.collect,
+        **limits,
+    )
     return 0
 
 
 # ---------------------------------------------------------------- fine-tuning to one writer
+
 
 def cmd_finetune(args) -> int:
     from digitnet import finetune as ft
@@ -438,8 +536,11 @@ def cmd_finetune(args) -> int:
             _err(f"digitnet: {len(error.problems)} problems in {args.examples}; nothing was written")
         return EXIT_USER_ERROR
     counts = examples.per_digit()
-    print(f"examples: {len(examples)} ("
-          + ", ".join(f"{digit}: {count}" for digit, count in enumerate(counts)) + ")")
+    print(
+        f"examples: {len(examples)} ("
+        + ", ".join(f"{digit}: {count}" for digit, count in enumerate(counts))
+        + ")"
+    )
     data = _load_data(args)
 
     def progress(step: int, steps: int, loss: float) -> None:
@@ -447,26 +548,51 @@ def cmd_finetune(args) -> int:
             _err(f"  step {step}/{steps}: loss {loss:.4f}")
 
     started = time.perf_counter()
-    result = ft.finetune(source, examples, args.out, mnist=data, seed=args.seed,
-                         steps=args.steps, check_mnist=not args.no_mnist_check, on_progress=progress)
-    print(f"accuracy on the examples: {result.writer_accuracy_before:.4f} -> "
-          f"{result.writer_accuracy_after:.4f}")
+    result = ft.finetune(
+        source,
+        examples,
+        args.out,
+        mnist=data,
+        seed=args.seed,
+        steps=args.steps,
+        check_mnist=not args.no_mnist_check,
+        on_progress=progress,
+    )
+    print(
+        f"accuracy on the examples: {result.writer_accuracy_before:.4f} -> {result.writer_accuracy_after:.4f}"
+    )
     if result.mnist_test_accuracy_before is not None:
-        print(f"MNIST test accuracy: {result.mnist_test_accuracy_before:.4f} -> "
-              f"{result.mnist_test_accuracy_after:.4f}")
-    print(f"time: {result.steps} steps in {result.seconds:.1f} s "
-          f"({time.perf_counter() - started:.1f} s with loading and measuring)")
+        print(
+            f"MNIST test accuracy: {result.mnist_test_accuracy_before:.4f} -> "
+            f"{result.mnist_test_accuracy_after:.4f}"
+        )
+    print(
+        f"time: {result.steps} steps in {result.seconds:.1f} s "
+        f"({time.perf_counter() - started:.1f} s with loading and measuring)"
+    )
     print(f"model: {result.out_dir} (use it with `digitnet predict {result.out_dir} IMAGE...`)")
     return 0
 
 
 # ---------------------------------------------------------------- ensembles
 
+
 def _train_flags(args) -> list[str]:
     """The hyperparameter flags given on this command line, to pass on to each member."""
     flags = []
-    for name in ("recipe", "iterations", "epochs", "batch_size", "lr", "schedule", "label_smoothing",
-                 "dropout", "synthetic", *AUGMENT_FLAGS, *STYLE_FLAGS):
+    for name in (
+        "recipe",
+        "iterations",
+        "epochs",
+        "batch_size",
+        "lr",
+        "schedule",
+        "label_smoothing",
+        "dropout",
+        "synthetic",
+        *AUGMENT_FLAGS,
+        *STYLE_FLAGS,
+    ):
         value = getattr(args, name, None)
         if value is not None:
             flags += [f"--{name.replace('_', '-')}", str(value)]
@@ -479,17 +605,26 @@ def cmd_ensemble_train(args) -> int:
     from digitnet import ensemble_runs as er
 
     manifest, continued = er.open_ensemble(
-        args.out, members=args.members, archs=args.arch, base_seed=args.seed or 0,
-        config=config_from_args(args, arch=None), train_args=_train_flags(args))
+        args.out,
+        members=args.members,
+        archs=args.arch,
+        base_seed=args.seed or 0,
+        config=config_from_args(args, arch=None),
+        train_args=_train_flags(args),
+    )
     if continued:
-        _err(f"continuing the ensemble in {args.out} ({len(manifest.members)} members, "
-             "its own manifest; other flags ignored)")
+        _err(
+            f"continuing the ensemble in {args.out} ({len(manifest.members)} members, "
+            "its own manifest; other flags ignored)"
+        )
     if args.data_dir is not None:
         _load_data(args)  # a bad --data-dir fails here once, not in every member
     failed = er.train_members(args.out, manifest, jobs=args.jobs, data_dir=args.data_dir, report=_err)
     if failed:
-        _err(f"members failed: {', '.join(failed)}; see their .log files in {args.out}; "
-             f"rerun `digitnet ensemble train --out {args.out}` to continue")
+        _err(
+            f"members failed: {', '.join(failed)}; see their .log files in {args.out}; "
+            f"rerun `digitnet ensemble train --out {args.out}` to continue"
+        )
         return 1
     print(f"ensemble ready in {args.out}: evaluate it with `digitnet ensemble evaluate {args.out}`")
     return 0
@@ -506,8 +641,10 @@ def cmd_ensemble_evaluate(args) -> int:
         print(json.dumps({"ensemble": str(args.path), **report}, indent=2))
         return 0
     for member in report["members"]:
-        print(f"{member['name']} ({member['arch']}, seed {member['seed']}): "
-              f"test accuracy {member['test_accuracy']:.4f}")
+        print(
+            f"{member['name']} ({member['arch']}, seed {member['seed']}): "
+            f"test accuracy {member['test_accuracy']:.4f}"
+        )
     for rule, accuracy in report["rules"].items():
         print(f"ensemble, {rule}: test accuracy {accuracy:.4f}")
     return 0
@@ -515,37 +652,56 @@ def cmd_ensemble_evaluate(args) -> int:
 
 # ---------------------------------------------------------------- parser
 
+
 def _add_data_dir(parser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding the four MNIST IDX files (raw or .gz); "
-                             "default: $DIGITNET_DATA_DIR, then the cache, then download")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder holding the four MNIST IDX files (raw or .gz); "
+        "default: $DIGITNET_DATA_DIR, then the cache, then download",
+    )
 
 
 def _add_recipe_flags(parser, arch: bool = True) -> None:
     """--recipe and the hyperparameters that override it."""
     from digitnet.config import RECIPES, SCHEDULES
 
-    parser.add_argument("--recipe", choices=list(RECIPES),
-                        help="a named starting config (tutorial: the tutorial's own; fast: 99.2%% in two epochs; strong: the lean "
-                             "network, one-cycle, label smoothing, augmentation); flags override it; "
-                             "default tutorial")
+    parser.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        help="a named starting config (tutorial: the tutorial's own; fast: 99.2%% in two epochs; strong: the lean "
+        "network, one-cycle, label smoothing, augmentation); flags override it; "
+        "default tutorial",
+    )
     if arch:
         parser.add_argument("--arch", help="network (see `digitnet models`); default the recipe's")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--iterations", type=int,
-                        help="goal iterations, turned into whole epochs; default 20000 (18 epochs)")
+    length.add_argument(
+        "--iterations", type=int, help="goal iterations, turned into whole epochs; default 20000 (18 epochs)"
+    )
     length.add_argument("--epochs", type=int, help="whole epochs to train")
     parser.add_argument("--batch-size", type=int, help="images per step; default 50")
-    parser.add_argument("--lr", type=float, help="Adam learning rate (peak rate under one-cycle); "
-                                                 "default 1e-4")
-    parser.add_argument("--schedule", choices=list(SCHEDULES),
-                        help="learning-rate schedule; default constant")
-    parser.add_argument("--label-smoothing", type=float, metavar="EPS",
-                        help="move EPS of the target from the true class to all 10; default 0")
+    parser.add_argument(
+        "--lr", type=float, help="Adam learning rate (peak rate under one-cycle); default 1e-4"
+    )
+    parser.add_argument(
+        "--schedule", choices=list(SCHEDULES), help="learning-rate schedule; default constant"
+    )
+    parser.add_argument(
+        "--label-smoothing",
+        type=float,
+        metavar="EPS",
+        help="move EPS of the target from the true class to all 10; default 0",
+    )
     parser.add_argument("--dropout", type=float, help="fraction of units dropped; default 0.5")
-    parser.add_argument("--synthetic", type=float, metavar="FRACTION",
-                        help="share of the training set made of digits rendered from the training "
-                             "handwriting fonts (added to MNIST's); default 0 (the read recipe: 0.1)")
+    parser.add_argument(
+        "--synthetic",
+        type=float,
+        metavar="FRACTION",
+        help="share of the training set made of digits rendered from the training "
+        "handwriting fonts (added to MNIST's); default 0 (the read recipe: 0.1)",
+    )
 
 
 def _add_augment_flags(parser, switch: bool = True) -> None:
@@ -553,57 +709,115 @@ def _add_augment_flags(parser, switch: bool = True) -> None:
 
     defaults, style = AffineRanges(), StyleRanges()
     if switch:
-        parser.add_argument("--augment", action="store_true", default=None,
-                            help="random affine transforms of each training batch, and the style "
-                                 "changes below (never of validation or test images)")
-    parser.add_argument("--rotate", type=float, metavar="DEG",
-                        help=f"rotation range in degrees; default {defaults.rotate_degrees:g}")
-    parser.add_argument("--shift", type=float, metavar="FRACTION",
-                        help=f"translation range, fraction of the side; default {defaults.shift_fraction:g}")
-    parser.add_argument("--zoom", type=float, metavar="FRACTION",
-                        help=f"scale range, 1 +/- FRACTION; default {defaults.zoom_fraction:g}")
-    parser.add_argument("--shear", type=float, metavar="DEG",
-                        help=f"shear range in degrees; default {defaults.shear_degrees:g}")
+        parser.add_argument(
+            "--augment",
+            action="store_true",
+            default=None,
+            help="random affine transforms of each training batch, and the style "
+            "changes below (never of validation or test images)",
+        )
+    parser.add_argument(
+        "--rotate",
+        type=float,
+        metavar="DEG",
+        help=f"rotation range in degrees; default {defaults.rotate_degrees:g}",
+    )
+    parser.add_argument(
+        "--shift",
+        type=float,
+        metavar="FRACTION",
+        help=f"translation range, fraction of the side; default {defaults.shift_fraction:g}",
+    )
+    parser.add_argument(
+        "--zoom",
+        type=float,
+        metavar="FRACTION",
+        help=f"scale range, 1 +/- FRACTION; default {defaults.zoom_fraction:g}",
+    )
+    parser.add_argument(
+        "--shear",
+        type=float,
+        metavar="DEG",
+        help=f"shear range in degrees; default {defaults.shear_degrees:g}",
+    )
     # Handwriting style (digitnet.style_augment); each is off at its default of 0.
-    parser.add_argument("--elastic", type=float, metavar="ALPHA",
-                        help="elastic wobble: RMS displacement in pixels (Simard et al.'s alpha 34 "
-                             f"at sigma 4 is 1.4); default {style.elastic_alpha:g} (off)")
-    parser.add_argument("--elastic-sigma", type=float, metavar="SIGMA",
-                        help="smoothness of the wobble, Gaussian sigma in pixels; "
-                             f"default {style.elastic_sigma:g}")
-    parser.add_argument("--stroke", type=float, metavar="PX",
-                        help="stroke edges moved in or out by up to PX pixels (at most 2); "
-                             f"default {style.stroke_pixels:g} (off)")
-    parser.add_argument("--blur", type=float, metavar="SIGMA",
-                        help=f"Gaussian blur of sigma up to SIGMA pixels; default {style.blur_sigma:g} (off)")
-    parser.add_argument("--low-res", type=float, metavar="P",
-                        help="chance an image is shrunk to 10-20 pixels and grown back; "
-                             f"default {style.low_res_probability:g} (off)")
-    parser.add_argument("--ink", type=float, metavar="FRACTION",
-                        help="ink faded by up to FRACTION, gamma in [1/(1+F), 1+F]; "
-                             f"default {style.ink_fraction:g} (off)")
-    parser.add_argument("--occlude", type=float, metavar="FRACTION",
-                        help="half the images lose a rectangle with sides up to FRACTION of the "
-                             f"image's; default {style.occlusion_fraction:g} (off)")
+    parser.add_argument(
+        "--elastic",
+        type=float,
+        metavar="ALPHA",
+        help="elastic wobble: RMS displacement in pixels (Simard et al.'s alpha 34 "
+        f"at sigma 4 is 1.4); default {style.elastic_alpha:g} (off)",
+    )
+    parser.add_argument(
+        "--elastic-sigma",
+        type=float,
+        metavar="SIGMA",
+        help=f"smoothness of the wobble, Gaussian sigma in pixels; default {style.elastic_sigma:g}",
+    )
+    parser.add_argument(
+        "--stroke",
+        type=float,
+        metavar="PX",
+        help="stroke edges moved in or out by up to PX pixels (at most 2); "
+        f"default {style.stroke_pixels:g} (off)",
+    )
+    parser.add_argument(
+        "--blur",
+        type=float,
+        metavar="SIGMA",
+        help=f"Gaussian blur of sigma up to SIGMA pixels; default {style.blur_sigma:g} (off)",
+    )
+    parser.add_argument(
+        "--low-res",
+        type=float,
+        metavar="P",
+        help="chance an image is shrunk to 10-20 pixels and grown back; "
+        f"default {style.low_res_probability:g} (off)",
+    )
+    parser.add_argument(
+        "--ink",
+        type=float,
+        metavar="FRACTION",
+        help=f"ink faded by up to FRACTION, gamma in [1/(1+F), 1+F]; default {style.ink_fraction:g} (off)",
+    )
+    parser.add_argument(
+        "--occlude",
+        type=float,
+        metavar="FRACTION",
+        help="half the images lose a rectangle with sides up to FRACTION of the "
+        f"image's; default {style.occlusion_fraction:g} (off)",
+    )
 
 
 def _add_predictor_flags(parser, model_positional: bool) -> None:
     """MODEL, --rule, --detector and --engine: what `predict` and `serve` need to build a Predictor."""
-    model_help = ("a run directory, a model.keras file or an ensemble directory; default the "
-                  "reading model shipped with digitnet")
+    model_help = (
+        "a run directory, a model.keras file or an ensemble directory; default the "
+        "reading model shipped with digitnet"
+    )
     if model_positional:
-        parser.add_argument("model", type=Path, metavar="MODEL", nargs="?", default=None,
-                            help=model_help)
+        parser.add_argument("model", type=Path, metavar="MODEL", nargs="?", default=None, help=model_help)
     else:
         parser.add_argument("--model", type=Path, metavar="MODEL", help=model_help)
-    parser.add_argument("--rule", default="mean", choices=["mean", "most_confident", "vote"],
-                        help="how an ensemble's members combine; default mean probability")
-    parser.add_argument("--detector", type=Path, metavar="DIR",
-                        help="the not-a-digit detector; default the model's own, else the one "
-                             "`digitnet detector train` made")
-    parser.add_argument("--engine", default="auto", choices=["auto", "litert", "keras"],
-                        help="what runs the networks: LiteRT (fast; built from the model on first "
-                             "use and cached), Keras, or auto (LiteRT when installed); default auto")
+    parser.add_argument(
+        "--rule",
+        default="mean",
+        choices=["mean", "most_confident", "vote"],
+        help="how an ensemble's members combine; default mean probability",
+    )
+    parser.add_argument(
+        "--detector",
+        type=Path,
+        metavar="DIR",
+        help="the not-a-digit detector; default the model's own, else the one `digitnet detector train` made",
+    )
+    parser.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "litert", "keras"],
+        help="what runs the networks: LiteRT (fast; built from the model on first "
+        "use and cached), Keras, or auto (LiteRT when installed); default auto",
+    )
 
 
 def _port_number(text: str) -> int:
@@ -620,10 +834,20 @@ def _port_number(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="digitnet", description="A convolutional network that reads handwritten digits.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add_command in (_add_data_commands, _add_summary_command, _add_models_command,
-                        _add_train_command, _add_evaluate_command, _add_predict_command,
-                        _add_serve_command, _add_export_command, _add_finetune_command,
-                        _add_detector_commands, _add_augment_preview_command, _add_ensemble_commands):
+    for add_command in (
+        _add_data_commands,
+        _add_summary_command,
+        _add_models_command,
+        _add_train_command,
+        _add_evaluate_command,
+        _add_predict_command,
+        _add_serve_command,
+        _add_export_command,
+        _add_finetune_command,
+        _add_detector_commands,
+        _add_augment_preview_command,
+        _add_ensemble_commands,
+    ):
         add_command(commands)
     return parser
 
@@ -657,57 +881,87 @@ def _add_train_command(commands) -> None:
     train.add_argument("--seed", type=int, help="random seed (weights, dropout, shuffling); default 0")
     _add_augment_flags(train)
     train.add_argument("--out", type=Path, help="run directory; default runs/<arch>-<timestamp>")
-    train.add_argument("--resume", type=Path, metavar="DIR",
-                       help="continue an interrupted run from its last complete checkpoint")
+    train.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue an interrupted run from its last complete checkpoint",
+    )
     _add_data_dir(train)
     train.set_defaults(handler=cmd_train)
 
 
 def _add_evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="test and train accuracy, per class, confusion matrix")
-    evaluate.add_argument("path", type=Path, metavar="PATH",
-                          help="a run directory, a model.keras file or an ensemble directory")
-    evaluate.add_argument("--rule", default="mean", choices=["mean", "most_confident", "vote"],
-                          help="how an ensemble's members combine; default mean probability")
+    evaluate.add_argument(
+        "path", type=Path, metavar="PATH", help="a run directory, a model.keras file or an ensemble directory"
+    )
+    evaluate.add_argument(
+        "--rule",
+        default="mean",
+        choices=["mean", "most_confident", "vote"],
+        help="how an ensemble's members combine; default mean probability",
+    )
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--batch-size", type=int, default=1000, help="images per evaluation batch")
-    evaluate.add_argument("--plots", type=Path, metavar="DIR",
-                          help="write confusion_matrix.png, misclassified.png and, for a run, "
-                               "learning_curves.png into DIR")
+    evaluate.add_argument(
+        "--plots",
+        type=Path,
+        metavar="DIR",
+        help="write confusion_matrix.png, misclassified.png and, for a run, learning_curves.png into DIR",
+    )
     _add_data_dir(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
 
 def _add_predict_command(commands) -> None:
     predict = commands.add_parser(
-        "predict", help="read digits from your own image files",
+        "predict",
+        help="read digits from your own image files",
         usage="digitnet predict [MODEL] IMAGE... [options]",
         description="Read the digit in each image. MODEL (a run directory, a model.keras file or an "
-                    "ensemble directory) may come first; without it the reading model shipped with "
-                    "digitnet is used.")
+        "ensemble directory) may come first; without it the reading model shipped with "
+        "digitnet is used.",
+    )
     _add_predictor_flags(predict, model_positional=False)
-    predict.add_argument("images", nargs="+", metavar="IMAGE",
-                         help="[MODEL] then image files, folders (every image inside), or - for "
-                              "standard input")
+    predict.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="[MODEL] then image files, folders (every image inside), or - for standard input",
+    )
     predict.add_argument("--json", action="store_true", help="one JSON object per image")
-    predict.add_argument("--show-input", type=Path, metavar="DIR",
-                         help="write the 28x28 image the model saw into DIR, for debugging")
+    predict.add_argument(
+        "--show-input",
+        type=Path,
+        metavar="DIR",
+        help="write the 28x28 image the model saw into DIR, for debugging",
+    )
     predict.set_defaults(handler=cmd_predict)
 
 
 def _add_serve_command(commands) -> None:
     serve = commands.add_parser(
-        "serve", help="serve a model over HTTP: a draw-a-digit page, TF Serving and KServe v2 APIs")
+        "serve", help="serve a model over HTTP: a draw-a-digit page, TF Serving and KServe v2 APIs"
+    )
     _add_predictor_flags(serve, model_positional=True)
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="127.0.0.1: this machine only (default); 0.0.0.0: every interface")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="127.0.0.1: this machine only (default); 0.0.0.0: every interface"
+    )
     serve.add_argument("--port", type=_port_number, default=8000, help="default 8000; 0 picks a free port")
-    serve.add_argument("--collect", type=Path, metavar="DIR",
-                       help="let the page save drawings it got wrong, with the right digit, as "
-                            "DIR/<time>-<id>_<digit>.png (fine-tune on them with `digitnet finetune DIR`)")
-    serve.add_argument("--max-body-bytes", type=int, metavar="BYTES",
-                       help="answer larger request bodies with 413; default 16 MiB (a phone photo, "
-                            "base64-encoded)")
+    serve.add_argument(
+        "--collect",
+        type=Path,
+        metavar="DIR",
+        help="let the page save drawings it got wrong, with the right digit, as "
+        "DIR/<time>-<id>_<digit>.png (fine-tune on them with `digitnet finetune DIR`)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        metavar="BYTES",
+        help="answer larger request bodies with 413; default 16 MiB (a phone photo, base64-encoded)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -715,8 +969,12 @@ def _add_export_command(commands) -> None:
     export = commands.add_parser("export", help="export a model as TF SavedModel, LiteRT or ONNX")
     export.add_argument("model", type=Path, metavar="MODEL", help="a run directory or a model.keras file")
     export.add_argument("--format", required=True, choices=["saved_model", "litert", "onnx"])
-    export.add_argument("--out", type=Path, required=True,
-                        help="where to write (a folder for saved_model, a file otherwise); never overwritten")
+    export.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="where to write (a folder for saved_model, a file otherwise); never overwritten",
+    )
     export.set_defaults(handler=cmd_export)
 
 
@@ -724,35 +982,56 @@ def _add_finetune_command(commands) -> None:
     from digitnet.finetune import DEFAULT_STEPS, REPLAY_BATCH, WRITER_BATCH
 
     finetune = commands.add_parser(
-        "finetune", help="adapt a model to one writer from a folder of their labelled digits")
-    finetune.add_argument("examples", type=Path, metavar="EXAMPLES",
-                          help="folder of one writer's digit images, labelled by name (anything_7.png) "
-                               "or by a labels.csv of file,label rows; at least 10")
-    finetune.add_argument("--out", type=Path, required=True,
-                          help="the new model's directory (a run-like folder); never overwritten")
-    finetune.add_argument("--model", type=Path, default=None,
-                          help="the model to start from: a run directory or a model.keras file; "
-                               "default the reading model shipped with digitnet")
+        "finetune", help="adapt a model to one writer from a folder of their labelled digits"
+    )
+    finetune.add_argument(
+        "examples",
+        type=Path,
+        metavar="EXAMPLES",
+        help="folder of one writer's digit images, labelled by name (anything_7.png) "
+        "or by a labels.csv of file,label rows; at least 10",
+    )
+    finetune.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the new model's directory (a run-like folder); never overwritten",
+    )
+    finetune.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="the model to start from: a run directory or a model.keras file; "
+        "default the reading model shipped with digitnet",
+    )
     finetune.add_argument("--seed", type=int, default=0, help="random seed; default 0")
-    finetune.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                          help=f"Adam steps, each on {WRITER_BATCH} of your examples and {REPLAY_BATCH} "
-                               f"MNIST images; default {DEFAULT_STEPS}")
-    finetune.add_argument("--no-mnist-check", action="store_true",
-                          help="skip measuring MNIST test accuracy before and after (MNIST is "
-                               "still loaded: its training images are replayed)")
+    finetune.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help=f"Adam steps, each on {WRITER_BATCH} of your examples and {REPLAY_BATCH} "
+        f"MNIST images; default {DEFAULT_STEPS}",
+    )
+    finetune.add_argument(
+        "--no-mnist-check",
+        action="store_true",
+        help="skip measuring MNIST test accuracy before and after (MNIST is "
+        "still loaded: its training images are replayed)",
+    )
     _add_data_dir(finetune)
     finetune.set_defaults(handler=cmd_finetune)
 
 
 def _add_detector_commands(commands) -> None:
     detector = commands.add_parser("detector", help="the not-a-digit detector")
-    detector_commands = detector.add_subparsers(dest="detector_command", required=True,
-                                                parser_class=_Parser)
+    detector_commands = detector.add_subparsers(dest="detector_command", required=True, parser_class=_Parser)
     detector_train = detector_commands.add_parser(
-        "train", help="train it on MNIST against Fashion-MNIST, noise, scribbles and digit pairs")
+        "train", help="train it on MNIST against Fashion-MNIST, noise, scribbles and digit pairs"
+    )
     detector_train.add_argument("--out", type=Path, help="where to save it; default the cache")
-    detector_train.add_argument("--negatives", type=int, default=30_000,
-                                help="negative examples rendered; default 30000")
+    detector_train.add_argument(
+        "--negatives", type=int, default=30_000, help="negative examples rendered; default 30000"
+    )
     detector_train.add_argument("--epochs", type=int, default=3, help="default 3")
     detector_train.add_argument("--seed", type=int, default=0, help="default 0")
     _add_data_dir(detector_train)
@@ -760,10 +1039,15 @@ def _add_detector_commands(commands) -> None:
 
 
 def _add_augment_preview_command(commands) -> None:
-    preview = commands.add_parser("augment-preview",
-                                  help="a grid of training digits beside augmented versions")
-    preview.add_argument("--out", type=Path, default=Path("augment_preview.png"),
-                         help="PNG to write; default augment_preview.png")
+    preview = commands.add_parser(
+        "augment-preview", help="a grid of training digits beside augmented versions"
+    )
+    preview.add_argument(
+        "--out",
+        type=Path,
+        default=Path("augment_preview.png"),
+        help="PNG to write; default augment_preview.png",
+    )
     preview.add_argument("--count", type=int, default=10, help="training digits shown; default 10")
     preview.add_argument("--copies", type=int, default=6, help="augmented versions of each; default 6")
     preview.add_argument("--seed", type=int, default=0, help="random seed; default 0")
@@ -774,33 +1058,48 @@ def _add_augment_preview_command(commands) -> None:
 
 def _add_ensemble_commands(commands) -> None:
     ensemble = commands.add_parser("ensemble", help="several networks that predict together")
-    ensemble_commands = ensemble.add_subparsers(dest="ensemble_command", required=True,
-                                                parser_class=_Parser)
+    ensemble_commands = ensemble.add_subparsers(dest="ensemble_command", required=True, parser_class=_Parser)
     ens_train = ensemble_commands.add_parser(
-        "train", help="train N members with different seeds (continues an interrupted ensemble)")
+        "train", help="train N members with different seeds (continues an interrupted ensemble)"
+    )
     ens_train.add_argument("--members", type=int, default=5, help="how many networks; default 5")
-    ens_train.add_argument("--arch", default=None,
-                           help="network, or a comma-separated list assigned in turn; "
-                                "default the recipe's (seed)")
+    ens_train.add_argument(
+        "--arch",
+        default=None,
+        help="network, or a comma-separated list assigned in turn; default the recipe's (seed)",
+    )
     ens_train.add_argument("--out", type=Path, required=True, help="the ensemble directory")
-    ens_train.add_argument("--jobs", type=int, default=1,
-                           help="members trained at once, sharing the cores; default 1")
+    ens_train.add_argument(
+        "--jobs", type=int, default=1, help="members trained at once, sharing the cores; default 1"
+    )
     ens_train.add_argument("--seed", type=int, help="first member's seed (others count up); default 0")
     _add_recipe_flags(ens_train, arch=False)
     _add_augment_flags(ens_train)
     _add_data_dir(ens_train)
     ens_train.set_defaults(handler=cmd_ensemble_train)
     ens_eval = ensemble_commands.add_parser(
-        "evaluate", help="each member's test accuracy and the ensemble's under each rule")
+        "evaluate", help="each member's test accuracy and the ensemble's under each rule"
+    )
     ens_eval.add_argument("path", type=Path, metavar="DIR", help="an ensemble directory")
     ens_eval.add_argument("--json", action="store_true", help="print JSON")
     _add_data_dir(ens_eval)
     ens_eval.set_defaults(handler=cmd_ensemble_evaluate)
 
 
-NEEDS_TENSORFLOW = (cmd_summary, cmd_models, cmd_train, cmd_evaluate, cmd_ensemble_train,
-                    cmd_ensemble_evaluate, cmd_augment_preview, cmd_predict, cmd_detector_train,
-                    cmd_export, cmd_serve, cmd_finetune)
+NEEDS_TENSORFLOW = (
+    cmd_summary,
+    cmd_models,
+    cmd_train,
+    cmd_evaluate,
+    cmd_ensemble_train,
+    cmd_ensemble_evaluate,
+    cmd_augment_preview,
+    cmd_predict,
+    cmd_detector_train,
+    cmd_export,
+    cmd_serve,
+    cmd_finetune,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

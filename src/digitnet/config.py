@@ -67,8 +67,7 @@ class TrainConfig:
     synthetic_fraction: float = 0.0
 
     def validate(self) -> None:
-        positive = ("goal_iterations", "batch_size", "train_eval_size", "eval_batch_size",
-                    "steps_per_call")
+        positive = ("goal_iterations", "batch_size", "train_eval_size", "eval_batch_size", "steps_per_call")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -80,15 +79,17 @@ class TrainConfig:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown learning-rate schedule {self.schedule!r}; "
-                              f"choose one of: {', '.join(SCHEDULES)}")
+            raise ConfigError(
+                f"unknown learning-rate schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}"
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout is the fraction dropped and must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.synthetic_fraction <= MAX_SYNTHETIC_FRACTION:
-            raise ConfigError(f"synthetic_fraction must be in [0, {MAX_SYNTHETIC_FRACTION}], "
-                              f"got {self.synthetic_fraction}")
+            raise ConfigError(
+                f"synthetic_fraction must be in [0, {MAX_SYNTHETIC_FRACTION}], got {self.synthetic_fraction}"
+            )
         try:
             self.affine_ranges()
             self.style_ranges()
@@ -99,8 +100,9 @@ class TrainConfig:
         """The augmentation ranges, validated; None when augmentation is off."""
         if not self.augment:
             return None
-        ranges = AffineRanges(self.rotate_degrees, self.shift_fraction, self.zoom_fraction,
-                              self.shear_degrees)
+        ranges = AffineRanges(
+            self.rotate_degrees, self.shift_fraction, self.zoom_fraction, self.shear_degrees
+        )
         ranges.validate()
         return ranges
 
@@ -108,17 +110,22 @@ class TrainConfig:
         """The handwriting-style ranges, validated; None when augmentation is off."""
         if not self.augment:
             return None
-        ranges = StyleRanges(self.elastic_alpha, self.elastic_sigma, self.stroke_pixels,
-                             self.blur_sigma, self.low_res_probability, self.ink_fraction,
-                             self.occlusion_fraction)
+        ranges = StyleRanges(
+            self.elastic_alpha,
+            self.elastic_sigma,
+            self.stroke_pixels,
+            self.blur_sigma,
+            self.low_res_probability,
+            self.ink_fraction,
+            self.occlusion_fraction,
+        )
         ranges.validate()
         return ranges
 
     def steps_per_epoch(self, train_size: int) -> int:
         steps = train_size // self.batch_size
         if steps == 0:
-            raise ConfigError(
-                f"batch size {self.batch_size} is larger than the {train_size} training images")
+            raise ConfigError(f"batch size {self.batch_size} is larger than the {train_size} training images")
         return steps
 
     def synthetic_count(self, mnist_train_size: int) -> int:
@@ -150,8 +157,16 @@ RECIPES: dict[str, dict] = {
     "tutorial": {},  # the tutorial's own recipe: the defaults above
     # The lean conv-BN network, one-cycle Adam, label smoothing, augmentation on:
     # digitnet's strongest single network for its cost (see README, accuracy table).
-    "strong": {"arch": "lean", "epochs": 12, "batch_size": 128, "learning_rate": 3e-3,
-               "schedule": "one-cycle", "label_smoothing": 0.1, "dropout": 0.25, "augment": True},
+    "strong": {
+        "arch": "lean",
+        "epochs": 12,
+        "batch_size": 128,
+        "learning_rate": 3e-3,
+        "schedule": "one-cycle",
+        "label_smoothing": 0.1,
+        "dropout": 0.25,
+        "augment": True,
+    },
     # Time to 99.2%: the small fast network, a high one-cycle peak with short Adam memory,
     # big batches, two epochs; a small train-accuracy subset keeps per-epoch evaluation cheap.
     # Reading people's handwriting: the strong recipe's schedule on the wider lean network, trained
@@ -159,15 +174,40 @@ RECIPES: dict[str, dict] = {
     # width, blur, low resolution, faint ink, small gaps) and on digits from the training handwriting
     # fonts. wide, 15 epochs and 10% font digits were chosen over lean/12 and 25% on validation
     # digits only (README, "Reading people's handwriting").
-    "read": {"arch": "wide", "epochs": 15, "batch_size": 128, "learning_rate": 3e-3,
-             "schedule": "one-cycle", "label_smoothing": 0.1, "dropout": 0.25, "augment": True,
-             "rotate_degrees": 12.0, "shift_fraction": 0.1, "zoom_fraction": 0.15,
-             "shear_degrees": 15.0, "elastic_alpha": 1.0, "elastic_sigma": 4.0, "stroke_pixels": 1.0,
-             "blur_sigma": 0.8, "low_res_probability": 0.15, "ink_fraction": 0.3,
-             "occlusion_fraction": 0.2, "synthetic_fraction": 0.1},
-    "fast": {"arch": "fast", "epochs": 2, "batch_size": 256, "learning_rate": 1e-2,
-             "adam_beta_1": 0.7, "adam_beta_2": 0.9, "schedule": "one-cycle", "dropout": 0.0,
-             "train_eval_size": 2_000, "steps_per_call": 215},
+    "read": {
+        "arch": "wide",
+        "epochs": 15,
+        "batch_size": 128,
+        "learning_rate": 3e-3,
+        "schedule": "one-cycle",
+        "label_smoothing": 0.1,
+        "dropout": 0.25,
+        "augment": True,
+        "rotate_degrees": 12.0,
+        "shift_fraction": 0.1,
+        "zoom_fraction": 0.15,
+        "shear_degrees": 15.0,
+        "elastic_alpha": 1.0,
+        "elastic_sigma": 4.0,
+        "stroke_pixels": 1.0,
+        "blur_sigma": 0.8,
+        "low_res_probability": 0.15,
+        "ink_fraction": 0.3,
+        "occlusion_fraction": 0.2,
+        "synthetic_fraction": 0.1,
+    },
+    "fast": {
+        "arch": "fast",
+        "epochs": 2,
+        "batch_size": 256,
+        "learning_rate": 1e-2,
+        "adam_beta_1": 0.7,
+        "adam_beta_2": 0.9,
+        "schedule": "one-cycle",
+        "dropout": 0.0,
+        "train_eval_size": 2_000,
+        "steps_per_call": 215,
+    },
 }
 
 

@@ -98,8 +98,10 @@ def _load_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES) -> bytes:
             raw.seek(0)
             # Size first: a sparse 40 GB file costs no disk but would cost 40 GB of memory.
             if size > (_gzip_size_limit(max_bytes) if is_gzip else max_bytes):
-                raise _Invalid(f"{size:,} bytes on disk, more than an MNIST file holds "
-                               f"({max_bytes:,} bytes decompressed)")
+                raise _Invalid(
+                    f"{size:,} bytes on disk, more than an MNIST file holds "
+                    f"({max_bytes:,} bytes decompressed)"
+                )
             if not is_gzip:
                 return _read_capped(raw, max_bytes)
             with gzip.GzipFile(fileobj=raw) as inflated:
@@ -152,8 +154,10 @@ def _read_capped(stream, max_bytes: int) -> bytes:
     if total > cap:
         if promised is not None and promised <= max_bytes:
             raise _Invalid(f"too long: it holds more than the {promised:,} bytes its header promises")
-        raise _Invalid(f"holds more than {max_bytes:,} bytes, more than an MNIST file "
-                       "(a different file or a decompression bomb)")
+        raise _Invalid(
+            f"holds more than {max_bytes:,} bytes, more than an MNIST file "
+            "(a different file or a decompression bomb)"
+        )
     return b"".join(parts)
 
 
@@ -435,8 +439,10 @@ def _read_package_files(archive: Path, names: Iterable[str]) -> dict[str, bytes]
             if name is None or not member.isreg():
                 continue
             if member.size > _size_limit(name):  # the tar header says; a .tgz can inflate far
-                raise _Invalid(f"package/data/{name} is {member.size:,} bytes, more than an MNIST "
-                               f"file holds ({_size_limit(name):,})")
+                raise _Invalid(
+                    f"package/data/{name} is {member.size:,} bytes, more than an MNIST "
+                    f"file holds ({_size_limit(name):,})"
+                )
             stream = tar.extractfile(member)
             if stream is not None:
                 found[name] = stream.read(member.size)
@@ -568,9 +574,7 @@ def split_mnist(
 ) -> tuple[Split, Split, Split]:
     """(train, validation, test): validation is the FIRST `validation_size` training images."""
     if not 0 <= validation_size <= len(train_images_u8):
-        raise ValueError(
-            f"validation_size must be in 0..{len(train_images_u8)}, got {validation_size}"
-        )
+        raise ValueError(f"validation_size must be in 0..{len(train_images_u8)}, got {validation_size}")
     train = _to_split(train_images_u8[validation_size:], train_labels[validation_size:])
     validation = _to_split(train_images_u8[:validation_size], train_labels[:validation_size])
     return train, validation, _to_split(test_images_u8, test_labels)

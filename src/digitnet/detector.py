@@ -42,16 +42,19 @@ def build_detector(seed: int = 0):
     from keras import layers
 
     init = keras.initializers.GlorotUniform
-    return keras.Sequential([
-        keras.Input(INPUT_SHAPE, name="images"),
-        layers.Conv2D(16, 3, activation="relu", kernel_initializer=init(seed), name="conv1"),
-        layers.MaxPooling2D(2, name="pool1"),
-        layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(seed + 1), name="conv2"),
-        layers.MaxPooling2D(2, name="pool2"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(64, activation="relu", kernel_initializer=init(seed + 2), name="hidden"),
-        layers.Dense(1, kernel_initializer=init(seed + 3), name="is_digit"),
-    ], name="detector")
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="images"),
+            layers.Conv2D(16, 3, activation="relu", kernel_initializer=init(seed), name="conv1"),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(seed + 1), name="conv2"),
+            layers.MaxPooling2D(2, name="pool2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(64, activation="relu", kernel_initializer=init(seed + 2), name="hidden"),
+            layers.Dense(1, kernel_initializer=init(seed + 3), name="is_digit"),
+        ],
+        name="detector",
+    )
 
 
 def rerendered_digits(digits_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -78,23 +81,36 @@ class TrainingSet:
     is_digit: np.ndarray  # float32 (N,)
 
 
-def make_training_set(digits_u8: np.ndarray, fashion_u8: np.ndarray, negatives: int,
-                      rerendered: int, seed: int = 0,
-                      extra_positives: np.ndarray | None = None) -> TrainingSet:
+def make_training_set(
+    digits_u8: np.ndarray,
+    fashion_u8: np.ndarray,
+    negatives: int,
+    rerendered: int,
+    seed: int = 0,
+    extra_positives: np.ndarray | None = None,
+) -> TrainingSet:
     """MNIST digits (as given and re-rendered) and `extra_positives` (float32 (N, 28, 28), e.g.
     digits in other handwriting styles) against `negatives` images of the training families."""
     from digitnet.negatives import negative_images
 
     rng = np.random.default_rng(seed)
-    positives = [digits_u8.astype(np.float32) / 255.0,
-                 rerendered_digits(digits_u8[rng.choice(len(digits_u8), rerendered)], rng)]
+    positives = [
+        digits_u8.astype(np.float32) / 255.0,
+        rerendered_digits(digits_u8[rng.choice(len(digits_u8), rerendered)], rng),
+    ]
     if extra_positives is not None and len(extra_positives):
         positives.append(np.asarray(extra_positives, np.float32).reshape(-1, IMAGE_SIDE, IMAGE_SIDE))
-    negative_sets = [_inked_negatives(kind, int(negatives * share), rng, digits_u8, fashion_u8)
-                     for kind, share in NEGATIVE_MIX.items()]
+    negative_sets = [
+        _inked_negatives(kind, int(negatives * share), rng, digits_u8, fashion_u8)
+        for kind, share in NEGATIVE_MIX.items()
+    ]
     images = np.concatenate(positives + negative_sets)[..., np.newaxis]
-    labels = np.concatenate([np.ones(sum(len(p) for p in positives), np.float32),
-                             np.zeros(sum(len(n) for n in negative_sets), np.float32)])
+    labels = np.concatenate(
+        [
+            np.ones(sum(len(p) for p in positives), np.float32),
+            np.zeros(sum(len(n) for n in negative_sets), np.float32),
+        ]
+    )
     return TrainingSet(images.astype(np.float32), labels)
 
 
@@ -114,9 +130,15 @@ def _inked_negatives(kind: str, count: int, rng: np.random.Generator, digits_u8,
     return np.concatenate(kept)[:count] if kept else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.float32)
 
 
-def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: Path,
-                   epochs: int = 3, seed: int = 0, flag_rate: float = TARGET_DIGIT_FLAG_RATE,
-                   on_epoch=None) -> float:
+def train_detector(
+    train_set: TrainingSet,
+    holdout_digits: np.ndarray,
+    out_dir: Path,
+    epochs: int = 3,
+    seed: int = 0,
+    flag_rate: float = TARGET_DIGIT_FLAG_RATE,
+    on_epoch=None,
+) -> float:
     """Fit, choose the threshold on held-out digits, save model and threshold atomically.
 
     The threshold flags `flag_rate` of `holdout_digits`; on_epoch(epoch, epochs, loss) reports progress.
@@ -125,12 +147,29 @@ def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: 
 
     keras.utils.set_random_seed(seed)
     model = build_detector(seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True), steps_per_execution=50)
-    callbacks = [] if on_epoch is None else [keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, epochs, float(logs["loss"])))]
-    model.fit(train_set.images, train_set.is_digit, batch_size=128, epochs=epochs, shuffle=True,
-              verbose=0, callbacks=callbacks)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        steps_per_execution=50,
+    )
+    callbacks = (
+        []
+        if on_epoch is None
+        else [
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, epochs, float(logs["loss"]))
+            )
+        ]
+    )
+    model.fit(
+        train_set.images,
+        train_set.is_digit,
+        batch_size=128,
+        epochs=epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
     scores = detector_scores(model, holdout_digits)
     # Flag anything scoring below the `flag_rate` quantile of real digits' scores.
     threshold = float(np.quantile(scores, flag_rate))
@@ -138,10 +177,19 @@ def train_detector(train_set: TrainingSet, holdout_digits: np.ndarray, out_dir: 
     return threshold
 
 
-def train_on_mnist(data, fashion_u8: np.ndarray, out_dir: Path, *, negatives: int = 30_000,
-                   epochs: int = 3, seed: int = 0, extra_positives: np.ndarray | None = None,
-                   extra_holdout: np.ndarray | None = None, flag_rate: float = TARGET_DIGIT_FLAG_RATE,
-                   on_epoch=None) -> float:
+def train_on_mnist(
+    data,
+    fashion_u8: np.ndarray,
+    out_dir: Path,
+    *,
+    negatives: int = 30_000,
+    epochs: int = 3,
+    seed: int = 0,
+    extra_positives: np.ndarray | None = None,
+    extra_holdout: np.ndarray | None = None,
+    flag_rate: float = TARGET_DIGIT_FLAG_RATE,
+    on_epoch=None,
+) -> float:
     """Train a detector on a digitnet.data.Mnist and save it in `out_dir`; returns its threshold.
 
     Positives: the training digits as given, `negatives // 3` of them re-rendered, and
@@ -150,15 +198,30 @@ def train_on_mnist(data, fashion_u8: np.ndarray, out_dir: Path, *, negatives: in
     2,000 of them re-rendered, and extra_holdout (float32 (N, 28, 28)).
     """
     digits_u8 = _as_uint8(data.train.images)
-    train_set = make_training_set(digits_u8, fashion_u8, negatives=negatives,
-                                  rerendered=negatives // 3, seed=seed, extra_positives=extra_positives)
+    train_set = make_training_set(
+        digits_u8,
+        fashion_u8,
+        negatives=negatives,
+        rerendered=negatives // 3,
+        seed=seed,
+        extra_positives=extra_positives,
+    )
     rng = np.random.default_rng(seed + 1)
-    holdout = [data.validation.images[..., 0],
-               rerendered_digits(_as_uint8(data.validation.images)[:2000], rng)]
+    holdout = [
+        data.validation.images[..., 0],
+        rerendered_digits(_as_uint8(data.validation.images)[:2000], rng),
+    ]
     if extra_holdout is not None:
         holdout.append(extra_holdout)
-    return train_detector(train_set, np.concatenate(holdout), out_dir, epochs=epochs, seed=seed,
-                          flag_rate=flag_rate, on_epoch=on_epoch)
+    return train_detector(
+        train_set,
+        np.concatenate(holdout),
+        out_dir,
+        epochs=epochs,
+        seed=seed,
+        flag_rate=flag_rate,
+        on_epoch=on_epoch,
+    )
 
 
 def _as_uint8(images: np.ndarray) -> np.ndarray:
@@ -221,12 +284,15 @@ def load_detector(directory: Path | None = None, engine: str = "auto") -> Detect
 
     directory = Path(directory) if directory else default_detector_dir()
     if not (directory / MODEL_FILE).is_file() or not (directory / THRESHOLD_FILE).is_file():
-        raise DetectorError(f"no not-a-digit detector in {directory}; "
-                            f"make one with `digitnet detector train` ({TRAINING_TIME})")
+        raise DetectorError(
+            f"no not-a-digit detector in {directory}; "
+            f"make one with `digitnet detector train` ({TRAINING_TIME})"
+        )
     try:
         model = keras.models.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
         threshold = float(json.loads((directory / THRESHOLD_FILE).read_text())["threshold"])
     except Exception as error:  # a damaged file: say so in one line
-        raise DetectorError(f"the detector in {directory} is damaged ({error}); "
-                            "make a new one with `digitnet detector train`") from error
+        raise DetectorError(
+            f"the detector in {directory} is damaged ({error}); make a new one with `digitnet detector train`"
+        ) from error
     return Detector(model, threshold, directory / MODEL_FILE, engine)

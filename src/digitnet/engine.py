@@ -112,8 +112,9 @@ def _store_verified(path: Path, flatbuffer: bytes) -> None:
     atomic_write_bytes(_checksum_path(path), hashlib.sha256(flatbuffer).hexdigest().encode("ascii"))
 
 
-def litert_flatbuffer(model, source: Path | None = None, cache: Path | None = None,
-                      report: Callable[[str], None] | None = None) -> bytes:
+def litert_flatbuffer(
+    model, source: Path | None = None, cache: Path | None = None, report: Callable[[str], None] | None = None
+) -> bytes:
     """The model as a LiteRT flatbuffer; cached under the SHA-256 of `source` (its .keras file).
 
     A cached file whose own SHA-256 (stored beside it) does not match is rebuilt; `report`, if
@@ -139,9 +140,13 @@ def litert_flatbuffer(model, source: Path | None = None, cache: Path | None = No
     return flatbuffer
 
 
-def logits_function(model, source: Path | None = None, engine: str = "auto",
-                    cache: Path | None = None,
-                    report: Callable[[str], None] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+def logits_function(
+    model,
+    source: Path | None = None,
+    engine: str = "auto",
+    cache: Path | None = None,
+    report: Callable[[str], None] | None = None,
+) -> Callable[[np.ndarray], np.ndarray]:
     """images -> logits for inference; `.engine` on the result says which engine runs it.
 
     report: hears one line when a damaged cached flatbuffer is rebuilt (silent by default).
@@ -153,9 +158,11 @@ def logits_function(model, source: Path | None = None, engine: str = "auto",
             return LiteRTLogits(litert_flatbuffer(model, source, cache, report))
         except Exception as error:  # converters and interpreters raise many kinds
             if engine == "litert":
-                raise EngineError(f"LiteRT cannot run this model ({type(error).__name__}: "
-                                  f"{first_line(error, empty='')}); "
-                                  "use --engine keras") from error
+                raise EngineError(
+                    f"LiteRT cannot run this model ({type(error).__name__}: "
+                    f"{first_line(error, empty='')}); "
+                    "use --engine keras"
+                ) from error
     function = make_logits_fn(model)
     function.engine = "keras"
     return function

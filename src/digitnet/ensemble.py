@@ -33,8 +33,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def _validated(probs) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 3 or probs.shape[-1] != NUM_CLASSES:
-        raise ValueError(f"member probabilities must have shape (members, images, {NUM_CLASSES}); "
-                         f"got {probs.shape}")
+        raise ValueError(
+            f"member probabilities must have shape (members, images, {NUM_CLASSES}); got {probs.shape}"
+        )
     if probs.shape[0] < 1:
         raise ValueError("cannot combine zero members; pass at least one member's probabilities")
     if not np.all(np.isfinite(probs)):

@@ -46,8 +46,12 @@ class Manifest:
     train_args: tuple[str, ...] = ()  # extra `digitnet train` flags shared by every member
 
     def to_json(self) -> str:
-        return json.dumps({"members": [asdict(m) for m in self.members],
-                           "train_args": list(self.train_args)}, indent=2) + "\n"
+        return (
+            json.dumps(
+                {"members": [asdict(m) for m in self.members], "train_args": list(self.train_args)}, indent=2
+            )
+            + "\n"
+        )
 
 
 def plan_members(count: int, archs: list[str], base_seed: int = 0) -> tuple[Member, ...]:
@@ -56,8 +60,9 @@ def plan_members(count: int, archs: list[str], base_seed: int = 0) -> tuple[Memb
         raise EnsembleError(f"an ensemble needs at least 1 member, got {count}")
     if not archs:
         raise EnsembleError("name at least one --arch")
-    return tuple(Member(f"member-{index:02d}", archs[index % len(archs)], base_seed + index)
-                 for index in range(count))
+    return tuple(
+        Member(f"member-{index:02d}", archs[index % len(archs)], base_seed + index) for index in range(count)
+    )
 
 
 def is_ensemble_dir(path: Path) -> bool:
@@ -76,19 +81,20 @@ def create_ensemble(directory: Path, manifest: Manifest) -> None:
 def read_manifest(directory: Path) -> Manifest:
     path = Path(directory) / MANIFEST_FILE
     if not path.is_file():
-        raise EnsembleError(f"{directory} is not an ensemble directory (no {MANIFEST_FILE}); "
-                            "make one with `digitnet ensemble train`")
+        raise EnsembleError(
+            f"{directory} is not an ensemble directory (no {MANIFEST_FILE}); "
+            "make one with `digitnet ensemble train`"
+        )
     try:
         payload = json.loads(path.read_text())
-        members = tuple(Member(str(m["name"]), str(m["arch"]), int(m["seed"]))
-                        for m in payload["members"])
+        members = tuple(Member(str(m["name"]), str(m["arch"]), int(m["seed"])) for m in payload["members"])
         return Manifest(members, tuple(payload.get("train_args", ())))
     except (ValueError, KeyError, TypeError) as error:
         raise EnsembleError(f"{path} is damaged ({error}); restore it or train a new ensemble") from error
 
 
 def member_state(directory: Path, member: Member) -> str:
-    """"done" (has model.keras), "started" (a run without a final model) or "new"."""
+    """ "done" (has model.keras), "started" (a run without a final model) or "new"."""
     run_dir = Path(directory) / member.name
     if (run_dir / MODEL_FILE).is_file():
         return "done"
@@ -102,8 +108,7 @@ def member_command(directory: Path, member: Member, train_args: tuple[str, ...])
     run_dir = Path(directory) / member.name
     if member_state(directory, member) == "started":
         return ["train", "--resume", str(run_dir)]
-    return ["train", "--arch", member.arch, "--seed", str(member.seed), "--out", str(run_dir),
-            *train_args]
+    return ["train", "--arch", member.arch, "--seed", str(member.seed), "--out", str(run_dir), *train_args]
 
 
 def member_model_paths(directory: Path) -> list[Path]:
@@ -113,8 +118,10 @@ def member_model_paths(directory: Path) -> list[Path]:
     for member in manifest.members:
         path = Path(directory) / member.name / MODEL_FILE
         if not path.is_file():
-            raise EnsembleError(f"ensemble member {member.name} in {directory} has no {MODEL_FILE}; "
-                                f"finish it with `digitnet ensemble train --out {directory}`")
+            raise EnsembleError(
+                f"ensemble member {member.name} in {directory} has no {MODEL_FILE}; "
+                f"finish it with `digitnet ensemble train --out {directory}`"
+            )
         paths.append(path)
     return paths
 
@@ -122,8 +129,15 @@ def member_model_paths(directory: Path) -> list[Path]:
 # ---------------------------------------------------------------- planning and training members
 
 
-def open_ensemble(directory: Path, *, members: int, archs: str | None, base_seed: int,
-                  config: TrainConfig, train_args: tuple[str, ...] | list[str]) -> tuple[Manifest, bool]:
+def open_ensemble(
+    directory: Path,
+    *,
+    members: int,
+    archs: str | None,
+    base_seed: int,
+    config: TrainConfig,
+    train_args: tuple[str, ...] | list[str],
+) -> tuple[Manifest, bool]:
     """(the manifest, whether it was already there): an existing ensemble is continued with its own
     manifest; otherwise one is planned and created, `members` networks with seeds from `base_seed`.
 
@@ -144,8 +158,14 @@ def open_ensemble(directory: Path, *, members: int, archs: str | None, base_seed
     return manifest, False
 
 
-def train_members(directory: Path, manifest: Manifest, *, jobs: int = 1, data_dir: Path | None = None,
-                  report: Callable[[str], None] = lambda _line: None) -> list[str]:
+def train_members(
+    directory: Path,
+    manifest: Manifest,
+    *,
+    jobs: int = 1,
+    data_dir: Path | None = None,
+    report: Callable[[str], None] = lambda _line: None,
+) -> list[str]:
     """Train every member not yet done as a `digitnet train` process, `jobs` at a time sharing the
     cores, each logging to DIR/<member>.log; returns the names of those that failed.
 
@@ -183,8 +203,13 @@ def train_members(directory: Path, manifest: Manifest, *, jobs: int = 1, data_di
 
 def _start_member(command: list[str], log_path: Path, env: dict) -> tuple[subprocess.Popen, object]:
     log = open(log_path, "ab")
-    process = subprocess.Popen([sys.executable, "-m", "digitnet", *command], stdout=log,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digitnet", *command],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     return process, log
 
 

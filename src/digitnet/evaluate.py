@@ -10,6 +10,7 @@ import numpy as np
 from digitnet.inference import LogitsFn, make_logits_fn, predict_logits  # noqa: F401
 from digitnet.shapes import NUM_CLASSES
 
+
 def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of images whose predicted class equals the label."""
     if len(labels) == 0:
@@ -17,8 +18,7 @@ def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.asarray(predicted) == np.asarray(labels)))
 
 
-def confusion_matrix(predicted: np.ndarray, labels: np.ndarray,
-                     num_classes: int = NUM_CLASSES) -> np.ndarray:
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """counts[true, predicted]."""
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(counts, (np.asarray(labels), np.asarray(predicted)), 1)
@@ -39,12 +39,17 @@ class Evaluation:
     count: int
 
     def to_dict(self) -> dict:
-        return {"accuracy": self.accuracy, "per_class_accuracy": self.per_class_accuracy,
-                "confusion_matrix": self.confusion, "count": self.count}
+        return {
+            "accuracy": self.accuracy,
+            "per_class_accuracy": self.per_class_accuracy,
+            "confusion_matrix": self.confusion,
+            "count": self.count,
+        }
 
 
-def evaluate_split(logits_fn: LogitsFn, images: np.ndarray, labels: np.ndarray,
-                   batch_size: int = 1000) -> Evaluation:
+def evaluate_split(
+    logits_fn: LogitsFn, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000
+) -> Evaluation:
     return evaluation_from_logits(predict_logits(logits_fn, images, batch_size), labels)
 
 
@@ -54,9 +59,12 @@ def evaluation_from_logits(logits: np.ndarray, labels: np.ndarray) -> Evaluation
 
 def evaluation_from_predictions(predicted: np.ndarray, labels: np.ndarray) -> Evaluation:
     confusion = confusion_matrix(predicted, labels)
-    return Evaluation(accuracy(predicted, labels),
-                      [float(value) for value in per_class_accuracy(confusion)],
-                      confusion.tolist(), int(len(labels)))
+    return Evaluation(
+        accuracy(predicted, labels),
+        [float(value) for value in per_class_accuracy(confusion)],
+        confusion.tolist(),
+        int(len(labels)),
+    )
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -93,8 +101,7 @@ def evaluate_model(model, data, rule: str = "mean", batch_size: int = 1000) -> M
     network = ProbabilityModel(model, rule=rule, engine="keras")
     test_predicted, test_probabilities = network.predict(data.test.images, batch_size)
     test = evaluation_from_predictions(test_predicted, data.test.labels)
-    train = evaluation_from_predictions(network.predict(data.train.images, batch_size)[0],
-                                        data.train.labels)
+    train = evaluation_from_predictions(network.predict(data.train.images, batch_size)[0], data.train.labels)
     return ModelEvaluation(test, train, test_predicted, test_probabilities, len(network.logits_fns))
 
 
@@ -108,6 +115,8 @@ def evaluate_ensemble(ensemble, test) -> dict:
     source = ModelSource.resolve(ensemble)
     network = ProbabilityModel(source, engine="keras")
     report = ensemble_accuracies(network.member_probabilities(test.images), test.labels)
-    members = [{"name": m.name, "arch": m.arch, "seed": m.seed, "test_accuracy": accuracy}
-               for m, accuracy in zip(read_manifest(source.path).members, report["members"])]
+    members = [
+        {"name": m.name, "arch": m.arch, "seed": m.seed, "test_accuracy": accuracy}
+        for m, accuracy in zip(read_manifest(source.path).members, report["members"])
+    ]
     return {"members": members, "rules": report["rules"]}

@@ -15,9 +15,15 @@ from pathlib import Path
 
 from digitnet.fileio import fsync_directory
 from digitnet.model_source import ModelSource
+
 # The conversion itself lives below the engine and the exporter; its names stay importable here.
-from digitnet.inference import (FAILURE_HINTS, INSTALL_HINT, KERAS_FORMATS, ExportError,  # noqa: F401
-                                keras_export)
+from digitnet.inference import (
+    FAILURE_HINTS,
+    INSTALL_HINT,
+    KERAS_FORMATS,
+    ExportError,  # noqa: F401
+    keras_export,
+)
 
 FORMATS = ("saved_model", "litert", "onnx")
 # Keras insists on the .tflite suffix; the staged name never reaches the user's `out`.
@@ -29,8 +35,9 @@ def _require(module: str, purpose: str):
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        raise ExportError(f"{purpose} needs the {module} package ({error}); "
-                          f"install it with: {INSTALL_HINT}") from error
+        raise ExportError(
+            f"{purpose} needs the {module} package ({error}); install it with: {INSTALL_HINT}"
+        ) from error
 
 
 def _check_request(fmt: str, out: Path) -> None:
@@ -62,8 +69,10 @@ def _publish(staged: Path, out: Path) -> None:
             os.link(staged, out)  # unlike rename, never replaces an existing file
     except OSError as error:
         if out.exists() or out.is_symlink():
-            raise ExportError(f"{out} appeared during the export; it was left as it was. "
-                              "Pass another --out or remove it first") from error
+            raise ExportError(
+                f"{out} appeared during the export; it was left as it was. "
+                "Pass another --out or remove it first"
+            ) from error
         raise
     fsync_directory(out.parent)
 

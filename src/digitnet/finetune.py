@@ -104,8 +104,10 @@ def label_from_name(name: str) -> int | str:
     """The digit after the last underscore of the stem, or a line saying what is wrong with the name."""
     stem = Path(name).stem
     if "_" not in stem:
-        return (f"{name}: no label in the name; name it like <anything>_7.png "
-                f"(the digit after the last '_') or list it in {LABELS_FILE}")
+        return (
+            f"{name}: no label in the name; name it like <anything>_7.png "
+            f"(the digit after the last '_') or list it in {LABELS_FILE}"
+        )
     return parse_label(stem.rsplit("_", 1)[1], f"{name}: the label after the last '_'")
 
 
@@ -141,8 +143,9 @@ def read_labels_csv(folder: Path) -> tuple[dict[str, int], list[str], set[str]]:
             continue
         name, label = cells[0], parse_label(cells[1], f"{where}: the label of {cells[0]}")
         if name in first_line:
-            problems.append(f"{where}: {name} is listed again (first on line {first_line[name]}); "
-                            "list each file once")
+            problems.append(
+                f"{where}: {name} is listed again (first on line {first_line[name]}); list each file once"
+            )
         elif not (folder / name).is_file():
             problems.append(f"{where}: {name} does not exist in {folder}; fix the name or remove the row")
         elif isinstance(label, str):
@@ -154,8 +157,9 @@ def read_labels_csv(folder: Path) -> tuple[dict[str, int], list[str], set[str]]:
 
 
 def _is_header(cells: list[str], folder: Path) -> bool:
-    return (len(cells) == 2 and isinstance(parse_label(cells[1], ""), str)
-            and not (folder / cells[0]).is_file())
+    return (
+        len(cells) == 2 and isinstance(parse_label(cells[1], ""), str) and not (folder / cells[0]).is_file()
+    )
 
 
 def example_files(folder: Path) -> tuple[list[str], list[str]]:
@@ -167,8 +171,10 @@ def example_files(folder: Path) -> tuple[list[str], list[str]]:
         if path.suffix.lower() in EXAMPLE_SUFFIXES:
             names.append(path.name)
         else:
-            problems.append(f"{path.name}: not an image file (suffix {path.suffix or 'none'!r}); "
-                            "the examples folder holds only digit images and labels.csv")
+            problems.append(
+                f"{path.name}: not an image file (suffix {path.suffix or 'none'!r}); "
+                "the examples folder holds only digit images and labels.csv"
+            )
     return names, problems
 
 
@@ -183,8 +189,11 @@ def load_examples(folder: Path) -> Examples:
     if (folder / LABELS_FILE).is_file():
         labelled, csv_problems, mentioned = read_labels_csv(folder)
         problems += csv_problems
-        problems += [f"{name}: not listed in {LABELS_FILE}; add a row `{name},<digit>` or remove the file"
-                     for name in names if name not in mentioned]
+        problems += [
+            f"{name}: not listed in {LABELS_FILE}; add a row `{name},<digit>` or remove the file"
+            for name in names
+            if name not in mentioned
+        ]
     else:
         labelled = {}
         for name in names:
@@ -209,11 +218,15 @@ def load_examples(folder: Path) -> Examples:
     if problems:
         raise ExamplesError(problems)
     if len(kept) < MIN_EXAMPLES:
-        raise ExamplesError([f"{folder} holds {len(kept)} labelled example(s); at least {MIN_EXAMPLES} "
-                             "are needed (ideally 3-20 of each digit)"])
-    return Examples(np.stack(images)[..., np.newaxis].astype(np.float32),
-                    np.asarray(labels, np.int32), tuple(kept))
-
+        raise ExamplesError(
+            [
+                f"{folder} holds {len(kept)} labelled example(s); at least {MIN_EXAMPLES} "
+                "are needed (ideally 3-20 of each digit)"
+            ]
+        )
+    return Examples(
+        np.stack(images)[..., np.newaxis].astype(np.float32), np.asarray(labels, np.int32), tuple(kept)
+    )
 
 
 # ---------------------------------------------------------------- the output directory
@@ -295,9 +308,15 @@ class _Steps:
     def __call__(self, writer_images, writer_labels, replay_images, replay_labels, iteration) -> float:
         import tensorflow as tf
 
-        return float(self.step(tf.constant(writer_images), tf.constant(writer_labels),
-                               tf.constant(replay_images), tf.constant(replay_labels),
-                               tf.constant(iteration, tf.int64)))
+        return float(
+            self.step(
+                tf.constant(writer_images),
+                tf.constant(writer_labels),
+                tf.constant(replay_images),
+                tf.constant(replay_labels),
+                tf.constant(iteration, tf.int64),
+            )
+        )
 
 
 def frozen_batch_norm(model) -> list:
@@ -305,8 +324,11 @@ def frozen_batch_norm(model) -> list:
     moving statistics even when called with training=True); returns them, to unfreeze before saving."""
     import keras
 
-    layers = [layer for layer in all_layers(model)
-              if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    layers = [
+        layer
+        for layer in all_layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+    ]
     for layer in layers:
         layer.trainable = False
     return layers
@@ -324,10 +346,17 @@ def accuracy_of(model, images: np.ndarray, labels: np.ndarray) -> float:
     return accuracy(predict_logits(make_logits_fn(model), images).argmax(axis=1), labels)
 
 
-def finetune(model_path: Path | ModelSource | None, examples: Examples, out_dir: Path, *,
-             mnist=None, seed: int = 0,
-             steps: int = DEFAULT_STEPS, check_mnist: bool = True,
-             on_progress: Callable[[int, int, float], None] | None = None) -> FinetuneResult:
+def finetune(
+    model_path: Path | ModelSource | None,
+    examples: Examples,
+    out_dir: Path,
+    *,
+    mnist=None,
+    seed: int = 0,
+    steps: int = DEFAULT_STEPS,
+    check_mnist: bool = True,
+    on_progress: Callable[[int, int, float], None] | None = None,
+) -> FinetuneResult:
     """Fine-tune the model at `model_path` (None: the shipped reading model) on `examples` and write
     it to `out_dir` (see module doc).
 
@@ -361,8 +390,13 @@ def finetune(model_path: Path | ModelSource | None, examples: Examples, out_dir:
         else:  # nothing to replay: the batch is the writer's alone
             replay_images = np.zeros((0, *INPUT_SHAPE), np.float32)
             replay_labels = np.zeros((0,), np.int32)
-        loss = train_step(examples.images[writer_idx[step]], examples.labels[writer_idx[step]],
-                          replay_images, replay_labels.astype(np.int32), step)
+        loss = train_step(
+            examples.images[writer_idx[step]],
+            examples.labels[writer_idx[step]],
+            replay_images,
+            replay_labels.astype(np.int32),
+            step,
+        )
         if on_progress is not None and ((step + 1) % 10 == 0 or step + 1 == steps):
             on_progress(step + 1, steps, loss)
     seconds = time.perf_counter() - started
@@ -370,14 +404,19 @@ def finetune(model_path: Path | ModelSource | None, examples: Examples, out_dir:
         layer.trainable = True  # saved as it came: frozen only while fine-tuning
 
     result = FinetuneResult(
-        examples=len(examples), examples_per_digit=examples.per_digit(), steps=steps, seed=seed,
+        examples=len(examples),
+        examples_per_digit=examples.per_digit(),
+        steps=steps,
+        seed=seed,
         seconds=seconds,
         writer_accuracy_before=writer_before,
         writer_accuracy_after=accuracy_of(model, examples.images, examples.labels),
         mnist_test_accuracy_before=mnist_before,
-        mnist_test_accuracy_after=(accuracy_of(model, mnist.test.images, mnist.test.labels)
-                                   if measure else None),
-        out_dir=Path(out_dir))
+        mnist_test_accuracy_after=(
+            accuracy_of(model, mnist.test.images, mnist.test.labels) if measure else None
+        ),
+        out_dir=Path(out_dir),
+    )
     write_model_dir(model, out_dir, source, _record(result, source.model_file, examples))
     return result
 
@@ -390,8 +429,11 @@ def _record(result: FinetuneResult, source: Path, examples: Examples) -> dict:
         "examples": result.examples,
         "examples_per_digit": {str(digit): count for digit, count in enumerate(result.examples_per_digit)},
         "example_files": list(examples.names),
-        "steps": result.steps, "seed": result.seed,
-        "learning_rate": LEARNING_RATE, "writer_batch": WRITER_BATCH, "replay_batch": REPLAY_BATCH,
+        "steps": result.steps,
+        "seed": result.seed,
+        "learning_rate": LEARNING_RATE,
+        "writer_batch": WRITER_BATCH,
+        "replay_batch": REPLAY_BATCH,
         "label_smoothing": LABEL_SMOOTHING,
         "seconds": round(result.seconds, 2),
         "writer_accuracy_before": result.writer_accuracy_before,

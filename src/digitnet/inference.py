@@ -26,7 +26,7 @@ INSTALL_HINT = "pip install 'digitnet[export]'"
 FAILURE_HINTS = {
     "saved_model": "the model must be one digitnet built (see `digitnet models`)",
     "litert": "if it names unsupported ops, the network needs TensorFlow (Flex) ops that plain "
-              "LiteRT cannot run: export it as saved_model or onnx instead",
+    "LiteRT cannot run: export it as saved_model or onnx instead",
     "onnx": f"tf2onnx may not support this TensorFlow; use the versions from {INSTALL_HINT}",
 }
 
@@ -58,8 +58,7 @@ def predict_logits(logits_fn: LogitsFn, images: np.ndarray, batch_size: int = 10
     """Logits for every image, computed in batches so no set is ever one huge tensor."""
     if 0 < len(images) <= batch_size:  # one chunk: skip the list and the copy (batch-1 latency)
         return np.asarray(logits_fn(images))
-    chunks = [logits_fn(images[start:start + batch_size])
-              for start in range(0, len(images), batch_size)]
+    chunks = [logits_fn(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
     return np.concatenate(chunks) if chunks else np.zeros((0, NUM_CLASSES), np.float32)
 
 
@@ -90,9 +89,11 @@ def keras_export(model, fmt: str, path: Path) -> None:
         try:
             model.export(str(path), format=KERAS_FORMATS[fmt], verbose=False, **kwargs)
         except Exception as error:  # converters raise many kinds; one typed error for callers
-            raise ExportError(f"{fmt} export failed ({type(error).__name__}: "
-                              f"{first_line(error, limit=300, empty='')}); "
-                              f"{FAILURE_HINTS[fmt]}") from error
+            raise ExportError(
+                f"{fmt} export failed ({type(error).__name__}: "
+                f"{first_line(error, limit=300, empty='')}); "
+                f"{FAILURE_HINTS[fmt]}"
+            ) from error
 
 
 def keras_to_litert(model) -> bytes:

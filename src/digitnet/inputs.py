@@ -31,8 +31,9 @@ def expand_inputs(names: list[str]) -> list[str]:
     for name in names:
         path = Path(name)
         if name != STDIN and path.is_dir():
-            inputs += [str(p) for p in sorted(path.rglob("*"))
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+            inputs += [
+                str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            ]
         else:
             inputs.append(name)
     return inputs

@@ -63,11 +63,13 @@ def validation_digits(data: Mnist, font_digits: int = VALIDATION_FONT_DIGITS) ->
         np.concatenate([data.validation.images, images[..., np.newaxis].astype(np.float32)]),
         np.concatenate([data.validation.labels, labels.astype(np.int32)]),
         f"MNIST validation ({len(data.validation)}) + training-font digits ({font_digits}, "
-        f"seed {VALIDATION_FONT_SEED})")
+        f"seed {VALIDATION_FONT_SEED})",
+    )
 
 
-def calibrate(model_path: Path, validation: ValidationDigits,
-              flag_rate: float = CONFIDENCE_FLAG_RATE) -> Calibration:
+def calibrate(
+    model_path: Path, validation: ValidationDigits, flag_rate: float = CONFIDENCE_FLAG_RATE
+) -> Calibration:
     """Temperature and confidence threshold of one network, from validation digits."""
     from digitnet.predict import ProbabilityModel
 
@@ -81,10 +83,14 @@ def calibrate(model_path: Path, validation: ValidationDigits,
         probabilities = scaled_probabilities(logits, temperature)
         return shifted_confidence(
             lambda images: scaled_probabilities(model.member_logits(images)[0], temperature),
-            validation.images, probabilities.argmax(axis=1), probabilities)
+            validation.images,
+            probabilities.argmax(axis=1),
+            probabilities,
+        )
 
-    return fit_calibration(logits, validation.labels, flag_rate, validation.description,
-                           shifted_confidence=shifted_scores)
+    return fit_calibration(
+        logits, validation.labels, flag_rate, validation.description, shifted_confidence=shifted_scores
+    )
 
 
 def detector_positives(data: Mnist, seed: int) -> np.ndarray:
@@ -96,18 +102,26 @@ def detector_positives(data: Mnist, seed: int) -> np.ndarray:
     return images.astype(np.float32)
 
 
-def train_reading_detector(data: Mnist, out_dir: Path, *, negatives: int = 30_000,
-                           epochs: int = 3, seed: int = 0, on_epoch=None) -> float:
+def train_reading_detector(
+    data: Mnist, out_dir: Path, *, negatives: int = 30_000, epochs: int = 3, seed: int = 0, on_epoch=None
+) -> float:
     """The detector for the reading model; its threshold flags DETECTOR_FLAG_RATE of validation digits."""
     from digitnet import detector
     from digitnet.negatives import load_fashion
 
-    font_digits = validation_digits(data, font_digits=2000).images[len(data.validation):, ..., 0]
-    return detector.train_on_mnist(data, load_fashion("train"), out_dir, negatives=negatives,
-                                   epochs=epochs, seed=seed,
-                                   extra_positives=detector_positives(data, seed),
-                                   extra_holdout=font_digits, flag_rate=DETECTOR_FLAG_RATE,
-                                   on_epoch=on_epoch)
+    font_digits = validation_digits(data, font_digits=2000).images[len(data.validation) :, ..., 0]
+    return detector.train_on_mnist(
+        data,
+        load_fashion("train"),
+        out_dir,
+        negatives=negatives,
+        epochs=epochs,
+        seed=seed,
+        extra_positives=detector_positives(data, seed),
+        extra_holdout=font_digits,
+        flag_rate=DETECTOR_FLAG_RATE,
+        on_epoch=on_epoch,
+    )
 
 
 def package_model(run_dir: Path, destination: Path, card: dict) -> dict:
@@ -120,9 +134,13 @@ def package_model(run_dir: Path, destination: Path, card: dict) -> dict:
             shutil.copy2(run_dir / name, staging / name)
         shutil.copytree(run_dir / DETECTOR_DIR, staging / DETECTOR_DIR)
         (staging / "__init__.py").write_text("")  # keeps it a package-data folder setuptools ships
-        card = {**card, "sha256": {name: file_sha256(staging / name) for name in SHIPPED_FILES},
-                "detector_sha256": {path.name: file_sha256(path)
-                                    for path in sorted((staging / DETECTOR_DIR).iterdir())}}
+        card = {
+            **card,
+            "sha256": {name: file_sha256(staging / name) for name in SHIPPED_FILES},
+            "detector_sha256": {
+                path.name: file_sha256(path) for path in sorted((staging / DETECTOR_DIR).iterdir())
+            },
+        }
         atomic_write_text(staging / CARD_FILE, json.dumps(card, indent=2, sort_keys=True) + "\n")
         _make_readable(staging)
         if destination.exists():

@@ -77,13 +77,15 @@ class ModelSource:
             if not candidate.is_file():
                 raise ModelLoadError(
                     f"{path} holds no {MODEL_FILE}: the run has not finished "
-                    f"(continue it with `digitnet train --resume {path}`) or is not a digitnet run")
+                    f"(continue it with `digitnet train --resume {path}`) or is not a digitnet run"
+                )
             return cls(path, "run", (candidate,), path)
         if not path.exists():
             raise ModelLoadError(f"{path} does not exist; pass a run directory or a model.keras file")
         if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-            raise ModelLoadError(f"{path} is not a Keras model (.keras archive); "
-                                 "pass a run directory or a model.keras file")
+            raise ModelLoadError(
+                f"{path} is not a Keras model (.keras archive); pass a run directory or a model.keras file"
+            )
         # A model.keras inside a run keeps its run's side files; any other .keras file stands alone.
         directory = path.parent if path.name == MODEL_FILE else None
         return cls(path, "keras", (path,), directory)
@@ -99,16 +101,20 @@ class ModelSource:
     def default(cls) -> "ModelSource":
         directory = default_model_dir()
         if not (directory / MODEL_FILE).is_file():
-            raise ModelLoadError(f"no default model is shipped in {directory}; build it with "
-                                 "`make model`, or name a model: a run directory or a model.keras file")
+            raise ModelLoadError(
+                f"no default model is shipped in {directory}; build it with "
+                "`make model`, or name a model: a run directory or a model.keras file"
+            )
         return cls(directory, "run", (directory / MODEL_FILE,), directory, is_default=True)
 
     @property
     def model_file(self) -> Path:
         """The single network's file; an error for an ensemble, which has several."""
         if len(self.model_files) != 1:
-            raise ModelLoadError(f"{self.path} is an ensemble of {len(self.model_files)} networks; "
-                                 "pass one member's run directory")
+            raise ModelLoadError(
+                f"{self.path} is an ensemble of {len(self.model_files)} networks; "
+                "pass one member's run directory"
+            )
         return self.model_files[0]
 
     def side_file(self, name: str) -> Path | None:

@@ -15,11 +15,12 @@ from digitnet.errors import DigitnetError
 from digitnet.shapes import INPUT_SHAPE, NUM_CLASSES  # importable from here too
 
 
-
 class UnknownArchError(DigitnetError, KeyError):
     def __str__(self) -> str:
-        return (f"unknown architecture {self.args[0]!r}; "
-                f"choose one of: {', '.join(sorted(ARCHITECTURES))} (see `digitnet models`)")
+        return (
+            f"unknown architecture {self.args[0]!r}; "
+            f"choose one of: {', '.join(sorted(ARCHITECTURES))} (see `digitnet models`)"
+        )
 
 
 def _tutorial_filters(seed: int | None) -> keras.initializers.Initializer:
@@ -34,17 +35,29 @@ def _glorot(seed: int | None, offset: int) -> keras.initializers.Initializer:
 def build_seed(dropout: float = 0.5, seed: int | None = None) -> keras.Model:
     """The tutorial's network, exactly: strided convolutions with no bias and no activation."""
     inputs = keras.Input(INPUT_SHAPE, name="images")
-    x = layers.Conv2D(32, 5, strides=2, padding="same", use_bias=False,
-                      kernel_initializer=_tutorial_filters(seed), name="convolution")(inputs)
+    x = layers.Conv2D(
+        32,
+        5,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=_tutorial_filters(seed),
+        name="convolution",
+    )(inputs)
     x = layers.MaxPooling2D(2, strides=2, padding="valid", name="max_pool")(x)
-    x = layers.Conv2D(64, 5, strides=2, padding="same", use_bias=False,
-                      kernel_initializer=_tutorial_filters(None if seed is None else seed + 1),
-                      name="convolution_2")(x)
+    x = layers.Conv2D(
+        64,
+        5,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=_tutorial_filters(None if seed is None else seed + 1),
+        name="convolution_2",
+    )(x)
     x = layers.MaxPooling2D(2, strides=2, padding="valid", name="max_pool_2")(x)
     x = layers.Flatten(name="flatten")(x)
     # tf.contrib.layers.fully_connected: Glorot-uniform weights, zero bias.
-    x = layers.Dense(1024, activation="relu", kernel_initializer=_glorot(seed, 2),
-                     name="predict")(x)
+    x = layers.Dense(1024, activation="relu", kernel_initializer=_glorot(seed, 2), name="predict")(x)
     x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
     logits = layers.Dense(NUM_CLASSES, kernel_initializer=_glorot(seed, 3), name="logits")(x)
     return keras.Model(inputs, logits, name="seed")
@@ -54,29 +67,54 @@ def build_expert(dropout: float = 0.5, seed: int | None = None) -> keras.Model:
     """TensorFlow's "Deep MNIST for experts": stride-1 ReLU convolutions, where 99.2% comes from."""
     bias = keras.initializers.Constant(0.1)  # the expert tutorial's bias_variable
     inputs = keras.Input(INPUT_SHAPE, name="images")
-    x = layers.Conv2D(32, 5, padding="same", activation="relu", bias_initializer=bias,
-                      kernel_initializer=_tutorial_filters(seed), name="convolution")(inputs)
+    x = layers.Conv2D(
+        32,
+        5,
+        padding="same",
+        activation="relu",
+        bias_initializer=bias,
+        kernel_initializer=_tutorial_filters(seed),
+        name="convolution",
+    )(inputs)
     x = layers.MaxPooling2D(2, padding="same", name="max_pool")(x)
-    x = layers.Conv2D(64, 5, padding="same", activation="relu", bias_initializer=bias,
-                      kernel_initializer=_tutorial_filters(None if seed is None else seed + 1),
-                      name="convolution_2")(x)
+    x = layers.Conv2D(
+        64,
+        5,
+        padding="same",
+        activation="relu",
+        bias_initializer=bias,
+        kernel_initializer=_tutorial_filters(None if seed is None else seed + 1),
+        name="convolution_2",
+    )(x)
     x = layers.MaxPooling2D(2, padding="same", name="max_pool_2")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(1024, activation="relu", bias_initializer=bias,
-                     kernel_initializer=_tutorial_filters(None if seed is None else seed + 2),
-                     name="predict")(x)
+    x = layers.Dense(
+        1024,
+        activation="relu",
+        bias_initializer=bias,
+        kernel_initializer=_tutorial_filters(None if seed is None else seed + 2),
+        name="predict",
+    )(x)
     x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
-    logits = layers.Dense(NUM_CLASSES, bias_initializer=bias,
-                          kernel_initializer=_tutorial_filters(None if seed is None else seed + 3),
-                          name="logits")(x)
+    logits = layers.Dense(
+        NUM_CLASSES,
+        bias_initializer=bias,
+        kernel_initializer=_tutorial_filters(None if seed is None else seed + 3),
+        name="logits",
+    )(x)
     return keras.Model(inputs, logits, name="expert")
 
 
 def _conv_bn_relu(x, filters: int, size: int, seed: int | None, offset: int, name: str):
     # No bias: batch normalisation's shift does its job.
-    x = layers.Conv2D(filters, size, padding="same", use_bias=False,
-                      kernel_initializer=keras.initializers.HeNormal(
-                          seed=None if seed is None else seed + offset), name=name)(x)
+    x = layers.Conv2D(
+        filters,
+        size,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=keras.initializers.HeNormal(seed=None if seed is None else seed + offset),
+        name=name,
+    )(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
@@ -119,11 +157,13 @@ def build_fast(dropout: float = 0.0, seed: int | None = None) -> keras.Model:
     issue measured in PyTorch (99.0% after one epoch there).
     """
     inputs = keras.Input(INPUT_SHAPE, name="images")
-    x = layers.Conv2D(24, 5, padding="same", activation="relu",
-                      kernel_initializer=_glorot(seed, 0), name="convolution")(inputs)
+    x = layers.Conv2D(
+        24, 5, padding="same", activation="relu", kernel_initializer=_glorot(seed, 0), name="convolution"
+    )(inputs)
     x = layers.MaxPooling2D(2, name="max_pool")(x)
-    x = layers.Conv2D(32, 3, padding="same", activation="relu",
-                      kernel_initializer=_glorot(seed, 1), name="convolution_2")(x)
+    x = layers.Conv2D(
+        32, 3, padding="same", activation="relu", kernel_initializer=_glorot(seed, 1), name="convolution_2"
+    )(x)
     x = layers.MaxPooling2D(2, name="max_pool_2")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(256, activation="relu", kernel_initializer=_glorot(seed, 2), name="predict")(x)
@@ -140,16 +180,28 @@ class Architecture:
 
 # Open for more: a later network registers here and every command can use it.
 ARCHITECTURES: dict[str, Architecture] = {
-    "seed": Architecture(build_seed, "the tutorial's network: 2 strided 5x5 convs, no activation, "
-                                     "dense 1024, dropout (about 98.7%)"),
-    "expert": Architecture(build_expert, "TensorFlow's Deep MNIST for experts: stride-1 ReLU convs, "
-                                         "dense 1024, dropout (about 99.2%)"),
-    "lean": Architecture(build_lean, "3 stride-1 conv-BN-ReLU layers (24-48-96), 2 pools, dropout; "
-                                     "for the strong recipe with augmentation"),
-    "wide": Architecture(build_wide, "lean with 32-64-128 channels (about 1.75x its arithmetic); "
-                                     "for the read recipe's heavier augmentation"),
-    "fast": Architecture(build_fast, "small ReLU CNN (conv 24, conv 32, dense 256) for the fast "
-                                     "recipe: 99.2% in about two epochs"),
+    "seed": Architecture(
+        build_seed,
+        "the tutorial's network: 2 strided 5x5 convs, no activation, dense 1024, dropout (about 98.7%)",
+    ),
+    "expert": Architecture(
+        build_expert,
+        "TensorFlow's Deep MNIST for experts: stride-1 ReLU convs, dense 1024, dropout (about 99.2%)",
+    ),
+    "lean": Architecture(
+        build_lean,
+        "3 stride-1 conv-BN-ReLU layers (24-48-96), 2 pools, dropout; "
+        "for the strong recipe with augmentation",
+    ),
+    "wide": Architecture(
+        build_wide,
+        "lean with 32-64-128 channels (about 1.75x its arithmetic); "
+        "for the read recipe's heavier augmentation",
+    ),
+    "fast": Architecture(
+        build_fast,
+        "small ReLU CNN (conv 24, conv 32, dense 256) for the fast recipe: 99.2% in about two epochs",
+    ),
 }
 
 
@@ -184,6 +236,8 @@ class LayerSummary:
 
 def summarize(model: keras.Model) -> list[LayerSummary]:
     """Each layer's output shape and parameter count, as the tutorial's print statements show."""
-    return [LayerSummary(layer.name, type(layer).__name__, tuple(layer.output.shape),
-                         layer.count_params())
-            for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    return [
+        LayerSummary(layer.name, type(layer).__name__, tuple(layer.output.shape), layer.count_params())
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]

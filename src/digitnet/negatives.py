@@ -74,8 +74,9 @@ def scribble(rng: np.random.Generator) -> np.ndarray:
     draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(3, 9))):
         points = [tuple(int(v) for v in rng.integers(0, side, 2)) for _ in range(int(rng.integers(3, 12)))]
-        draw.line(points, fill=0, width=int(rng.integers(max(2, side // 40), max(3, side // 12))),
-                  joint="curve")
+        draw.line(
+            points, fill=0, width=int(rng.integers(max(2, side // 40), max(3, side // 12))), joint="curve"
+        )
     return np.asarray(image)
 
 
@@ -136,13 +137,19 @@ def two_digits(digits_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     gap = int(rng.integers(-4, 9))
     canvas = np.zeros((IMAGE_SIDE, 2 * IMAGE_SIDE + gap), np.uint8)
     canvas[:, :IMAGE_SIDE] = first
-    canvas[:, IMAGE_SIDE + gap:2 * IMAGE_SIDE + gap] = np.maximum(
-        canvas[:, IMAGE_SIDE + gap:2 * IMAGE_SIDE + gap], second)
+    canvas[:, IMAGE_SIDE + gap : 2 * IMAGE_SIDE + gap] = np.maximum(
+        canvas[:, IMAGE_SIDE + gap : 2 * IMAGE_SIDE + gap], second
+    )
     return canvas
 
 
-def negative_images(kind: str, count: int, rng: np.random.Generator,
-                    digits_u8: np.ndarray | None = None, fashion_u8: np.ndarray | None = None) -> np.ndarray:
+def negative_images(
+    kind: str,
+    count: int,
+    rng: np.random.Generator,
+    digits_u8: np.ndarray | None = None,
+    fashion_u8: np.ndarray | None = None,
+) -> np.ndarray:
     """`count` preprocessed negatives of one kind: float32 (count, 28, 28).
 
     "fashion" needs fashion_u8; "two_digits" and "partial" need digits_u8 (uint8 (N, 28, 28)).
@@ -155,9 +162,13 @@ def negative_images(kind: str, count: int, rng: np.random.Generator,
     if kind == "fashion":
         chosen = fashion_u8[rng.choice(len(fashion_u8), count, replace=count > len(fashion_u8))]
         return np.stack([_preprocess(image) for image in chosen])
-    makers = {"noise": lambda: uniform_noise(rng), "scribble": lambda: scribble(rng),
-              "two_digits": lambda: two_digits(digits_u8, rng), "shapes": lambda: shapes(rng),
-              **_heldout_makers(rng, digits_u8)}
+    makers = {
+        "noise": lambda: uniform_noise(rng),
+        "scribble": lambda: scribble(rng),
+        "two_digits": lambda: two_digits(digits_u8, rng),
+        "shapes": lambda: shapes(rng),
+        **_heldout_makers(rng, digits_u8),
+    }
     return np.stack([_preprocess(makers[kind]()) for _ in range(count)])
 
 
@@ -172,9 +183,13 @@ def _check_kind(kind: str, digits_u8, fashion_u8) -> None:
 
 def _heldout_makers(rng: np.random.Generator, digits_u8: np.ndarray | None) -> dict:
     fonts = functools.cache(letter_fonts)  # looked up once a call, and only when letters are made
-    return {"letters": lambda: letter_image(rng, fonts())[0], "curves": lambda: curves(rng),
-            "texture": lambda: texture(rng), "paper": lambda: blank_paper(rng),
-            "partial": lambda: partial_digit(digits_u8, rng)}
+    return {
+        "letters": lambda: letter_image(rng, fonts())[0],
+        "curves": lambda: curves(rng),
+        "texture": lambda: texture(rng),
+        "paper": lambda: blank_paper(rng),
+        "partial": lambda: partial_digit(digits_u8, rng),
+    }
 
 
 # ---------------------------------------------------------------- held-out families
@@ -201,9 +216,14 @@ EXCLUDED_CHARACTERS = frozenset("".join(LOOKS_LIKE_A_DIGIT.values()))
 _LETTER_POOL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#%*+-<=>@^~"
 LETTER_CHARACTERS = "".join(char for char in _LETTER_POOL if char not in EXCLUDED_CHARACTERS)
 # Beside the held-out handwriting fonts, printed letters: fonts-dejavu-core's files.
-DEJAVU_FILES = ("truetype/dejavu/DejaVuSans.ttf", "truetype/dejavu/DejaVuSans-Bold.ttf",
-                "truetype/dejavu/DejaVuSansMono.ttf", "truetype/dejavu/DejaVuSansMono-Bold.ttf",
-                "truetype/dejavu/DejaVuSerif.ttf", "truetype/dejavu/DejaVuSerif-Bold.ttf")
+DEJAVU_FILES = (
+    "truetype/dejavu/DejaVuSans.ttf",
+    "truetype/dejavu/DejaVuSans-Bold.ttf",
+    "truetype/dejavu/DejaVuSansMono.ttf",
+    "truetype/dejavu/DejaVuSansMono-Bold.ttf",
+    "truetype/dejavu/DejaVuSerif.ttf",
+    "truetype/dejavu/DejaVuSerif-Bold.ttf",
+)
 PAIR_SHARE = 0.2  # this share of "letters" images hold two characters side by side, the rest one
 
 
@@ -232,8 +252,9 @@ def _drawable_letters(font: Path) -> str:
 
     drawable = "".join(char for char in LETTER_CHARACTERS if has_glyphs(font, char))
     if not drawable:
-        raise NegativesError(f"{font} draws none of the letters {LETTER_CHARACTERS!r}; "
-                             "pass fonts that have Latin letters")
+        raise NegativesError(
+            f"{font} draws none of the letters {LETTER_CHARACTERS!r}; pass fonts that have Latin letters"
+        )
     return drawable
 
 
@@ -249,8 +270,12 @@ def curves(rng: np.random.Generator) -> np.ndarray:
         shape = _CURVE_SHAPES[int(rng.integers(0, len(_CURVE_SHAPES)))](rng)
         points = _fit_into(shape, side, rng)
         width = int(rng.integers(max(1, side // 60), max(2, side // 14)))
-        draw.line([tuple(point) for point in points], fill=int(rng.integers(0, paper - 80)), width=width,
-                  joint="curve")
+        draw.line(
+            [tuple(point) for point in points],
+            fill=int(rng.integers(0, paper - 80)),
+            width=width,
+            joint="curve",
+        )
     return np.asarray(image)
 
 
@@ -260,7 +285,9 @@ def _bezier_chain(rng: np.random.Generator) -> np.ndarray:
     start, segments = rng.uniform(-1, 1, 2), []
     for _ in range(int(rng.integers(3, 6))):
         c1, c2, end = rng.uniform(-1, 1, (3, 2))
-        segments.append((1 - t) ** 3 * start + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t ** 2 * c2 + t ** 3 * end)
+        segments.append(
+            (1 - t) ** 3 * start + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t**2 * c2 + t**3 * end
+        )
         start = end
     return np.concatenate(segments)
 
@@ -336,10 +363,14 @@ def _texture_pattern(name: str, side: int, rng: np.random.Generator) -> np.ndarr
     if name == "hatching":
         crossing = angle + rng.uniform(np.pi / 4, np.pi / 2)
         w = cols * np.cos(crossing) + rows * np.sin(crossing)
-        return ((np.sin(2 * np.pi * u / period) > 0.6) | (np.sin(2 * np.pi * w / period) > 0.6)).astype(np.float64)
+        return ((np.sin(2 * np.pi * u / period) > 0.6) | (np.sin(2 * np.pi * w / period) > 0.6)).astype(
+            np.float64
+        )
     if name == "dots":
         radius = period * rng.uniform(0.15, 0.4)
-        return ((((u % period) - period / 2) ** 2 + ((v % period) - period / 2) ** 2) < radius ** 2).astype(np.float64)
+        return ((((u % period) - period / 2) ** 2 + ((v % period) - period / 2) ** 2) < radius**2).astype(
+            np.float64
+        )
     return _smooth_blobs(side, rng)
 
 
@@ -357,7 +388,9 @@ def _ellipse(side: int, rng: np.random.Generator) -> np.ndarray:
     rows, cols = np.mgrid[0:side, 0:side].astype(np.float64) / side
     centre = rng.uniform(0.35, 0.65, 2)
     radii = rng.uniform(0.2, 0.45, 2)
-    return (((rows - centre[0]) / radii[0]) ** 2 + ((cols - centre[1]) / radii[1]) ** 2 <= 1).astype(np.float64)
+    return (((rows - centre[0]) / radii[0]) ** 2 + ((cols - centre[1]) / radii[1]) ** 2 <= 1).astype(
+        np.float64
+    )
 
 
 def blank_paper(rng: np.random.Generator) -> np.ndarray:
@@ -371,7 +404,9 @@ def blank_paper(rng: np.random.Generator) -> np.ndarray:
     page = lit_paper_page(side, rng)
     rows, cols = np.mgrid[0:side, 0:side].astype(np.float32)
     if rng.random() < 0.5:  # the shadow of the phone or a hand: a soft-edged darker region
-        page = page - rng.uniform(15, 60) * _soft_half_plane(rows, cols, side, rng, softness=rng.uniform(1, 8))
+        page = page - rng.uniform(15, 60) * _soft_half_plane(
+            rows, cols, side, rng, softness=rng.uniform(1, 8)
+        )
     if rng.random() < 0.4:  # a fold: a thin crease, lit on one side and shaded on the other
         fold = _signed_distance(rows, cols, side, rng)
         page = page + rng.uniform(5, 20) * np.sign(fold) * np.exp(-np.abs(fold) / rng.uniform(1, 3))
@@ -441,8 +476,9 @@ def _cut_away(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     along = rows * np.cos(angle) + cols * np.sin(angle)
     order = np.argsort(along, axis=None, kind="stable")
     removed_share = np.cumsum(digit.ravel()[order]) / max(float(digit.sum()), 1e-6)
-    cut = along.ravel()[order][np.searchsorted(removed_share, rng.uniform(*PARTIAL_CUT))
-                                  .clip(0, digit.size - 1)]
+    cut = along.ravel()[order][
+        np.searchsorted(removed_share, rng.uniform(*PARTIAL_CUT)).clip(0, digit.size - 1)
+    ]
     return np.where(along > cut, digit, 0.0)
 
 
@@ -453,12 +489,12 @@ def _corner_fragment(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     height = max(1, round((bottom - top) * rng.uniform(*CORNER_SIZE)))
     width = max(1, round((right - left) * rng.uniform(*CORNER_SIZE)))
     corners = [(top, left), (top, right - width), (bottom - height, left), (bottom - height, right - width)]
-    inks = np.array([digit[r:r + height, c:c + width].sum() for r, c in corners])
+    inks = np.array([digit[r : r + height, c : c + width].sum() for r, c in corners])
     candidates = np.flatnonzero(inks >= 0.1 * digit.sum())
     chosen = corners[int(rng.choice(candidates)) if candidates.size else int(np.argmax(inks))]
     fragment = np.zeros_like(digit)
     r, c = chosen
-    fragment[r:r + height, c:c + width] = digit[r:r + height, c:c + width]
+    fragment[r : r + height, c : c + width] = digit[r : r + height, c : c + width]
     return fragment
 
 
@@ -469,9 +505,10 @@ def _drawn_on_page(image_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray
     scale = int(rng.integers(2, 6))
     side = IMAGE_SIDE * scale + int(rng.integers(0, 60))
     ink = np.zeros((side, side), np.float32)
-    enlarged = Image.fromarray(image_u8).resize((IMAGE_SIDE * scale, IMAGE_SIDE * scale),
-                                                 Image.Resampling.BILINEAR)
+    enlarged = Image.fromarray(image_u8).resize(
+        (IMAGE_SIDE * scale, IMAGE_SIDE * scale), Image.Resampling.BILINEAR
+    )
     x, y = (int(v) for v in rng.integers(0, side - IMAGE_SIDE * scale + 1, 2))
-    ink[y:y + IMAGE_SIDE * scale, x:x + IMAGE_SIDE * scale] = np.asarray(enlarged, np.float32) / 255.0
+    ink[y : y + IMAGE_SIDE * scale, x : x + IMAGE_SIDE * scale] = np.asarray(enlarged, np.float32) / 255.0
     paper = int(rng.integers(200, 256))
     return np.round(paper * (1.0 - ink)).astype(np.uint8)  # ink darkens the page; no pasted frame

@@ -27,8 +27,9 @@ def _new_figure(size: tuple[float, float], layout: str | None = "constrained"):
     try:
         import matplotlib
     except ImportError as error:
-        raise ImportError("plots need matplotlib; install it with "
-                          "`.venv/bin/pip install matplotlib`") from error
+        raise ImportError(
+            "plots need matplotlib; install it with `.venv/bin/pip install matplotlib`"
+        ) from error
     if "matplotlib.pyplot" not in sys.modules:  # never switch an interactive session's backend
         matplotlib.use("Agg")
     from matplotlib.figure import Figure
@@ -52,8 +53,10 @@ def plot_confusion_matrix(confusion, path: Path, title: str = "Confusion matrix 
     """
     counts = np.asarray(confusion)
     if counts.shape != (NUM_CLASSES, NUM_CLASSES):
-        raise ValueError(f"confusion matrix must be {NUM_CLASSES}x{NUM_CLASSES} [true][predicted]; "
-                         f"got shape {counts.shape}")
+        raise ValueError(
+            f"confusion matrix must be {NUM_CLASSES}x{NUM_CLASSES} [true][predicted]; "
+            f"got shape {counts.shape}"
+        )
     figure = _new_figure(CONFUSION_SIZE)
     axes = figure.add_subplot()
     image = axes.imshow(counts, cmap="Blues", vmin=0)
@@ -75,8 +78,15 @@ def plot_confusion_matrix(confusion, path: Path, title: str = "Confusion matrix 
     return _save(figure, path)
 
 
-def plot_misclassified(images, labels, predicted, confidence, path: Path, max_images: int = 100,
-                       title: str = "Misclassified digits") -> Path:
+def plot_misclassified(
+    images,
+    labels,
+    predicted,
+    confidence,
+    path: Path,
+    max_images: int = 100,
+    title: str = "Misclassified digits",
+) -> Path:
     """Grid of the images whose prediction differs from the label, in their original order.
 
     images: (N, 28, 28, 1) or (N, 28, 28) floats in [0, 1]; confidence: (N,) the probability given
@@ -88,11 +98,14 @@ def plot_misclassified(images, labels, predicted, confidence, path: Path, max_im
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
-    labels, predicted, confidence = (np.asarray(values).reshape(-1)
-                                     for values in (labels, predicted, confidence))
+    labels, predicted, confidence = (
+        np.asarray(values).reshape(-1) for values in (labels, predicted, confidence)
+    )
     if images.ndim != 3 or not len(images) == len(labels) == len(predicted) == len(confidence):
-        raise ValueError("expected images (N, 28, 28[, 1]) and labels, predicted, confidence of length N; "
-                         f"got {images.shape}, {labels.shape}, {predicted.shape}, {confidence.shape}")
+        raise ValueError(
+            "expected images (N, 28, 28[, 1]) and labels, predicted, confidence of length N; "
+            f"got {images.shape}, {labels.shape}, {predicted.shape}, {confidence.shape}"
+        )
     if max_images < 1:
         raise ValueError(f"max_images must be at least 1; got {max_images}")
     wrong = np.flatnonzero(predicted != labels)
@@ -107,22 +120,44 @@ def plot_misclassified(images, labels, predicted, confidence, path: Path, max_im
     axes = figure.add_axes((0.02, 0.01, 0.96, 0.89))
     axes.axis("off")
     if len(shown) == 0:
-        axes.text(0.5, 0.5, f"No misclassified images: all {len(labels)} predicted correctly",
-                  ha="center", va="center", fontsize=16, transform=axes.transAxes)
+        axes.text(
+            0.5,
+            0.5,
+            f"No misclassified images: all {len(labels)} predicted correctly",
+            ha="center",
+            va="center",
+            fontsize=16,
+            transform=axes.transAxes,
+        )
         return _save(figure, path)
     columns = min(10, math.ceil(math.sqrt(len(shown))))
     rows = math.ceil(len(shown) / columns)
-    axes.imshow(_mosaic(images[shown], rows, columns), cmap=_grey_on_white(), vmin=0.0, vmax=1.0,
-                interpolation="nearest")
+    axes.imshow(
+        _mosaic(images[shown], rows, columns),
+        cmap=_grey_on_white(),
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
     # Caption size from how many pixels one caption band gets on the page.
-    pixels_per_unit = min(0.96 * MISCLASSIFIED_SIZE[0] / (columns * _CELL_WIDTH),
-                          0.89 * MISCLASSIFIED_SIZE[1] / (rows * _CELL_HEIGHT)) * DPI
+    pixels_per_unit = (
+        min(
+            0.96 * MISCLASSIFIED_SIZE[0] / (columns * _CELL_WIDTH),
+            0.89 * MISCLASSIFIED_SIZE[1] / (rows * _CELL_HEIGHT),
+        )
+        * DPI
+    )
     caption_points = min(24.0, 0.45 * _CAPTION_BAND * pixels_per_unit * 72 / DPI)
     for cell, index in enumerate(shown):
         row, column = divmod(cell, columns)
-        axes.text(column * _CELL_WIDTH + _CELL_WIDTH / 2, row * _CELL_HEIGHT + _CAPTION_BAND - 1,
-                  f"{labels[index]} → {predicted[index]} ({confidence[index]:.0%})",
-                  ha="center", va="bottom", fontsize=caption_points)
+        axes.text(
+            column * _CELL_WIDTH + _CELL_WIDTH / 2,
+            row * _CELL_HEIGHT + _CAPTION_BAND - 1,
+            f"{labels[index]} → {predicted[index]} ({confidence[index]:.0%})",
+            ha="center",
+            va="bottom",
+            fontsize=caption_points,
+        )
     return _save(figure, path)
 
 
@@ -139,7 +174,7 @@ def _mosaic(digits: np.ndarray, rows: int, columns: int) -> np.ndarray:
     for cell, digit in enumerate(digits):
         row, column = divmod(cell, columns)
         top, left = row * _CELL_HEIGHT + _CAPTION_BAND, column * _CELL_WIDTH + _GAP // 2
-        sheet[top:top + _DIGIT, left:left + _DIGIT] = np.clip(digit, 0.0, 1.0)
+        sheet[top : top + _DIGIT, left : left + _DIGIT] = np.clip(digit, 0.0, 1.0)
     return sheet
 
 
@@ -149,8 +184,7 @@ def _grey_on_white():
     return colormaps["gray"].with_extremes(bad="white")
 
 
-def plot_learning_curves(history: list[dict], path: Path,
-                         title: str = "Learning curves") -> Path:
+def plot_learning_curves(history: list[dict], path: Path, title: str = "Learning curves") -> Path:
     """Loss and accuracy per epoch, side by side, from metrics.csv rows (runs.read_metrics).
 
     Rows need: epoch, batch_loss, train_loss, train_accuracy, validation_loss, validation_accuracy.
@@ -158,8 +192,7 @@ def plot_learning_curves(history: list[dict], path: Path,
     """
     if not history:
         raise ValueError("no epochs to plot; the run's metrics.csv is empty or missing")
-    needed = ("epoch", "batch_loss", "train_loss", "train_accuracy", "validation_loss",
-              "validation_accuracy")
+    needed = ("epoch", "batch_loss", "train_loss", "train_accuracy", "validation_loss", "validation_accuracy")
     missing = [key for key in needed if key not in history[0]]
     if missing:
         raise ValueError(f"history rows lack {', '.join(missing)}; expected the columns of metrics.csv")
@@ -186,8 +219,9 @@ def plot_learning_curves(history: list[dict], path: Path,
     return _save(figure, path)
 
 
-def plot_selective_accuracy(curves: dict[str, list[dict]], path: Path,
-                            title: str = "Accuracy on the answers not flagged") -> Path:
+def plot_selective_accuracy(
+    curves: dict[str, list[dict]], path: Path, title: str = "Accuracy on the answers not flagged"
+) -> Path:
     """One line per named set: accuracy on unflagged inputs against the share flagged.
 
     curves: name -> rows of calibration.selective_accuracy (flag_rate, accuracy_unflagged).
@@ -198,8 +232,12 @@ def plot_selective_accuracy(curves: dict[str, list[dict]], path: Path,
     figure = _new_figure((8.0, 5.0))
     axes = figure.add_subplot()
     for name, rows in curves.items():
-        axes.plot([100 * row["flag_rate"] for row in rows],
-                  [100 * row["accuracy_unflagged"] for row in rows], "o-", label=name)
+        axes.plot(
+            [100 * row["flag_rate"] for row in rows],
+            [100 * row["accuracy_unflagged"] for row in rows],
+            "o-",
+            label=name,
+        )
     axes.set_xlabel("inputs flagged uncertain (%), least confident first")
     axes.set_ylabel("accuracy on the rest (%)")
     axes.set_title(title)
@@ -208,15 +246,21 @@ def plot_selective_accuracy(curves: dict[str, list[dict]], path: Path,
     return _save(figure, path)
 
 
-def plot_augment_preview(grid: np.ndarray, path: Path, copies: int,
-                         title: str = "Training digits (left) and random affine versions") -> Path:
+def plot_augment_preview(
+    grid: np.ndarray,
+    path: Path,
+    copies: int,
+    title: str = "Training digits (left) and random affine versions",
+) -> Path:
     """Rows of digits: the original, then `copies` augmented versions. 800 x 900 px."""
     figure = _new_figure((8, 9))
     axes = figure.add_subplot()
     axes.imshow(np.asarray(grid), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     axes.axvline(_DIGIT - 0.5, color="tab:orange", linewidth=2)
-    axes.set_xticks([_DIGIT / 2 + _DIGIT * i for i in range(copies + 1)],
-                    ["original"] + [str(i + 1) for i in range(copies)])
+    axes.set_xticks(
+        [_DIGIT / 2 + _DIGIT * i for i in range(copies + 1)],
+        ["original"] + [str(i + 1) for i in range(copies)],
+    )
     axes.set_xlabel("augmented copies")
     axes.set_yticks([])
     axes.set_title(title)

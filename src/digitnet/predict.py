@@ -13,8 +13,16 @@ from digitnet.inference import predict_logits
 from digitnet.model_source import ModelLoadError, ModelSource
 from digitnet.shapes import INPUT_SHAPE
 
-__all__ = ["ModelLoadError", "ModelSource", "Prediction", "Predictor", "ProbabilityModel",
-           "load_model", "predict_images", "resolve_model_path"]
+__all__ = [
+    "ModelLoadError",
+    "ModelSource",
+    "Prediction",
+    "Predictor",
+    "ProbabilityModel",
+    "load_model",
+    "predict_images",
+    "resolve_model_path",
+]
 
 
 def resolve_model_path(path: Path) -> Path:
@@ -29,8 +37,9 @@ def _load_keras_file(model_path: Path):
         # safe_mode stays on: a model file must never run code on load.
         return keras.models.load_model(model_path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many kinds for a damaged archive
-        raise ModelLoadError(f"{model_path} could not be loaded as a Keras model "
-                             f"({type(error).__name__}: {first_line(error)})") from error
+        raise ModelLoadError(
+            f"{model_path} could not be loaded as a Keras model ({type(error).__name__}: {first_line(error)})"
+        ) from error
 
 
 def load_model(path: Path | ModelSource):
@@ -45,8 +54,10 @@ def load_source_models(source: ModelSource) -> list:
     models = [_load_keras_file(path) for path in source.model_files]
     shapes = {tuple(model.input_shape[1:]) for model in models}
     if len(shapes) > 1:
-        raise EnsembleError(f"the members of {source.path} take different input shapes "
-                            f"({', '.join(map(str, sorted(shapes)))}); they cannot vote together")
+        raise EnsembleError(
+            f"the members of {source.path} take different input shapes "
+            f"({', '.join(map(str, sorted(shapes)))}); they cannot vote together"
+        )
     return models
 
 
@@ -56,8 +67,13 @@ class ProbabilityModel:
     `temperature` divides every member's logits before the softmax (see digitnet.calibration).
     """
 
-    def __init__(self, path: Path | ModelSource | None, rule: str = "mean", engine: str = "auto",
-                 temperature: float = 1.0):
+    def __init__(
+        self,
+        path: Path | ModelSource | None,
+        rule: str = "mean",
+        engine: str = "auto",
+        temperature: float = 1.0,
+    ):
         from digitnet.engine import logits_function
         from digitnet.ensemble import RULES, UnknownRuleError
 
@@ -69,8 +85,9 @@ class ProbabilityModel:
         self.temperature = float(temperature)
         models = load_source_models(self.source)
         # LiteRT where it can run the network (see digitnet.engine), Keras otherwise.
-        self.logits_fns = [logits_function(model, source, engine)
-                           for model, source in zip(models, self.source.model_files)]
+        self.logits_fns = [
+            logits_function(model, source, engine) for model, source in zip(models, self.source.model_files)
+        ]
         self.engine = self.logits_fns[0].engine
 
     def member_logits(self, images, batch_size: int = 1000):
@@ -106,10 +123,13 @@ class Prediction:
     uncertain: bool  # "not a digit", or a digit the model cannot tell
 
     def to_dict(self) -> dict:
-        return {"digit": self.digit, "probability": self.probability,
-                "probabilities": self.probabilities,
-                "top3": [{"digit": d, "probability": p} for d, p in self.top3],
-                "uncertain": self.uncertain}
+        return {
+            "digit": self.digit,
+            "probability": self.probability,
+            "probabilities": self.probabilities,
+            "top3": [{"digit": d, "probability": p} for d, p in self.top3],
+            "uncertain": self.uncertain,
+        }
 
 
 class Predictor:
@@ -120,15 +140,22 @@ class Predictor:
     the detector, and without either the one `digitnet detector train` cached is used.
     """
 
-    def __init__(self, path: Path | ModelSource | None = None, rule: str = "mean",
-                 detector_dir: Path | None = None, use_detector: bool = True, engine: str = "auto"):
+    def __init__(
+        self,
+        path: Path | ModelSource | None = None,
+        rule: str = "mean",
+        detector_dir: Path | None = None,
+        use_detector: bool = True,
+        engine: str = "auto",
+    ):
         from digitnet.calibration import load_calibration
         from digitnet.detector import DetectorError, load_detector
 
         self.source = ModelSource.resolve(path)
         self.calibration = load_calibration(self.source.calibration_file)
-        self.model = ProbabilityModel(self.source, rule=rule, engine=engine,
-                                      temperature=self.calibration.temperature)
+        self.model = ProbabilityModel(
+            self.source, rule=rule, engine=engine, temperature=self.calibration.temperature
+        )
         self.path = Path(self.source.path)
         self.detector = None
         self.detector_problem = None  # why there is no detector, for a one-time notice
@@ -148,21 +175,25 @@ class Predictor:
         predicted, combined = self.model.predict(images)
         scores = combined
         if self.calibration.test_time_shifts:
-            scores = shifted_confidence(lambda copies: self.model.predict(copies)[1], images,
-                                        predicted, combined)
-        uncertain = flag_uncertain(scores, images, self.detector,
-                                   self.calibration.confidence_threshold)
+            scores = shifted_confidence(
+                lambda copies: self.model.predict(copies)[1], images, predicted, combined
+            )
+        uncertain = flag_uncertain(scores, images, self.detector, self.calibration.confidence_threshold)
         results = []
         for index, digit in enumerate(predicted):
             row = [float(p) for p in combined[index]]
             order = sorted(range(10), key=lambda d: -row[d])[:3]
-            results.append(Prediction(int(digit), row[int(digit)], row,
-                                      [(d, row[d]) for d in order], bool(uncertain[index])))
+            results.append(
+                Prediction(
+                    int(digit), row[int(digit)], row, [(d, row[d]) for d in order], bool(uncertain[index])
+                )
+            )
         return results
 
 
-def predict_images(paths: list, model: Path | ModelSource | None = None, *, rule: str = "mean",
-                   engine: str = "auto") -> list[Prediction]:
+def predict_images(
+    paths: list, model: Path | ModelSource | None = None, *, rule: str = "mean", engine: str = "auto"
+) -> list[Prediction]:
     """The digit in each image file, read as `digitnet predict` reads it (preprocess.image_to_mnist).
 
     model: a run directory, .keras file, ensemble or ModelSource; None, the reading model shipped

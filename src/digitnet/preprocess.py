@@ -57,8 +57,9 @@ class ImageError(DigitnetError, ValueError):
 # ---------------------------------------------------------------- loading
 
 
-def load_image(source: bytes | str | Path, *, name: str | None = None,
-               max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_image(
+    source: bytes | str | Path, *, name: str | None = None, max_pixels: int = MAX_PIXELS
+) -> Image.Image:
     """A decoded, upright image from encoded bytes or a file path.
 
     name: how messages call the input (default: the path, or "the image" for bytes).
@@ -76,8 +77,9 @@ def load_image(source: bytes | str | Path, *, name: str | None = None,
                 raise ImageError(f"{label} is empty (0 bytes); pass a {_FORMAT_NAMES} file")
             return _decode(file, label, max_pixels)
     except OSError as error:
-        raise ImageError(f"{label} cannot be read ({error.strerror or error}); "
-                         f"pass the path of a {_FORMAT_NAMES} file") from error
+        raise ImageError(
+            f"{label} cannot be read ({error.strerror or error}); pass the path of a {_FORMAT_NAMES} file"
+        ) from error
 
 
 def _decode(file, label: str, max_pixels: int) -> Image.Image:
@@ -96,21 +98,28 @@ def _decode(file, label: str, max_pixels: int) -> Image.Image:
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"{label} is too large to decode safely ({first_line(error)}); "
-                         "scale it down or crop it to the digit") from error
+        raise ImageError(
+            f"{label} is too large to decode safely ({first_line(error)}); "
+            "scale it down or crop it to the digit"
+        ) from error
     except UnidentifiedImageError as error:
-        raise ImageError(f"{label} is not a {_FORMAT_NAMES} image; "
-                         "save the drawing or photo in one of those formats") from error
+        raise ImageError(
+            f"{label} is not a {_FORMAT_NAMES} image; save the drawing or photo in one of those formats"
+        ) from error
     except Exception as error:  # Pillow raises many kinds for damaged data (OSError, SyntaxError, ...)
-        raise ImageError(f"{label} could not be decoded, it may be truncated or damaged "
-                         f"({type(error).__name__}: {first_line(error)}); save or send it again") from error
+        raise ImageError(
+            f"{label} could not be decoded, it may be truncated or damaged "
+            f"({type(error).__name__}: {first_line(error)}); save or send it again"
+        ) from error
 
 
 def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
-        raise ImageError(f"{label} is too large: {width}x{height} pixels, more than the {max_pixels:,} "
-                         "allowed; scale it down or crop it to the digit")
+        raise ImageError(
+            f"{label} is too large: {width}x{height} pixels, more than the {max_pixels:,} "
+            "allowed; scale it down or crop it to the digit"
+        )
     if width == 0 or height == 0:
         raise ImageError(f"{label} has no pixels ({width}x{height}); pass a picture of a digit")
 
@@ -118,8 +127,9 @@ def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
 # ---------------------------------------------------------------- to the MNIST form
 
 
-def image_to_mnist(source: bytes | str | Path, *, name: str | None = None,
-                   max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def image_to_mnist(
+    source: bytes | str | Path, *, name: str | None = None, max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
     """load_image + to_mnist: float32 (28, 28) in [0, 1], ink bright on black."""
     return to_mnist(load_image(source, name=name, max_pixels=max_pixels))
 
@@ -155,8 +165,10 @@ def _flatten(image: Image.Image) -> tuple[Image.Image, float]:
         # Via RGB: CMYK, YCbCr, LAB, HSV, palette and 1-bit images all convert to it.
         return (image if image.mode == "L" else image.convert("RGB").convert("L")), 255.0
     except ValueError as error:
-        raise ImageError(f"images in Pillow's mode {image.mode} cannot be read ({first_line(error)}); "
-                         "save it as an 8-bit RGB or grayscale image") from error
+        raise ImageError(
+            f"images in Pillow's mode {image.mode} cannot be read ({first_line(error)}); "
+            "save it as an 8-bit RGB or grayscale image"
+        ) from error
 
 
 def _reduce(flat: Image.Image, side: int) -> Image.Image:
@@ -201,8 +213,9 @@ def ink_is_dark(gray: np.ndarray) -> bool:
 def _border_level(gray: np.ndarray) -> float:
     """The median of the outer frame: the background, since a digit seldom reaches the edges."""
     width = max(1, min(gray.shape) // 32)
-    frame = np.concatenate([gray[:width].ravel(), gray[-width:].ravel(),
-                            gray[:, :width].ravel(), gray[:, -width:].ravel()])
+    frame = np.concatenate(
+        [gray[:width].ravel(), gray[-width:].ravel(), gray[:, :width].ravel(), gray[:, -width:].ravel()]
+    )
     return float(np.median(frame))
 
 
@@ -246,7 +259,7 @@ def _background(light: np.ndarray) -> np.ndarray:
 def _grid_min3(grid: np.ndarray) -> np.ndarray:
     padded = np.pad(grid, 1, mode="edge")
     rows, cols = grid.shape
-    shifted = [padded[dr:dr + rows, dc:dc + cols] for dr in range(3) for dc in range(3)]
+    shifted = [padded[dr : dr + rows, dc : dc + cols] for dr in range(3) for dc in range(3)]
     return np.min(shifted, axis=0)
 
 
@@ -311,7 +324,7 @@ def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
     rows, cols = np.nonzero(ink > BOX_LEVEL)
     if rows.size == 0:
         return result
-    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     small = _fit_box(crop)
     if small.max() <= 0:
         return result
@@ -320,7 +333,7 @@ def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
     # MNIST shifted by whole pixels; clamping keeps a lopsided digit from being cut off.
     top = int(np.clip(round(MNIST_CENTRE - centre_row), 0, MNIST_SIDE - small.shape[0]))
     left = int(np.clip(round(MNIST_CENTRE - centre_col), 0, MNIST_SIDE - small.shape[1]))
-    result[top:top + small.shape[0], left:left + small.shape[1]] = small
+    result[top : top + small.shape[0], left : left + small.shape[1]] = small
     return result
 
 
@@ -333,8 +346,9 @@ def _fit_box(crop: np.ndarray) -> np.ndarray:
     """
     scale = MNIST_BOX / max(crop.shape)
     height, width = (max(1, round(side * scale)) for side in crop.shape)
-    fine = np.asarray(_as_image(crop).resize((width * SUPERSAMPLE, height * SUPERSAMPLE),
-                                             Image.Resampling.LANCZOS)).clip(0, 1)
+    fine = np.asarray(
+        _as_image(crop).resize((width * SUPERSAMPLE, height * SUPERSAMPLE), Image.Resampling.LANCZOS)
+    ).clip(0, 1)
     inked = fine[fine > 0.05]
     if inked.size == 0:
         return fine[::SUPERSAMPLE, ::SUPERSAMPLE]
@@ -368,7 +382,7 @@ def stroke_width(image: np.ndarray) -> float:
     """
     padded = np.pad(image.astype(np.float64), 1)  # so that ink touching the edge has an outline there
     across, down = np.diff(padded, axis=1)[:-1], np.diff(padded, axis=0)[:, :-1]
-    outline = np.sqrt(across ** 2 + down ** 2).sum()
+    outline = np.sqrt(across**2 + down**2).sum()
     return float(2 * image.sum() / outline) if outline > 0 else 0.0
 
 
@@ -394,7 +408,9 @@ def _dilate_whole(image: np.ndarray, reach: int, grow: bool) -> np.ndarray:
     for dy in range(-reach, reach + 1):
         for dx in range(-reach, reach + 1):
             if dy * dy + dx * dx <= reach * reach:
-                result = pick(result, padded[reach + dy:reach + dy + height, reach + dx:reach + dx + width])
+                result = pick(
+                    result, padded[reach + dy : reach + dy + height, reach + dx : reach + dx + width]
+                )
     return result
 
 

@@ -1,11 +1,11 @@
 """A run directory: its config, metrics, checkpoints and final model, all written atomically.
 
-    run_dir/
-      config.json                  every hyperparameter (what --resume trusts)
-      metrics.csv                  one row an epoch
-      tensorboard/                 scalars and the graph
-      checkpoints/ckpt-00001100/   state.npz + meta.json; the name appears only once complete
-      model.keras                  the final model
+run_dir/
+  config.json                  every hyperparameter (what --resume trusts)
+  metrics.csv                  one row an epoch
+  tensorboard/                 scalars and the graph
+  checkpoints/ckpt-00001100/   state.npz + meta.json; the name appears only once complete
+  model.keras                  the final model
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ class RunError(DigitnetError):
 class Checkpoint:
     iteration: int  # optimizer steps taken so far
     epoch: int  # epochs completed so far
-    arrays: dict[str, np.ndarray]  # model and optimizer variables, keyed by position (see train.capture_state)
+    arrays: dict[
+        str, np.ndarray
+    ]  # model and optimizer variables, keyed by position (see train.capture_state)
     history: list[dict] = field(default_factory=list)  # metrics rows of completed epochs
     path: Path | None = None
 
@@ -56,8 +58,10 @@ def create_run(run_dir: Path, config: TrainConfig, extra: dict | None = None) ->
     """Start a new run in `run_dir`; never reuses a folder that holds something."""
     run_dir = Path(run_dir)
     if (run_dir / CONFIG_FILE).exists():
-        raise RunError(f"{run_dir} already holds a run; continue it with "
-                       f"`digitnet train --resume {run_dir}` or choose another --out")
+        raise RunError(
+            f"{run_dir} already holds a run; continue it with "
+            f"`digitnet train --resume {run_dir}` or choose another --out"
+        )
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunError(f"{run_dir} exists and is not empty; choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -69,8 +73,10 @@ def read_run_config(run_dir: Path) -> TrainConfig:
     if not run_dir.is_dir():
         raise RunError(f"{run_dir} is not a directory; pass the folder of a run made by `digitnet train`")
     if not (run_dir / CONFIG_FILE).is_file():
-        raise RunError(f"{run_dir} is not a digitnet run (no {CONFIG_FILE}); "
-                       "pass the folder of a run made by `digitnet train`")
+        raise RunError(
+            f"{run_dir} is not a digitnet run (no {CONFIG_FILE}); "
+            "pass the folder of a run made by `digitnet train`"
+        )
     try:
         return load_config(run_dir / CONFIG_FILE)
     except ConfigError as error:
@@ -99,10 +105,14 @@ def _checkpoint_dirs(run_dir: Path) -> list[Path]:
     root = Path(run_dir) / CHECKPOINT_DIR
     if not root.is_dir():
         return []
-    found = [path for path in root.iterdir()
-             if path.is_dir() and path.name.startswith(CHECKPOINT_PREFIX)
-             and path.name[len(CHECKPOINT_PREFIX):].isdigit()]
-    return sorted(found, key=lambda path: int(path.name[len(CHECKPOINT_PREFIX):]))
+    found = [
+        path
+        for path in root.iterdir()
+        if path.is_dir()
+        and path.name.startswith(CHECKPOINT_PREFIX)
+        and path.name[len(CHECKPOINT_PREFIX) :].isdigit()
+    ]
+    return sorted(found, key=lambda path: int(path.name[len(CHECKPOINT_PREFIX) :]))
 
 
 def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> Path:
@@ -112,8 +122,12 @@ def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> Path:
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".partial-"))
     try:
         np.savez(staging / "state.npz", **checkpoint.arrays)
-        meta = {"iteration": checkpoint.iteration, "epoch": checkpoint.epoch,
-                "history": checkpoint.history, "variables": sorted(checkpoint.arrays)}
+        meta = {
+            "iteration": checkpoint.iteration,
+            "epoch": checkpoint.epoch,
+            "history": checkpoint.history,
+            "variables": sorted(checkpoint.arrays),
+        }
         (staging / "meta.json").write_text(json.dumps(meta, indent=1))
         final = root / f"{CHECKPOINT_PREFIX}{checkpoint.iteration:08d}"
         publish_directory(staging, final)

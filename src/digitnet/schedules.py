@@ -14,8 +14,14 @@ import keras
 from digitnet.config import SCHEDULES
 
 
-def one_cycle_rate(step: float, total_steps: int, max_rate: float, warmup_fraction: float = 0.25,
-                   div: float = 25.0, final_div: float = 1e4) -> float:
+def one_cycle_rate(
+    step: float,
+    total_steps: int,
+    max_rate: float,
+    warmup_fraction: float = 0.25,
+    div: float = 25.0,
+    final_div: float = 1e4,
+) -> float:
     """The one-cycle rate at `step` (0-based), as a plain float: the reference for the graph version."""
     start, end = max_rate / div, max_rate / final_div
     warmup = max(1.0, warmup_fraction * total_steps)
@@ -28,8 +34,14 @@ def one_cycle_rate(step: float, total_steps: int, max_rate: float, warmup_fracti
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     """one_cycle_rate written with keras.ops, so it runs inside the compiled training step."""
 
-    def __init__(self, total_steps: int, max_rate: float, warmup_fraction: float = 0.25,
-                 div: float = 25.0, final_div: float = 1e4):
+    def __init__(
+        self,
+        total_steps: int,
+        max_rate: float,
+        warmup_fraction: float = 0.25,
+        div: float = 25.0,
+        final_div: float = 1e4,
+    ):
         self.total_steps = int(total_steps)
         self.max_rate = float(max_rate)
         self.warmup_fraction = float(warmup_fraction)
@@ -47,9 +59,13 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < warmup, rising, falling)
 
     def get_config(self) -> dict:
-        return {"total_steps": self.total_steps, "max_rate": self.max_rate,
-                "warmup_fraction": self.warmup_fraction, "div": self.div,
-                "final_div": self.final_div}
+        return {
+            "total_steps": self.total_steps,
+            "max_rate": self.max_rate,
+            "warmup_fraction": self.warmup_fraction,
+            "div": self.div,
+            "final_div": self.final_div,
+        }
 
 
 def learning_rate(schedule: str, rate: float, total_steps: int):

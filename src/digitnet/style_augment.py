@@ -40,19 +40,26 @@ class StyleRanges:
     occlusion_fraction: float = 0.0  # erased rectangle's sides up to this fraction of the image's
 
     def is_identity(self) -> bool:
-        return (self.elastic_alpha == 0 and self.stroke_pixels == 0 and self.blur_sigma == 0
-                and self.low_res_probability == 0 and self.ink_fraction == 0
-                and self.occlusion_fraction == 0)
+        return (
+            self.elastic_alpha == 0
+            and self.stroke_pixels == 0
+            and self.blur_sigma == 0
+            and self.low_res_probability == 0
+            and self.ink_fraction == 0
+            and self.occlusion_fraction == 0
+        )
 
     def validate(self) -> None:
         # (name, value, lowest, highest, lowest allowed?): beyond these a digit stops being one.
-        limits = (("elastic_alpha", self.elastic_alpha, 0.0, 8.0, True),
-                  ("elastic_sigma", self.elastic_sigma, 0.0, 14.0, False),
-                  ("stroke_pixels", self.stroke_pixels, 0.0, 2.0, True),
-                  ("blur_sigma", self.blur_sigma, 0.0, 4.0, True),
-                  ("low_res_probability", self.low_res_probability, 0.0, 1.0, True),
-                  ("ink_fraction", self.ink_fraction, 0.0, 0.9, True),
-                  ("occlusion_fraction", self.occlusion_fraction, 0.0, 1.0, True))
+        limits = (
+            ("elastic_alpha", self.elastic_alpha, 0.0, 8.0, True),
+            ("elastic_sigma", self.elastic_sigma, 0.0, 14.0, False),
+            ("stroke_pixels", self.stroke_pixels, 0.0, 2.0, True),
+            ("blur_sigma", self.blur_sigma, 0.0, 4.0, True),
+            ("low_res_probability", self.low_res_probability, 0.0, 1.0, True),
+            ("ink_fraction", self.ink_fraction, 0.0, 0.9, True),
+            ("occlusion_fraction", self.occlusion_fraction, 0.0, 1.0, True),
+        )
         for name, value, low, high, low_allowed in limits:
             if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
                 raise ValueError(f"augmentation {name} must be a finite number, got {value!r}")
@@ -73,8 +80,7 @@ def random_style(images, seed, style: StyleRanges, affine=None):
     style.validate()
     images = tf.convert_to_tensor(images)
     images = stroke_width(images, _stream(seed, "stroke"), style.stroke_pixels)
-    images = elastic_distortion(images, _stream(seed, "elastic"), style.elastic_alpha,
-                                style.elastic_sigma)
+    images = elastic_distortion(images, _stream(seed, "elastic"), style.elastic_alpha, style.elastic_sigma)
     if affine is not None:  # its op forgets the static height and width that the rest needs
         images = tf.ensure_shape(affine(images), images.shape)
     images = gaussian_blur(images, _stream(seed, "blur"), style.blur_sigma)
@@ -105,10 +111,11 @@ def _per_image(values, images):
 
 # ---------------------------------------------------------------- elastic distortion
 
+
 def smoothing_matrix(size: int, sigma: float) -> np.ndarray:
     """(size, size): row i holds exp(-(i - q)^2 / 2 sigma^2) over the line's pixels q (unnormalised)."""
     positions = np.arange(size, dtype=np.float64)
-    return np.exp(-(positions[:, None] - positions[None, :]) ** 2 / (2.0 * sigma ** 2))
+    return np.exp(-((positions[:, None] - positions[None, :]) ** 2) / (2.0 * sigma**2))
 
 
 def displacement_field(batch_size, height: int, width: int, seed, alpha: float, sigma: float):
@@ -123,12 +130,13 @@ def displacement_field(batch_size, height: int, width: int, seed, alpha: float, 
 
     rows, cols = smoothing_matrix(height, sigma), smoothing_matrix(width, sigma)
     # Var(U[-1, 1]) = 1/3; pixel (i, j) of R N C^T has variance (1/3) |R_i|^2 |C_j|^2.
-    expected_rms = math.sqrt(1.0 / 3.0) * np.outer(np.linalg.norm(rows, axis=1),
-                                                   np.linalg.norm(cols, axis=1))
-    noise = tf.random.stateless_uniform([batch_size, 2, height, width], seed=seed,
-                                        minval=-1.0, maxval=1.0, dtype=tf.float32)
-    smooth = tf.matmul(tf.matmul(tf.constant(rows, tf.float32), noise),
-                       tf.constant(cols, tf.float32), transpose_b=True)
+    expected_rms = math.sqrt(1.0 / 3.0) * np.outer(np.linalg.norm(rows, axis=1), np.linalg.norm(cols, axis=1))
+    noise = tf.random.stateless_uniform(
+        [batch_size, 2, height, width], seed=seed, minval=-1.0, maxval=1.0, dtype=tf.float32
+    )
+    smooth = tf.matmul(
+        tf.matmul(tf.constant(rows, tf.float32), noise), tf.constant(cols, tf.float32), transpose_b=True
+    )
     return smooth * tf.constant(alpha / expected_rms, tf.float32)
 
 
@@ -178,13 +186,15 @@ def displace(images, field):
     import tensorflow as tf
 
     height, width = _static_size(images)
-    grid_rows, grid_cols = np.meshgrid(np.arange(height, dtype=np.float32),
-                                       np.arange(width, dtype=np.float32), indexing="ij")
+    grid_rows, grid_cols = np.meshgrid(
+        np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij"
+    )
     warped = bilinear_sample(images, grid_rows + field[:, 0], grid_cols + field[:, 1])
     return tf.clip_by_value(warped, 0.0, 1.0)
 
 
 # ---------------------------------------------------------------- stroke width
+
 
 def stroke_width(images, seed, max_pixels: float):
     """Strokes thickened or thinned by a per-image amount uniform in [-max_pixels, max_pixels]."""
@@ -193,8 +203,9 @@ def stroke_width(images, seed, max_pixels: float):
     images = tf.convert_to_tensor(images)
     if max_pixels == 0:
         return images
-    amounts = tf.random.stateless_uniform([tf.shape(images)[0]], seed=seed, minval=-max_pixels,
-                                          maxval=max_pixels, dtype=tf.float32)
+    amounts = tf.random.stateless_uniform(
+        [tf.shape(images)[0]], seed=seed, minval=-max_pixels, maxval=max_pixels, dtype=tf.float32
+    )
     return change_stroke_width(images, amounts, int(math.ceil(max_pixels)))
 
 
@@ -220,6 +231,7 @@ def change_stroke_width(images, amounts, max_steps: int = 2):
 
 
 # ---------------------------------------------------------------- blur and low resolution
+
 
 def _apply_separable(images, row_operators, col_operators):
     """out[b] = R[b] @ image[b] @ C[b]^T per channel: R (B, H, H) mixes rows, C (B, W, W) columns."""
@@ -255,8 +267,9 @@ def gaussian_blur(images, seed, max_sigma: float):
     images = tf.convert_to_tensor(images)
     if max_sigma == 0:
         return images
-    sigmas = tf.random.stateless_uniform([tf.shape(images)[0]], seed=seed, minval=0.0,
-                                         maxval=max_sigma, dtype=tf.float32)
+    sigmas = tf.random.stateless_uniform(
+        [tf.shape(images)[0]], seed=seed, minval=0.0, maxval=max_sigma, dtype=tf.float32
+    )
     return blur(images, sigmas)
 
 
@@ -299,8 +312,12 @@ def low_resolution(images, seed, probability: float):
     height, width = _static_size(images)
 
     def operators(size):  # index 0: untouched; 1 + i: through LOW_RES_SIDES[i]
-        return tf.constant(np.stack([np.eye(size, dtype=np.float32)]
-                                    + [shrink_and_grow_matrix(size, side) for side in LOW_RES_SIDES]))
+        return tf.constant(
+            np.stack(
+                [np.eye(size, dtype=np.float32)]
+                + [shrink_and_grow_matrix(size, side) for side in LOW_RES_SIDES]
+            )
+        )
 
     draws = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed=seed, dtype=tf.float32)
     side = tf.minimum(tf.cast(draws[:, 1] * len(LOW_RES_SIDES), tf.int32), len(LOW_RES_SIDES) - 1)
@@ -311,6 +328,7 @@ def low_resolution(images, seed, probability: float):
 
 
 # ---------------------------------------------------------------- ink and occlusion
+
 
 def ink_level(images, seed, fraction: float):
     """Ink times a factor uniform in [1 - fraction, 1], after a gamma log-uniform in [1/(1+f), 1+f].

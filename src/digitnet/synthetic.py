@@ -100,22 +100,36 @@ def font_files(split: str) -> list[Path]:
     usable = [path for _, path in _existing_files(split) if has_glyphs(path, DIGITS)]
     if not usable:
         packages = " ".join(packages_of(split))
-        raise SyntheticError(f"no handwriting fonts for the {split!r} split under {fonts_root()}; "
-                             f"install them with `apt-get install {packages}`, or `make test` does")
+        raise SyntheticError(
+            f"no handwriting fonts for the {split!r} split under {fonts_root()}; "
+            f"install them with `apt-get install {packages}`, or `make test` does"
+        )
     return usable
 
 
 def font_manifest(split: str) -> list[dict]:
     """Which font files exist for `split` and whether they are used, for a run to record beside its results."""
-    return [{"package": package, "file": path.name, "bytes": path.stat().st_size,
-             "used": has_glyphs(path, DIGITS)} for package, path in _existing_files(split)]
+    return [
+        {
+            "package": package,
+            "file": path.name,
+            "bytes": path.stat().st_size,
+            "used": has_glyphs(path, DIGITS),
+        }
+        for package, path in _existing_files(split)
+    ]
 
 
 def _existing_files(split: str) -> list[tuple[str, Path]]:
     """(package, path) of every font file of `split` under the fonts root, sorted by path."""
     root = fonts_root()
-    found = {path: name for name in packages_of(split) for pattern in FONT_PACKAGES[name].globs
-             for path in root.glob(pattern) if path.is_file()}
+    found = {
+        path: name
+        for name in packages_of(split)
+        for pattern in FONT_PACKAGES[name].globs
+        for path in root.glob(pattern)
+        if path.is_file()
+    }
     return [(found[path], path) for path in sorted(found)]
 
 
@@ -174,7 +188,7 @@ def _draw(font, text: str) -> np.ndarray | None:
     rows, cols = np.nonzero(values > 0.05)
     if rows.size == 0:
         return None
-    return np.ascontiguousarray(values[rows.min():rows.max() + 1, cols.min():cols.max() + 1])
+    return np.ascontiguousarray(values[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
 
 
 def _mask_image(mask: np.ndarray):
@@ -196,7 +210,9 @@ def render_digits(count: int, split: str = "train", seed: int = 0) -> tuple[np.n
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(count) % 10).astype(np.int32)
     choices = rng.integers(0, len(fonts), count)
-    images = [_to_mnist(written_image(fonts[font], DIGITS[label], rng)) for font, label in zip(choices, labels)]
+    images = [
+        _to_mnist(written_image(fonts[font], DIGITS[label], rng)) for font, label in zip(choices, labels)
+    ]
     return _stack(images), labels
 
 
@@ -204,8 +220,10 @@ def writer_digits(font_path: Path, count_per_digit: int, seed: int = 0) -> tuple
     """Digits of one font (one "writer"), `count_per_digit` of each, in random order; like render_digits."""
     font_path = Path(font_path)
     if not has_glyphs(font_path, DIGITS):
-        raise SyntheticError(f"{font_path} cannot draw all of 0-9 (missing file or glyphs); "
-                             "pass a handwriting font from font_files()")
+        raise SyntheticError(
+            f"{font_path} cannot draw all of 0-9 (missing file or glyphs); "
+            "pass a handwriting font from font_files()"
+        )
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.repeat(np.arange(10), count_per_digit)).astype(np.int32)
     images = [_to_mnist(written_image(font_path, DIGITS[label], rng)) for label in labels]
@@ -280,8 +298,12 @@ def _smooth_field(side: int, sigma: float, rng: np.random.Generator) -> np.ndarr
     from PIL import Image
 
     coarse = rng.normal(0.0, sigma, (2, ELASTIC_GRID, ELASTIC_GRID)).astype(np.float32)
-    return np.stack([np.asarray(Image.fromarray(plane).resize((side, side), Image.Resampling.BICUBIC))
-                     for plane in coarse])
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(plane).resize((side, side), Image.Resampling.BICUBIC))
+            for plane in coarse
+        ]
+    )
 
 
 def _sample_bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -339,8 +361,10 @@ def photo_digits(digits_u8: np.ndarray, seed: int = 0) -> np.ndarray:
     """
     digits_u8 = np.asarray(digits_u8)
     if digits_u8.ndim != 3 or digits_u8.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-        raise SyntheticError(f"photo_digits needs uint8 digits shaped (N, 28, 28), got {digits_u8.shape}; "
-                             "pass e.g. (mnist.test.images[..., 0] * 255).astype(np.uint8)")
+        raise SyntheticError(
+            f"photo_digits needs uint8 digits shaped (N, 28, 28), got {digits_u8.shape}; "
+            "pass e.g. (mnist.test.images[..., 0] * 255).astype(np.uint8)"
+        )
     rng = np.random.default_rng(seed)
     return _stack([_to_mnist(photo_image(digit, rng)) for digit in digits_u8])
 
@@ -351,7 +375,8 @@ def photo_image(digit_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     scale = rng.uniform(*PHOTO_SCALE)
     enlarged = Image.fromarray(np.asarray(digit_u8, dtype=np.uint8)).resize(
-        (round(IMAGE_SIDE * scale),) * 2, Image.Resampling.BILINEAR)
+        (round(IMAGE_SIDE * scale),) * 2, Image.Resampling.BILINEAR
+    )
     mask = np.asarray(enlarged, dtype=np.float32) / 255.0
     side = int(np.ceil(mask.shape[0] * rng.uniform(1.3, 2.0)))
     ink = _photo_warp(mask, side, rng)
@@ -410,4 +435,6 @@ def _to_mnist(pixels_u8: np.ndarray) -> np.ndarray:
 
 
 def _stack(images: list[np.ndarray]) -> np.ndarray:
-    return np.stack(images).astype(np.float32) if images else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.float32)
+    return (
+        np.stack(images).astype(np.float32) if images else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.float32)
+    )

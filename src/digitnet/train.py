@@ -53,8 +53,10 @@ class TrainingInterrupted(Exception):
     """Ctrl-C: a checkpoint was saved; the run can be resumed."""
 
     def __init__(self, run_dir: Path, iteration: int):
-        super().__init__(f"interrupted at iteration {iteration}; a checkpoint was saved. "
-                         f"Resume with: digitnet train --resume {run_dir}")
+        super().__init__(
+            f"interrupted at iteration {iteration}; a checkpoint was saved. "
+            f"Resume with: digitnet train --resume {run_dir}"
+        )
         self.run_dir = run_dir
         self.iteration = iteration
 
@@ -72,8 +74,10 @@ def epoch_order(seed: int, epoch: int, size: int) -> np.ndarray:
 def _variables(model, optimizer) -> dict[str, object]:
     # Keyed by position, not by path: Keras numbers some paths per process
     # ("seed_generator_1"), so a rebuilt model may name the same variable differently.
-    return {**{f"model:{i:03d}": v for i, v in enumerate(model.variables)},
-            **{f"optimizer:{i:03d}": v for i, v in enumerate(optimizer.variables)}}
+    return {
+        **{f"model:{i:03d}": v for i, v in enumerate(model.variables)},
+        **{f"optimizer:{i:03d}": v for i, v in enumerate(optimizer.variables)},
+    }
 
 
 def capture_state(model, optimizer) -> dict[str, np.ndarray]:
@@ -84,12 +88,15 @@ def capture_state(model, optimizer) -> dict[str, np.ndarray]:
 def restore_state(model, optimizer, arrays: dict[str, np.ndarray]) -> None:
     variables = _variables(model, optimizer)
     if sorted(variables) != sorted(arrays):
-        raise runs.RunError("the checkpoint's variables do not match this network; "
-                            "was the run's config.json edited?")
+        raise runs.RunError(
+            "the checkpoint's variables do not match this network; was the run's config.json edited?"
+        )
     for name, variable in variables.items():
         if tuple(variable.shape) != arrays[name].shape:
-            raise runs.RunError(f"checkpoint variable {name} ({variable.path}) has shape "
-                                f"{arrays[name].shape}, the network expects {tuple(variable.shape)}")
+            raise runs.RunError(
+                f"checkpoint variable {name} ({variable.path}) has shape "
+                f"{arrays[name].shape}, the network expects {tuple(variable.shape)}"
+            )
         variable.assign(arrays[name])
 
 
@@ -104,9 +111,17 @@ class CompiledSteps:
     graph, for TensorBoard.
     """
 
-    def __init__(self, model, optimizer, train: Split, batch_size: int,
-                 augment: AffineRanges | None = None, seed: int = 0,
-                 label_smoothing: float = 0.0, style: StyleRanges | None = None):
+    def __init__(
+        self,
+        model,
+        optimizer,
+        train: Split,
+        batch_size: int,
+        augment: AffineRanges | None = None,
+        seed: int = 0,
+        label_smoothing: float = 0.0,
+        style: StyleRanges | None = None,
+    ):
         import tensorflow as tf
 
         self._tf = tf
@@ -127,14 +142,15 @@ class CompiledSteps:
         loss_sum = tf.constant(0.0)
         correct_sum = tf.constant(0.0)
         for step in tf.range(start, start + count):
-            indices = order[step * batch:(step + 1) * batch]
+            indices = order[step * batch : (step + 1) * batch]
             images = tf.gather(self.images, indices)
             labels = tf.gather(self.labels, indices)
             if self.augment is not None:
                 with tf.name_scope("augment"):
                     # Seeded by (run seed, iteration): a resumed run repeats its batches exactly.
-                    images = augment_batch(images, augment_seed(self.seed, optimizer.iterations),
-                                           self.augment, self.style)
+                    images = augment_batch(
+                        images, augment_seed(self.seed, optimizer.iterations), self.augment, self.style
+                    )
             with tf.GradientTape() as tape:
                 with tf.name_scope("dnn"):
                     logits = model(images, training=True)
@@ -154,23 +170,25 @@ class CompiledSteps:
     def _loss(self, labels, logits):
         tf = self._tf
         if not self.label_smoothing:  # the tutorial's loss, op for op
-            return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=labels, logits=logits))
+            return tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            )
         classes = logits.shape[-1]
-        targets = (tf.one_hot(labels, classes) * (1.0 - self.label_smoothing)
-                   + self.label_smoothing / classes)
+        targets = tf.one_hot(labels, classes) * (1.0 - self.label_smoothing) + self.label_smoothing / classes
         return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=logits))
 
     def __call__(self, order: np.ndarray, start: int, count: int) -> tuple[float, float]:
         tf = self._tf
-        loss, batch_accuracy = self.run(tf.constant(order), tf.constant(start, tf.int32),
-                                        tf.constant(count, tf.int32))
+        loss, batch_accuracy = self.run(
+            tf.constant(order), tf.constant(start, tf.int32), tf.constant(count, tf.int32)
+        )
         return float(loss), float(batch_accuracy)
 
     def graph(self, order: np.ndarray):
         tf = self._tf
-        return self.run.get_concrete_function(tf.constant(order), tf.constant(0, tf.int32),
-                                              tf.constant(1, tf.int32)).graph
+        return self.run.get_concrete_function(
+            tf.constant(order), tf.constant(0, tf.int32), tf.constant(1, tf.int32)
+        ).graph
 
 
 _CompiledSteps = CompiledSteps  # the name tests and benchmarks have used
@@ -187,8 +205,9 @@ def new_model_and_optimizer(config: TrainConfig, total_iterations: int):
 
     model = build_model(config.arch, dropout=config.dropout, seed=config.seed)
     rate = learning_rate(config.schedule, config.learning_rate, total_iterations)
-    optimizer = keras.optimizers.Adam(learning_rate=rate, beta_1=config.adam_beta_1,
-                                      beta_2=config.adam_beta_2, epsilon=config.adam_epsilon)
+    optimizer = keras.optimizers.Adam(
+        learning_rate=rate, beta_1=config.adam_beta_1, beta_2=config.adam_beta_2, epsilon=config.adam_epsilon
+    )
     optimizer.build(model.trainable_variables)
     return model, optimizer
 
@@ -206,8 +225,10 @@ def training_data(config: TrainConfig, data: Mnist) -> Mnist:
     from digitnet.synthetic import render_digits
 
     images, labels = render_digits(count, split="train", seed=config.seed)
-    mixed = Split(np.concatenate([data.train.images, images[..., np.newaxis].astype(np.float32)]),
-                  np.concatenate([data.train.labels, labels.astype(np.int32)]))
+    mixed = Split(
+        np.concatenate([data.train.images, images[..., np.newaxis].astype(np.float32)]),
+        np.concatenate([data.train.labels, labels.astype(np.int32)]),
+    )
     return dataclasses.replace(data, train=mixed)
 
 
@@ -220,22 +241,42 @@ def _save_model(model, run_dir: Path) -> Path:
     return atomic_save_keras(model, Path(run_dir) / runs.MODEL_FILE)
 
 
-def train(config: TrainConfig, run_dir: Path, data: Mnist, *, on_progress: ProgressFn | None = None,
-          on_epoch: EpochFn | None = None, on_note: NoteFn | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    run_dir: Path,
+    data: Mnist,
+    *,
+    on_progress: ProgressFn | None = None,
+    on_epoch: EpochFn | None = None,
+    on_note: NoteFn | None = None,
+) -> TrainResult:
     """Start a new run in `run_dir` and train it to the end."""
     config.validate()
     require_tensorflow_backend()
     data = training_data(config, data)
     steps_per_epoch = config.steps_per_epoch(len(data.train))
     epochs = config.resolved_epochs(len(data.train))
-    runs.create_run(run_dir, config, {"epochs": epochs, "steps_per_epoch": steps_per_epoch,
-                                      "total_iterations": epochs * steps_per_epoch,
-                                      "train_size": len(data.train)})
+    runs.create_run(
+        run_dir,
+        config,
+        {
+            "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "total_iterations": epochs * steps_per_epoch,
+            "train_size": len(data.train),
+        },
+    )
     return _train_loop(config, Path(run_dir), data, None, on_progress, on_epoch, on_note)
 
 
-def resume(run_dir: Path, data: Mnist, *, on_progress: ProgressFn | None = None,
-           on_epoch: EpochFn | None = None, on_note: NoteFn | None = None) -> TrainResult:
+def resume(
+    run_dir: Path,
+    data: Mnist,
+    *,
+    on_progress: ProgressFn | None = None,
+    on_epoch: EpochFn | None = None,
+    on_note: NoteFn | None = None,
+) -> TrainResult:
     """Continue a run from its newest complete checkpoint, with the run's own saved config."""
     config = runs.read_run_config(run_dir)
     require_tensorflow_backend()
@@ -254,8 +295,10 @@ def require_tensorflow_backend() -> None:
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        raise ConfigError(f"training runs on Keras's TensorFlow backend, but KERAS_BACKEND is "
-                          f"{keras.backend.backend()!r}; unset it or set KERAS_BACKEND=tensorflow")
+        raise ConfigError(
+            f"training runs on Keras's TensorFlow backend, but KERAS_BACKEND is "
+            f"{keras.backend.backend()!r}; unset it or set KERAS_BACKEND=tensorflow"
+        )
 
 
 def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_note) -> TrainResult:
@@ -266,9 +309,16 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
     epochs = config.resolved_epochs(len(data.train))
     model, optimizer = new_model_and_optimizer(config, epochs * steps_per_epoch)
     history = _restore(model, optimizer, checkpoint, epochs * steps_per_epoch, on_note)
-    steps = CompiledSteps(model, optimizer, data.train, config.batch_size,
-                          augment=config.affine_ranges(), seed=config.seed,
-                          label_smoothing=config.label_smoothing, style=config.style_ranges())
+    steps = CompiledSteps(
+        model,
+        optimizer,
+        data.train,
+        config.batch_size,
+        augment=config.affine_ranges(),
+        seed=config.seed,
+        label_smoothing=config.label_smoothing,
+        style=config.style_ranges(),
+    )
     logits_fn = make_logits_fn(model)
     writer = tf.summary.create_file_writer(str(run_dir / runs.TENSORBOARD_DIR))
     write_graph = _GraphWriter(writer, steps)
@@ -276,31 +326,41 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
     try:
         for epoch in range(len(history), epochs):
             epoch_start = time.perf_counter()
-            losses = train_epoch(steps, config, epoch, epochs, len(data.train), on_progress,
-                                 on_chunk=write_graph)
+            losses = train_epoch(
+                steps, config, epoch, epochs, len(data.train), on_progress, on_chunk=write_graph
+            )
             row = _epoch_metrics(logits_fn, config, data, epoch, steps_per_epoch, losses)
             elapsed += time.perf_counter() - epoch_start
             row["elapsed_seconds"] = elapsed
             history.append(row)
-            runs.save_checkpoint(run_dir, runs.Checkpoint(row["iteration"], epoch + 1,
-                                                          capture_state(model, optimizer), history))
+            runs.save_checkpoint(
+                run_dir,
+                runs.Checkpoint(row["iteration"], epoch + 1, capture_state(model, optimizer), history),
+            )
             runs.write_metrics(run_dir, history)
             _write_scalars(writer, row)
             if on_epoch:
                 on_epoch(row)
     except KeyboardInterrupt:
         iteration = int(optimizer.iterations.numpy())
-        runs.save_checkpoint(run_dir, runs.Checkpoint(iteration, len(history),
-                                                      capture_state(model, optimizer), history))
+        runs.save_checkpoint(
+            run_dir, runs.Checkpoint(iteration, len(history), capture_state(model, optimizer), history)
+        )
         raise TrainingInterrupted(run_dir, iteration) from None
     finally:
         writer.close()
     return _finish(model, optimizer, logits_fn, config, run_dir, data, epochs, history)
 
 
-def train_epoch(steps: CompiledSteps, config: TrainConfig, epoch: int, epochs: int, train_size: int,
-                on_progress: ProgressFn | None = None,
-                on_chunk: Callable[[np.ndarray], None] | None = None) -> list[float]:
+def train_epoch(
+    steps: CompiledSteps,
+    config: TrainConfig,
+    epoch: int,
+    epochs: int,
+    train_size: int,
+    on_progress: ProgressFn | None = None,
+    on_chunk: Callable[[np.ndarray], None] | None = None,
+) -> list[float]:
     """The rest of one epoch (0-based `epoch`): its steps not yet taken, `config.steps_per_call` to a
     compiled call, in the epoch's own shuffled order. Returns each call's mean batch loss.
 
@@ -321,8 +381,17 @@ def train_epoch(steps: CompiledSteps, config: TrainConfig, epoch: int, epochs: i
             on_chunk(order)
         if on_progress:
             rate = count * config.batch_size / max(time.perf_counter() - chunk_start, 1e-9)
-            on_progress(Progress(epoch + 1, epochs, epoch * steps_per_epoch + step,
-                                 epochs * steps_per_epoch, loss, batch_accuracy, rate))
+            on_progress(
+                Progress(
+                    epoch + 1,
+                    epochs,
+                    epoch * steps_per_epoch + step,
+                    epochs * steps_per_epoch,
+                    loss,
+                    batch_accuracy,
+                    rate,
+                )
+            )
     return losses
 
 
@@ -358,33 +427,46 @@ def _epoch_metrics(logits_fn, config, data, epoch: int, steps_per_epoch: int, lo
     train_loss and train_accuracy are of the first config.train_eval_size training images only.
     """
     size = config.train_eval_size
-    train_loss, train_accuracy = _score(logits_fn, data.train.images[:size], data.train.labels[:size],
-                                        config.eval_batch_size)
-    val_loss, val_accuracy = _score(logits_fn, data.validation.images, data.validation.labels,
-                                    config.eval_batch_size)
-    return {"epoch": epoch + 1, "iteration": (epoch + 1) * steps_per_epoch,
-            "batch_loss": float(np.mean(losses)) if losses else float("nan"),
-            "train_loss": train_loss, "train_accuracy": train_accuracy,
-            "validation_loss": val_loss, "validation_accuracy": val_accuracy}
+    train_loss, train_accuracy = _score(
+        logits_fn, data.train.images[:size], data.train.labels[:size], config.eval_batch_size
+    )
+    val_loss, val_accuracy = _score(
+        logits_fn, data.validation.images, data.validation.labels, config.eval_batch_size
+    )
+    return {
+        "epoch": epoch + 1,
+        "iteration": (epoch + 1) * steps_per_epoch,
+        "batch_loss": float(np.mean(losses)) if losses else float("nan"),
+        "train_loss": train_loss,
+        "train_accuracy": train_accuracy,
+        "validation_loss": val_loss,
+        "validation_accuracy": val_accuracy,
+    }
 
 
 def _finish(model, optimizer, logits_fn, config, run_dir, data, epochs: int, history) -> TrainResult:
     """Save the final model and measure it on the test split and the whole training split."""
     _save_model(model, run_dir)
     _, test_accuracy = _score(logits_fn, data.test.images, data.test.labels, config.eval_batch_size)
-    _, full_train_accuracy = _score(logits_fn, data.train.images, data.train.labels,
-                                    config.eval_batch_size)
+    _, full_train_accuracy = _score(logits_fn, data.train.images, data.train.labels, config.eval_batch_size)
     last = history[-1]
-    return TrainResult(run_dir, epochs, int(optimizer.iterations.numpy()), last["validation_accuracy"],
-                       full_train_accuracy, test_accuracy, last["elapsed_seconds"], history)
+    return TrainResult(
+        run_dir,
+        epochs,
+        int(optimizer.iterations.numpy()),
+        last["validation_accuracy"],
+        full_train_accuracy,
+        test_accuracy,
+        last["elapsed_seconds"],
+        history,
+    )
 
 
 def _write_scalars(writer, row: dict) -> None:
     import tensorflow as tf
 
     with writer.as_default():
-        for name in ("batch_loss", "train_loss", "train_accuracy", "validation_loss",
-                     "validation_accuracy"):
+        for name in ("batch_loss", "train_loss", "train_accuracy", "validation_loss", "validation_accuracy"):
             tf.summary.scalar(name, row[name], step=int(row["iteration"]))
         writer.flush()
 

@@ -30,13 +30,15 @@ def shifted(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
     images = np.asarray(images)
     out = np.zeros_like(images)
     height, width = images.shape[1:3]
-    out[:, max(rows, 0):height + min(rows, 0), max(cols, 0):width + min(cols, 0)] = \
-        images[:, max(-rows, 0):height + min(-rows, 0), max(-cols, 0):width + min(-cols, 0)]
+    out[:, max(rows, 0) : height + min(rows, 0), max(cols, 0) : width + min(cols, 0)] = images[
+        :, max(-rows, 0) : height + min(-rows, 0), max(-cols, 0) : width + min(-cols, 0)
+    ]
     return out
 
 
-def shifted_confidence(probabilities_fn, images: np.ndarray, answers: np.ndarray,
-                       probabilities: np.ndarray) -> np.ndarray:
+def shifted_confidence(
+    probabilities_fn, images: np.ndarray, answers: np.ndarray, probabilities: np.ndarray
+) -> np.ndarray:
     """(N,) the mean probability of each answer over the image and its TEST_TIME_SHIFTS copies.
 
     probabilities_fn: images -> (N, 10) probabilities (the model's combined ones);
@@ -48,8 +50,12 @@ def shifted_confidence(probabilities_fn, images: np.ndarray, answers: np.ndarray
     return (probabilities[rows, answers] + moved[:, rows, answers].sum(axis=0)) / (1 + len(moved))
 
 
-def flag_uncertain(combined_probabilities: np.ndarray, images: np.ndarray,
-                   detector=None, confidence_threshold: float = CONFIDENCE_THRESHOLD) -> np.ndarray:
+def flag_uncertain(
+    combined_probabilities: np.ndarray,
+    images: np.ndarray,
+    detector=None,
+    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+) -> np.ndarray:
     """(N,) bool: True where the answer should not be trusted.
 
     combined_probabilities: (N, 10), or (N,) confidence scores already computed (e.g.

@@ -52,9 +52,16 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def create_app(predictor, *, model_info: dict, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_batch: int = DEFAULT_MAX_BATCH, max_image_pixels: int | None = None,
-               max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS, collect=None) -> FastAPI:
+def create_app(
+    predictor,
+    *,
+    model_info: dict,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    max_image_pixels: int | None = None,
+    max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS,
+    collect=None,
+) -> FastAPI:
     """predictor: a digitnet.predict.Predictor (anything with its `predict`); model_info: for status.
 
     max_body_bytes: larger request bodies get 413; max_batch: images per request;
@@ -66,21 +73,31 @@ def create_app(predictor, *, model_info: dict, max_body_bytes: int = DEFAULT_MAX
 
     serving = Serving(
         batcher=BatchingPredictor(predictor, max_images=max(max_batch, DEFAULT_MAX_IMAGES)),
-        model_info=model_info, version=digitnet.__version__,
+        model_info=model_info,
+        version=digitnet.__version__,
         page=(resources.files("digitnet.serve") / "static" / "index.html").read_text(encoding="utf-8"),
-        max_batch=max_batch, pixel_limit=MAX_PIXELS if max_image_pixels is None else max_image_pixels,
+        max_batch=max_batch,
+        pixel_limit=MAX_PIXELS if max_image_pixels is None else max_image_pixels,
         max_request_pixels=max_request_pixels,
         # Parsing and decoding are CPU-bound and a 40-megapixel image briefly takes ~700 MB, so at
         # most one request a core decodes at a time; the rest wait their turn instead of exhausting memory.
-        decode_slots=anyio.CapacityLimiter(_usable_cores()), collect=collect)
+        decode_slots=anyio.CapacityLimiter(_usable_cores()),
+        collect=collect,
+    )
 
     @asynccontextmanager
     async def lifespan(_app):
         yield
         await run_in_threadpool(serving.batcher.close)
 
-    app = FastAPI(title="digitnet", version=serving.version, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="digitnet",
+        version=serving.version,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(InternalErrors)  # added last, so outermost: it sees every other failure
@@ -98,8 +115,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request, error: HTTPException):
         message = str(error.detail)
         if error.status_code == 404 and message == "Not Found":
-            message = (f"no endpoint at {request.url.path[:100]}; try GET /, POST /predict, "
-                       "POST /v1/models/digitnet:predict or POST /v2/models/digitnet/infer")
+            message = (
+                f"no endpoint at {request.url.path[:100]}; try GET /, POST /predict, "
+                "POST /v1/models/digitnet:predict or POST /v2/models/digitnet/infer"
+            )
         elif error.status_code == 405 and message == "Method Not Allowed":
             message = f"{request.method} is not allowed at {request.url.path[:100]}"
         return JSONResponse({"error": message}, status_code=error.status_code, headers=error.headers)
@@ -118,10 +137,18 @@ def warm_up(predictor) -> None:
     predictor.predict(np.zeros((1, *INPUT_SHAPE), dtype=np.float32))
 
 
-def run_server(model_path: Path | None, host: str = "127.0.0.1", port: int = 8000, *, rule: str = "mean",
-               detector_dir: Path | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_batch: int = DEFAULT_MAX_BATCH, engine: str = "auto",
-               collect_dir: Path | None = None) -> None:
+def run_server(
+    model_path: Path | None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    rule: str = "mean",
+    detector_dir: Path | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    engine: str = "auto",
+    collect_dir: Path | None = None,
+) -> None:
     """Load the model at `model_path` (run directory, .keras file or ensemble; None: the shipped
     default) and serve it until Ctrl+C (or SIGTERM), then return. With collect_dir, POST /collect
     saves corrected examples there.
@@ -138,11 +165,20 @@ def run_server(model_path: Path | None, host: str = "127.0.0.1", port: int = 800
     collect = ExampleStore(collect_dir) if collect_dir is not None else None  # ServeError if unusable
     sock = bind_socket(host, port)
     try:
-        predictor = Predictor(None if model_path is None else Path(model_path), rule=rule,
-                              detector_dir=detector_dir, engine=engine)
+        predictor = Predictor(
+            None if model_path is None else Path(model_path),
+            rule=rule,
+            detector_dir=detector_dir,
+            engine=engine,
+        )
         warm_up(predictor)
-        app = create_app(predictor, model_info=describe_model(predictor.source, rule),
-                         max_body_bytes=max_body_bytes, max_batch=max_batch, collect=collect)
+        app = create_app(
+            predictor,
+            model_info=describe_model(predictor.source, rule),
+            max_body_bytes=max_body_bytes,
+            max_batch=max_batch,
+            collect=collect,
+        )
         server = make_server(app)
         # python-multipart logs a warning for every malformed upload; the client's 400 says enough.
         logging.getLogger("python_multipart").setLevel(logging.ERROR)

@@ -121,7 +121,7 @@ class BatchingPredictor:
         self._done(batch)
         start = 0
         for images, future, loop, _ in batch:
-            _call_soon(loop, _resolve, future, predictions[start:start + len(images)])
+            _call_soon(loop, _resolve, future, predictions[start : start + len(images)])
             start += len(images)
 
     def _done(self, batch: list) -> None:

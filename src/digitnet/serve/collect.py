@@ -30,18 +30,21 @@ FULL = 507  # Insufficient Storage: the client did nothing wrong, the folder is 
 def parse_example(body: Any) -> tuple[np.ndarray, int]:
     """{"image": 28x28 (or 784) pixels in [0, 1], "label": 0-9} -> (float32 (28, 28), label)."""
     if not isinstance(body, dict):
-        raise RequestError(f'send a JSON object {{"image": [[...28x28 pixels...]], "label": 0-9}}, '
-                           f"got {describe(body)}")
+        raise RequestError(
+            f'send a JSON object {{"image": [[...28x28 pixels...]], "label": 0-9}}, got {describe(body)}'
+        )
     if "image" not in body or "label" not in body:
         missing = " and ".join(f'"{key}"' for key in ("image", "label") if key not in body)
-        raise RequestError(f"{missing} missing; send {{\"image\": 28x28 pixels in [0, 1], \"label\": 0-9}}")
+        raise RequestError(f'{missing} missing; send {{"image": 28x28 pixels in [0, 1], "label": 0-9}}')
     label = body["label"]
     if type(label) is not int or not 0 <= label <= 9:  # type(), so true/false are refused
         raise RequestError(f'"label" must be a whole number 0-9, got {describe(label)} {str(label)[:20]}')
     numbers, shape = nested_numbers(body["image"], '"image"')
     if shape not in IMAGE_SHAPES:
-        raise RequestError(f'"image" has shape {list(shape)}; send 28x28 rows (or 784 numbers), '
-                           "the model input the page shows")
+        raise RequestError(
+            f'"image" has shape {list(shape)}; send 28x28 rows (or 784 numbers), '
+            "the model input the page shows"
+        )
     image = pixels(numbers, '"image"').reshape(SIDE, SIDE)
     if not np.any(image > 0):
         raise RequestError('"image" is blank; draw a digit before saying what it was')
@@ -73,8 +76,10 @@ class ExampleStore:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise ServeError(f"cannot use {self.directory} for --collect ({error.strerror or error}); "
-                             "pass a folder this user can write") from None
+            raise ServeError(
+                f"cannot use {self.directory} for --collect ({error.strerror or error}); "
+                "pass a folder this user can write"
+            ) from None
         if not self.directory.is_dir():
             raise ServeError(f"{self.directory} is not a folder; pass a folder for --collect")
 
@@ -97,12 +102,15 @@ class ExampleStore:
                 raise RequestError(
                     f"the collection is full ({count:,} examples, {size / 1e6:.1f} MB; the most kept is "
                     f"{self.max_examples:,} or {self.max_bytes / 1e6:.0f} MB); fine-tune on them and "
-                    "move them out of the --collect folder to collect more", status=FULL)
+                    "move them out of the --collect folder to collect more",
+                    status=FULL,
+                )
             try:
                 atomic_write_bytes(self.directory / name, data)
             except OSError as error:
                 if error.errno not in (errno.ENOSPC, errno.EDQUOT):
                     raise  # a server fault: logged, answered 500
-                raise RequestError("the server's disk is full; the example was not saved",
-                                   status=FULL) from None
+                raise RequestError(
+                    "the server's disk is full; the example was not saved", status=FULL
+                ) from None
             return name, count + 1

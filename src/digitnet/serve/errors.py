@@ -74,9 +74,17 @@ def error_body(message: str) -> bytes:
 async def send_json_error(send, status: int, message: str, headers: list | None = None) -> None:
     """Answer a whole request from ASGI middleware, before or instead of the app."""
     body = error_body(message)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

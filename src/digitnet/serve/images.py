@@ -70,18 +70,24 @@ def check_pixel_budget(files: list[tuple[bytes, str]], *, max_pixels: int, max_t
     for data, what in files:
         pixels = image_pixels(data)
         if pixels > max_pixels:
-            raise RequestError(f"{what} has {pixels:,} pixels, more than the {max_pixels:,} allowed; "
-                               "scale it down or crop it to the digit")
+            raise RequestError(
+                f"{what} has {pixels:,} pixels, more than the {max_pixels:,} allowed; "
+                "scale it down or crop it to the digit"
+            )
         total += pixels
     if total > max_total_pixels:
-        raise RequestError(f"the {len(files)} images in this request have {total:,} pixels together, "
-                           f"more than the {max_total_pixels:,} allowed per request; send fewer or smaller "
-                           "images (the model sees 28x28)", status=413)
+        raise RequestError(
+            f"the {len(files)} images in this request have {total:,} pixels together, "
+            f"more than the {max_total_pixels:,} allowed per request; send fewer or smaller "
+            "images (the model sees 28x28)",
+            status=413,
+        )
     return total
 
 
-def decode_images(files: list[tuple[bytes, str]], *, max_pixels: int,
-                  max_total_pixels: int = DEFAULT_MAX_REQUEST_PIXELS) -> list[np.ndarray]:
+def decode_images(
+    files: list[tuple[bytes, str]], *, max_pixels: int, max_total_pixels: int = DEFAULT_MAX_REQUEST_PIXELS
+) -> list[np.ndarray]:
     """Each image file -> float32 (28, 28), once check_pixel_budget has passed them all."""
     check_pixel_budget(files, max_pixels=max_pixels, max_total_pixels=max_total_pixels)
     return [image_file_to_mnist(data, name=what, max_pixels=max_pixels) for data, what in files]

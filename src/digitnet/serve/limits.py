@@ -26,8 +26,10 @@ _CLOSE = [(b"connection", b"close")]
 
 
 def _too_large_message(max_bytes: int) -> str:
-    return (f"request body over the {max_bytes:,}-byte limit; send a smaller image "
-            "(the model sees 28x28 pixels) or fewer instances per request")
+    return (
+        f"request body over the {max_bytes:,}-byte limit; send a smaller image "
+        "(the model sees 28x28 pixels) or fewer instances per request"
+    )
 
 
 class _BodyTimedOut(Exception):
@@ -37,8 +39,14 @@ class _BodyTimedOut(Exception):
 class BodySizeLimit:
     """ASGI middleware: 413 with a JSON error for any body over `max_bytes`, 408 for one too slow."""
 
-    def __init__(self, app, max_bytes: int = DEFAULT_MAX_BODY_BYTES, *,
-                 idle_s: float = DEFAULT_BODY_IDLE_S, total_s: float = DEFAULT_BODY_TOTAL_S):
+    def __init__(
+        self,
+        app,
+        max_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        *,
+        idle_s: float = DEFAULT_BODY_IDLE_S,
+        total_s: float = DEFAULT_BODY_TOTAL_S,
+    ):
         self.app = app
         self.max_bytes = max_bytes
         self.idle_s = idle_s
@@ -81,6 +89,11 @@ class BodySizeLimit:
             await self.app(scope, guarded_receive, tracking_send)
         except _BodyTimedOut:
             if not answering:
-                await send_json_error(send, 408, f"the request body did not arrive in time (a pause over "
-                                                 f"{self.idle_s:g} s, or over {self.total_s:g} s in all); "
-                                                 "send the whole body at once", _CLOSE)
+                await send_json_error(
+                    send,
+                    408,
+                    f"the request body did not arrive in time (a pause over "
+                    f"{self.idle_s:g} s, or over {self.total_s:g} s in all); "
+                    "send the whole body at once",
+                    _CLOSE,
+                )

@@ -31,9 +31,16 @@ def describe_model(source: ModelSource | Path, rule: str = "mean") -> dict:
     if source.kind == "ensemble":
         configs = [ModelSource.from_path(path.parent).run_config() for path in source.model_files]
         archs = sorted({config.get("arch") for config in configs if config and config.get("arch")})
-        return {"arch": ",".join(archs) or None, "ensemble_members": len(source.model_files),
-                "ensemble_rule": rule, "validation_accuracy": None}
+        return {
+            "arch": ",".join(archs) or None,
+            "ensemble_members": len(source.model_files),
+            "ensemble_rule": rule,
+            "validation_accuracy": None,
+        }
     config = source.run_config()
-    return {"arch": config.get("arch") if config else None, "ensemble_members": 1,
-            "validation_accuracy": _last_validation_accuracy(source.directory),
-            **({"default_model": True} if source.is_default else {})}
+    return {
+        "arch": config.get("arch") if config else None,
+        "ensemble_members": 1,
+        "validation_accuracy": _last_validation_accuracy(source.directory),
+        **({"default_model": True} if source.is_default else {}),
+    }

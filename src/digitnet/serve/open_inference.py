@@ -23,9 +23,11 @@ from digitnet.serve.tensors import SIDE, describe, nested_numbers, pixels
 
 PLATFORM = "tensorflow_keras"  # informational only in the protocol
 INPUT = {"name": "image", "datatype": "FP32", "shape": [-1, SIDE, SIDE, 1]}
-OUTPUTS = [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
-           {"name": "digit", "datatype": "INT64", "shape": [-1]},
-           {"name": "uncertain", "datatype": "BOOL", "shape": [-1]}]
+OUTPUTS = [
+    {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+    {"name": "digit", "datatype": "INT64", "shape": [-1]},
+    {"name": "uncertain", "datatype": "BOOL", "shape": [-1]},
+]
 _OUTPUT_NAMES = [output["name"] for output in OUTPUTS]
 # Triton's binary tensor data extension; this server reports no extensions in GET /v2.
 _BINARY_PARAMETERS = ("binary_data", "binary_data_output", "binary_data_size")
@@ -43,8 +45,13 @@ def server_metadata(version: str) -> dict:
 
 
 def model_metadata() -> dict:
-    return {"name": MODEL_NAME, "versions": [MODEL_VERSION], "platform": PLATFORM,
-            "inputs": [INPUT], "outputs": OUTPUTS}
+    return {
+        "name": MODEL_NAME,
+        "versions": [MODEL_VERSION],
+        "platform": PLATFORM,
+        "inputs": [INPUT],
+        "outputs": OUTPUTS,
+    }
 
 
 def check_model(name: str, version: str | None = None) -> None:
@@ -60,11 +67,15 @@ def check_parameters(parameters: Any, where: str) -> dict:
         raise RequestError(f'{where} "parameters" must be an object, got {describe(parameters)}')
     for key, value in parameters.items():
         if type(value) not in (str, int, float, bool):
-            raise RequestError(f'{where} parameter {echo(key, 60)} must be a string, number or boolean, '
-                               f"got {describe(value)}")
+            raise RequestError(
+                f"{where} parameter {echo(key, 60)} must be a string, number or boolean, "
+                f"got {describe(value)}"
+            )
         if key in _BINARY_PARAMETERS and value not in (False, 0):
-            raise RequestError(f"{where} parameter {key!r}: the binary tensor data extension is not "
-                               "supported; send tensor data as JSON")
+            raise RequestError(
+                f"{where} parameter {key!r}: the binary tensor data extension is not "
+                "supported; send tensor data as JSON"
+            )
     return parameters
 
 
@@ -89,8 +100,10 @@ def parse_infer(payload: Any, *, max_instances: int) -> InferRequest:
     inputs = payload["inputs"]
     if not isinstance(inputs, list) or len(inputs) != 1:
         got = len(inputs) if isinstance(inputs, list) else describe(inputs)
-        raise RequestError(f'"inputs" must be an array of exactly one tensor (this model has one input, '
-                           f'"{INPUT["name"]}"), got {got}')
+        raise RequestError(
+            f'"inputs" must be an array of exactly one tensor (this model has one input, '
+            f'"{INPUT["name"]}"), got {got}'
+        )
     images = _input_images(inputs[0], max_instances)
     return InferRequest(images, request_id, _requested_outputs(payload.get("outputs")))
 
@@ -98,22 +111,32 @@ def parse_infer(payload: Any, *, max_instances: int) -> InferRequest:
 def _input_images(tensor: Any, max_instances: int) -> np.ndarray:
     tensor = _require_keys(tensor, "the input tensor", {"name", "shape", "datatype", "data"}, {"parameters"})
     if tensor["name"] != INPUT["name"]:
-        raise RequestError(f'unknown input {echo(tensor["name"], 60)}; this model has one input, '
-                           f'"{INPUT["name"]}"')
+        raise RequestError(
+            f'unknown input {echo(tensor["name"], 60)}; this model has one input, "{INPUT["name"]}"'
+        )
     if tensor["datatype"] != INPUT["datatype"]:
         raise RequestError(f'input datatype must be "FP32", got {echo(tensor["datatype"], 20)}')
     check_parameters(tensor.get("parameters"), "input")
     shape = tensor["shape"]
-    if (not isinstance(shape, list) or len(shape) != 4 or any(type(d) is not int for d in shape)
-            or shape[1:] != INPUT["shape"][1:] or shape[0] < 1):
-        raise RequestError(f'input shape must be [N, 28, 28, 1] with N >= 1, got {echo(shape, 80)}')
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 4
+        or any(type(d) is not int for d in shape)
+        or shape[1:] != INPUT["shape"][1:]
+        or shape[0] < 1
+    ):
+        raise RequestError(f"input shape must be [N, 28, 28, 1] with N >= 1, got {echo(shape, 80)}")
     if shape[0] > max_instances:
-        raise RequestError(f"{echo(shape[0], 20)} images in one request; the limit is {max_instances}, "
-                           "split them over several requests")
+        raise RequestError(
+            f"{echo(shape[0], 20)} images in one request; the limit is {max_instances}, "
+            "split them over several requests"
+        )
     numbers, data_shape = nested_numbers(tensor["data"], "input data")
     if data_shape != tuple(shape) and data_shape != (math.prod(shape),):
-        raise RequestError(f"input data has shape {list(data_shape)} but the tensor's shape is {shape}; "
-                           "send the data nested as the shape or flattened (row-major)")
+        raise RequestError(
+            f"input data has shape {list(data_shape)} but the tensor's shape is {shape}; "
+            "send the data nested as the shape or flattened (row-major)"
+        )
     return pixels(numbers, "input data").reshape(shape[0], SIDE, SIDE)
 
 
@@ -126,8 +149,9 @@ def _requested_outputs(outputs: Any) -> list[str]:
     for output in outputs:
         output = _require_keys(output, "a requested output", {"name"}, {"parameters"})
         if output["name"] not in _OUTPUT_NAMES:
-            raise RequestError(f"unknown output {echo(output['name'], 60)}; the outputs are "
-                               f"{', '.join(_OUTPUT_NAMES)}")
+            raise RequestError(
+                f"unknown output {echo(output['name'], 60)}; the outputs are {', '.join(_OUTPUT_NAMES)}"
+            )
         if output["name"] in names:
             raise RequestError(f"output {output['name']!r} is requested twice")
         check_parameters(output.get("parameters"), f"output {output['name']!r}")
@@ -138,12 +162,24 @@ def _requested_outputs(outputs: Any) -> list[str]:
 def infer_response(predictions: list, request: InferRequest) -> dict:
     count = len(predictions)
     tensors = {
-        "probabilities": {"name": "probabilities", "shape": [count, 10], "datatype": "FP32",
-                          "data": [p for prediction in predictions for p in prediction.probabilities]},
-        "digit": {"name": "digit", "shape": [count], "datatype": "INT64",
-                  "data": [prediction.digit for prediction in predictions]},
-        "uncertain": {"name": "uncertain", "shape": [count], "datatype": "BOOL",
-                      "data": [prediction.uncertain for prediction in predictions]},
+        "probabilities": {
+            "name": "probabilities",
+            "shape": [count, 10],
+            "datatype": "FP32",
+            "data": [p for prediction in predictions for p in prediction.probabilities],
+        },
+        "digit": {
+            "name": "digit",
+            "shape": [count],
+            "datatype": "INT64",
+            "data": [prediction.digit for prediction in predictions],
+        },
+        "uncertain": {
+            "name": "uncertain",
+            "shape": [count],
+            "datatype": "BOOL",
+            "data": [prediction.uncertain for prediction in predictions],
+        },
     }
     response = {"model_name": MODEL_NAME, "model_version": MODEL_VERSION}
     if request.id is not None:

@@ -29,9 +29,11 @@ from digitnet.serve.tensors import parse_json
 
 UPLOAD_FIELD = "file"
 # The page is self-contained: this policy makes the browser refuse anything from elsewhere.
-PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-               "img-src data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-               "frame-ancestors 'none'")
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 
 
 @dataclass
@@ -50,16 +52,17 @@ class Serving:
 
     async def off_loop(self, function, *args, **kwargs):
         """function(*args, **kwargs) in a worker thread, at most `decode_slots` at a time."""
-        return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs),
-                                              limiter=self.decode_slots)
+        return await anyio.to_thread.run_sync(
+            functools.partial(function, *args, **kwargs), limiter=self.decode_slots
+        )
 
     def decode_request_images(self, files: list[tuple[bytes, str]]) -> list[np.ndarray]:
-        return decode_images(files, max_pixels=self.pixel_limit,
-                             max_total_pixels=self.max_request_pixels)
+        return decode_images(files, max_pixels=self.pixel_limit, max_total_pixels=self.max_request_pixels)
 
     def parse_tf_predict(self, body: bytes) -> tfs.PredictRequest:
-        return tfs.parse_predict(parse_json(body), max_instances=self.max_batch,
-                                 decode_images=self.decode_request_images)
+        return tfs.parse_predict(
+            parse_json(body), max_instances=self.max_batch, decode_images=self.decode_request_images
+        )
 
     def parse_oip_infer(self, body: bytes) -> oip.InferRequest:
         return oip.parse_infer(parse_json(body), max_instances=self.max_batch)
@@ -71,9 +74,14 @@ def page_router(serving: Serving) -> APIRouter:
 
     @router.get("/", include_in_schema=False)
     async def index():
-        return HTMLResponse(serving.page, headers={"Content-Security-Policy": PAGE_POLICY,
-                                                   "X-Content-Type-Options": "nosniff",
-                                                   "Cache-Control": "no-cache"})
+        return HTMLResponse(
+            serving.page,
+            headers={
+                "Content-Security-Policy": PAGE_POLICY,
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-cache",
+            },
+        )
 
     @router.post("/predict")
     async def predict_upload(request: Request):
@@ -95,8 +103,11 @@ def page_router(serving: Serving) -> APIRouter:
         from digitnet.serve.collect import parse_example
 
         if serving.collect is None:
-            raise RequestError("collection is off; start the server with `digitnet serve MODEL "
-                               "--collect DIR` to save corrected examples", status=404)
+            raise RequestError(
+                "collection is off; start the server with `digitnet serve MODEL "
+                "--collect DIR` to save corrected examples",
+                status=404,
+            )
         image, label = parse_example(parse_json(await request.body()))
         name, count = await run_in_threadpool(serving.collect.save, image, label)
         return JSONResponse({"saved": name, "count": count}, status_code=201)
@@ -108,13 +119,18 @@ async def _uploaded_file(request: Request) -> tuple[bytes, str]:
     """(the bytes, a name to show) of the one file in the form field UPLOAD_FIELD."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
-        raise RequestError(f'send the image as multipart/form-data with a field named "{UPLOAD_FIELD}" '
-                           f"(curl -F {UPLOAD_FIELD}=@digit.png ...)", status=415)
+        raise RequestError(
+            f'send the image as multipart/form-data with a field named "{UPLOAD_FIELD}" '
+            f"(curl -F {UPLOAD_FIELD}=@digit.png ...)",
+            status=415,
+        )
     async with request.form(max_files=1, max_fields=8) as form:
         upload = form.get(UPLOAD_FIELD)
         if upload is None or isinstance(upload, str):
-            raise RequestError(f'no file in a form field named "{UPLOAD_FIELD}"; '
-                               f"send one (curl -F {UPLOAD_FIELD}=@digit.png ...)")
+            raise RequestError(
+                f'no file in a form field named "{UPLOAD_FIELD}"; '
+                f"send one (curl -F {UPLOAD_FIELD}=@digit.png ...)"
+            )
         return await upload.read(), (upload.filename or "the upload")[:100]
 
 
@@ -164,8 +180,14 @@ def open_inference_router(serving: Serving) -> APIRouter:
         # The model is loaded before the app exists; not ready only while it is stuck on a request.
         batcher = serving.batcher
         if batcher.is_stuck():
-            return JSONResponse({"ready": False, "error": "the model has not answered a queued request "
-                                 f"for {batcher.oldest_wait_s():.0f} s"}, status_code=503)
+            return JSONResponse(
+                {
+                    "ready": False,
+                    "error": "the model has not answered a queued request "
+                    f"for {batcher.oldest_wait_s():.0f} s",
+                },
+                status_code=503,
+            )
         return {"ready": True}
 
     @router.get("/v2/models/{name}")

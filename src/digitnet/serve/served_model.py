@@ -13,5 +13,6 @@ def check_model(name: str, version: str | None, unknown: str) -> None:
     the message in the protocol's own words."""
     if name != MODEL_NAME or (version is not None and version != MODEL_VERSION):
         wanted = f"{name[:60]!r}" + (f" version {version[:20]!r}" if version is not None else "")
-        raise RequestError(f'{unknown} {wanted}; this server serves "{MODEL_NAME}" '
-                           f"version {MODEL_VERSION}", status=404)
+        raise RequestError(
+            f'{unknown} {wanted}; this server serves "{MODEL_NAME}" version {MODEL_VERSION}', status=404
+        )

@@ -27,8 +27,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as error:
-        raise ServeError(f"cannot listen on {host!r}: {error.strerror}; pass an address such as "
-                         "127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from None
+        raise ServeError(
+            f"cannot listen on {host!r}: {error.strerror}; pass an address such as "
+            "127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
+        ) from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -36,8 +38,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.listen(2048)  # claimed now: connections made while the model loads wait in the backlog
     except OSError as error:
         sock.close()
-        raise ServeError(f"cannot listen on {host}:{port}: {error.strerror}; another server may hold "
-                         "the port - choose another with --port") from None
+        raise ServeError(
+            f"cannot listen on {host}:{port}: {error.strerror}; another server may hold "
+            "the port - choose another with --port"
+        ) from None
     return sock
 
 
@@ -47,10 +51,13 @@ def url_of(sock: socket.socket) -> str:
 
 
 def _timeout_answer(header_timeout_s: float) -> bytes:
-    body = error_body(f"the request headers did not arrive within {header_timeout_s:g} s; "
-                      "send the whole request at once")
-    return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+    body = error_body(
+        f"the request headers did not arrive within {header_timeout_s:g} s; send the whole request at once"
+    )
+    return (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+    )
 
 
 def header_deadline_protocol(header_timeout_s: float = HEADER_TIMEOUT_S):
@@ -113,26 +120,51 @@ def header_deadline_protocol(header_timeout_s: float = HEADER_TIMEOUT_S):
     return HeaderDeadlineProtocol
 
 
-def make_server(app, log_level: str = "info", configure_logging: bool = True, *,
-                header_timeout_s: float = HEADER_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS):
+def make_server(
+    app,
+    log_level: str = "info",
+    configure_logging: bool = True,
+    *,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
+    max_connections: int = MAX_CONNECTIONS,
+):
     import uvicorn
 
-    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5,
-                            http=header_deadline_protocol(header_timeout_s), ws="none",
-                            timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=max_connections,
-                            **({} if configure_logging else {"log_config": None}))
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+        http=header_deadline_protocol(header_timeout_s),
+        ws="none",
+        timeout_keep_alive=KEEP_ALIVE_S,
+        limit_concurrency=max_connections,
+        **({} if configure_logging else {"log_config": None}),
+    )
     return uvicorn.Server(config)
 
 
 @contextmanager
-def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, start_timeout: float = 30.0, *,
-                    header_timeout_s: float = HEADER_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS):
+def serve_in_thread(
+    app,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    start_timeout: float = 30.0,
+    *,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
+    max_connections: int = MAX_CONNECTIONS,
+):
     """Run `app` on a background thread for the duration of the block; yields its base URL."""
     sock = bind_socket(host, port)
-    server = make_server(app, log_level="warning", configure_logging=False,
-                         header_timeout_s=header_timeout_s, max_connections=max_connections)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="digitnet-serve",
-                              daemon=True)
+    server = make_server(
+        app,
+        log_level="warning",
+        configure_logging=False,
+        header_timeout_s=header_timeout_s,
+        max_connections=max_connections,
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="digitnet-serve", daemon=True
+    )
     thread.start()
     try:
         deadline = time.monotonic() + start_timeout

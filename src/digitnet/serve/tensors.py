@@ -44,8 +44,15 @@ def _refuse_constant(name: str):
 
 def describe(value: Any) -> str:
     """A short name for a JSON value's type, for error messages."""
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def nested_numbers(value: Any, what: str) -> tuple[list, tuple[int, ...]]:
@@ -69,8 +76,10 @@ def _flatten(value: Any, what: str, depth: int) -> tuple[list, tuple[int, ...]]:
     parts = [_flatten(item, what, depth + 1) for item in value]
     shapes = {shape for _, shape in parts}
     if len(shapes) != 1:
-        raise RequestError(f"{what} is ragged: its rows have different shapes "
-                           f"({', '.join(str(list(s)) for s in sorted(shapes)[:3])})")
+        raise RequestError(
+            f"{what} is ragged: its rows have different shapes "
+            f"({', '.join(str(list(s)) for s in sorted(shapes)[:3])})"
+        )
     flat = [number for numbers, _ in parts for number in numbers]
     return flat, (len(value), *shapes.pop())
 
@@ -80,14 +89,16 @@ def pixels(numbers: list, what: str) -> np.ndarray:
     try:
         array = np.asarray(numbers, dtype=np.float64)
     except OverflowError:
-        raise RequestError(f"{what} holds a number too large for a pixel value; "
-                           "pixel values are in [0, 1]") from None
+        raise RequestError(
+            f"{what} holds a number too large for a pixel value; pixel values are in [0, 1]"
+        ) from None
     if array.size and not np.isfinite(array).all():
-        raise RequestError(f"{what} holds a number too large for a pixel value; "
-                           "pixel values are in [0, 1]")
+        raise RequestError(f"{what} holds a number too large for a pixel value; pixel values are in [0, 1]")
     if array.size and (array.min() < 0.0 or array.max() > 1.0):
-        raise RequestError(f"{what} holds values outside [0, 1] (min {array.min():g}, max {array.max():g}); "
-                           "scale pixels to [0, 1], ink bright on black")
+        raise RequestError(
+            f"{what} holds values outside [0, 1] (min {array.min():g}, max {array.max():g}); "
+            "scale pixels to [0, 1], ink bright on black"
+        )
     return array.astype(np.float32)
 
 

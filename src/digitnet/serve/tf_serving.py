@@ -36,16 +36,20 @@ class PredictRequest:
 
 def parse_predict(payload: Any, *, max_instances: int, decode_images: DecodeImages) -> PredictRequest:
     if not isinstance(payload, dict):
-        raise RequestError('the request must be a JSON object like {"instances": [...]}, '
-                           f"got {describe(payload)}")
+        raise RequestError(
+            f'the request must be a JSON object like {{"instances": [...]}}, got {describe(payload)}'
+        )
     unknown = sorted(set(payload) - {"signature_name", "instances", "inputs"})
     if unknown:
-        raise RequestError(f"unknown request field(s) {echo_items(unknown)}; "
-                           'send "instances" (and optionally "signature_name")')
+        raise RequestError(
+            f"unknown request field(s) {echo_items(unknown)}; "
+            'send "instances" (and optionally "signature_name")'
+        )
     signature = payload.get("signature_name", SIGNATURE)
     if signature != SIGNATURE:
-        raise RequestError(f"serving signature name {echo(signature, 60)} not found; "
-                           f'this model has only "{SIGNATURE}"')
+        raise RequestError(
+            f'serving signature name {echo(signature, 60)} not found; this model has only "{SIGNATURE}"'
+        )
     if ("instances" in payload) == ("inputs" in payload):
         raise RequestError('send exactly one of "instances" (row format) or "inputs" (columnar format)')
     columnar = "inputs" in payload
@@ -60,8 +64,10 @@ def parse_predict(payload: Any, *, max_instances: int, decode_images: DecodeImag
     if not values:
         raise RequestError(f'"{field}" is empty; send at least one image')
     if len(values) > max_instances:
-        raise RequestError(f"{len(values)} images in one request; the limit is {max_instances}, "
-                           "split them over several requests")
+        raise RequestError(
+            f"{len(values)} images in one request; the limit is {max_instances}, "
+            "split them over several requests"
+        )
     return PredictRequest(np.stack(_instance_images(values, decode_images)), columnar)
 
 
@@ -79,34 +85,58 @@ def instance_value(value: Any, what: str) -> np.ndarray | bytes:
         value = value[INPUT_NAME]
     if isinstance(value, dict):
         if set(value) != {"b64"}:
-            raise RequestError(f'{what}: an object must be {{"b64": "<base64 image file>"}} '
-                               f'or {{"{INPUT_NAME}": ...}}, got keys {echo_items(sorted(value))}')
+            raise RequestError(
+                f'{what}: an object must be {{"b64": "<base64 image file>"}} '
+                f'or {{"{INPUT_NAME}": ...}}, got keys {echo_items(sorted(value))}'
+            )
         return decode_base64(value["b64"], what)
     if not isinstance(value, list):
-        raise RequestError(f'{what} must be 28x28 pixel values in [0, 1] or {{"b64": ...}}, '
-                           f"got {describe(value)}")
+        raise RequestError(
+            f'{what} must be 28x28 pixel values in [0, 1] or {{"b64": ...}}, got {describe(value)}'
+        )
     numbers, shape = nested_numbers(value, what)
     if shape not in _IMAGE_SHAPES:
-        raise RequestError(f"{what} has shape {list(shape)}; send 28x28 (or 784) pixel values in [0, 1], "
-                           'or {"b64": "<base64 image file>"}')
+        raise RequestError(
+            f"{what} has shape {list(shape)}; send 28x28 (or 784) pixel values in [0, 1], "
+            'or {"b64": "<base64 image file>"}'
+        )
     return pixels(numbers, what).reshape(SIDE, SIDE)
 
 
 def predict_response(predictions: list, columnar: bool) -> dict:
     if columnar:
-        return {"outputs": {"digit": [p.digit for p in predictions],
-                            "probabilities": [p.probabilities for p in predictions],
-                            "uncertain": [p.uncertain for p in predictions]}}
-    return {"predictions": [{"digit": p.digit, "probabilities": p.probabilities, "uncertain": p.uncertain}
-                            for p in predictions]}
+        return {
+            "outputs": {
+                "digit": [p.digit for p in predictions],
+                "probabilities": [p.probabilities for p in predictions],
+                "uncertain": [p.uncertain for p in predictions],
+            }
+        }
+    return {
+        "predictions": [
+            {"digit": p.digit, "probabilities": p.probabilities, "uncertain": p.uncertain}
+            for p in predictions
+        ]
+    }
 
 
 def model_status(model_info: dict) -> dict:
     """GetModelStatusResponse as JSON, plus a "metadata" object describing this model."""
-    return {"model_version_status": [{"version": MODEL_VERSION, "state": "AVAILABLE",
-                                      "status": {"error_code": "OK", "error_message": ""}}],
-            "metadata": {"name": MODEL_NAME, **model_info, "input_shape": [SIDE, SIDE, 1],
-                         "input": "float32 pixels in [0, 1], ink bright on black (MNIST form)"}}
+    return {
+        "model_version_status": [
+            {
+                "version": MODEL_VERSION,
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ],
+        "metadata": {
+            "name": MODEL_NAME,
+            **model_info,
+            "input_shape": [SIDE, SIDE, 1],
+            "input": "float32 pixels in [0, 1], ink bright on black (MNIST form)",
+        },
+    }
 
 
 def _tensor_info(name: str, dtype: str, dims: list[int]) -> dict:
@@ -116,13 +146,19 @@ def _tensor_info(name: str, dtype: str, dims: list[int]) -> dict:
 
 def model_metadata() -> dict:
     """GetModelMetadataResponse as JSON: the one signature's inputs and outputs."""
-    signature = {"inputs": {INPUT_NAME: _tensor_info(INPUT_NAME, "DT_FLOAT", [-1, SIDE, SIDE, 1])},
-                 "outputs": {"digit": _tensor_info("digit", "DT_INT64", [-1]),
-                             "probabilities": _tensor_info("probabilities", "DT_FLOAT", [-1, 10]),
-                             "uncertain": _tensor_info("uncertain", "DT_BOOL", [-1])},
-                 "method_name": "tensorflow/serving/predict"}
-    return {"model_spec": {"name": MODEL_NAME, "signature_name": "", "version": MODEL_VERSION},
-            "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature}}}}
+    signature = {
+        "inputs": {INPUT_NAME: _tensor_info(INPUT_NAME, "DT_FLOAT", [-1, SIDE, SIDE, 1])},
+        "outputs": {
+            "digit": _tensor_info("digit", "DT_INT64", [-1]),
+            "probabilities": _tensor_info("probabilities", "DT_FLOAT", [-1, 10]),
+            "uncertain": _tensor_info("uncertain", "DT_BOOL", [-1]),
+        },
+        "method_name": "tensorflow/serving/predict",
+    }
+    return {
+        "model_spec": {"name": MODEL_NAME, "signature_name": "", "version": MODEL_VERSION},
+        "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature}}},
+    }
 
 
 def check_model(name: str, version: str | None = None) -> None:
