@@ -8,7 +8,8 @@ Each answer is compared with the same Predictor called directly in this process.
 requests rotate through the kinds of bad input the service must refuse with a 4xx.
 
 Passes when there is no 5xx, no dropped connection, no wrong answer, no unexpected status, and
-the server it started exits cleanly on Ctrl+C. Prints JSON (throughput, latency percentiles, counts); exits 1 on failure.
+the server it started exits cleanly on Ctrl+C. Prints JSON (throughput, latency percentiles,
+counts); exits 1 on failure.
 
     python benchmarks/serve_load.py runs/seed-... --seconds 60
 """

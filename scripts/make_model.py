@@ -28,10 +28,12 @@ def train_model(run_dir: Path, data) -> None:
     from digitnet.config import recipe_config
     from digitnet.model_build import RECIPE, SEED
 
-    on_epoch = lambda row: say(
-        f"  epoch {int(row['epoch'])}: validation accuracy "  # noqa: E731
-        f"{row['validation_accuracy']:.4f}, {row['elapsed_seconds']:.0f} s"
-    )
+    def on_epoch(row: dict) -> None:
+        say(
+            f"  epoch {int(row['epoch'])}: validation accuracy "
+            f"{row['validation_accuracy']:.4f}, {row['elapsed_seconds']:.0f} s"
+        )
+
     if (run_dir / runs.MODEL_FILE).is_file():
         say(f"training: {run_dir} is finished, kept")
     elif (run_dir / runs.CONFIG_FILE).is_file():

@@ -39,7 +39,7 @@ def test_unknown_names_are_attribute_errors():
     import pytest
 
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        digitnet.nothing
+        _ = digitnet.nothing
 
 
 def readme_example() -> str:

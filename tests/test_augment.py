@@ -213,11 +213,11 @@ def test_preview_grid_puts_the_original_first_then_distinct_copies():
 
 from digitnet import cli  # noqa: E402
 from digitnet.augment import StyleRanges, augment_batch  # noqa: E402
-from digitnet.style_augment import (
+from digitnet.style_augment import (  # noqa: E402
     LOW_RES_SIDES,
     OCCLUSION_PROBABILITY,
     bilinear_sample,
-    blur,  # noqa: E402
+    blur,
     change_stroke_width,
     displacement_field,
     elastic_distortion,

@@ -96,7 +96,10 @@ def test_shifted_confidence_averages_the_answers_probability_over_the_copies():
     images = np.zeros((2, 28, 28, 1), np.float32)
     probabilities = np.full((2, 10), 0.05, np.float32)
     probabilities[:, 3] = 0.55
-    unsure_when_moved = lambda copies: np.tile(np.eye(10, dtype=np.float32)[[7]], (len(copies), 1))
+
+    def unsure_when_moved(copies):
+        return np.tile(np.eye(10, dtype=np.float32)[[7]], (len(copies), 1))
+
     scores = shifted_confidence(unsure_when_moved, images, np.array([3, 3]), probabilities)
     assert scores == pytest.approx([0.55 / (1 + len(TEST_TIME_SHIFTS))] * 2)
 
@@ -104,7 +107,12 @@ def test_shifted_confidence_averages_the_answers_probability_over_the_copies():
 def test_calibration_uses_shifts_only_when_they_separate_better_on_validation():
     logits, labels = overconfident_logits()
     correct = logits.argmax(1) == labels
-    helpful = lambda temperature: np.where(correct, 0.9, 0.1)  # a score that knows the wrong ones
-    useless = lambda temperature: np.random.default_rng(0).random(len(labels))
+
+    def helpful(temperature):  # a score that knows the wrong ones
+        return np.where(correct, 0.9, 0.1)
+
+    def useless(temperature):
+        return np.random.default_rng(0).random(len(labels))
+
     assert fit_calibration(logits, labels, 0.05, shifted_confidence=helpful).test_time_shifts
     assert not fit_calibration(logits, labels, 0.05, shifted_confidence=useless).test_time_shifts

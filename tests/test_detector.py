@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
+from conftest import synthetic_split
 from digitnet import detector
 from digitnet.negatives import negative_images, scribble, two_digits, uniform_noise
-
-from conftest import synthetic_split
 
 
 def _digits_u8(count, seed):

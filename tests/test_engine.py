@@ -5,11 +5,10 @@ import threading
 import numpy as np
 import pytest
 
+from conftest import synthetic_mnist
 from digitnet import engine
 from digitnet.evaluate import make_logits_fn
 from digitnet.predict import ProbabilityModel, load_model, resolve_model_path
-
-from conftest import synthetic_mnist
 
 pytestmark = pytest.mark.skipif(not engine.litert_available(), reason="ai-edge-litert not installed")
 

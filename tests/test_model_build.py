@@ -6,8 +6,8 @@ import json
 import shutil
 
 from digitnet.calibration import Calibration
-from digitnet.model_build import CARD_FILE, SHIPPED_FILES, package_model, save_model_calibration
 from digitnet.fileio import file_sha256
+from digitnet.model_build import CARD_FILE, SHIPPED_FILES, package_model, save_model_calibration
 from digitnet.model_source import ModelSource
 
 

@@ -49,7 +49,7 @@ def test_ensemble_lists_members_in_order(tiny_model_dir, tmp_path):
     assert source.kind == "ensemble"
     assert [path.parent.name for path in source.model_files] == ["member-00", "member-01"]
     with pytest.raises(ModelLoadError, match="ensemble of 2"):
-        source.model_file
+        _ = source.model_file
     shutil.rmtree(directory / "member-01")
     with pytest.raises(EnsembleError, match="member-01"):
         ModelSource.from_path(directory)

@@ -30,7 +30,7 @@ EXPERT_SHAPES = [
 def test_layer_names_shapes_and_parameters(arch, expected, total):
     model = build_model(arch, seed=0)
     layers = summarize(model)
-    assert [(l.name, l.output_shape, l.parameters) for l in layers] == expected
+    assert [(layer.name, layer.output_shape, layer.parameters) for layer in layers] == expected
     assert model.count_params() == total
 
 

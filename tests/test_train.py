@@ -10,11 +10,10 @@ import time
 import numpy as np
 import pytest
 
+from conftest import synthetic_mnist
 from digitnet import runs, train
 from digitnet.config import TrainConfig
 from digitnet.predict import load_model
-
-from conftest import synthetic_mnist
 
 TINY = dict(batch_size=50, learning_rate=1e-3, train_eval_size=200, steps_per_call=4)
 

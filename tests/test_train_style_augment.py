@@ -5,7 +5,6 @@ import pytest
 
 from digitnet import train
 from digitnet.config import TrainConfig
-
 from test_train import AUGMENTED, _weights
 
 STYLED = dict(

@@ -121,7 +121,7 @@ def _print_summary(model) -> None:
     for layer in layers:
         shape = "(" + ", ".join("None" if d is None else str(d) for d in layer.output_shape) + ")"
         print(f"  {layer.name:<14} {layer.kind:<13} {shape:<22} {layer.parameters:>10,} params")
-    print(f"  {'total':<14} {'':<13} {'':<22} {sum(l.parameters for l in layers):>10,} params")
+    print(f"  {'total':<14} {'':<13} {'':<22} {sum(layer.parameters for layer in layers):>10,} params")
 
 
 def cmd_summary(args) -> int:
@@ -526,7 +526,7 @@ def cmd_finetune(args) -> int:
 
     ft.check_out_dir(args.out)  # every cheap check before MNIST and the model load
     source = ModelSource.resolve(args.model)
-    source.model_file  # an ensemble has no single network to fine-tune: say so now
+    _ = source.model_file  # an ensemble has no single network to fine-tune: say so now
     try:
         examples = ft.load_examples(args.examples)
     except ft.ExamplesError as error:
@@ -670,9 +670,9 @@ def _add_recipe_flags(parser, arch: bool = True) -> None:
     parser.add_argument(
         "--recipe",
         choices=list(RECIPES),
-        help="a named starting config (tutorial: the tutorial's own; fast: 99.2%% in two epochs; strong: the lean "
-        "network, one-cycle, label smoothing, augmentation); flags override it; "
-        "default tutorial",
+        help="a named starting config (tutorial: the tutorial's own; fast: 99.2%% in two epochs; "
+        "strong: the lean network, one-cycle, label smoothing, augmentation; read: for people's "
+        "handwriting, see the README); flags override it; default tutorial",
     )
     if arch:
         parser.add_argument("--arch", help="network (see `digitnet models`); default the recipe's")

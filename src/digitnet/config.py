@@ -143,7 +143,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         values = {key: value for key, value in values.items() if key not in RETIRED_KEYS}
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)

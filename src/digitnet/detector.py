@@ -91,7 +91,6 @@ def make_training_set(
 ) -> TrainingSet:
     """MNIST digits (as given and re-rendered) and `extra_positives` (float32 (N, 28, 28), e.g.
     digits in other handwriting styles) against `negatives` images of the training families."""
-    from digitnet.negatives import negative_images
 
     rng = np.random.default_rng(seed)
     positives = [

@@ -6,13 +6,12 @@ and returns `(predicted, combined)`: the predicted classes (N,) and a combined (
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from digitnet.errors import DigitnetError
 from digitnet.shapes import NUM_CLASSES
-
 
 Combination = tuple[np.ndarray, np.ndarray]
 

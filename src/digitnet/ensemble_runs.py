@@ -17,9 +17,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from digitnet.config import TrainConfig
 from digitnet.errors import DigitnetError

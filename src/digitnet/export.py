@@ -14,16 +14,16 @@ import tempfile
 from pathlib import Path
 
 from digitnet.fileio import fsync_directory
-from digitnet.model_source import ModelSource
 
 # The conversion itself lives below the engine and the exporter; its names stay importable here.
-from digitnet.inference import (
+from digitnet.inference import (  # noqa: F401 (re-exported for callers of digitnet.export)
     FAILURE_HINTS,
     INSTALL_HINT,
     KERAS_FORMATS,
-    ExportError,  # noqa: F401
+    ExportError,
     keras_export,
 )
+from digitnet.model_source import ModelSource
 
 FORMATS = ("saved_model", "litert", "onnx")
 # Keras insists on the .tflite suffix; the staged name never reaches the user's `out`.

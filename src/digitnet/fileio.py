@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def cache_dir(name: str) -> Path:
-    """$XDG_CACHE_HOME/digitnet/NAME, else ~/.cache/digitnet/NAME: where digitnet keeps what it can rebuild."""
+    """$XDG_CACHE_HOME/digitnet/NAME, else ~/.cache/digitnet/NAME: what digitnet can rebuild."""
     base = os.environ.get("XDG_CACHE_HOME")
     root = Path(base) if base else Path.home() / ".cache"
     return root / "digitnet" / name

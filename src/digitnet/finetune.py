@@ -1,4 +1,5 @@
-"""Adapt a trained model to one writer: a few labelled digits of theirs, MNIST replayed so nothing is forgotten.
+"""Adapt a trained model to one writer: a few labelled digits of theirs, MNIST replayed so nothing
+is forgotten.
 
 The examples folder holds one writer's digit images, labelled one of two ways:
   - by name: `anything_7.png` is a 7 (the digit after the LAST underscore of the file's stem);
@@ -30,9 +31,10 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 

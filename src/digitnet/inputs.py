@@ -1,4 +1,5 @@
-"""The images a user names for `digitnet predict`: files, folders and standard input, read into the MNIST form.
+"""The images a user names for `digitnet predict`: files, folders and standard input, read into the
+MNIST form.
 
     expand_inputs(["a.png", "scans/", "-"])  files as given, folders as every image inside, "-" as stdin
     read_inputs(names)                       each read by preprocess.image_to_mnist; a bad one is a

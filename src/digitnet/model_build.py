@@ -71,9 +71,8 @@ def calibrate(
     model_path: Path, validation: ValidationDigits, flag_rate: float = CONFIDENCE_FLAG_RATE
 ) -> Calibration:
     """Temperature and confidence threshold of one network, from validation digits."""
-    from digitnet.predict import ProbabilityModel
-
     from digitnet.calibration import scaled_probabilities
+    from digitnet.predict import ProbabilityModel
     from digitnet.uncertainty import shifted_confidence
 
     model = ProbabilityModel(model_path, engine="keras")

@@ -1,4 +1,5 @@
-"""What MODEL means, decided once: a run directory, a .keras file, an ensemble directory, or the shipped default.
+"""What MODEL means, decided once: a run directory, a .keras file, an ensemble directory, or the
+shipped default.
 
 Every command that takes a model (predict, serve, evaluate, export, finetune) asks `ModelSource.from_path`
 (or `ModelSource.default()` when no model is named) and gets one answer: which kind it is, which
@@ -61,14 +62,14 @@ class ModelSource:
     is_default: bool = False
 
     @classmethod
-    def resolve(cls, model: "Path | str | ModelSource | None") -> "ModelSource":
+    def resolve(cls, model: Path | str | ModelSource | None) -> ModelSource:
         """`model` as a ModelSource: itself, the model at that path, or (None) the shipped default."""
         if isinstance(model, ModelSource):
             return model
         return cls.default() if model is None else cls.from_path(Path(model))
 
     @classmethod
-    def from_path(cls, path: Path) -> "ModelSource":
+    def from_path(cls, path: Path) -> ModelSource:
         path = Path(path)
         if is_ensemble_dir(path):
             return cls.ensemble(path)
@@ -91,14 +92,14 @@ class ModelSource:
         return cls(path, "keras", (path,), directory)
 
     @classmethod
-    def ensemble(cls, path: Path) -> "ModelSource":
+    def ensemble(cls, path: Path) -> ModelSource:
         """An ensemble directory with every member trained; otherwise an EnsembleError that says how
         to make or finish one (a run or a .keras file is not an ensemble)."""
         path = Path(path)
         return cls(path, "ensemble", tuple(member_model_paths(path)), path)
 
     @classmethod
-    def default(cls) -> "ModelSource":
+    def default(cls) -> ModelSource:
         directory = default_model_dir()
         if not (directory / MODEL_FILE).is_file():
             raise ModelLoadError(

@@ -5,8 +5,8 @@ Written with Keras 3 layers only, so the same models run on the JAX backend too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 from keras import layers

@@ -108,7 +108,7 @@ def font_files(split: str) -> list[Path]:
 
 
 def font_manifest(split: str) -> list[dict]:
-    """Which font files exist for `split` and whether they are used, for a run to record beside its results."""
+    """Which font files exist for `split` and whether they are used, for a run to record."""
     return [
         {
             "package": package,

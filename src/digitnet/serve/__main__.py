@@ -1,4 +1,5 @@
-"""`python -m digitnet.serve [MODEL] [options]`: exactly `digitnet serve`, for checkouts without the console script.
+"""`python -m digitnet.serve [MODEL] [options]`: exactly `digitnet serve`, for checkouts without the
+console script.
 
 Benchmarks start the server this way so that they work on any checkout.
 """

@@ -35,7 +35,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 import digitnet
-
 from digitnet.serve.batching import DEFAULT_MAX_IMAGES, BatchingPredictor
 from digitnet.serve.errors import InternalErrors, RequestError
 from digitnet.serve.images import DEFAULT_MAX_REQUEST_PIXELS
@@ -157,10 +156,9 @@ def run_server(
     listened on; the port is claimed first, so a taken port fails before the model loads.
     """
     from digitnet.predict import Predictor
+    from digitnet.serve.collect import ExampleStore
     from digitnet.serve.model_info import describe_model
     from digitnet.serve.server import bind_socket, make_server, url_of
-
-    from digitnet.serve.collect import ExampleStore
 
     collect = ExampleStore(collect_dir) if collect_dir is not None else None  # ServeError if unusable
     sock = bind_socket(host, port)

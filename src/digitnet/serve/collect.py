@@ -11,7 +11,7 @@ import errno
 import io
 import secrets
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 def example_name(label: int, now: datetime | None = None) -> str:
     """<UTC time>-<8 hex>_<label>.png: sorts by time, never collides, ends in finetune's label."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}_{label}.png"
 
 
