@@ -152,50 +152,47 @@ class TrainConfig:
         return cls(**values)
 
 
+# The lean conv-BN network, one-cycle Adam, label smoothing, augmentation on:
+# digitnet's strongest single network for its cost (see README, accuracy table).
+_STRONG = {
+    "arch": "lean",
+    "epochs": 12,
+    "batch_size": 128,
+    "learning_rate": 3e-3,
+    "schedule": "one-cycle",
+    "label_smoothing": 0.1,
+    "dropout": 0.25,
+    "augment": True,
+}
+# Reading people's handwriting: the strong recipe on the wider lean network, trained for what
+# varies between writers and between MNIST and users' images (slant, wobble, stroke width, blur,
+# low resolution, faint ink, small gaps) and on digits from the training handwriting fonts. wide,
+# 15 epochs and 10% font digits were chosen over lean/12 epochs and 25% on validation digits only
+# (README, "Reading your handwriting").
+_READ = {
+    **_STRONG,
+    "arch": "wide",
+    "epochs": 15,
+    "rotate_degrees": 12.0,
+    "shift_fraction": 0.1,
+    "zoom_fraction": 0.15,
+    "shear_degrees": 15.0,
+    "elastic_alpha": 1.0,
+    "elastic_sigma": 4.0,
+    "stroke_pixels": 1.0,
+    "blur_sigma": 0.8,
+    "low_res_probability": 0.15,
+    "ink_fraction": 0.3,
+    "occlusion_fraction": 0.2,
+    "synthetic_fraction": 0.1,
+}
 # Named recipes: a starting config that flags given on the command line override.
 RECIPES: dict[str, dict] = {
     "tutorial": {},  # the tutorial's own recipe: the defaults above
-    # The lean conv-BN network, one-cycle Adam, label smoothing, augmentation on:
-    # digitnet's strongest single network for its cost (see README, accuracy table).
-    "strong": {
-        "arch": "lean",
-        "epochs": 12,
-        "batch_size": 128,
-        "learning_rate": 3e-3,
-        "schedule": "one-cycle",
-        "label_smoothing": 0.1,
-        "dropout": 0.25,
-        "augment": True,
-    },
+    "strong": _STRONG,
+    "read": _READ,
     # Time to 99.2%: the small fast network, a high one-cycle peak with short Adam memory,
     # big batches, two epochs; a small train-accuracy subset keeps per-epoch evaluation cheap.
-    # Reading people's handwriting: the strong recipe's schedule on the wider lean network, trained
-    # for what varies between writers and between MNIST and users' images (slant, wobble, stroke
-    # width, blur, low resolution, faint ink, small gaps) and on digits from the training handwriting
-    # fonts. wide, 15 epochs and 10% font digits were chosen over lean/12 and 25% on validation
-    # digits only (README, "Reading people's handwriting").
-    "read": {
-        "arch": "wide",
-        "epochs": 15,
-        "batch_size": 128,
-        "learning_rate": 3e-3,
-        "schedule": "one-cycle",
-        "label_smoothing": 0.1,
-        "dropout": 0.25,
-        "augment": True,
-        "rotate_degrees": 12.0,
-        "shift_fraction": 0.1,
-        "zoom_fraction": 0.15,
-        "shear_degrees": 15.0,
-        "elastic_alpha": 1.0,
-        "elastic_sigma": 4.0,
-        "stroke_pixels": 1.0,
-        "blur_sigma": 0.8,
-        "low_res_probability": 0.15,
-        "ink_fraction": 0.3,
-        "occlusion_fraction": 0.2,
-        "synthetic_fraction": 0.1,
-    },
     "fast": {
         "arch": "fast",
         "epochs": 2,
