@@ -348,6 +348,36 @@ def accuracy_of(model, images: np.ndarray, labels: np.ndarray) -> float:
     return accuracy(predict_logits(make_logits_fn(model), images).argmax(axis=1), labels)
 
 
+def _run_steps(model, examples: Examples, replay, steps: int, seed: int, on_progress) -> float:
+    """The fine-tuning steps, batch-norm statistics frozen meanwhile; returns the seconds they took.
+
+    replay: a digitnet.data.Split whose images are mixed into every batch, or None.
+    """
+    frozen = frozen_batch_norm(model)
+    train_step = _Steps(model, seed)
+    writer_idx, replay_idx = batch_indices(len(examples), len(replay) if replay else 0, steps, seed)
+    started = time.perf_counter()
+    for step in range(steps):
+        if replay is not None:
+            replay_images, replay_labels = replay.images[replay_idx[step]], replay.labels[replay_idx[step]]
+        else:  # nothing to replay: the batch is the writer's alone
+            replay_images = np.zeros((0, *INPUT_SHAPE), np.float32)
+            replay_labels = np.zeros((0,), np.int32)
+        loss = train_step(
+            examples.images[writer_idx[step]],
+            examples.labels[writer_idx[step]],
+            replay_images,
+            replay_labels.astype(np.int32),
+            step,
+        )
+        if on_progress is not None and ((step + 1) % 10 == 0 or step + 1 == steps):
+            on_progress(step + 1, steps, loss)
+    seconds = time.perf_counter() - started
+    for layer in frozen:
+        layer.trainable = True  # saved as it came: frozen only while fine-tuning
+    return seconds
+
+
 def finetune(
     model_path: Path | ModelSource | None,
     examples: Examples,
@@ -381,29 +411,9 @@ def finetune(
     writer_before = accuracy_of(model, examples.images, examples.labels)
     mnist_before = accuracy_of(model, mnist.test.images, mnist.test.labels) if measure else None
 
-    frozen = frozen_batch_norm(model)
-    train_step = _Steps(model, seed)
-    replay = mnist.train if mnist is not None else None
-    writer_idx, replay_idx = batch_indices(len(examples), len(replay) if replay else 0, steps, seed)
-    started = time.perf_counter()
-    for step in range(steps):
-        if replay is not None:
-            replay_images, replay_labels = replay.images[replay_idx[step]], replay.labels[replay_idx[step]]
-        else:  # nothing to replay: the batch is the writer's alone
-            replay_images = np.zeros((0, *INPUT_SHAPE), np.float32)
-            replay_labels = np.zeros((0,), np.int32)
-        loss = train_step(
-            examples.images[writer_idx[step]],
-            examples.labels[writer_idx[step]],
-            replay_images,
-            replay_labels.astype(np.int32),
-            step,
-        )
-        if on_progress is not None and ((step + 1) % 10 == 0 or step + 1 == steps):
-            on_progress(step + 1, steps, loss)
-    seconds = time.perf_counter() - started
-    for layer in frozen:
-        layer.trainable = True  # saved as it came: frozen only while fine-tuning
+    seconds = _run_steps(
+        model, examples, mnist.train if mnist is not None else None, steps, seed, on_progress
+    )
 
     result = FinetuneResult(
         examples=len(examples),

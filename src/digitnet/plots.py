@@ -130,10 +130,27 @@ def plot_misclassified(
             transform=axes.transAxes,
         )
         return _save(figure, path)
-    columns = min(10, math.ceil(math.sqrt(len(shown))))
-    rows = math.ceil(len(shown) / columns)
+    _draw_captioned_mosaic(
+        axes,
+        images[shown],
+        [f"{labels[index]} → {predicted[index]} ({confidence[index]:.0%})" for index in shown],
+    )
+    return _save(figure, path)
+
+
+_DIGIT = IMAGE_SIDE  # pixels a side
+_GAP = 10  # mosaic pixels between digits: room for a caption wider than its digit
+_CAPTION_BAND = 11  # mosaic pixels above each digit for its caption
+_CELL_WIDTH = _DIGIT + _GAP
+_CELL_HEIGHT = _DIGIT + _CAPTION_BAND
+
+
+def _draw_captioned_mosaic(axes, digits: np.ndarray, captions: list[str]) -> None:
+    """Digits (n, 28, 28) as one mosaic image on `axes`, each captioned above, at most 10 a row."""
+    columns = min(10, math.ceil(math.sqrt(len(digits))))
+    rows = math.ceil(len(digits) / columns)
     axes.imshow(
-        _mosaic(images[shown], rows, columns),
+        _mosaic(digits, rows, columns),
         cmap=_grey_on_white(),
         vmin=0.0,
         vmax=1.0,
@@ -148,24 +165,16 @@ def plot_misclassified(
         * DPI
     )
     caption_points = min(24.0, 0.45 * _CAPTION_BAND * pixels_per_unit * 72 / DPI)
-    for cell, index in enumerate(shown):
+    for cell, caption in enumerate(captions):
         row, column = divmod(cell, columns)
         axes.text(
             column * _CELL_WIDTH + _CELL_WIDTH / 2,
             row * _CELL_HEIGHT + _CAPTION_BAND - 1,
-            f"{labels[index]} → {predicted[index]} ({confidence[index]:.0%})",
+            caption,
             ha="center",
             va="bottom",
             fontsize=caption_points,
         )
-    return _save(figure, path)
-
-
-_DIGIT = IMAGE_SIDE  # pixels a side
-_GAP = 10  # mosaic pixels between digits: room for a caption wider than its digit
-_CAPTION_BAND = 11  # mosaic pixels above each digit for its caption
-_CELL_WIDTH = _DIGIT + _GAP
-_CELL_HEIGHT = _DIGIT + _CAPTION_BAND
 
 
 def _mosaic(digits: np.ndarray, rows: int, columns: int) -> np.ndarray:
