@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,9 @@ _STYLE_DEFAULTS = StyleRanges()
 TUTORIAL_GOAL_ITERATIONS = 20_000
 SCHEDULES = ("constant", "one-cycle")  # learning-rate schedules, built in digitnet.schedules
 MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns
+# Adam's step is about the learning rate in size; past 10 a network of [0, 1] pixels only diverges.
+MAX_LEARNING_RATE = 10.0
+MAX_SEED = 2**32 - 1  # seeds feed NumPy and TensorFlow's stateless RNGs (with small offsets added)
 
 
 # Keys older config.json files hold that no longer mean anything; read and ignored.
@@ -67,14 +71,21 @@ class TrainConfig:
     synthetic_fraction: float = 0.0
 
     def validate(self) -> None:
+        self._validate_types()
         positive = ("goal_iterations", "batch_size", "train_eval_size", "eval_batch_size", "steps_per_call")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.epochs is not None and self.epochs <= 0:
             raise ConfigError(f"epochs must be positive, got {self.epochs}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
+        if not 0 < self.learning_rate <= MAX_LEARNING_RATE:
+            raise ConfigError(
+                f"learning rate must be positive and at most {MAX_LEARNING_RATE:g}, got {self.learning_rate}"
+            )
+        if not self.adam_epsilon > 0:
+            raise ConfigError(f"adam_epsilon must be positive, got {self.adam_epsilon}")
         for name in ("adam_beta_1", "adam_beta_2"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -95,6 +106,19 @@ class TrainConfig:
             self.style_ranges()
         except ValueError as error:
             raise ConfigError(str(error)) from error
+
+    def _validate_types(self) -> None:
+        """Each field of its declared type (a config.json may hold anything), every float finite."""
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            allowed = _FIELD_TYPES[item.type]
+            # bool is an int to Python, and an int is a fine float, but never the other way round.
+            if isinstance(value, bool) != (bool in allowed) or not isinstance(value, allowed):
+                raise ConfigError(f"{item.name} must be {_TYPE_WORDS[item.type]}, got {value!r}")
+            # The augmentation ranges are checked (NaN included) by their own validate, and only
+            # when augmenting: unused, they may hold anything.
+            if isinstance(value, float) and not math.isfinite(value) and item.name not in _RANGE_FIELDS:
+                raise ConfigError(f"{item.name} must be a finite number, got {value}")
 
     def affine_ranges(self) -> AffineRanges | None:
         """The augmentation ranges, validated; None when augmentation is off."""
@@ -151,6 +175,25 @@ class TrainConfig:
             raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
         return cls(**values)
 
+
+_RANGE_FIELDS = frozenset(
+    field.name for ranges in (AffineRanges, StyleRanges) for field in dataclasses.fields(ranges)
+)
+# The annotations of TrainConfig's fields (strings, under `from __future__ import annotations`).
+_FIELD_TYPES = {
+    "str": (str,),
+    "int": (int,),
+    "int | None": (int, type(None)),
+    "float": (int, float),
+    "bool": (bool,),
+}
+_TYPE_WORDS = {
+    "str": "a string",
+    "int": "a whole number",
+    "int | None": "a whole number or null",
+    "float": "a number",
+    "bool": "true or false",
+}
 
 # The lean conv-BN network, one-cycle Adam, label smoothing, augmentation on:
 # digitnet's strongest single network for its cost (see README, accuracy table).

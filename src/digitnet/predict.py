@@ -16,6 +16,7 @@ from digitnet.shapes import INPUT_SHAPE
 __all__ = [
     "ModelLoadError",
     "ModelSource",
+    "NonFiniteModelError",
     "Prediction",
     "Predictor",
     "ProbabilityModel",
@@ -30,16 +31,46 @@ def resolve_model_path(path: Path) -> Path:
     return ModelSource.from_path(path).model_file
 
 
+PROBE_SEED = 0  # the random images of the load-time probe, the same every load
+
+
+class NonFiniteModelError(ModelLoadError, ValueError):
+    """A network whose outputs are NaN or infinite (damaged or diverged weights); it is refused."""
+
+
+def probe_images(input_shape: tuple, count: int = 4) -> np.ndarray:
+    """A small batch a sound network must answer with finite logits: blank, full ink and noise."""
+    shape = tuple(int(side) for side in input_shape)
+    noise = np.random.default_rng(PROBE_SEED).random((max(count - 2, 0), *shape), dtype=np.float32)
+    return np.concatenate([np.zeros((1, *shape), np.float32), np.ones((1, *shape), np.float32), noise])
+
+
+def check_finite_outputs(model, model_path: Path) -> None:
+    """One forward pass of probe_images; NonFiniteModelError when any output is NaN or infinite.
+
+    Run once at load time so that predict, evaluate, serve and export refuse such a model in one
+    line instead of failing (or writing it out) later.
+    """
+    outputs = np.asarray(model(probe_images(model.input_shape[1:]), training=False))
+    if not np.all(np.isfinite(outputs)):
+        raise NonFiniteModelError(
+            f"{model_path} gives NaN or infinite outputs (its weights are damaged or training diverged); "
+            "use another model or retrain it (e.g. with a lower --lr)"
+        )
+
+
 def _load_keras_file(model_path: Path):
     import keras
 
     try:
         # safe_mode stays on: a model file must never run code on load.
-        return keras.models.load_model(model_path, compile=False, safe_mode=True)
+        model = keras.models.load_model(model_path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many kinds for a damaged archive
         raise ModelLoadError(
             f"{model_path} could not be loaded as a Keras model ({type(error).__name__}: {first_line(error)})"
         ) from error
+    check_finite_outputs(model, model_path)
+    return model
 
 
 def load_model(path: Path | ModelSource):
@@ -109,7 +140,10 @@ class ProbabilityModel:
             # general combination (validation, stacking, per-rule work) is skipped per request.
             (single,) = probabilities
             if not np.all(np.isfinite(single)):
-                raise ValueError("the model's probabilities contain NaN or infinity")
+                raise NonFiniteModelError(
+                    f"{self.source.path} gave NaN or infinite probabilities for these images; "
+                    "use another model or retrain it"
+                )
             return single.argmax(axis=1), single
         return combine(self.rule, probabilities)
 

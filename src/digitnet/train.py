@@ -8,6 +8,7 @@ boundaries, so an interrupted run continues exactly where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import time
 import types
@@ -21,6 +22,7 @@ from digitnet import runs
 from digitnet.augment import AffineRanges, StyleRanges, augment_batch, augment_seed
 from digitnet.config import ConfigError, TrainConfig
 from digitnet.data import Mnist, Split
+from digitnet.errors import DigitnetError
 from digitnet.evaluate import accuracy, cross_entropy
 from digitnet.fileio import atomic_save_keras
 from digitnet.inference import make_logits_fn, predict_logits
@@ -58,6 +60,18 @@ class TrainingInterrupted(Exception):
             f"Resume with: digitnet train --resume {run_dir}"
         )
         self.run_dir = run_dir
+        self.iteration = iteration
+
+
+class NonFiniteLossError(DigitnetError):
+    """The training loss became NaN or infinite: the run diverged; its last checkpoint is kept."""
+
+    def __init__(self, iteration: int, loss: float, learning_rate: float):
+        super().__init__(
+            f"training diverged: the loss became {loss} by iteration {iteration}; the run's last "
+            f"checkpoint (from before) is kept and nothing after it was saved; start a new run with a "
+            f"lower --lr (this one: {learning_rate:g})"
+        )
         self.iteration = iteration
 
 
@@ -376,6 +390,8 @@ def train_epoch(
         chunk_start = time.perf_counter()
         loss, batch_accuracy = steps(order, step, count)
         step += count
+        if not math.isfinite(loss):  # diverged: stop before this state reaches any checkpoint
+            raise NonFiniteLossError(epoch * steps_per_epoch + step, loss, config.learning_rate)
         losses.append(loss)
         if on_chunk:
             on_chunk(order)
