@@ -4,13 +4,15 @@ import pytest
 from digitnet import runs
 from digitnet.config import TrainConfig
 
+HISTORY = [{**{key: 1.0 for key in runs.HISTORY_KEYS}, "validation_accuracy": 0.5}]
+
 
 def _checkpoint(iteration, value=1.0):
     return runs.Checkpoint(
         iteration=iteration,
         epoch=iteration // 10,
         arrays={"model:000:w": np.full((2, 3), value, np.float32)},
-        history=[{"epoch": 1.0, "validation_accuracy": 0.5}],
+        history=HISTORY,
     )
 
 
@@ -44,7 +46,7 @@ def test_latest_checkpoint_round_trips_and_prunes_old_ones(tmp_path):
     latest, notes = runs.latest_checkpoint(tmp_path)
     assert notes == [] and latest.iteration == 30 and latest.epoch == 3
     np.testing.assert_array_equal(latest.arrays["model:000:w"], np.full((2, 3), 30, np.float32))
-    assert latest.history == [{"epoch": 1.0, "validation_accuracy": 0.5}]
+    assert latest.history == HISTORY
 
 
 def test_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path):

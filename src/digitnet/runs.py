@@ -78,9 +78,17 @@ def read_run_config(run_dir: Path) -> TrainConfig:
             "pass the folder of a run made by `digitnet train`"
         )
     try:
-        return load_config(run_dir / CONFIG_FILE)
+        config = load_config(run_dir / CONFIG_FILE)
     except ConfigError as error:
         raise RunError(str(error)) from error
+    try:
+        config.validate()  # exactly as a new run's flags: a hand-edited file must not hang or crash
+    except ConfigError as error:
+        raise RunError(
+            f"{run_dir / CONFIG_FILE}: {error}; the run's config was edited or damaged: "
+            "fix it or start a new run"
+        ) from error
+    return config
 
 
 def write_metrics(run_dir: Path, rows: list[dict]) -> None:
@@ -145,13 +153,53 @@ def _prune(root: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+# What every metrics row holds; a checkpoint whose history rows lack one is damaged.
+HISTORY_KEYS = (
+    "epoch",
+    "iteration",
+    "batch_loss",
+    "train_loss",
+    "train_accuracy",
+    "validation_loss",
+    "validation_accuracy",
+    "elapsed_seconds",
+)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_meta(meta) -> None:
+    """ValueError unless meta.json has the structure save_checkpoint writes (valid JSON is not enough)."""
+    if not isinstance(meta, dict):
+        raise ValueError("meta.json is not an object")
+    for name in ("iteration", "epoch"):
+        if not _is_count(meta.get(name)):
+            raise ValueError(f"meta.json's {name} is not a whole number: {meta.get(name)!r}")
+    history = meta.get("history")
+    if not isinstance(history, list):
+        raise ValueError("meta.json's history is not a list of metrics rows")
+    for row in history:
+        if not isinstance(row, dict) or not all(_is_number(row.get(key)) for key in HISTORY_KEYS):
+            raise ValueError(f"a history row in meta.json lacks one of {', '.join(HISTORY_KEYS)}")
+    variables = meta.get("variables")
+    if not isinstance(variables, list) or not all(isinstance(name, str) for name in variables):
+        raise ValueError("meta.json's variables is not a list of names")
+
+
 def _read_checkpoint(path: Path) -> Checkpoint:
     meta = json.loads((path / "meta.json").read_text())
+    check_meta(meta)
     with np.load(path / "state.npz") as archive:
         arrays = {name: archive[name] for name in archive.files}
     if sorted(arrays) != meta["variables"]:
         raise ValueError("variables listed in meta.json do not match state.npz")
-    return Checkpoint(int(meta["iteration"]), int(meta["epoch"]), arrays, meta["history"], path)
+    return Checkpoint(meta["iteration"], meta["epoch"], arrays, meta["history"], path)
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[Checkpoint | None, list[str]]:
