@@ -33,6 +33,32 @@ def _err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _require_positive(value: int, flag: str) -> None:
+    if value <= 0:
+        raise UserError(f"{flag} must be a positive whole number, got {value}")
+
+
+def _require_writable_folder(folder: Path, flag: str) -> None:
+    """FOLDER exists (made if need be) and takes a new file: checked before any long work."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UserError(
+            f"{flag} {folder}: cannot write there ({reason}); pass a folder you can write to"
+        ) from None
+
+
+def _require_writable_file(path: Path, flag: str) -> None:
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; pass a file name")
+    _require_writable_folder(path.parent, flag)
+
+
 def _import_tensorflow_quietly() -> None:
     """Import TensorFlow with its C++ start-up chatter (CUDA probing, CPU features) hidden.
 
@@ -302,9 +328,12 @@ def _check_resume(args):
 def _check_new_run(args):
     """A new run's config, checked (hyperparameters, network) before any data is loaded."""
     from digitnet.models import check_arch
+    from digitnet.runs import check_new_run_dir
 
     config = config_from_args(args)
     config.validate()
+    if args.out is not None:
+        check_new_run_dir(args.out)
     _note_unused_augment_flags(args, config)
     check_arch(config.arch)
     return config
@@ -331,6 +360,9 @@ def cmd_evaluate(args) -> int:
     from digitnet.evaluate import evaluate_model
     from digitnet.model_source import ModelSource
 
+    _require_positive(args.batch_size, "--batch-size")
+    if args.plots:
+        _require_writable_folder(Path(args.plots), "--plots")
     source = ModelSource.from_path(args.path)  # a wrong PATH fails before data is loaded
     is_ensemble = source.kind == "ensemble"
     data = _load_data(args)
@@ -412,6 +444,7 @@ def cmd_augment_preview(args) -> int:
         style.validate()
     except ValueError as error:
         raise UserError(str(error)) from error
+    _require_writable_file(Path(args.out), "--out")
     data = _load_data(args)
     grid = preview_grid(data.train.images[: args.count], args.seed, ranges, copies=args.copies, style=style)
     title = (
@@ -447,6 +480,8 @@ def cmd_predict(args) -> int:
     from digitnet.predict import Predictor
 
     model, inputs = _model_and_images(args)
+    if args.show_input:
+        _require_writable_folder(Path(args.show_input), "--show-input")
     predictor = Predictor(
         ModelSource.resolve(model), rule=args.rule, detector_dir=args.detector, engine=args.engine
     )

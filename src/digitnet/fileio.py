@@ -8,6 +8,21 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from digitnet.errors import DigitnetError
+
+
+class WriteError(DigitnetError, OSError):
+    """A file could not be written (disk full, no permission, a file where a folder must be).
+
+    Still an OSError, for callers that catch those; what was there before is left as it was.
+    """
+
+
+def write_error(path: Path, error: OSError) -> WriteError:
+    """One line: what could not be written, the system's reason, and what to do."""
+    reason = error.strerror or str(error) or type(error).__name__
+    return WriteError(f"could not write {path} ({reason}); free some disk space or choose another place")
+
 
 def cache_dir(name: str) -> Path:
     """$XDG_CACHE_HOME/digitnet/NAME, else ~/.cache/digitnet/NAME: what digitnet can rebuild."""
@@ -43,16 +58,21 @@ def fsync_directory(directory: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace `path` with `data` all at once: readers see the old file or the new, never a part."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise write_error(path, error) from error
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as error:
         Path(temp_name).unlink(missing_ok=True)
+        if isinstance(error, OSError) and not isinstance(error, WriteError):
+            raise write_error(path, error) from error
         raise
     fsync_directory(path.parent)
 
@@ -77,12 +97,19 @@ def publish_directory(staging: Path, final: Path) -> None:
 def atomic_save_keras(model, path: Path) -> Path:
     """`model.save` to a temp .keras file beside `path` (Keras wants the suffix), then atomic replace."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".keras")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".keras")
+    except OSError as error:
+        raise write_error(path, error) from error
     os.close(fd)
     try:
         model.save(temp_name)
         atomic_write_bytes(path, Path(temp_name).read_bytes())
+    except OSError as error:
+        if isinstance(error, WriteError):
+            raise
+        raise write_error(path, error) from error
     finally:
         Path(temp_name).unlink(missing_ok=True)
     return path

@@ -24,7 +24,7 @@ import numpy as np
 
 from digitnet.config import ConfigError, TrainConfig, config_to_json, load_config
 from digitnet.errors import DigitnetError
-from digitnet.fileio import atomic_write_bytes, atomic_write_text, publish_directory
+from digitnet.fileio import atomic_write_bytes, atomic_write_text, publish_directory, write_error
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -54,9 +54,21 @@ def default_run_dir(arch: str, root: Path = Path("runs")) -> Path:
     return root / f"{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def check_new_run_dir(run_dir: Path) -> None:
+    """RunError when `run_dir` can never become a run's folder: it, or a folder above it, is a file."""
+    run_dir = Path(run_dir)
+    for path in (run_dir, *run_dir.parents):
+        if path.exists() or path.is_symlink():
+            if not path.is_dir():
+                where = "is a file" if path == run_dir else f"is under {path}, which is a file"
+                raise RunError(f"{run_dir} {where}, not a folder; choose another --out")
+            return
+
+
 def create_run(run_dir: Path, config: TrainConfig, extra: dict | None = None) -> None:
     """Start a new run in `run_dir`; never reuses a folder that holds something."""
     run_dir = Path(run_dir)
+    check_new_run_dir(run_dir)
     if (run_dir / CONFIG_FILE).exists():
         raise RunError(
             f"{run_dir} already holds a run; continue it with "
@@ -64,7 +76,12 @@ def create_run(run_dir: Path, config: TrainConfig, extra: dict | None = None) ->
         )
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunError(f"{run_dir} exists and is not empty; choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(
+            f"cannot make the run folder {run_dir} ({error.strerror}); choose another --out"
+        ) from error
     atomic_write_bytes(run_dir / CONFIG_FILE, config_to_json(config, extra))
 
 
@@ -126,8 +143,11 @@ def _checkpoint_dirs(run_dir: Path) -> list[Path]:
 def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> Path:
     """Write into a staging folder, fsync, then rename: a checkpoint either exists whole or not at all."""
     root = Path(run_dir) / CHECKPOINT_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=".partial-"))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=root, prefix=".partial-"))
+    except OSError as error:
+        raise write_error(root, error) from error
     try:
         np.savez(staging / "state.npz", **checkpoint.arrays)
         meta = {
@@ -139,8 +159,10 @@ def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> Path:
         (staging / "meta.json").write_text(json.dumps(meta, indent=1))
         final = root / f"{CHECKPOINT_PREFIX}{checkpoint.iteration:08d}"
         publish_directory(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)  # the checkpoints before stay whole
+        if isinstance(error, OSError) and not isinstance(error, DigitnetError):
+            raise write_error(root / f"{CHECKPOINT_PREFIX}{checkpoint.iteration:08d}", error) from error
         raise
     _prune(root)
     return final
