@@ -157,3 +157,53 @@ def test_a_models_calibration_sets_temperature_threshold_and_shift_test(tiny_mod
     strict = Predictor(run, use_detector=False).predict(images)
     assert [p.digit for p in strict] == [p.digit for p in plain]
     assert all(p.uncertain for p in strict)  # no shifted copy is that sure
+
+
+def _zip_with_config_of_spaces(path, megabytes):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", "{}")
+        archive.writestr("config.json", " " * (megabytes * 2**20))
+    return path
+
+
+def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkeypatch, capsys):
+    from digitnet import cli, predict
+
+    bomb = _zip_with_config_of_spaces(tmp_path / "bomb.keras", 20)
+    assert bomb.stat().st_size < 100_000  # 20 MB of spaces compresses to about 20 kB
+    with pytest.raises(predict.ModelLoadError, match="zip bomb"):
+        predict.load_model(bomb)
+    from conftest import synthetic_mnist
+
+    monkeypatch.setattr(cli, "_load_data", lambda args: synthetic_mnist())
+    assert cli.main(["evaluate", str(bomb)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("digitnet: error:") and len(err.strip().splitlines()) == 1 and "bomb" in err
+
+
+@pytest.mark.parametrize(
+    "caps, refused",
+    [
+        (dict(max_config_bytes=2**20), True),  # config.json over its cap
+        (dict(max_total_bytes=2**20), True),  # the whole over its cap
+        (dict(max_ratio=100), True),  # a member compressed absurdly well
+        (dict(max_config_bytes=4 * 2**20, max_ratio=10_000), False),
+    ],
+)
+def test_keras_archive_caps_are_each_enforced(tmp_path, caps, refused):
+    from digitnet import predict
+
+    archive = _zip_with_config_of_spaces(tmp_path / "model.keras", 2)
+    if refused:
+        with pytest.raises(predict.ModelLoadError):
+            predict.check_keras_archive(archive, **caps)
+    else:
+        predict.check_keras_archive(archive, **caps)
+
+
+def test_the_trained_model_passes_the_archive_check(tiny_model_dir):
+    from digitnet import predict
+
+    predict.check_keras_archive(tiny_model_dir / "model.keras")
