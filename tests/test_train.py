@@ -86,11 +86,21 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_p
         train.train(config, tmp_path / "cut", tiny_mnist, on_progress=interrupt_mid_epoch_two)
     assert interrupted.value.iteration == 16
     assert "--resume" in str(interrupted.value)
+    saved = runs.latest_checkpoint(tmp_path / "cut")[0].epoch_progress
+    assert saved["epoch"] == 1 and saved["chunks"] == 1 and saved["seconds"] > 0
+    (tmp_path / "cut" / ".model-abc123.keras").write_bytes(b"")  # a kill during the final save
+    (tmp_path / "cut" / ".metrics.csv.xyz.tmp").write_bytes(b"half")
     result = train.resume(tmp_path / "cut", tiny_mnist)
     assert result.iterations == 36
     assert len(result.history) == 3
     whole, cut = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
     assert all(np.array_equal(x, y) for x, y in zip(whole, cut))
+    assert sorted(p.name for p in (tmp_path / "cut").glob(".*")) == []
+    # The interrupted epoch's row: its loss over all of its steps, its time both parts.
+    whole_rows, cut_rows = runs.read_metrics(tmp_path / "whole"), runs.read_metrics(tmp_path / "cut")
+    for whole_row, cut_row in zip(whole_rows, cut_rows):
+        assert cut_row["batch_loss"] == pytest.approx(whole_row["batch_loss"], abs=1e-6)
+    assert cut_rows[1]["elapsed_seconds"] - cut_rows[0]["elapsed_seconds"] > saved["seconds"]
 
 
 KILL_SCRIPT = textwrap.dedent("""

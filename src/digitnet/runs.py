@@ -48,6 +48,25 @@ class Checkpoint:
     ]  # model and optimizer variables, keyed by position (see train.capture_state)
     history: list[dict] = field(default_factory=list)  # metrics rows of completed epochs
     path: Path | None = None
+    # Mid-epoch (Ctrl-C) only: the epoch's running sums so far, {"epoch", "loss_sum", "chunks",
+    # "seconds"} (see train.EpochTally), so its metrics row comes out as if never interrupted.
+    epoch_progress: dict | None = None
+
+
+# Temporaries of fileio's atomic writes (".NAME.XXXX.tmp", ".model-XXXX.keras"): complete ones are
+# renamed away at once, so any still here were left by a process killed mid-write.
+STALE_TEMPORARY_PATTERNS = (".*.tmp", ".model-*.keras")
+
+
+def clean_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Remove what killed writes left in `run_dir` (run only by the one process training it)."""
+    removed = []
+    for pattern in STALE_TEMPORARY_PATTERNS:
+        for path in Path(run_dir).glob(pattern):
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def default_run_dir(arch: str, root: Path = Path("runs")) -> Path:
@@ -156,6 +175,8 @@ def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> Path:
             "history": checkpoint.history,
             "variables": sorted(checkpoint.arrays),
         }
+        if checkpoint.epoch_progress is not None:
+            meta["epoch_progress"] = checkpoint.epoch_progress
         (staging / "meta.json").write_text(json.dumps(meta, indent=1))
         final = root / f"{CHECKPOINT_PREFIX}{checkpoint.iteration:08d}"
         publish_directory(staging, final)
@@ -209,6 +230,14 @@ def check_meta(meta) -> None:
     for row in history:
         if not isinstance(row, dict) or not all(_is_number(row.get(key)) for key in HISTORY_KEYS):
             raise ValueError(f"a history row in meta.json lacks one of {', '.join(HISTORY_KEYS)}")
+    progress = meta.get("epoch_progress")
+    if progress is not None and not (
+        isinstance(progress, dict)
+        and _is_count(progress.get("epoch"))
+        and _is_count(progress.get("chunks"))
+        and all(_is_number(progress.get(key)) for key in ("loss_sum", "seconds"))
+    ):
+        raise ValueError("meta.json's epoch_progress is not {epoch, loss_sum, chunks, seconds}")
     variables = meta.get("variables")
     if not isinstance(variables, list) or not all(isinstance(name, str) for name in variables):
         raise ValueError("meta.json's variables is not a list of names")
@@ -221,7 +250,8 @@ def _read_checkpoint(path: Path) -> Checkpoint:
         arrays = {name: archive[name] for name in archive.files}
     if sorted(arrays) != meta["variables"]:
         raise ValueError("variables listed in meta.json do not match state.npz")
-    return Checkpoint(meta["iteration"], meta["epoch"], arrays, meta["history"], path)
+    progress = meta.get("epoch_progress")
+    return Checkpoint(meta["iteration"], meta["epoch"], arrays, meta["history"], path, progress)
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[Checkpoint | None, list[str]]:

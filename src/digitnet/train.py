@@ -75,6 +75,31 @@ class NonFiniteLossError(DigitnetError):
         self.iteration = iteration
 
 
+@dataclass
+class EpochTally:
+    """The running sums of the epoch being trained, kept across a Ctrl-C and resume so that its
+    metrics row (batch_loss, elapsed_seconds) is the one an uninterrupted run writes."""
+
+    epoch: int  # 0-based
+    loss_sum: float = 0.0  # of each compiled call's mean batch loss
+    chunks: int = 0  # compiled calls so far
+    seconds: float = 0.0  # wall time of the epoch before this process took it up
+
+    def add(self, loss: float) -> None:
+        self.loss_sum, self.chunks = self.loss_sum + loss, self.chunks + 1
+
+    def mean_loss(self) -> float:
+        return self.loss_sum / self.chunks if self.chunks else float("nan")
+
+    @classmethod
+    def resumed(cls, checkpoint, epoch: int) -> EpochTally:
+        """The tally a mid-epoch checkpoint saved for `epoch`; a fresh one otherwise."""
+        progress = checkpoint.epoch_progress if checkpoint is not None else None
+        if not progress or progress["epoch"] != epoch:
+            return cls(epoch)
+        return cls(epoch, float(progress["loss_sum"]), progress["chunks"], float(progress["seconds"]))
+
+
 ProgressFn = Callable[[Progress], None]
 EpochFn = Callable[[dict], None]
 NoteFn = Callable[[str], None]
@@ -323,6 +348,7 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
     epochs = config.resolved_epochs(len(data.train))
     model, optimizer = new_model_and_optimizer(config, epochs * steps_per_epoch)
     history = _restore(model, optimizer, checkpoint, epochs * steps_per_epoch, on_note)
+    runs.clean_stale_temporaries(run_dir)
     steps = CompiledSteps(
         model,
         optimizer,
@@ -337,13 +363,14 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
     writer = tf.summary.create_file_writer(str(run_dir / runs.TENSORBOARD_DIR))
     write_graph = _GraphWriter(writer, steps)
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
+    tally = EpochTally.resumed(checkpoint, len(history))
+    epoch_start = time.perf_counter() - tally.seconds
     try:
         for epoch in range(len(history), epochs):
-            epoch_start = time.perf_counter()
-            losses = train_epoch(
-                steps, config, epoch, epochs, len(data.train), on_progress, on_chunk=write_graph
-            )
-            row = _epoch_metrics(logits_fn, config, data, epoch, steps_per_epoch, losses)
+            tally = tally if tally.epoch == epoch else EpochTally(epoch)
+            epoch_start = time.perf_counter() - tally.seconds  # the time before a resume counts too
+            train_epoch(steps, config, epoch, epochs, len(data.train), on_progress, write_graph, tally)
+            row = _epoch_metrics(logits_fn, config, data, epoch, steps_per_epoch, tally)
             elapsed += time.perf_counter() - epoch_start
             row["elapsed_seconds"] = elapsed
             history.append(row)
@@ -356,14 +383,20 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
             if on_epoch:
                 on_epoch(row)
     except KeyboardInterrupt:
-        iteration = int(optimizer.iterations.numpy())
-        runs.save_checkpoint(
-            run_dir, runs.Checkpoint(iteration, len(history), capture_state(model, optimizer), history)
-        )
-        raise TrainingInterrupted(run_dir, iteration) from None
+        tally.seconds = time.perf_counter() - epoch_start
+        raise _save_interrupted(run_dir, model, optimizer, history, tally) from None
     finally:
         writer.close()
     return _finish(model, optimizer, logits_fn, config, run_dir, data, epochs, history)
+
+
+def _save_interrupted(run_dir, model, optimizer, history, tally: EpochTally) -> TrainingInterrupted:
+    """Ctrl-C: checkpoint where the run stands, the epoch's running sums with it."""
+    iteration = int(optimizer.iterations.numpy())
+    progress = dataclasses.asdict(tally)
+    state = capture_state(model, optimizer)
+    runs.save_checkpoint(run_dir, runs.Checkpoint(iteration, len(history), state, history, None, progress))
+    return TrainingInterrupted(run_dir, iteration)
 
 
 def train_epoch(
@@ -374,9 +407,11 @@ def train_epoch(
     train_size: int,
     on_progress: ProgressFn | None = None,
     on_chunk: Callable[[np.ndarray], None] | None = None,
+    tally: EpochTally | None = None,
 ) -> list[float]:
     """The rest of one epoch (0-based `epoch`): its steps not yet taken, `config.steps_per_call` to a
-    compiled call, in the epoch's own shuffled order. Returns each call's mean batch loss.
+    compiled call, in the epoch's own shuffled order. Returns each call's mean batch loss (this
+    process's calls), each also added to `tally` as soon as it is known.
 
     A resumed run re-enters its epoch part-way: where it stands is the optimizer's step count.
     on_chunk(order) is called after each call, before its progress report.
@@ -393,6 +428,8 @@ def train_epoch(
         if not math.isfinite(loss):  # diverged: stop before this state reaches any checkpoint
             raise NonFiniteLossError(epoch * steps_per_epoch + step, loss, config.learning_rate)
         losses.append(loss)
+        if tally is not None:
+            tally.add(loss)
         if on_chunk:
             on_chunk(order)
         if on_progress:
@@ -437,7 +474,7 @@ class _GraphWriter:
         self.written = True
 
 
-def _epoch_metrics(logits_fn, config, data, epoch: int, steps_per_epoch: int, losses: list[float]) -> dict:
+def _epoch_metrics(logits_fn, config, data, epoch: int, steps_per_epoch: int, tally: EpochTally) -> dict:
     """The metrics row of a finished epoch, but its elapsed_seconds (the caller's clock adds it last).
 
     train_loss and train_accuracy are of the first config.train_eval_size training images only.
@@ -452,7 +489,7 @@ def _epoch_metrics(logits_fn, config, data, epoch: int, steps_per_epoch: int, lo
     return {
         "epoch": epoch + 1,
         "iteration": (epoch + 1) * steps_per_epoch,
-        "batch_loss": float(np.mean(losses)) if losses else float("nan"),
+        "batch_loss": tally.mean_loss(),  # over the whole epoch, a resumed one's part before included
         "train_loss": train_loss,
         "train_accuracy": train_accuracy,
         "validation_loss": val_loss,
