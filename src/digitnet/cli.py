@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from digitnet.errors import DigitnetError
+from digitnet.shutdown import sigterm_as_keyboard_interrupt
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -286,6 +287,7 @@ class _ProgressBar:
         self.stream.flush()
 
 
+@sigterm_as_keyboard_interrupt()  # `kill`, or a dying ensemble coordinator: a checkpoint, as Ctrl+C
 def cmd_train(args) -> int:
     from digitnet import runs, train
 
@@ -636,6 +638,7 @@ def _train_flags(args) -> list[str]:
     return flags
 
 
+@sigterm_as_keyboard_interrupt()  # members are then stopped as on Ctrl+C, each saving a checkpoint
 def cmd_ensemble_train(args) -> int:
     from digitnet import ensemble_runs as er
 

@@ -25,6 +25,7 @@ from digitnet.config import TrainConfig
 from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_write_text
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
+from digitnet.shutdown import die_with_parent
 
 MANIFEST_FILE = "manifest.json"
 
@@ -170,7 +171,9 @@ def train_members(
     cores, each logging to DIR/<member>.log; returns the names of those that failed.
 
     report hears one line as each member is skipped, starts, finishes or fails. Ctrl+C is passed on
-    to the running members (each saves a checkpoint) before it is raised here.
+    to the running members (each saves a checkpoint) before it is raised here; if this process dies
+    any other way, Linux sends each running member SIGTERM (they save a checkpoint too). Call it
+    from the main thread: a member is signalled when the thread that started it ends.
     """
     directory = Path(directory)
     pending = [member for member in manifest.members if member_state(directory, member) != "done"]
@@ -209,6 +212,7 @@ def _start_member(command: list[str], log_path: Path, env: dict) -> tuple[subpro
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=env,
+        preexec_fn=die_with_parent(),  # a coordinator killed even with kill -9 takes its members along
     )
     return process, log
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet import runs
+from digitnet import locks, runs
 from digitnet.augment import AffineRanges, StyleRanges, augment_batch, augment_seed
 from digitnet.config import ConfigError, TrainConfig
 from digitnet.data import Mnist, Split
@@ -305,7 +305,8 @@ def train(
             "train_size": len(data.train),
         },
     )
-    return _train_loop(config, Path(run_dir), data, None, on_progress, on_epoch, on_note)
+    with locks.run_lock(run_dir):  # a second trainer on this folder is refused (RunLockError)
+        return _train_loop(config, Path(run_dir), data, None, on_progress, on_epoch, on_note)
 
 
 def resume(
@@ -319,14 +320,15 @@ def resume(
     """Continue a run from its newest complete checkpoint, with the run's own saved config."""
     config = runs.read_run_config(run_dir)
     require_tensorflow_backend()
-    checkpoint, notes = runs.latest_checkpoint(run_dir)
-    for note in notes:
-        if on_note:
-            on_note(note)
-    if checkpoint is None and notes:
-        raise runs.RunError(f"{run_dir}: every checkpoint is damaged; start a new run")
-    data = training_data(config, data)
-    return _train_loop(config, Path(run_dir), data, checkpoint, on_progress, on_epoch, on_note)
+    with locks.run_lock(run_dir):  # before reading checkpoints another trainer may still be writing
+        checkpoint, notes = runs.latest_checkpoint(run_dir)
+        for note in notes:
+            if on_note:
+                on_note(note)
+        if checkpoint is None and notes:
+            raise runs.RunError(f"{run_dir}: every checkpoint is damaged; start a new run")
+        data = training_data(config, data)
+        return _train_loop(config, Path(run_dir), data, checkpoint, on_progress, on_epoch, on_note)
 
 
 def require_tensorflow_backend() -> None:

@@ -159,6 +159,7 @@ def run_server(
     from digitnet.serve.collect import ExampleStore
     from digitnet.serve.model_info import describe_model
     from digitnet.serve.server import bind_socket, make_server, url_of
+    from digitnet.shutdown import sigterm_as_keyboard_interrupt
 
     collect = ExampleStore(collect_dir) if collect_dir is not None else None  # ServeError if unusable
     sock = bind_socket(host, port)
@@ -187,7 +188,9 @@ def run_server(
         if collect is not None:
             log.info("saving corrected examples in %s", collect.directory)
         try:
-            server.run(sockets=[sock])
+            # uvicorn re-raises the signal it stopped for; SIGTERM must end here as Ctrl+C does, not kill us
+            with sigterm_as_keyboard_interrupt():
+                server.run(sockets=[sock])
         except KeyboardInterrupt:  # uvicorn has shut down gracefully, then re-raises Ctrl+C
             pass
     finally:

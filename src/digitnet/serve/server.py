@@ -1,5 +1,10 @@
 """Listening sockets and uvicorn: the server in the foreground (CLI) or on a thread (tests, benchmarks).
 
+On SIGTERM or Ctrl+C uvicorn stops listening, lets requests in flight finish for up to
+GRACEFUL_SHUTDOWN_S, then cancels the rest; AnswerUnfinishedWith503 turns that cancellation into
+a clean 503 instead of a 500 and a traceback. The model's thread stops only after that (the
+app's lifespan shutdown), so no request in flight loses it.
+
 Uvicorn times only the idle gap between requests (its keep-alive timer, which restarts on every byte
 received), so a client that sends half its headers and stops would hold a connection forever. The
 protocol here adds a deadline for each request's line and headers; the body is timed by
@@ -8,16 +13,18 @@ BodySizeLimit (limits.py) once the app has the request.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from contextlib import contextmanager
 
-from digitnet.serve.errors import ServeError, error_body
+from digitnet.serve.errors import ServeError, error_body, send_json_error
 
 HEADER_TIMEOUT_S = 10.0  # from connecting (or the previous answer) to the end of the request's headers
 KEEP_ALIVE_S = 5  # an idle connection between requests is closed after this
 MAX_CONNECTIONS = 500  # more open connections (or requests in flight) are answered 503 at once
+GRACEFUL_SHUTDOWN_S = 5  # on SIGTERM, requests in flight get this long to finish, then a 503
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -120,6 +127,41 @@ def header_deadline_protocol(header_timeout_s: float = HEADER_TIMEOUT_S):
     return HeaderDeadlineProtocol
 
 
+class AnswerUnfinishedWith503:
+    """ASGI wrapper: a request still unanswered when uvicorn cancels it at the end of the grace
+    period gets a 503 ("retry") rather than a 500 and an "Exception in ASGI application" traceback.
+
+    Uvicorn cancels an application's task only then (a client that goes away is told by an
+    http.disconnect message instead), so a cancellation here means the server is stopping.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            if started:  # half an answer is out; only closing the connection is left
+                raise
+            await send_json_error(
+                send,
+                503,
+                "the server is shutting down and could not finish this request; retry it",
+                [(b"connection", b"close"), (b"retry-after", b"1")],
+            )
+
+
 def make_server(
     app,
     log_level: str = "info",
@@ -131,9 +173,9 @@ def make_server(
     import uvicorn
 
     config = uvicorn.Config(
-        app,
+        AnswerUnfinishedWith503(app),
         log_level=log_level,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         http=header_deadline_protocol(header_timeout_s),
         ws="none",
         timeout_keep_alive=KEEP_ALIVE_S,
