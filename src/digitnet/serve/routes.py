@@ -17,6 +17,7 @@ import anyio
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -34,6 +35,39 @@ PAGE_POLICY = (
     "img-src data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (errors.py): one line that says what to fix."""
+
+    error: str
+
+
+class NotReadyBody(BaseModel):
+    ready: bool
+    error: str
+
+
+ERROR_MEANINGS = {
+    400: "bad input: the JSON, the tensor or the image cannot be used; the error says why",
+    404: "no such model or version here, or (POST /collect) collection is off",
+    405: "this path answers another method (:predict takes POST)",
+    408: "the request body did not arrive in time (limits.py)",
+    413: "the request body, or all its images' pixels together, over the server's limit",
+    415: "not multipart/form-data",
+    507: "the server's folder of corrected examples is full",
+}
+BODY_ERRORS = (400, 408, 413)  # any route that reads a body: the parse, and limits.BodySizeLimit
+
+
+def error_responses(*codes: int) -> dict:
+    """OpenAPI `responses=` for the error codes a route really answers, each with the {"error"} body.
+    Only these: tests/test_openapi.py sends each route bad input and checks its status is listed."""
+    documented = {code: {"model": ErrorBody, "description": ERROR_MEANINGS[code]} for code in codes}
+    # FastAPI would otherwise list a 422 with its own body for any route with path parameters; this
+    # service answers validation errors 400 (app.py), and every other 4xx with the same body.
+    documented["4XX"] = {"model": ErrorBody, "description": "any client error: the same JSON body"}
+    return documented
 
 
 @dataclass
@@ -83,7 +117,7 @@ def page_router(serving: Serving) -> APIRouter:
             },
         )
 
-    @router.post("/predict")
+    @router.post("/predict", responses=error_responses(*BODY_ERRORS, 415))
     async def predict_upload(request: Request):
         data, name = await _uploaded_file(request)
         image = await serving.off_loop(image_file_to_mnist, data, name=name, max_pixels=serving.pixel_limit)
@@ -98,7 +132,7 @@ def page_router(serving: Serving) -> APIRouter:
     async def collect_status():
         return {"enabled": serving.collect is not None}
 
-    @router.post("/collect")
+    @router.post("/collect", responses=error_responses(*BODY_ERRORS, 404, 507))
     async def collect_example(request: Request):
         from digitnet.serve.collect import parse_example
 
@@ -138,24 +172,24 @@ def tf_serving_router(serving: Serving) -> APIRouter:
     """TensorFlow Serving's REST API: predict, model status and metadata."""
     router = APIRouter()
 
-    @router.post("/v1/models/{name}:predict")
-    @router.post("/v1/models/{name}/versions/{version}:predict")
+    @router.post("/v1/models/{name}:predict", responses=error_responses(*BODY_ERRORS, 404))
+    @router.post("/v1/models/{name}/versions/{version}:predict", responses=error_responses(*BODY_ERRORS, 404))
     async def tf_predict(request: Request, name: str, version: str | None = None):
         tfs.check_model(name, version)
         parsed = await serving.off_loop(serving.parse_tf_predict, await request.body())
         predictions = await serving.batcher.predict(parsed.images)
         return tfs.predict_response(predictions, parsed.columnar)
 
-    @router.get("/v1/models/{name}")
-    @router.get("/v1/models/{name}/versions/{version}")
+    @router.get("/v1/models/{name}", responses=error_responses(404, 405))
+    @router.get("/v1/models/{name}/versions/{version}", responses=error_responses(404, 405))
     async def tf_status(name: str, version: str | None = None):
         if ":" in (version or name):  # "digitnet:predict" reached by GET
             raise HTTPException(405, "use POST for :predict", headers={"Allow": "POST"})
         tfs.check_model(name, version)
         return tfs.model_status(serving.model_info)
 
-    @router.get("/v1/models/{name}/metadata")
-    @router.get("/v1/models/{name}/versions/{version}/metadata")
+    @router.get("/v1/models/{name}/metadata", responses=error_responses(404))
+    @router.get("/v1/models/{name}/versions/{version}/metadata", responses=error_responses(404))
     async def tf_metadata(name: str, version: str | None = None):
         tfs.check_model(name, version)
         return tfs.model_metadata()
@@ -175,7 +209,11 @@ def open_inference_router(serving: Serving) -> APIRouter:
     async def v2_live():
         return {"live": True}
 
-    @router.api_route("/v2/health/ready", methods=["GET", "HEAD"])
+    @router.api_route(
+        "/v2/health/ready",
+        methods=["GET", "HEAD"],
+        responses={503: {"model": NotReadyBody, "description": "the model is stuck on a request"}},
+    )
     async def v2_ready():
         # The model is loaded before the app exists; not ready only while it is stuck on a request.
         batcher = serving.batcher
@@ -190,20 +228,20 @@ def open_inference_router(serving: Serving) -> APIRouter:
             )
         return {"ready": True}
 
-    @router.get("/v2/models/{name}")
-    @router.get("/v2/models/{name}/versions/{version}")
+    @router.get("/v2/models/{name}", responses=error_responses(404))
+    @router.get("/v2/models/{name}/versions/{version}", responses=error_responses(404))
     async def v2_model_metadata(name: str, version: str | None = None):
         oip.check_model(name, version)
         return oip.model_metadata()
 
-    @router.get("/v2/models/{name}/ready")
-    @router.get("/v2/models/{name}/versions/{version}/ready")
+    @router.get("/v2/models/{name}/ready", responses=error_responses(404))
+    @router.get("/v2/models/{name}/versions/{version}/ready", responses=error_responses(404))
     async def v2_model_ready(name: str, version: str | None = None):
         oip.check_model(name, version)
         return {"name": oip.MODEL_NAME, "ready": True}
 
-    @router.post("/v2/models/{name}/infer")
-    @router.post("/v2/models/{name}/versions/{version}/infer")
+    @router.post("/v2/models/{name}/infer", responses=error_responses(*BODY_ERRORS, 404))
+    @router.post("/v2/models/{name}/versions/{version}/infer", responses=error_responses(*BODY_ERRORS, 404))
     async def v2_infer(request: Request, name: str, version: str | None = None):
         oip.check_model(name, version)
         parsed = await serving.off_loop(serving.parse_oip_infer, await request.body())
