@@ -780,3 +780,15 @@ def test_ports_outside_0_to_65535_are_refused(port, capsys):
     assert exited.value.code == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "0-65535" in error and "host" not in error
+
+
+def test_numbers_mixed_with_arrays_are_a_400_not_a_500(client):
+    """Found by benchmarks/fuzz.py: [0.5, [...]] used to escape as StopIteration, a 500."""
+    mixed = [0.5, [0.0] * 28] + [[0.0] * 28] * 26
+    for path, body in (
+        (PREDICT, {"instances": [mixed]}),
+        (INFER, {"inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "FP32", "data": mixed}]}),
+    ):
+        response = client.post(path, json=body)
+        assert response.status_code == 400, (path, response.text)
+        assert "a mix of numbers and arrays" in response.json()["error"]

@@ -70,7 +70,8 @@ def _flatten(value: Any, what: str, depth: int) -> tuple[list, tuple[int, ...]]:
     if all(type(item) in (int, float) for item in value):  # type(), so booleans are refused
         return value, (len(value),)
     if not all(isinstance(item, list) for item in value):
-        odd = next(item for item in value if type(item) not in (int, float, list))
+        # Numbers and arrays mixed has no odd item of another type: the default says so.
+        odd = next((item for item in value if type(item) not in (int, float, list)), [])
         kind = describe(odd) if not isinstance(odd, list) else "a mix of numbers and arrays"
         raise RequestError(f"{what} must hold only numbers, found {kind}")
     parts = [_flatten(item, what, depth + 1) for item in value]
