@@ -281,6 +281,8 @@ class Detector:
 def load_detector(directory: Path | None = None, engine: str = "auto") -> Detector:
     import keras
 
+    from digitnet.model_source import check_keras_archive
+
     directory = Path(directory) if directory else default_detector_dir()
     if not (directory / MODEL_FILE).is_file() or not (directory / THRESHOLD_FILE).is_file():
         raise DetectorError(
@@ -288,6 +290,7 @@ def load_detector(directory: Path | None = None, engine: str = "auto") -> Detect
             f"make one with `digitnet detector train` ({TRAINING_TIME})"
         )
     try:
+        check_keras_archive(directory / MODEL_FILE)  # a zip bomb is refused before Keras unpacks it
         model = keras.models.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
         threshold = float(json.loads((directory / THRESHOLD_FILE).read_text())["threshold"])
     except Exception as error:  # a damaged file: say so in one line

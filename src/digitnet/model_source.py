@@ -23,12 +23,21 @@ from importlib import resources
 from pathlib import Path
 
 from digitnet.ensemble_runs import MANIFEST_FILE, is_ensemble_dir, member_model_paths
-from digitnet.errors import DigitnetError
+from digitnet.errors import DigitnetError, first_line
 from digitnet.runs import CONFIG_FILE, MODEL_FILE
 
 CALIBRATION_FILE = "calibration.json"
 DETECTOR_DIR = "detector"
 KINDS = ("run", "keras", "ensemble")
+
+
+# Caps on a .keras archive, checked before Keras reads it: a digitnet network's config.json is
+# tens of kB and its whole archive a few MB, so these leave room for far larger networks while a
+# zip bomb (a 600 kB file whose config.json inflates to 600 MB) is refused before it is unpacked.
+MAX_CONFIG_BYTES = 5 * 2**20
+MAX_ARCHIVE_BYTES = 500 * 2**20
+MAX_COMPRESSION_RATIO = 200  # for members above RATIO_CHECK_BYTES; weights compress ~1.1:1
+RATIO_CHECK_BYTES = 2**20
 
 
 class ModelLoadError(DigitnetError):
@@ -141,3 +150,38 @@ class ModelSource:
             return dict(payload["config"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+
+def check_keras_archive(
+    model_path: Path,
+    max_config_bytes: int = MAX_CONFIG_BYTES,
+    max_total_bytes: int = MAX_ARCHIVE_BYTES,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
+) -> None:
+    """ModelLoadError when the .keras zip would unpack to far more than any network needs.
+
+    Reads only the archive's directory (the sizes it declares); nothing is decompressed here.
+    """
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile) as error:
+        raise ModelLoadError(
+            f"{model_path} is not a readable .keras archive ({first_line(error)})"
+        ) from error
+    total = sum(member.file_size for member in members)
+    config = next((member for member in members if member.filename == "config.json"), None)
+    bloated = [
+        member.filename
+        for member in members
+        if member.file_size > RATIO_CHECK_BYTES
+        and member.file_size > max_ratio * max(member.compress_size, 1)
+    ]
+    if total > max_total_bytes or (config and config.file_size > max_config_bytes) or bloated:
+        config_mb = (config.file_size if config else 0) / 2**20
+        squeezed = f", {', '.join(bloated)} compressed beyond {max_ratio:g}:1" if bloated else ""
+        raise ModelLoadError(
+            f"{model_path} would unpack to {total / 2**20:.1f} MB "
+            f"(config.json {config_mb:.1f} MB{squeezed}), "
+            "far beyond any digitnet network (a zip bomb?); it was not loaded: pass a model made by digitnet"
+        )
