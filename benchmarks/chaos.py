@@ -6,7 +6,8 @@ Two cases, both `python -m digitnet ...` subprocesses on the real MNIST data:
             `digitnet train --resume DIR`;
   ensemble  `digitnet ensemble train --members 2 --jobs 2 ...`, killed --ensemble-kills times and the
             same command rerun. The coordinator is killed first, alone (the report says whether its
-            member processes outlived it), then the rest of its process group, as a crash would.
+            member processes outlived it by more than MEMBER_EXIT_GRACE_S), then the rest of its
+            process group, as a crash would.
 
 Checkpoints land only at epoch ends (runs.py), and the fast recipe runs an epoch as one compiled chunk,
 so each kill is placed at a seeded fraction (25-75 %) of an epoch after the k-th checkpoint (k seeded):
@@ -84,15 +85,22 @@ def epochs_done(run_dirs: list[Path]) -> int:
     return done
 
 
+MEMBER_EXIT_GRACE_S = 20.0  # a member saves a checkpoint and exits; one still running after this outlived it
+
+
 def kill_group(process: subprocess.Popen) -> bool:
-    """SIGKILL the coordinator alone, then whatever of its group outlived it; whether anything did."""
+    """SIGKILL the coordinator alone, then whatever of its group outlived it by MEMBER_EXIT_GRACE_S;
+    whether anything did."""
     process.send_signal(signal.SIGKILL)
     process.wait()
-    time.sleep(0.5)  # long enough for orphans to be visible, short enough not to finish an epoch
-    try:
-        os.killpg(process.pid, 0)
-    except ProcessLookupError:
-        return False
+    # Members are told (PR_SET_PDEATHSIG) and stop after saving a checkpoint: give them that long.
+    deadline = time.monotonic() + MEMBER_EXIT_GRACE_S
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(POLL_S)
     os.killpg(process.pid, signal.SIGKILL)
     while True:  # wait until the whole group is gone before anything is rerun
         try:
