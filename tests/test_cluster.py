@@ -169,3 +169,20 @@ def test_cli_refuses_negative_resources(tmp_path, capsys):
     assert cli.main(argv) == 2
     assert "--cpus-per-member must be 0 or more" in capsys.readouterr().err
     assert not (tmp_path / "e").exists()
+
+
+def test_tiny_sweep_selects_by_validation_and_tests_the_winner_once(ray_session, data, tmp_path):
+    import csv
+    import json
+
+    from digitnet.config import TrainConfig
+    from digitnet.sweep import parse_search, run_sweep
+
+    base = TrainConfig(epochs=1, train_eval_size=200)
+    best = run_sweep(tmp_path / "sweep", base, [parse_search("lr=1e-3,3e-3")], trials=2, data=data)
+    rows = list(csv.DictReader((tmp_path / "sweep" / "trials.csv").open()))
+    assert len(rows) == 2 and {row["status"] for row in rows} == {"done"}
+    assert best["validation_accuracy"] == max(float(row["validation_accuracy"]) for row in rows)
+    assert json.loads((tmp_path / "sweep" / "best.json").read_text()) == best
+    assert 0.0 <= best["test_accuracy"] <= 1.0
+    assert (tmp_path / "sweep" / "best-run" / "model.keras").is_file()
