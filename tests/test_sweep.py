@@ -50,3 +50,14 @@ def test_check_specs_refuses_values_that_make_a_bad_config_and_repeated_fields()
     with pytest.raises(Exception, match="learning rate") as caught:
         check_specs(base, [parse_search("lr=1e-3,50")])
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("spec", ["colour=1,2", "lr=0:1:log", "lr=1e-3,50"])
+def test_cli_sweep_refuses_a_bad_spec_in_one_line_before_anything_starts(spec, tmp_path, capsys):
+    from digitnet import cli
+
+    out = tmp_path / "sweep"
+    assert cli.main(["sweep", "--out", str(out), "--search", spec, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("digitnet: error:") and err.count("\n") == 1
+    assert not out.exists()

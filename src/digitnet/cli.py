@@ -739,6 +739,33 @@ def cmd_ensemble_evaluate(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from digitnet import cluster, sweep
+
+    _require_positive(args.trials, "--trials")
+    _require_non_negative(args.cpus_per_trial, "--cpus-per-trial")
+    specs = [sweep.parse_search(text) for text in args.search or []]
+    base = config_from_args(args)
+    sweep.check_specs(base, specs)  # every bad spec fails here, before Ray or data
+    if args.out.exists() and any(args.out.iterdir()):
+        raise UserError(f"{args.out} exists and is not empty; choose another --out")
+    ray = cluster.import_ray()
+    data = _load_data(args)
+    started_here = cluster.connect(ray, args.ray)
+    try:
+        best = sweep.run_sweep(
+            args.out, base, specs, trials=args.trials, data=data, cpus_per_trial=args.cpus_per_trial
+        )
+    finally:
+        if started_here:
+            ray.shutdown()
+    print(f"best of {args.trials} trials: {json.dumps(best['params'])}")
+    print(f"validation accuracy: {best['validation_accuracy']:.4f}")
+    print(f"test accuracy (measured once, after selection): {best['test_accuracy']:.4f}")
+    print(f"trials: {args.out / 'trials.csv'}; best: {args.out / 'best.json'}, {best['run_dir']}")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -936,6 +963,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_detector_commands,
         _add_augment_preview_command,
         _add_ensemble_commands,
+        _add_sweep_command,
     ):
         add_command(commands)
     return parser
@@ -1145,6 +1173,27 @@ def _add_augment_preview_command(commands) -> None:
     preview.set_defaults(handler=cmd_augment_preview)
 
 
+def _add_sweep_command(commands) -> None:
+    sweep = commands.add_parser("sweep", help="search hyperparameters with Ray Tune (ASHA)")
+    sweep.add_argument("--out", type=Path, required=True, help="a new folder for trials.csv and best.json")
+    sweep.add_argument(
+        "--search",
+        action="append",
+        metavar="SPEC",
+        help="FIELD=v1,v2,... (a choice) or FIELD=lo:hi[:log] (a range); repeat for more fields",
+    )
+    sweep.add_argument("--trials", type=int, default=4, help="trials drawn from the search; default 4")
+    sweep.add_argument(
+        "--ray", default="local", metavar="ADDRESS", help="local (default) or a Ray cluster's address"
+    )
+    sweep.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs each trial reserves; default 1")
+    sweep.add_argument("--seed", type=int, help="seed of every trial; default 0")
+    _add_recipe_flags(sweep)
+    _add_augment_flags(sweep)
+    _add_data_dir(sweep)
+    sweep.set_defaults(handler=cmd_sweep)
+
+
 def _add_ensemble_commands(commands) -> None:
     ensemble = commands.add_parser("ensemble", help="several networks that predict together")
     ensemble_commands = ensemble.add_subparsers(dest="ensemble_command", required=True, parser_class=_Parser)
@@ -1196,6 +1245,7 @@ NEEDS_TENSORFLOW = (
     cmd_evaluate,
     cmd_ensemble_train,
     cmd_ensemble_evaluate,
+    cmd_sweep,
     cmd_augment_preview,
     cmd_predict,
     cmd_detector_train,
