@@ -102,3 +102,15 @@ def test_leaf_modules_import_nothing_heavy_and_nothing_of_digitnet(leaf):
 def test_inference_does_not_depend_on_the_exporter_or_the_engine():
     graph = import_graph(inside_functions=True)
     assert not graph["digitnet.inference"] & {"digitnet.export", "digitnet.engine", "digitnet.predict"}
+
+
+def test_cluster_without_ray_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from digitnet import cluster
+    from digitnet.errors import DigitnetError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if not installed
+    with pytest.raises(DigitnetError, match=r"pip install 'digitnet\[cluster\]'") as caught:
+        cluster.import_ray()
+    assert "\n" not in str(caught.value)

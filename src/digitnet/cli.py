@@ -8,6 +8,8 @@ with status 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -37,6 +39,11 @@ def _err(message: str) -> None:
 def _require_positive(value: int, flag: str) -> None:
     if value <= 0:
         raise UserError(f"{flag} must be a positive whole number, got {value}")
+
+
+def _require_non_negative(value: float, flag: str) -> None:
+    if not value >= 0:
+        raise UserError(f"{flag} must be 0 or more, got {value}")
 
 
 def _require_writable_folder(folder: Path, flag: str) -> None:
@@ -638,10 +645,33 @@ def _train_flags(args) -> list[str]:
     return flags
 
 
+def member_config(member, train_args: tuple[str, ...]):
+    """The TrainConfig `digitnet train` builds for a new ensemble member (ensemble_runs.member_command's
+    flags), validated: a member trained elsewhere (on Ray) with it gets the same weights."""
+    from digitnet.ensemble_runs import EnsembleError
+    from digitnet.models import check_arch
+
+    command = ["train", "--arch", member.arch, "--seed", str(member.seed), *train_args]
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # argparse's own message; ours is one line
+            args = build_parser().parse_args(command)
+    except SystemExit:
+        raise EnsembleError(
+            f"{member.name}: the manifest's train flags {' '.join(train_args)!r} are not valid "
+            "`digitnet train` flags; train a new ensemble"
+        ) from None
+    config = config_from_args(args)
+    config.validate()
+    check_arch(config.arch)
+    return config
+
+
 @sigterm_as_keyboard_interrupt()  # members are then stopped as on Ctrl+C, each saving a checkpoint
 def cmd_ensemble_train(args) -> int:
     from digitnet import ensemble_runs as er
 
+    _require_non_negative(args.cpus_per_member, "--cpus-per-member")  # before anything is created
+    _require_non_negative(args.gpus_per_member, "--gpus-per-member")
     manifest, continued = er.open_ensemble(
         args.out,
         members=args.members,
@@ -657,15 +687,36 @@ def cmd_ensemble_train(args) -> int:
         )
     if args.data_dir is not None:
         _load_data(args)  # a bad --data-dir fails here once, not in every member
-    failed = er.train_members(args.out, manifest, jobs=args.jobs, data_dir=args.data_dir, report=_err)
+    failed = _train_ensemble_members(args, manifest)
     if failed:
         _err(
-            f"members failed: {', '.join(failed)}; see their .log files in {args.out}; "
+            f"members failed: {', '.join(failed)}; "
+            f"{'see the Ray logs' if args.ray else f'see their .log files in {args.out}'}; "
             f"rerun `digitnet ensemble train --out {args.out}` to continue"
         )
         return 1
     print(f"ensemble ready in {args.out}: evaluate it with `digitnet ensemble evaluate {args.out}`")
     return 0
+
+
+def _train_ensemble_members(args, manifest) -> list[str]:
+    """The members not yet done, as local processes or (--ray) as Ray tasks; the names that failed."""
+    from digitnet import ensemble_runs as er
+
+    if args.ray is None:
+        return er.train_members(args.out, manifest, jobs=args.jobs, data_dir=args.data_dir, report=_err)
+    from digitnet import cluster
+
+    return cluster.train_members_on_ray(
+        args.out,
+        manifest,
+        args.ray,
+        args.cpus_per_member,
+        args.gpus_per_member,
+        member_config=member_config,
+        data_dir=args.data_dir,
+        report=_err,
+    )
 
 
 def cmd_ensemble_evaluate(args) -> int:
@@ -685,6 +736,33 @@ def cmd_ensemble_evaluate(args) -> int:
         )
     for rule, accuracy in report["rules"].items():
         print(f"ensemble, {rule}: test accuracy {accuracy:.4f}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from digitnet import cluster, sweep
+
+    _require_positive(args.trials, "--trials")
+    _require_non_negative(args.cpus_per_trial, "--cpus-per-trial")
+    specs = [sweep.parse_search(text) for text in args.search or []]
+    base = config_from_args(args)
+    sweep.check_specs(base, specs)  # every bad spec fails here, before Ray or data
+    if args.out.exists() and any(args.out.iterdir()):
+        raise UserError(f"{args.out} exists and is not empty; choose another --out")
+    ray = cluster.import_ray()
+    data = _load_data(args)
+    started_here = cluster.connect(ray, args.ray)
+    try:
+        best = sweep.run_sweep(
+            args.out, base, specs, trials=args.trials, data=data, cpus_per_trial=args.cpus_per_trial
+        )
+    finally:
+        if started_here:
+            ray.shutdown()
+    print(f"best of {args.trials} trials: {json.dumps(best['params'])}")
+    print(f"validation accuracy: {best['validation_accuracy']:.4f}")
+    print(f"test accuracy (measured once, after selection): {best['test_accuracy']:.4f}")
+    print(f"trials: {args.out / 'trials.csv'}; best: {args.out / 'best.json'}, {best['run_dir']}")
     return 0
 
 
@@ -885,6 +963,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_detector_commands,
         _add_augment_preview_command,
         _add_ensemble_commands,
+        _add_sweep_command,
     ):
         add_command(commands)
     return parser
@@ -1094,6 +1173,27 @@ def _add_augment_preview_command(commands) -> None:
     preview.set_defaults(handler=cmd_augment_preview)
 
 
+def _add_sweep_command(commands) -> None:
+    sweep = commands.add_parser("sweep", help="search hyperparameters with Ray Tune (ASHA)")
+    sweep.add_argument("--out", type=Path, required=True, help="a new folder for trials.csv and best.json")
+    sweep.add_argument(
+        "--search",
+        action="append",
+        metavar="SPEC",
+        help="FIELD=v1,v2,... (a choice) or FIELD=lo:hi[:log] (a range); repeat for more fields",
+    )
+    sweep.add_argument("--trials", type=int, default=4, help="trials drawn from the search; default 4")
+    sweep.add_argument(
+        "--ray", default="local", metavar="ADDRESS", help="local (default) or a Ray cluster's address"
+    )
+    sweep.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs each trial reserves; default 1")
+    sweep.add_argument("--seed", type=int, help="seed of every trial; default 0")
+    _add_recipe_flags(sweep)
+    _add_augment_flags(sweep)
+    _add_data_dir(sweep)
+    sweep.set_defaults(handler=cmd_sweep)
+
+
 def _add_ensemble_commands(commands) -> None:
     ensemble = commands.add_parser("ensemble", help="several networks that predict together")
     ensemble_commands = ensemble.add_subparsers(dest="ensemble_command", required=True, parser_class=_Parser)
@@ -1111,6 +1211,20 @@ def _add_ensemble_commands(commands) -> None:
         "--jobs", type=int, default=1, help="members trained at once, sharing the cores; default 1"
     )
     ens_train.add_argument("--seed", type=int, help="first member's seed (others count up); default 0")
+    ens_train.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="train the members as Ray tasks: on a Ray cluster started here (`--ray` or `--ray local`) "
+        "or on the cluster at ADDRESS (e.g. ray://head:10001); needs `pip install 'digitnet[cluster]'`",
+    )
+    ens_train.add_argument(
+        "--cpus-per-member", type=float, default=1, help="CPUs Ray reserves for each member; default 1"
+    )
+    ens_train.add_argument(
+        "--gpus-per-member", type=float, default=0, help="GPUs Ray reserves for each member; default 0"
+    )
     _add_recipe_flags(ens_train, arch=False)
     _add_augment_flags(ens_train)
     _add_data_dir(ens_train)
@@ -1131,6 +1245,7 @@ NEEDS_TENSORFLOW = (
     cmd_evaluate,
     cmd_ensemble_train,
     cmd_ensemble_evaluate,
+    cmd_sweep,
     cmd_augment_preview,
     cmd_predict,
     cmd_detector_train,

@@ -1,0 +1,189 @@
+"""Ensemble members trained as Ray tasks, on this machine or a Ray cluster.
+
+Each member not yet done is one task: the worker trains it with `train.train` into a scratch
+folder, with the very config `digitnet train` would build for it (cli.member_config, passed in),
+and sends the finished run back as a tar (without checkpoints/). The driver unpacks it into a
+staging folder inside the ensemble and publishes it as DIR/member-XX in one rename, so the result
+is an ordinary ensemble directory and a rerun skips what is done.
+
+Ray is optional (`pip install 'digitnet[cluster]'`) and imported only when called.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from digitnet.config import TrainConfig
+from digitnet.ensemble_runs import Manifest, Member, member_state
+from digitnet.errors import DigitnetError, first_line
+from digitnet.fileio import publish_directory
+from digitnet.runs import CHECKPOINT_DIR
+
+LOCAL = "local"  # start a Ray cluster on this machine for the command
+MAX_RETRIES = 2  # a task whose worker dies (node lost, killed) is run again this many times
+_LEFT_BEHIND = {CHECKPOINT_DIR, ".lock"}  # not sent back: resuming is the worker's business
+
+
+class ClusterError(DigitnetError):
+    """Ray missing or unreachable, or a member that failed on it; the message says what to do."""
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError(
+            "Ray is not installed; install it with `pip install 'digitnet[cluster]'`"
+        ) from None
+    return ray
+
+
+# ---------------------------------------------------------------- on the worker
+
+
+def run_to_bytes(run_dir: Path) -> bytes:
+    """The run directory as an uncompressed tar (the weights hardly compress), checkpoints left out."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for item in sorted(Path(run_dir).iterdir()):
+            if item.name not in _LEFT_BEHIND:
+                archive.add(item, arcname=item.name)
+    return buffer.getvalue()
+
+
+def train_member_task(config: TrainConfig, data, data_dir: str | None) -> bytes:
+    """What a Ray worker runs: train one member in a scratch folder, return the run as tar bytes."""
+    from digitnet import train
+    from digitnet.data import load_mnist
+
+    if data is None:
+        data = load_mnist(data_dir)
+    scratch = Path(tempfile.mkdtemp(prefix="digitnet-member-"))
+    try:
+        train.train(config, scratch / "run", data)
+        return run_to_bytes(scratch / "run")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- on the driver
+
+
+def publish_member(directory: Path, member: Member, payload: bytes) -> Path:
+    """Unpack a member's run into a staging folder beside it, then rename it into place."""
+    directory = Path(directory)
+    staging = directory / f".{member.name}-staging-{uuid.uuid4().hex[:8]}"
+    try:
+        staging.mkdir()  # not mkdtemp: the member folder gets the usual permissions (umask)
+        with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as archive:
+            archive.extractall(staging, filter="data")
+        publish_directory(staging, directory / member.name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory / member.name
+
+
+def connect(ray, address: str) -> bool:
+    """Join Ray (a running session, a local cluster or ADDRESS); True if we started it here."""
+    if ray.is_initialized():
+        return False
+    source_root = str(Path(__file__).resolve().parents[1])
+    paths = [source_root, *filter(None, [os.environ.get("PYTHONPATH")])]
+    env_vars = {"PYTHONPATH": os.pathsep.join(paths), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+    try:
+        if address == LOCAL:
+            ray.init(**quiet, include_dashboard=False, runtime_env={"env_vars": env_vars})
+        else:
+            ray.init(**quiet, address=address)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise ClusterError(
+            f"cannot reach a Ray cluster at {address} ({first_line(error)}); "
+            "start one with `ray start --head`, or pass --ray local"
+        ) from None
+    return True
+
+
+def train_members_on_ray(
+    directory: Path,
+    manifest: Manifest,
+    address: str = LOCAL,
+    cpus_per_member: float = 1,
+    gpus_per_member: float = 0,
+    *,
+    member_config: Callable[[Member, tuple[str, ...]], TrainConfig],
+    data=None,
+    data_dir: Path | None = None,
+    report: Callable[[str], None] = lambda _line: None,
+) -> list[str]:
+    """Train every member not yet done as a Ray task; returns the names of members whose task was
+    lost (worker or node died past its retries). A member failing for a reason the user can fix
+    (bad config, no data on the worker) raises ClusterError naming it; finished members are kept.
+
+    member_config: (member, the manifest's train flags) -> its validated TrainConfig; the CLI's
+    cli.member_config, so a member has the weights `digitnet train` would give it.
+    data: a Mnist to send to the workers (tests); by default each worker loads MNIST itself,
+    from data_dir if given (a folder every worker can read).
+    """
+    directory = Path(directory)
+    pending = [member for member in manifest.members if member_state(directory, member) != "done"]
+    for member in manifest.members:
+        if member not in pending:
+            report(f"{member.name}: already trained")
+    configs = {member.name: member_config(member, manifest.train_args) for member in pending}
+    if not pending:
+        return []
+    ray = import_ray()
+    started_here = connect(ray, address)
+    try:
+        task = ray.remote(num_cpus=cpus_per_member, num_gpus=gpus_per_member, max_retries=MAX_RETRIES)(
+            train_member_task
+        )
+        data_ref = ray.put(data) if data is not None else None
+        folder = str(data_dir) if data_dir is not None else None
+        refs = {}
+        for member in pending:
+            refs[task.remote(configs[member.name], data_ref, folder)] = member
+            report(f"{member.name}: queued on Ray ({member.arch}, seed {member.seed})")
+        return _collect(ray, refs, directory, report)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _collect(ray, refs: dict, directory: Path, report: Callable[[str], None]) -> list[str]:
+    """Publish each member as its task finishes; raise the first user-fixable failure at the end."""
+    lost, user_errors = [], []
+    waiting = list(refs)
+    while waiting:
+        done, waiting = ray.wait(waiting, num_returns=1)
+        member = refs[done[0]]
+        try:
+            payload = ray.get(done[0])
+        except ray.exceptions.RayTaskError as error:
+            cause = getattr(error, "cause", None)
+            if isinstance(cause, DigitnetError):
+                user_errors.append(f"{member.name} failed: {first_line(cause)}")
+                report(user_errors[-1])
+                continue
+            lost.append(member.name)
+            report(f"{member.name}: failed ({first_line(cause or error)})")
+            continue
+        except ray.exceptions.RayError as error:
+            lost.append(member.name)
+            report(f"{member.name}: lost ({first_line(error)})")
+            continue
+        publish_member(directory, member, payload)
+        report(f"{member.name}: done")
+    if user_errors:
+        raise ClusterError(user_errors[0])
+    return lost
