@@ -26,8 +26,15 @@ TRAIN_ARGS = ("--epochs", "1", "--lr", "1e-3")
 
 
 @pytest.fixture(scope="module")
-def ray_session():
+def kill_dir(tmp_path_factory) -> Path:
+    """Where a test arms a member to be killed mid-run (cluster.KILL_HOOK_ENV)."""
+    return tmp_path_factory.mktemp("kill")
+
+
+@pytest.fixture(scope="module")
+def ray_session(kill_dir):
     env = {"PYTHONPATH": SOURCE_ROOT, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    env[cluster.KILL_HOOK_ENV] = str(kill_dir)
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -76,19 +83,13 @@ def test_member_config_rejects_bad_flags_in_one_line():
 
 
 def test_ray_members_have_the_weights_of_local_training(ray_ensemble, data, tmp_path):
-    import keras
-
     from digitnet import train
 
     for index in range(2):
         member = er.Member(f"member-{index:02d}", "seed", index)
         local = tmp_path / member.name
         train.train(member_config(member, TRAIN_ARGS), local, data)
-        mine = keras.saving.load_model(ray_ensemble / member.name / "model.keras", compile=False)
-        theirs = keras.saving.load_model(local / "model.keras", compile=False)
-        assert len(mine.weights) == len(theirs.weights) > 0
-        for a, b in zip(mine.weights, theirs.weights):
-            assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
+        _assert_same_weights(ray_ensemble / member.name / "model.keras", local / "model.keras")
 
 
 def test_ray_ensemble_is_an_ordinary_ensemble(ray_ensemble, data):
@@ -186,3 +187,50 @@ def test_tiny_sweep_selects_by_validation_and_tests_the_winner_once(ray_session,
     assert json.loads((tmp_path / "sweep" / "best.json").read_text()) == best
     assert 0.0 <= best["test_accuracy"] <= 1.0
     assert (tmp_path / "sweep" / "best-run" / "model.keras").is_file()
+
+
+def _kill_when_paused(pid_file: Path, timeout: float = 120) -> int:
+    """SIGKILL the worker that wrote pid_file (waiting for it to appear); its PID."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not pid_file.is_file():
+        assert time.monotonic() < deadline, f"no task wrote {pid_file}"
+        time.sleep(0.05)
+    pid = int(pid_file.read_text())
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _assert_same_weights(path_a: Path, path_b: Path) -> None:
+    import keras
+
+    mine = keras.saving.load_model(path_a, compile=False)
+    theirs = keras.saving.load_model(path_b, compile=False)
+    assert len(mine.weights) == len(theirs.weights) > 0
+    for a, b in zip(mine.weights, theirs.weights):
+        assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
+
+
+def test_a_worker_killed_mid_member_is_retried_to_the_same_weights(ray_session, kill_dir, data, tmp_path):
+    import threading
+
+    from digitnet import train
+
+    train_args = ("--epochs", "2", "--lr", "1e-3")
+    directory = tmp_path / "ensemble"
+    manifest = _new_ensemble(directory, members=1, train_args=train_args)
+    (kill_dir / "member-00.armed").touch()  # its first task stops after epoch 1 and waits
+    killed = []
+    killer = threading.Thread(target=lambda: killed.append(_kill_when_paused(kill_dir / "member-00.pid")))
+    killer.start()
+    lines = []
+    lost = cluster.train_members_on_ray(
+        directory, manifest, member_config=member_config, data=data, report=lines.append
+    )
+    killer.join()
+    assert lost == [] and "member-00: done" in lines and len(killed) == 1
+    local = tmp_path / "local"
+    train.train(member_config(manifest.members[0], train_args), local, data)
+    _assert_same_weights(directory / "member-00" / "model.keras", local / "model.keras")

@@ -17,6 +17,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,9 @@ from digitnet.runs import CHECKPOINT_DIR
 LOCAL = "local"  # start a Ray cluster on this machine for the command
 MAX_RETRIES = 2  # a task whose worker dies (node lost, killed) is run again this many times
 _LEFT_BEHIND = {CHECKPOINT_DIR, ".lock"}  # not sent back: resuming is the worker's business
+# Tests only: a folder where a test arms a member (an empty file <member>.armed); that member's first
+# task to finish an epoch takes the file, writes its PID to <member>.pid and waits to be killed.
+KILL_HOOK_ENV = "DIGITNET_TEST_KILL_DIR"
 
 
 class ClusterError(DigitnetError):
@@ -59,7 +63,22 @@ def run_to_bytes(run_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
-def train_member_task(config: TrainConfig, data, data_dir: str | None) -> bytes:
+def wait_to_be_killed_if_armed(name: str, seconds: float = 60) -> None:
+    """The test hook (KILL_HOOK_ENV): does nothing unless a test armed this member, and then once."""
+    folder = os.environ.get(KILL_HOOK_ENV)
+    if not folder:
+        return
+    try:
+        os.rename(Path(folder) / f"{name}.armed", Path(folder) / f"{name}.taken")  # one task wins
+    except FileNotFoundError:
+        return
+    temporary = Path(folder) / f".{name}.pid.tmp"
+    temporary.write_text(str(os.getpid()))
+    os.replace(temporary, Path(folder) / f"{name}.pid")
+    time.sleep(seconds)
+
+
+def train_member_task(name: str, config: TrainConfig, data, data_dir: str | None) -> bytes:
     """What a Ray worker runs: train one member in a scratch folder, return the run as tar bytes."""
     from digitnet import train
     from digitnet.data import load_mnist
@@ -68,7 +87,7 @@ def train_member_task(config: TrainConfig, data, data_dir: str | None) -> bytes:
         data = load_mnist(data_dir)
     scratch = Path(tempfile.mkdtemp(prefix="digitnet-member-"))
     try:
-        train.train(config, scratch / "run", data)
+        train.train(config, scratch / "run", data, on_epoch=lambda _row: wait_to_be_killed_if_armed(name))
         return run_to_bytes(scratch / "run")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -152,7 +171,7 @@ def train_members_on_ray(
         folder = str(data_dir) if data_dir is not None else None
         refs = {}
         for member in pending:
-            refs[task.remote(configs[member.name], data_ref, folder)] = member
+            refs[task.remote(member.name, configs[member.name], data_ref, folder)] = member
             report(f"{member.name}: queued on Ray ({member.arch}, seed {member.seed})")
         return _collect(ray, refs, directory, report)
     finally:
