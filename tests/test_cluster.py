@@ -148,8 +148,8 @@ def test_cli_ray_flag_trains_the_members_on_ray(tmp_path, monkeypatch, capsys):
 
     calls = []
 
-    def fake_train(directory, manifest, address, cpus, gpus, *, member_config, data_dir, report):
-        calls.append((address, cpus, gpus, member_config))
+    def fake_train(directory, manifest, address, cpus, gpus, *, member_config, data_dir, shared_dir, report):
+        calls.append((address, cpus, gpus, member_config, shared_dir))
         return []
 
     monkeypatch.setattr(cluster, "train_members_on_ray", fake_train)
@@ -157,10 +157,21 @@ def test_cli_ray_flag_trains_the_members_on_ray(tmp_path, monkeypatch, capsys):
     out = tmp_path / "ensemble"
     argv = ["ensemble", "train", "--members", "2", "--epochs", "1", "--out", str(out), "--ray"]
     assert cli.main([*argv, "--gpus-per-member", "0.5"]) == 0
-    assert calls == [("local", 1, 0.5, cli.member_config)]
+    assert calls == [("local", 1, 0.5, cli.member_config, None)]
     assert cli.main([*argv[:-1], "--ray", "ray://head:10001", "--cpus-per-member", "2"]) == 0
     assert calls[-1][:3] == ("ray://head:10001", 2, 0)
+    assert cli.main([*argv, "--shared-dir", str(tmp_path / "shared")]) == 0
+    assert calls[-1][4] == tmp_path / "shared"
     assert "ensemble ready" in capsys.readouterr().out
+
+
+def test_cli_refuses_shared_dir_without_ray(tmp_path, capsys):
+    from digitnet import cli
+
+    argv = ["ensemble", "train", "--out", str(tmp_path / "e"), "--shared-dir", str(tmp_path / "s")]
+    assert cli.main(argv) == 2
+    assert "--shared-dir is for Ray members" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
 
 
 def test_cli_refuses_negative_resources(tmp_path, capsys):
@@ -234,3 +245,28 @@ def test_a_worker_killed_mid_member_is_retried_to_the_same_weights(ray_session, 
     local = tmp_path / "local"
     train.train(member_config(manifest.members[0], train_args), local, data)
     _assert_same_weights(directory / "member-00" / "model.keras", local / "model.keras")
+
+
+def test_a_member_started_on_shared_storage_is_resumed_not_restarted(ray_session, data, tmp_path):
+    from digitnet import train
+
+    train_args = ("--epochs", "2", "--lr", "1e-3")
+    directory, shared = tmp_path / "ensemble", tmp_path / "shared"
+    manifest = _new_ensemble(directory, members=1, train_args=train_args)
+    config = member_config(manifest.members[0], train_args)
+    partial = shared / "ensemble" / "member-00"
+
+    def stop_after_first_epoch(_row):
+        raise KeyboardInterrupt  # as Ctrl+C: a checkpoint is saved
+
+    with pytest.raises(train.TrainingInterrupted):
+        train.train(config, partial, data, on_epoch=stop_after_first_epoch)
+    lines = []
+    lost = cluster.train_members_on_ray(
+        directory, manifest, member_config=member_config, data=data, shared_dir=shared, report=lines.append
+    )
+    assert lost == [] and "member-00: done" in lines
+    assert any(line.startswith("member-00: resuming from") and "iteration 12 of 24" in line for line in lines)
+    assert not partial.exists()  # published, so the shared copy is gone
+    train.train(config, tmp_path / "local", data)
+    _assert_same_weights(directory / "member-00" / "model.keras", tmp_path / "local" / "model.keras")

@@ -672,6 +672,8 @@ def cmd_ensemble_train(args) -> int:
 
     _require_non_negative(args.cpus_per_member, "--cpus-per-member")  # before anything is created
     _require_non_negative(args.gpus_per_member, "--gpus-per-member")
+    if args.shared_dir is not None and args.ray is None:
+        raise UserError("--shared-dir is for Ray members; add --ray (local members already resume in --out)")
     manifest, continued = er.open_ensemble(
         args.out,
         members=args.members,
@@ -715,6 +717,7 @@ def _train_ensemble_members(args, manifest) -> list[str]:
         args.gpus_per_member,
         member_config=member_config,
         data_dir=args.data_dir,
+        shared_dir=args.shared_dir,
         report=_err,
     )
 
@@ -1224,6 +1227,13 @@ def _add_ensemble_commands(commands) -> None:
     )
     ens_train.add_argument(
         "--gpus-per-member", type=float, default=0, help="GPUs Ray reserves for each member; default 0"
+    )
+    ens_train.add_argument(
+        "--shared-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --ray: a folder every node mounts at the same path; members train (and checkpoint) "
+        "in DIR/<ensemble name>/member-XX, so a retried member resumes instead of starting over",
     )
     _add_recipe_flags(ens_train, arch=False)
     _add_augment_flags(ens_train)

@@ -2,9 +2,12 @@
 
 Each member not yet done is one task: the worker trains it with `train.train` into a scratch
 folder, with the very config `digitnet train` would build for it (cli.member_config, passed in),
-and sends the finished run back as a tar (without checkpoints/). The driver unpacks it into a
-staging folder inside the ensemble and publishes it as DIR/member-XX in one rename, so the result
-is an ordinary ensemble directory and a rerun skips what is done.
+and sends the finished run back as a tar (without checkpoints/). With a shared folder (every node
+mounts it at the same path) the member trains in SHARED/<ensemble name>/member-XX instead, so a
+retried task resumes from the last checkpoint there (`train.resume`) rather than starting over.
+The driver unpacks the run into a staging folder inside the ensemble and publishes it as
+DIR/member-XX in one rename, so the result is an ordinary ensemble directory and a rerun skips
+what is done.
 
 Ray is optional (`pip install 'digitnet[cluster]'`) and imported only when called.
 """
@@ -26,7 +29,7 @@ from digitnet.config import TrainConfig
 from digitnet.ensemble_runs import Manifest, Member, member_state
 from digitnet.errors import DigitnetError, first_line
 from digitnet.fileio import publish_directory
-from digitnet.runs import CHECKPOINT_DIR
+from digitnet.runs import CHECKPOINT_DIR, CONFIG_FILE
 
 LOCAL = "local"  # start a Ray cluster on this machine for the command
 MAX_RETRIES = 2  # a task whose worker dies (node lost, killed) is run again this many times
@@ -78,19 +81,38 @@ def wait_to_be_killed_if_armed(name: str, seconds: float = 60) -> None:
     time.sleep(seconds)
 
 
-def train_member_task(name: str, config: TrainConfig, data, data_dir: str | None) -> bytes:
-    """What a Ray worker runs: train one member in a scratch folder, return the run as tar bytes."""
-    from digitnet import train
+def train_member_task(
+    name: str, config: TrainConfig, data, data_dir: str | None, run_dir: str | None = None
+) -> tuple[bytes, list[str]]:
+    """What a Ray worker runs: train one member in run_dir (a shared folder: resumed if a run is
+    there) or a scratch folder (None); return the run as tar bytes and the trainer's notes."""
     from digitnet.data import load_mnist
 
     if data is None:
         data = load_mnist(data_dir)
+    if run_dir is not None:
+        notes = _train_or_resume(name, config, data, Path(run_dir))
+        return run_to_bytes(Path(run_dir)), notes
     scratch = Path(tempfile.mkdtemp(prefix="digitnet-member-"))
     try:
-        train.train(config, scratch / "run", data, on_epoch=lambda _row: wait_to_be_killed_if_armed(name))
-        return run_to_bytes(scratch / "run")
+        notes = _train_or_resume(name, config, data, scratch / "run")
+        return run_to_bytes(scratch / "run"), notes
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train_or_resume(name: str, config: TrainConfig, data, run_dir: Path) -> list[str]:
+    """A run already started in run_dir continues from its checkpoint; otherwise a new one starts."""
+    from digitnet import train
+
+    notes: list[str] = []
+    on_epoch = lambda _row: wait_to_be_killed_if_armed(name)  # noqa: E731
+    if (run_dir / CONFIG_FILE).is_file():
+        train.resume(run_dir, data, on_epoch=on_epoch, on_note=notes.append)
+    else:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        train.train(config, run_dir, data, on_epoch=on_epoch, on_note=notes.append)
+    return notes
 
 
 # ---------------------------------------------------------------- on the driver
@@ -142,6 +164,7 @@ def train_members_on_ray(
     member_config: Callable[[Member, tuple[str, ...]], TrainConfig],
     data=None,
     data_dir: Path | None = None,
+    shared_dir: Path | None = None,
     report: Callable[[str], None] = lambda _line: None,
 ) -> list[str]:
     """Train every member not yet done as a Ray task; returns the names of members whose task was
@@ -152,6 +175,8 @@ def train_members_on_ray(
     cli.member_config, so a member has the weights `digitnet train` would give it.
     data: a Mnist to send to the workers (tests); by default each worker loads MNIST itself,
     from data_dir if given (a folder every worker can read).
+    shared_dir: a folder every node mounts at the same path; members train in
+    shared_dir/<ensemble name>/member-XX (resuming what is there), removed once published.
     """
     directory = Path(directory)
     pending = [member for member in manifest.members if member_state(directory, member) != "done"]
@@ -169,17 +194,28 @@ def train_members_on_ray(
         )
         data_ref = ray.put(data) if data is not None else None
         folder = str(data_dir) if data_dir is not None else None
+        shared = shared_runs(directory, shared_dir)
         refs = {}
         for member in pending:
-            refs[task.remote(member.name, configs[member.name], data_ref, folder)] = member
+            run_dir = str(shared / member.name) if shared is not None else None
+            refs[task.remote(member.name, configs[member.name], data_ref, folder, run_dir)] = member
             report(f"{member.name}: queued on Ray ({member.arch}, seed {member.seed})")
-        return _collect(ray, refs, directory, report)
+        return _collect(ray, refs, directory, shared, report)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _collect(ray, refs: dict, directory: Path, report: Callable[[str], None]) -> list[str]:
+def shared_runs(directory: Path, shared_dir: Path | None) -> Path | None:
+    """Where this ensemble's members train on shared storage: SHARED/<ensemble name> (absolute)."""
+    if shared_dir is None:
+        return None
+    return Path(shared_dir).resolve() / Path(directory).resolve().name
+
+
+def _collect(
+    ray, refs: dict, directory: Path, shared: Path | None, report: Callable[[str], None]
+) -> list[str]:
     """Publish each member as its task finishes; raise the first user-fixable failure at the end."""
     lost, user_errors = [], []
     waiting = list(refs)
@@ -187,7 +223,7 @@ def _collect(ray, refs: dict, directory: Path, report: Callable[[str], None]) ->
         done, waiting = ray.wait(waiting, num_returns=1)
         member = refs[done[0]]
         try:
-            payload = ray.get(done[0])
+            payload, notes = ray.get(done[0])
         except ray.exceptions.RayTaskError as error:
             cause = getattr(error, "cause", None)
             if isinstance(cause, DigitnetError):
@@ -201,7 +237,11 @@ def _collect(ray, refs: dict, directory: Path, report: Callable[[str], None]) ->
             lost.append(member.name)
             report(f"{member.name}: lost ({first_line(error)})")
             continue
+        for note in notes:
+            report(f"{member.name}: {note}")
         publish_member(directory, member, payload)
+        if shared is not None:  # published: the shared copy (with its checkpoints) is not needed
+            shutil.rmtree(shared / member.name, ignore_errors=True)
         report(f"{member.name}: done")
     if user_errors:
         raise ClusterError(user_errors[0])
