@@ -198,6 +198,27 @@ def test_tiny_sweep_selects_by_validation_and_tests_the_winner_once(ray_session,
     assert json.loads((tmp_path / "sweep" / "best.json").read_text()) == best
     assert 0.0 <= best["test_accuracy"] <= 1.0
     assert (tmp_path / "sweep" / "best-run" / "model.keras").is_file()
+    assert all(float(row["seconds"]) > 0 for row in rows)
+
+    # Rerun on the same folder, as after an interruption: Tune's record is restored, the finished
+    # trials are kept (no new trial folders), and the same choice is written again.
+    experiment = tmp_path / "sweep" / "tune" / "sweep"
+    trial_dirs = sorted(path.name for path in experiment.iterdir() if path.is_dir())
+    (tmp_path / "sweep" / "best.json").unlink()
+    again = run_sweep(tmp_path / "sweep", base, [parse_search("lr=1e-3,3e-3")], trials=2, data=data)
+    assert sorted(path.name for path in experiment.iterdir() if path.is_dir()) == trial_dirs
+    assert again["validation_accuracy"] == best["validation_accuracy"]
+    assert again["params"] == best["params"]
+
+
+def test_a_folder_without_a_sweep_is_refused(ray_session, data, tmp_path):
+    from digitnet.config import TrainConfig
+    from digitnet.sweep import SweepError, parse_search, run_sweep
+
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "mine.txt").write_text("keep")
+    with pytest.raises(SweepError, match="holds no sweep to continue"):
+        run_sweep(tmp_path / "sweep", TrainConfig(epochs=1), [parse_search("lr=1e-3")], trials=1, data=data)
 
 
 def _kill_when_paused(pid_file: Path, timeout: float = 120) -> int:

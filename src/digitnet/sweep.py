@@ -24,6 +24,7 @@ from digitnet.config import TrainConfig
 from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_write_text, publish_directory
 
+EXPERIMENT = "sweep"  # the Ray Tune experiment's folder under OUT/tune
 METRIC = "validation_accuracy"
 ALIASES = {"lr": "learning_rate", "iterations": "goal_iterations", "synthetic": "synthetic_fraction"}
 _TYPES = {int: int, float: float, str: str, bool: bool, int | None: int}
@@ -143,19 +144,36 @@ def sweep_trial(params: dict, base: TrainConfig, data=None, data_dir: str | None
 
 
 def run_sweep(out: Path, base: TrainConfig, specs, *, trials: int, data, cpus_per_trial: float = 1) -> dict:
-    """Run the sweep into OUT (new or empty) on the Ray session already joined; returns best.json's
-    content. data: the Mnist the trials train on (sent once) and the winner is tested on."""
+    """Run the sweep into OUT on the Ray session already joined; returns best.json's content.
+
+    data: the Mnist the trials train on (sent once) and the winner is tested on. OUT new or empty
+    starts a sweep; OUT holding an unfinished one (interrupted, killed) continues it: finished
+    trials are kept, unfinished and errored ones run again.
+    """
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise SweepError(f"{out} exists and is not empty; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    experiment = out.resolve() / "tune" / EXPERIMENT
     trainable = tune.with_resources(
         tune.with_parameters(sweep_trial, base=base, data=data), {"cpu": cpus_per_trial}
     )
-    tuner = tune.Tuner(
+    if tune.Tuner.can_restore(str(experiment)):
+        tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
+    elif out.exists() and any(out.iterdir()):
+        raise SweepError(f"{out} exists and holds no sweep to continue; choose another --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        tuner = _new_tuner(out, trainable, specs, trials)
+    grid = tuner.fit()
+    atomic_write_text(out / "trials.csv", trials_csv(grid, specs))
+    return _publish_best(out, base, grid, data)
+
+
+def _new_tuner(out: Path, trainable, specs, trials: int):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    return tune.Tuner(
         trainable,
         param_space=search_space(specs),
         tune_config=tune.TuneConfig(
@@ -164,22 +182,21 @@ def run_sweep(out: Path, base: TrainConfig, specs, *, trials: int, data, cpus_pe
             num_samples=trials,
             scheduler=ASHAScheduler(time_attr="epoch", max_t=10_000, grace_period=1),
         ),
-        run_config=tune.RunConfig(storage_path=str(out.resolve() / "tune"), name="sweep", verbose=0),
+        run_config=tune.RunConfig(storage_path=str(out.resolve() / "tune"), name=EXPERIMENT, verbose=0),
     )
-    grid = tuner.fit()
-    atomic_write_text(out / "trials.csv", trials_csv(grid, specs))
-    return _publish_best(out, base, grid, data)
 
 
 def trials_csv(grid, specs) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["trial", *(spec.field for spec in specs), METRIC, "epochs", "status"])
+    writer.writerow(["trial", *(spec.field for spec in specs), METRIC, "epochs", "seconds", "status"])
     for index, result in enumerate(grid):
         metrics = result.metrics or {}
         status = "error" if result.error else "done"
         values = [result.config.get(spec.field) for spec in specs]
-        writer.writerow([index, *values, metrics.get(METRIC, ""), metrics.get("epoch", ""), status])
+        seconds = metrics.get("time_total_s", "")
+        seconds = round(seconds, 1) if isinstance(seconds, float) else seconds
+        writer.writerow([index, *values, metrics.get(METRIC, ""), metrics.get("epoch", ""), seconds, status])
     return buffer.getvalue()
 
 
@@ -192,6 +209,7 @@ def _publish_best(out: Path, base: TrainConfig, grid, data) -> dict:
         raise SweepError(f"no trial finished; see the Ray Tune logs in {out / 'tune'}")
     best = max(finished, key=lambda r: r.metrics[METRIC])
     staging = out / ".best-run-staging"
+    shutil.rmtree(staging, ignore_errors=True)  # left by a sweep killed while publishing
     shutil.copytree(best.checkpoint.path, staging)
     publish_directory(staging, out / "best-run")
     predicted, _ = ProbabilityModel(out / "best-run", engine="keras").predict(data.test.images)
