@@ -1178,7 +1178,12 @@ def _add_augment_preview_command(commands) -> None:
 
 def _add_sweep_command(commands) -> None:
     sweep = commands.add_parser("sweep", help="search hyperparameters with Ray Tune (ASHA)")
-    sweep.add_argument("--out", type=Path, required=True, help="a new folder for trials.csv and best.json")
+    sweep.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="a new folder for trials.csv and best.json, or an interrupted sweep's folder to continue it",
+    )
     sweep.add_argument(
         "--search",
         action="append",
