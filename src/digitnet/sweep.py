@@ -207,7 +207,9 @@ def _publish_best(out: Path, base: TrainConfig, grid, data) -> dict:
     finished = [r for r in grid if not r.error and r.checkpoint is not None]
     if not finished:
         raise SweepError(f"no trial finished; see the Ray Tune logs in {out / 'tune'}")
-    best = max(finished, key=lambda r: r.metrics[METRIC])
+    # Ties (common on small validation sets) go to the same trial however Tune orders its results
+    # (a continued sweep lists them anew): the higher accuracy, then the config's sorted JSON.
+    best = max(finished, key=lambda r: (r.metrics[METRIC], json.dumps(r.config, sort_keys=True)))
     staging = out / ".best-run-staging"
     shutil.rmtree(staging, ignore_errors=True)  # left by a sweep killed while publishing
     shutil.copytree(best.checkpoint.path, staging)
