@@ -88,6 +88,20 @@ async def send_json_error(send, status: int, message: str, headers: list | None 
     await send({"type": "http.response.body", "body": body})
 
 
+class TrackedSend:
+    """An ASGI `send` that remembers whether the response has begun: an error answer is possible
+    only before that (after it, closing the connection is all that is left)."""
+
+    def __init__(self, send):
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class InternalErrors:
     """ASGI middleware: an exception nothing else handled is logged and answered with a JSON 500.
 
@@ -101,18 +115,11 @@ class InternalErrors:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started = False
-
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception:
             logger.exception("internal error answering %s %s", scope.get("method"), scope.get("path"))
-            if started:  # too late for a clean answer; the server closes the connection
+            if tracked.started:  # too late for a clean answer; the server closes the connection
                 raise
             await send_json_error(send, 500, "internal server error; the server log has the details")

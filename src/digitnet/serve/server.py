@@ -19,7 +19,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from digitnet.serve.errors import ServeError, error_body, send_json_error
+from digitnet.serve.errors import ServeError, TrackedSend, error_body, send_json_error
 
 HEADER_TIMEOUT_S = 10.0  # from connecting (or the previous answer) to the end of the request's headers
 KEEP_ALIVE_S = 5  # an idle connection between requests is closed after this
@@ -141,18 +141,11 @@ class AnswerUnfinishedWith503:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started = False
-
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except asyncio.CancelledError:
-            if started:  # half an answer is out; only closing the connection is left
+            if tracked.started:  # half an answer is out; only closing the connection is left
                 raise
             await send_json_error(
                 send,
