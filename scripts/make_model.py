@@ -24,7 +24,7 @@ def say(message: str) -> None:
 
 
 def train_model(run_dir: Path, data) -> None:
-    from digitnet import runs, train
+    from digitnet import layout, train
     from digitnet.config import recipe_config
     from digitnet.model_build import RECIPE, SEED
 
@@ -34,9 +34,9 @@ def train_model(run_dir: Path, data) -> None:
             f"{row['validation_accuracy']:.4f}, {row['elapsed_seconds']:.0f} s"
         )
 
-    if (run_dir / runs.MODEL_FILE).is_file():
+    if (run_dir / layout.MODEL_FILE).is_file():
         say(f"training: {run_dir} is finished, kept")
-    elif (run_dir / runs.CONFIG_FILE).is_file():
+    elif (run_dir / layout.CONFIG_FILE).is_file():
         say(f"training: resuming {run_dir}")
         train.resume(run_dir, data, on_epoch=on_epoch, on_note=say)
     else:
@@ -54,9 +54,9 @@ def main() -> int:
     from digitnet import model_build
     from digitnet.data import load_mnist
     from digitnet.evaluate import accuracy
-    from digitnet.model_source import DETECTOR_DIR
+    from digitnet.layout import DETECTOR_DIR, MODEL_FILE
     from digitnet.predict import ProbabilityModel
-    from digitnet.runs import MODEL_FILE, read_metrics, read_run_config
+    from digitnet.runs import read_metrics, read_run_config
 
     data = load_mnist()
     train_model(args.run_dir, data)

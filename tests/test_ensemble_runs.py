@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from digitnet import ensemble_runs as er
-from digitnet import train
+from digitnet import layout, train
 from digitnet.config import TrainConfig
 from digitnet.ensemble import UnknownRuleError
 from digitnet.evaluate import accuracy, ensemble_accuracies
@@ -76,7 +76,7 @@ def test_missing_member_and_damaged_manifest_are_clear_errors(tmp_path, tiny_mni
     (directory / "member-01" / "model.keras").unlink()
     with pytest.raises(er.EnsembleError, match="member-01"):
         ProbabilityModel(directory)
-    (directory / er.MANIFEST_FILE).write_text("{not json")
+    (directory / layout.MANIFEST_FILE).write_text("{not json")
     with pytest.raises(er.EnsembleError, match="damaged"):
         er.read_manifest(directory)
 
@@ -99,7 +99,7 @@ def test_unknown_rule_and_a_reused_folder_are_refused(tmp_path, tiny_mnist):
         ProbabilityModel(directory, rule="median")
     with pytest.raises(er.EnsembleError, match="not empty"):
         er.create_ensemble(directory, er.Manifest(er.plan_members(1, ["seed"])))
-    assert json.loads((directory / er.MANIFEST_FILE).read_text())["members"][0]["seed"] == 10
+    assert json.loads((directory / layout.MANIFEST_FILE).read_text())["members"][0]["seed"] == 10
 
 
 def test_open_ensemble_plans_a_new_one_and_continues_an_existing_one(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_mnist
-from digitnet import cli, runs, train
+from digitnet import cli, layout, runs, train
 from digitnet.config import ConfigError, TrainConfig
 from digitnet.predict import NonFiniteModelError, Predictor, load_model
 
@@ -79,4 +79,4 @@ def test_a_diverging_run_stops_and_keeps_its_last_finite_checkpoint(tmp_path, mo
     checkpoint, notes = runs.latest_checkpoint(run_dir)
     assert not notes and checkpoint.iteration == 12
     assert all(np.all(np.isfinite(array)) for array in checkpoint.arrays.values())
-    assert not (run_dir / runs.MODEL_FILE).exists()
+    assert not (run_dir / layout.MODEL_FILE).exists()

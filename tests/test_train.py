@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_mnist
-from digitnet import runs, train
+from digitnet import layout, runs, train
 from digitnet.config import TrainConfig
 from digitnet.locks import LOCK_FILE
 from digitnet.predict import load_model
@@ -29,7 +29,7 @@ def test_a_few_steps_reduce_the_loss(tmp_path, tiny_mnist):
     assert losses[-1] < losses[0] < 2.4  # 2.30 is chance for ten classes
     assert result.iterations == 3 * 12
     assert result.validation_accuracy > 0.5
-    assert (tmp_path / "run" / runs.MODEL_FILE).is_file()
+    assert (tmp_path / "run" / layout.MODEL_FILE).is_file()
     assert len(runs.read_metrics(tmp_path / "run")) == 3
 
 
@@ -131,7 +131,7 @@ def test_sigkill_after_first_checkpoint_then_resume_matches_uninterrupted(tmp_pa
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not (killed / runs.MODEL_FILE).exists()  # it really died before finishing
+    assert not (killed / layout.MODEL_FILE).exists()  # it really died before finishing
 
     resumed = train.resume(killed, data)
     whole = train.train(TrainConfig(epochs=4, seed=9, **TINY), tmp_path / "whole", data)

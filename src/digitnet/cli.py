@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from digitnet import layout
 from digitnet.errors import DigitnetError
 from digitnet.shutdown import sigterm_as_keyboard_interrupt
 
@@ -316,7 +317,7 @@ def cmd_train(args) -> int:
     print(f"train accuracy: {result.full_train_accuracy:.4f}")
     print(f"validation accuracy: {result.validation_accuracy:.4f}")
     print(f"iterations: {result.iterations} in {result.train_seconds:.1f} s")
-    print(f"model: {Path(result.run_dir) / runs.MODEL_FILE}")
+    print(f"model: {Path(result.run_dir) / layout.MODEL_FILE}")
     return 0
 
 

@@ -29,7 +29,8 @@ from digitnet.config import TrainConfig
 from digitnet.ensemble_runs import Manifest, Member, member_state
 from digitnet.errors import DigitnetError, first_line
 from digitnet.fileio import publish_directory
-from digitnet.runs import CHECKPOINT_DIR, CONFIG_FILE
+from digitnet.layout import CONFIG_FILE
+from digitnet.runs import CHECKPOINT_DIR
 
 LOCAL = "local"  # start a Ray cluster on this machine for the command
 MAX_RETRIES = 2  # a task whose worker dies (node lost, killed) is run again this many times

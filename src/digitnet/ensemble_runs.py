@@ -24,10 +24,8 @@ from pathlib import Path
 from digitnet.config import TrainConfig
 from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_write_text
-from digitnet.runs import CONFIG_FILE, MODEL_FILE
+from digitnet.layout import CONFIG_FILE, MANIFEST_FILE, MODEL_FILE
 from digitnet.shutdown import die_with_parent
-
-MANIFEST_FILE = "manifest.json"
 
 
 class EnsembleError(DigitnetError):

@@ -41,7 +41,7 @@ import numpy as np
 from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_save_keras, atomic_write_text, file_sha256, publish_directory
 from digitnet.inputs import IMAGE_SUFFIXES
-from digitnet.runs import CONFIG_FILE, MODEL_FILE
+from digitnet.layout import CONFIG_FILE, MODEL_FILE
 from digitnet.shapes import INPUT_SHAPE
 
 if TYPE_CHECKING:  # imported where used: the CLI's parser imports this module for its defaults

@@ -28,8 +28,7 @@ import numpy as np
 from digitnet.calibration import Calibration, fit_calibration, save_calibration
 from digitnet.data import Mnist
 from digitnet.fileio import atomic_write_text, file_sha256, publish_directory
-from digitnet.model_source import CALIBRATION_FILE, DETECTOR_DIR
-from digitnet.runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE
+from digitnet.layout import CALIBRATION_FILE, CONFIG_FILE, DETECTOR_DIR, METRICS_FILE, MODEL_FILE
 
 RECIPE = "read"
 SEED = 0

@@ -16,18 +16,22 @@ Imports no Keras: deciding what a path is needs only the file system.
 
 from __future__ import annotations
 
-import json
 import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from digitnet.ensemble_runs import MANIFEST_FILE, is_ensemble_dir, member_model_paths
+from digitnet.ensemble_runs import is_ensemble_dir, member_model_paths
 from digitnet.errors import DigitnetError, first_line
-from digitnet.runs import CONFIG_FILE, MODEL_FILE
+from digitnet.layout import (
+    CALIBRATION_FILE,
+    CONFIG_FILE,
+    DETECTOR_DIR,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    read_config_dict,
+)
 
-CALIBRATION_FILE = "calibration.json"
-DETECTOR_DIR = "detector"
 KINDS = ("run", "keras", "ensemble")
 
 
@@ -142,14 +146,7 @@ class ModelSource:
 
     def run_config(self) -> dict | None:
         """The run's saved config as a plain dict, or None where there is none or it is unreadable."""
-        config_file = self.side_file(CONFIG_FILE)
-        if config_file is None:
-            return None
-        try:
-            payload = json.loads(config_file.read_text())
-            return dict(payload["config"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        return None if self.directory is None else read_config_dict(self.directory)
 
 
 def check_keras_archive(

@@ -25,10 +25,8 @@ import numpy as np
 from digitnet.config import ConfigError, TrainConfig, config_to_json, load_config
 from digitnet.errors import DigitnetError
 from digitnet.fileio import atomic_write_bytes, atomic_write_text, publish_directory, write_error
+from digitnet.layout import CONFIG_FILE, METRICS_FILE, read_metrics_rows
 
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.csv"
-MODEL_FILE = "model.keras"
 TENSORBOARD_DIR = "tensorboard"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "ckpt-"
@@ -138,11 +136,7 @@ def write_metrics(run_dir: Path, rows: list[dict]) -> None:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    with open(path, newline="") as handle:
-        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+    return [{key: float(value) for key, value in row.items()} for row in read_metrics_rows(run_dir)]
 
 
 def _checkpoint_dirs(run_dir: Path) -> list[Path]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet import locks, runs
+from digitnet import layout, locks, runs
 from digitnet.augment import AffineRanges, StyleRanges, augment_batch, augment_seed
 from digitnet.config import ConfigError, TrainConfig
 from digitnet.data import Mnist, Split
@@ -277,7 +277,7 @@ def _score(logits_fn, split_images, split_labels, batch_size) -> tuple[float, fl
 
 
 def _save_model(model, run_dir: Path) -> Path:
-    return atomic_save_keras(model, Path(run_dir) / runs.MODEL_FILE)
+    return atomic_save_keras(model, Path(run_dir) / layout.MODEL_FILE)
 
 
 def train(
