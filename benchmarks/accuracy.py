@@ -100,8 +100,9 @@ def score_plan(plan: Plan, directory: Path, data) -> dict:
     import numpy as np
 
     from digitnet import runs
-    from digitnet.ensemble_runs import read_manifest
-    from digitnet.evaluate import accuracy, ensemble_accuracies
+    from digitnet.ensemble_dir import read_manifest
+    from digitnet.evaluate import ensemble_accuracies
+    from digitnet.metrics import accuracy
     from digitnet.predict import ProbabilityModel
 
     manifest = read_manifest(directory)

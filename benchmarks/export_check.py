@@ -58,8 +58,8 @@ def main() -> None:
     import numpy as np
 
     from digitnet.data import load_mnist
-    from digitnet.evaluate import make_logits_fn, predict_logits
     from digitnet.export import FORMATS
+    from digitnet.inference import make_logits_fn, predict_logits
     from digitnet.predict import load_model
 
     data = load_mnist()

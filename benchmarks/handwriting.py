@@ -115,8 +115,8 @@ def score_model(predictor, digits: dict, non_digits: dict) -> dict:
 
 
 def finetune_writers(reading_path: Path | None, data, writers: int) -> list[dict]:
-    from digitnet.evaluate import accuracy
     from digitnet.finetune import Examples, finetune
+    from digitnet.metrics import accuracy
     from digitnet.model_source import ModelSource
     from digitnet.predict import ProbabilityModel
     from digitnet.synthetic import font_files, writer_digits

@@ -57,8 +57,8 @@ def main() -> None:
     import numpy as np
 
     from digitnet.engine import logits_function
-    from digitnet.evaluate import make_logits_fn
     from digitnet.fileio import atomic_save_keras
+    from digitnet.inference import make_logits_fn
     from digitnet.models import build_model
     from digitnet.predict import Predictor, ProbabilityModel, load_model, resolve_model_path
 

@@ -53,8 +53,8 @@ def main() -> int:
 
     from digitnet import model_build
     from digitnet.data import load_mnist
-    from digitnet.evaluate import accuracy
     from digitnet.layout import DETECTOR_DIR, MODEL_FILE
+    from digitnet.metrics import accuracy
     from digitnet.predict import ProbabilityModel
     from digitnet.runs import read_metrics, read_run_config
 

@@ -16,6 +16,7 @@ ray = pytest.importorskip("ray")
 
 from conftest import synthetic_mnist  # noqa: E402
 from digitnet import cluster  # noqa: E402
+from digitnet import ensemble_dir as ed  # noqa: E402
 from digitnet import ensemble_runs as er  # noqa: E402
 from digitnet.cli import member_config  # noqa: E402
 from digitnet.config import recipe_config  # noqa: E402
@@ -50,9 +51,9 @@ def data():
     return synthetic_mnist()
 
 
-def _new_ensemble(directory: Path, members: int = 2, train_args=TRAIN_ARGS) -> er.Manifest:
-    manifest = er.Manifest(er.plan_members(members, ["seed"], 0), tuple(train_args))
-    er.create_ensemble(directory, manifest)
+def _new_ensemble(directory: Path, members: int = 2, train_args=TRAIN_ARGS) -> ed.Manifest:
+    manifest = ed.Manifest(ed.plan_members(members, ["seed"], 0), tuple(train_args))
+    ed.create_ensemble(directory, manifest)
     return manifest
 
 
@@ -70,7 +71,7 @@ def ray_ensemble(ray_session, data, tmp_path_factory) -> Path:
 
 
 def test_member_config_is_what_digitnet_train_builds():
-    member = er.Member("member-01", "seed", 1)
+    member = ed.Member("member-01", "seed", 1)
     assert member_config(member, TRAIN_ARGS) == recipe_config(
         "tutorial", arch="seed", seed=1, epochs=1, learning_rate=1e-3
     )
@@ -78,7 +79,7 @@ def test_member_config_is_what_digitnet_train_builds():
 
 def test_member_config_rejects_bad_flags_in_one_line():
     with pytest.raises(DigitnetError, match="not valid `digitnet train` flags") as caught:
-        member_config(er.Member("member-00", "seed", 0), ("--no-such-flag",))
+        member_config(ed.Member("member-00", "seed", 0), ("--no-such-flag",))
     assert "\n" not in str(caught.value)
 
 
@@ -86,7 +87,7 @@ def test_ray_members_have_the_weights_of_local_training(ray_ensemble, data, tmp_
     from digitnet import train
 
     for index in range(2):
-        member = er.Member(f"member-{index:02d}", "seed", index)
+        member = ed.Member(f"member-{index:02d}", "seed", index)
         local = tmp_path / member.name
         train.train(member_config(member, TRAIN_ARGS), local, data)
         _assert_same_weights(ray_ensemble / member.name / "model.keras", local / "model.keras")
@@ -117,7 +118,7 @@ def test_rerun_skips_finished_members(ray_ensemble, monkeypatch):
     lines = []
     assert (
         cluster.train_members_on_ray(
-            ray_ensemble, er.read_manifest(ray_ensemble), member_config=member_config, report=lines.append
+            ray_ensemble, ed.read_manifest(ray_ensemble), member_config=member_config, report=lines.append
         )
         == []
     )

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import synthetic_mnist
 from digitnet import engine
-from digitnet.evaluate import make_logits_fn
+from digitnet.inference import make_logits_fn
 from digitnet.predict import ProbabilityModel, load_model, resolve_model_path
 
 pytestmark = pytest.mark.skipif(not engine.litert_available(), reason="ai-edge-litert not installed")

@@ -14,7 +14,7 @@ USER_ERRORS = [
     ("digitnet.detector", "DetectorError", Exception),
     ("digitnet.engine", "EngineError", Exception),
     ("digitnet.ensemble", "UnknownRuleError", KeyError),
-    ("digitnet.ensemble_runs", "EnsembleError", Exception),
+    ("digitnet.ensemble_dir", "EnsembleError", Exception),
     ("digitnet.export", "ExportError", Exception),
     ("digitnet.finetune", "ExamplesError", ValueError),
     ("digitnet.finetune", "FinetuneError", Exception),

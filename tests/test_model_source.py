@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from digitnet import model_source
-from digitnet.ensemble_runs import EnsembleError, Manifest, Member, create_ensemble
+from digitnet.ensemble_dir import EnsembleError, Manifest, Member, create_ensemble
 from digitnet.model_source import ModelLoadError, ModelSource, looks_like_model
 
 

@@ -45,7 +45,7 @@ def test_held_out_kinds_are_disjoint_from_the_training_kinds():
 
 
 def test_the_detector_trains_on_training_kinds_only():
-    from digitnet.detector import NEGATIVE_MIX
+    from digitnet.detector_train import NEGATIVE_MIX
 
     assert set(NEGATIVE_MIX) <= set(TRAIN_KINDS)
 

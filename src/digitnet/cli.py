@@ -520,14 +520,14 @@ def _print_prediction(name: str, prediction, as_json: bool) -> None:
 
 
 def cmd_detector_train(args) -> int:
-    from digitnet import detector
+    from digitnet import detector, detector_train
     from digitnet.negatives import load_fashion
 
     data = _load_data(args)
     fashion = load_fashion("train")  # missing Fashion-MNIST fails before the long part
     _err(f"rendering negatives and training the not-a-digit detector ({detector.TRAINING_TIME})")
     out = args.out or detector.default_detector_dir()
-    threshold = detector.train_on_mnist(
+    threshold = detector_train.train_on_mnist(
         data, fashion, out, negatives=args.negatives, epochs=args.epochs, seed=args.seed
     )
     print(f"detector saved in {out} (threshold {threshold:.3f})")
@@ -649,7 +649,7 @@ def _train_flags(args) -> list[str]:
 def member_config(member, train_args: tuple[str, ...]):
     """The TrainConfig `digitnet train` builds for a new ensemble member (ensemble_runs.member_command's
     flags), validated: a member trained elsewhere (on Ray) with it gets the same weights."""
-    from digitnet.ensemble_runs import EnsembleError
+    from digitnet.ensemble_dir import EnsembleError
     from digitnet.models import check_arch
 
     command = ["train", "--arch", member.arch, "--seed", str(member.seed), *train_args]

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from digitnet.config import TrainConfig
-from digitnet.ensemble_runs import Manifest, Member, member_state
+from digitnet.ensemble_dir import Manifest, Member, member_state
 from digitnet.errors import DigitnetError, first_line
 from digitnet.fileio import publish_directory
 from digitnet.layout import CONFIG_FILE

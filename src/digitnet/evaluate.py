@@ -1,4 +1,5 @@
-"""Accuracy, per-class accuracy and the confusion matrix: numbers, not prints."""
+"""Evaluating a saved model or ensemble on MNIST: loads the networks (through Keras, the reference the
+faster engines are compared with) and scores them with digitnet.metrics."""
 
 from __future__ import annotations
 
@@ -6,73 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The logits helpers live in digitnet.inference (below the engine); importable from here as before.
-from digitnet.inference import LogitsFn, make_logits_fn, predict_logits  # noqa: F401
-from digitnet.shapes import NUM_CLASSES
-
-
-def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of images whose predicted class equals the label."""
-    if len(labels) == 0:
-        raise ValueError("accuracy of an empty set is undefined")
-    return float(np.mean(np.asarray(predicted) == np.asarray(labels)))
-
-
-def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """counts[true, predicted]."""
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (np.asarray(labels), np.asarray(predicted)), 1)
-    return counts
-
-
-def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
-    totals = confusion.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    accuracy: float
-    per_class_accuracy: list[float]
-    confusion: list[list[int]]  # [true][predicted]
-    count: int
-
-    def to_dict(self) -> dict:
-        return {
-            "accuracy": self.accuracy,
-            "per_class_accuracy": self.per_class_accuracy,
-            "confusion_matrix": self.confusion,
-            "count": self.count,
-        }
-
-
-def evaluate_split(
-    logits_fn: LogitsFn, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000
-) -> Evaluation:
-    return evaluation_from_logits(predict_logits(logits_fn, images, batch_size), labels)
-
-
-def evaluation_from_logits(logits: np.ndarray, labels: np.ndarray) -> Evaluation:
-    return evaluation_from_predictions(np.asarray(logits).argmax(axis=1), labels)
-
-
-def evaluation_from_predictions(predicted: np.ndarray, labels: np.ndarray) -> Evaluation:
-    confusion = confusion_matrix(predicted, labels)
-    return Evaluation(
-        accuracy(predicted, labels),
-        [float(value) for value in per_class_accuracy(confusion)],
-        confusion.tolist(),
-        int(len(labels)),
-    )
-
-
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Mean softmax cross-entropy, computed stably from logits."""
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_normalizer = np.log(np.exp(shifted).sum(axis=1))
-    return float(np.mean(log_normalizer - shifted[np.arange(len(labels)), labels]))
+from digitnet.metrics import Evaluation, accuracy, evaluation_from_predictions
 
 
 def ensemble_accuracies(member_probabilities: np.ndarray, labels: np.ndarray) -> dict:
@@ -108,7 +43,7 @@ def evaluate_model(model, data, rule: str = "mean", batch_size: int = 1000) -> M
 def evaluate_ensemble(ensemble, test) -> dict:
     """{"members": [{"name", "arch", "seed", "test_accuracy"}], "rules": {rule: test accuracy}} of an
     ensemble (a ModelSource or its directory) on a test split, run by Keras."""
-    from digitnet.ensemble_runs import read_manifest
+    from digitnet.ensemble_dir import read_manifest
     from digitnet.model_source import ModelSource
     from digitnet.predict import ProbabilityModel
 

@@ -342,8 +342,8 @@ def all_layers(layer) -> list:
 
 
 def accuracy_of(model, images: np.ndarray, labels: np.ndarray) -> float:
-    from digitnet.evaluate import accuracy
     from digitnet.inference import make_logits_fn, predict_logits
+    from digitnet.metrics import accuracy
 
     return accuracy(predict_logits(make_logits_fn(model), images).argmax(axis=1), labels)
 

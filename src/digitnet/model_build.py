@@ -104,11 +104,11 @@ def train_reading_detector(
     data: Mnist, out_dir: Path, *, negatives: int = 30_000, epochs: int = 3, seed: int = 0, on_epoch=None
 ) -> float:
     """The detector for the reading model; its threshold flags DETECTOR_FLAG_RATE of validation digits."""
-    from digitnet import detector
+    from digitnet import detector_train
     from digitnet.negatives import load_fashion
 
     font_digits = validation_digits(data, font_digits=2000).images[len(data.validation) :, ..., 0]
-    return detector.train_on_mnist(
+    return detector_train.train_on_mnist(
         data,
         load_fashion("train"),
         out_dir,

@@ -6,7 +6,7 @@ Every command that takes a model (predict, serve, evaluate, export, finetune) as
 model.keras files hold its networks, and the folder whose side files travel with it:
 
     model_dir/
-      model.keras          the network (an ensemble has one per member, see ensemble_runs)
+      model.keras          the network (an ensemble has one per member, see ensemble_dir)
       config.json          how it was trained (a run made by `digitnet train`)
       calibration.json     temperature and doubt threshold fitted on validation data (optional)
       detector/            its own not-a-digit detector (optional; else the cached one)
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from digitnet.ensemble_runs import is_ensemble_dir, member_model_paths
+from digitnet.ensemble_dir import is_ensemble_dir, member_model_paths
 from digitnet.errors import DigitnetError, first_line
 from digitnet.layout import (
     CALIBRATION_FILE,

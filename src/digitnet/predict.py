@@ -81,7 +81,7 @@ def load_model(path: Path | ModelSource):
 
 def load_source_models(source: ModelSource) -> list:
     """Every network of a model source, checked to take the same input."""
-    from digitnet.ensemble_runs import EnsembleError
+    from digitnet.ensemble_dir import EnsembleError
 
     models = [_load_keras_file(path) for path in source.model_files]
     shapes = {tuple(model.input_shape[1:]) for model in models}

@@ -201,7 +201,7 @@ def trials_csv(grid, specs) -> str:
 
 
 def _publish_best(out: Path, base: TrainConfig, grid, data) -> dict:
-    from digitnet.evaluate import accuracy
+    from digitnet.metrics import accuracy
     from digitnet.predict import ProbabilityModel
 
     finished = [r for r in grid if not r.error and r.checkpoint is not None]

@@ -23,9 +23,9 @@ from digitnet.augment import AffineRanges, StyleRanges, augment_batch, augment_s
 from digitnet.config import ConfigError, TrainConfig
 from digitnet.data import Mnist, Split
 from digitnet.errors import DigitnetError
-from digitnet.evaluate import accuracy, cross_entropy
 from digitnet.fileio import atomic_save_keras
 from digitnet.inference import make_logits_fn, predict_logits
+from digitnet.metrics import accuracy, cross_entropy
 
 
 @dataclass(frozen=True)

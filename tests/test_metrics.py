@@ -3,13 +3,13 @@ import math
 import numpy as np
 import pytest
 
-from digitnet.evaluate import (
+from digitnet.inference import predict_logits
+from digitnet.metrics import (
     accuracy,
     confusion_matrix,
     cross_entropy,
     evaluate_split,
     per_class_accuracy,
-    predict_logits,
 )
 
 
