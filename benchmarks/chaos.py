@@ -72,7 +72,7 @@ def run_to_end(args: list[str], log: Path) -> float:
 
 def epochs_done(run_dirs: list[Path]) -> int:
     """The most epochs any of the runs has a complete checkpoint for (0: none yet)."""
-    from digitnet import runs
+    from digitnet.training import runs
 
     done = 0
     for run_dir in run_dirs:
@@ -142,7 +142,7 @@ def kill_schedule(rng: np.random.Generator, kills: int, epochs: int) -> list[tup
 
 def timing_of(run_dir: Path, wall_s: float, epochs: int) -> dict:
     """Seconds an epoch takes, and seconds before the first one starts, from a finished run."""
-    from digitnet import runs
+    from digitnet.training import runs
 
     trained_s = float(runs.read_metrics(run_dir)[-1]["elapsed_seconds"])
     epoch_s = trained_s / epochs
@@ -150,7 +150,7 @@ def timing_of(run_dir: Path, wall_s: float, epochs: int) -> dict:
 
 
 def same_weights(a: Path, b: Path) -> bool:
-    from digitnet.predict import load_model
+    from digitnet.reading.predict import load_model
 
     first, second = load_model(a).get_weights(), load_model(b).get_weights()
     return len(first) == len(second) and all(np.array_equal(x, y) for x, y in zip(first, second))

@@ -163,7 +163,7 @@ def fuzz_loop(cases: int, make_case: Callable, try_case: Callable, rng) -> dict:
 
 
 def fuzz_idx(cases: int, rng, scratch: Path) -> dict:
-    from digitnet.data import DataError, read_idx_images, read_idx_labels
+    from digitnet.data.mnist import DataError, read_idx_images, read_idx_labels
 
     seeds = idx_files(rng)
     path = scratch / "fuzz.idx"
@@ -191,7 +191,7 @@ def fuzz_idx(cases: int, rng, scratch: Path) -> dict:
 
 
 def fuzz_images(cases: int, rng) -> dict:
-    from digitnet.preprocess import ImageError, image_to_mnist
+    from digitnet.data.preprocess import ImageError, image_to_mnist
 
     seeds = [(fmt, image_file(digit_pixels(rng), fmt)) for fmt in ("PNG", "JPEG", "GIF", "BMP")]
 
@@ -272,7 +272,7 @@ def fuzz_service(cases: int, rng) -> dict:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from digitnet.predict import Predictor
+    from digitnet.reading.predict import Predictor
     from digitnet.serve import create_app
     from digitnet.serve.model_info import describe_model
 

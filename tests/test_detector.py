@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_split
-from digitnet import detector, detector_train
-from digitnet.negatives import negative_images, scribble, two_digits, uniform_noise
+from digitnet.data.negatives import negative_images, scribble, two_digits, uniform_noise
+from digitnet.jobs import detector_train
+from digitnet.reading import detector
 
 
 def _digits_u8(count, seed):
@@ -57,7 +58,7 @@ def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):
 
 def test_training_negatives_are_never_blank():
     """A negative that preprocesses to a blank page teaches nothing: it is drawn again."""
-    from digitnet.uncertainty import is_blank
+    from digitnet.reading.uncertainty import is_blank
 
     digits = _digits_u8(200, 0)
     fashion_like = np.random.default_rng(5).integers(0, 256, (200, 28, 28), dtype=np.uint8)
@@ -82,7 +83,7 @@ def test_train_on_mnist_assembles_the_sets_from_the_splits_and_saves_the_detecto
 
 
 def test_the_engine_behind_a_loaded_detector_is_built_once_and_public(tmp_path):
-    from digitnet.engine import ENGINES
+    from digitnet.reading.engine import ENGINES
 
     digits = _digits_u8(300, 0)
     fashion_like = np.random.default_rng(5).integers(0, 256, (100, 28, 28), dtype=np.uint8)

@@ -5,14 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from digitnet import ensemble_dir as ed
-from digitnet import ensemble_runs as er
-from digitnet import layout, train
-from digitnet.config import TrainConfig
-from digitnet.ensemble import UnknownRuleError
-from digitnet.evaluate import ensemble_accuracies
-from digitnet.metrics import accuracy
-from digitnet.predict import ProbabilityModel
+from digitnet import layout
+from digitnet.jobs import ensemble as er
+from digitnet.jobs.evaluate import ensemble_accuracies
+from digitnet.reading import ensemble_dir as ed
+from digitnet.reading.ensemble_rules import UnknownRuleError
+from digitnet.reading.predict import ProbabilityModel
+from digitnet.training import loop
+from digitnet.training.config import TrainConfig
+from digitnet.training.metrics import accuracy
 
 TINY = dict(batch_size=50, learning_rate=1e-3, train_eval_size=200, steps_per_call=4, epochs=1)
 
@@ -21,7 +22,7 @@ def _train_ensemble(directory, data, members=2):
     manifest = ed.Manifest(ed.plan_members(members, ["seed"], base_seed=10))
     ed.create_ensemble(directory, manifest)
     for member in manifest.members:
-        train.train(TrainConfig(arch=member.arch, seed=member.seed, **TINY), directory / member.name, data)
+        loop.train(TrainConfig(arch=member.arch, seed=member.seed, **TINY), directory / member.name, data)
     return manifest
 
 
@@ -128,8 +129,8 @@ def test_open_ensemble_plans_a_new_one_and_continues_an_existing_one(tmp_path):
 
 
 def test_open_ensemble_checks_flags_and_networks_before_creating_anything(tmp_path):
-    from digitnet.config import ConfigError
-    from digitnet.models import UnknownArchError
+    from digitnet.training.config import ConfigError
+    from digitnet.training.networks import UnknownArchError
 
     with pytest.raises(ConfigError):
         er.open_ensemble(

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import synthetic_mnist, synthetic_split
-from digitnet import finetune as ft
 from digitnet.cli import main
+from digitnet.jobs import finetune as ft
 
 STEPS = "6"  # a few steps: the tests check plumbing, not how well it adapts
 
@@ -32,7 +32,7 @@ def write_examples(folder: Path, count: int = 12) -> Path:
 
 
 def weights_of(path: Path) -> list[np.ndarray]:
-    from digitnet.predict import load_model
+    from digitnet.reading.predict import load_model
 
     return [np.asarray(w) for w in load_model(path).get_weights()]
 
@@ -41,7 +41,7 @@ def weights_of(path: Path) -> list[np.ndarray]:
 def synthetic_data(monkeypatch):
     """The CLI replays and measures on the tiny synthetic set instead of loading real MNIST."""
     data = synthetic_mnist()
-    monkeypatch.setattr("digitnet.cli._load_data", lambda args: data)
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: data)
     return data
 
 
@@ -57,7 +57,7 @@ def run_finetune(examples: Path, out: Path, model: Path, *extra: str) -> int:
 def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
     tmp_path, tiny_model_dir, synthetic_data, capsys
 ):
-    from digitnet.predict import Predictor
+    from digitnet.reading.predict import Predictor
 
     examples = write_examples(tmp_path / "writer")
     out = tmp_path / "adapted"
@@ -120,15 +120,15 @@ def test_source_run_calibration_and_detector_are_copied(tmp_path, tiny_model_dir
 def test_batch_norm_statistics_stay_frozen_and_layers_are_saved_trainable(tmp_path):
     import keras
 
-    from digitnet.fileio import atomic_save_keras
-    from digitnet.models import build_model
+    from digitnet.training.networks import build_model
+    from digitnet.util.fileio import atomic_save_keras
 
     source = atomic_save_keras(build_model("lean", seed=0), tmp_path / "lean.keras")
     examples = ft.load_examples(write_examples(tmp_path / "writer"))
     ft.finetune(source, examples, tmp_path / "out", mnist=synthetic_mnist(), steps=3)
 
     def batch_norms(path):
-        from digitnet.predict import load_model
+        from digitnet.reading.predict import load_model
 
         return [
             layer for layer in load_model(path).layers if isinstance(layer, keras.layers.BatchNormalization)
@@ -245,7 +245,7 @@ def test_a_non_empty_out_is_refused(tmp_path, tiny_model_dir, synthetic_data, ca
 
 
 def test_without_model_and_no_shipped_one_is_one_clear_error(tmp_path, synthetic_data, capsys, monkeypatch):
-    from digitnet import model_source
+    from digitnet.reading import model_source
 
     monkeypatch.setattr(model_source, "default_model_dir", lambda: tmp_path / "nothing-shipped")
     code = main(["finetune", str(write_examples(tmp_path / "writer")), "--out", str(tmp_path / "o")])

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from digitnet.inference import predict_logits
-from digitnet.metrics import (
+from digitnet.training.inference import predict_logits
+from digitnet.training.metrics import (
     accuracy,
     confusion_matrix,
     cross_entropy,

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from digitnet import model_source
-from digitnet.ensemble_dir import EnsembleError, Manifest, Member, create_ensemble
-from digitnet.model_source import ModelLoadError, ModelSource, looks_like_model
+from digitnet.reading import model_source
+from digitnet.reading.ensemble_dir import EnsembleError, Manifest, Member, create_ensemble
+from digitnet.reading.model_source import ModelLoadError, ModelSource, looks_like_model
 
 
 def test_run_directory_and_its_model_file(tiny_model_dir):

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from conftest import synthetic_split
-from digitnet.predict import Predictor
+from digitnet.reading.predict import Predictor
 from digitnet.serve import create_app
 from digitnet.serve.collect import ExampleStore
 from digitnet.serve.model_info import describe_model

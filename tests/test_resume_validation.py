@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from digitnet import cli, layout, runs
-from digitnet.config import TrainConfig
+from digitnet import cli, layout
+from digitnet.training import runs
+from digitnet.training.config import TrainConfig
 
 
 def _run_with_config(tmp_path, **changes):

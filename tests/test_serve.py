@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 
 from conftest import synthetic_split
-from digitnet.predict import Predictor
-from digitnet.preprocess import image_to_mnist
+from digitnet.data.preprocess import image_to_mnist
+from digitnet.reading.predict import Predictor
 from digitnet.serve import create_app
 from digitnet.serve.batching import BatchingPredictor
 from digitnet.serve.model_info import describe_model
@@ -522,7 +522,7 @@ def collect_client(predictor, tiny_model_dir, directory, **limits):
 
 
 def test_collect_saves_the_image_as_a_png_named_for_its_label(predictor, tiny_model_dir, images, tmp_path):
-    from digitnet.finetune import label_from_name
+    from digitnet.jobs.finetune import label_from_name
 
     folder = tmp_path / "collected"
     with collect_client(predictor, tiny_model_dir, folder) as client:
@@ -597,7 +597,7 @@ def test_a_write_failing_midway_leaves_no_file(predictor, tiny_model_dir, images
 
     folder = tmp_path / "c"
     with collect_client(predictor, tiny_model_dir, folder) as client:
-        monkeypatch.setattr("digitnet.fileio.os.fsync", failing_fsync)
+        monkeypatch.setattr("digitnet.util.fileio.os.fsync", failing_fsync)
         response = client.post("/collect", json={"image": images[0].tolist(), "label": 3})
         assert response.status_code == 500 and "error" in response.json()
         monkeypatch.undo()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from digitnet.config import TrainConfig
-from digitnet.sweep import SearchSpec, SweepError, check_specs, parse_search
+from digitnet.jobs.sweep import SearchSpec, SweepError, check_specs, parse_search
+from digitnet.training.config import TrainConfig
 
 
 def test_choices_and_ranges_are_parsed_with_the_fields_types():

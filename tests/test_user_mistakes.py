@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_mnist
-from digitnet import cli, runs
+from digitnet import cli
+from digitnet.training import runs
 
 
 def _error_line(capsys) -> str:

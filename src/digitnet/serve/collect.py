@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from digitnet.fileio import atomic_write_bytes
 from digitnet.serve.errors import RequestError, ServeError
 from digitnet.serve.tensors import PIXELS, SIDE, describe, nested_numbers, pixels
+from digitnet.util.fileio import atomic_write_bytes
 
 MAX_EXAMPLES = 10_000  # files kept in the folder: far more than one writer's fine-tuning needs
 MAX_BYTES = 50 * 1024 * 1024  # and bytes (a 28x28 PNG is ~300 bytes, so the count binds first)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from digitnet.layout import last_validation_accuracy
-from digitnet.model_source import ModelSource
+from digitnet.reading.model_source import ModelSource
 
 
 def describe_model(source: ModelSource | Path, rule: str = "mean") -> dict:
