@@ -38,7 +38,7 @@ def test_predictor_refuses_a_model_with_nan_weights(nan_model):
 
 
 def test_predict_evaluate_and_export_of_a_nan_model_are_one_line(nan_model, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_load_data", lambda args: synthetic_mnist())
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
     assert cli.main(["predict", str(nan_model), str(tmp_path / "digit.png")]) == 2
     assert "NaN" in _one_error_line(capsys)
     assert cli.main(["evaluate", str(nan_model)]) == 2

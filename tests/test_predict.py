@@ -178,7 +178,7 @@ def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkey
         predict.load_model(bomb)
     from conftest import synthetic_mnist
 
-    monkeypatch.setattr(cli, "_load_data", lambda args: synthetic_mnist())
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
     assert cli.main(["evaluate", str(bomb)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("digitnet: error:") and len(err.strip().splitlines()) == 1 and "bomb" in err
