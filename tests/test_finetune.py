@@ -284,3 +284,42 @@ def test_adapts_to_a_broad_pen_without_forgetting_mnist(tmp_path, real_model_dir
     assert result.writer_accuracy_after >= result.writer_accuracy_before
     assert result.mnist_test_accuracy_after >= result.mnist_test_accuracy_before - 0.005
     assert result.seconds < 60
+
+
+# ---------------------------------------------------------------- a tampered source folder
+
+
+@pytest.mark.parametrize("linked", ["config.json", "calibration.json", "detector"])
+def test_a_symbolic_link_in_the_source_folder_is_refused_before_training(
+    linked, tmp_path, tiny_model_dir, synthetic_data, capsys
+):
+    import shutil
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "detector.json").write_text("PRIVATE KEY")
+    (secret / "shadow").write_text("root:SECRET")
+    source = tmp_path / "source"
+    shutil.copytree(tiny_model_dir, source)
+    (source / linked).unlink(missing_ok=True)
+    (source / linked).symlink_to(secret if linked == "detector" else secret / "shadow")
+    out = tmp_path / "out"
+    assert run_finetune(write_examples(tmp_path / "writer"), out, source) == 2
+    error = capsys.readouterr().err.strip()
+    assert "symbolic link" in error and "\n" not in error and str(source / linked) in error
+    assert not out.exists()
+
+
+def test_only_a_models_own_files_are_copied(tmp_path, tiny_model_dir):
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(tiny_model_dir, source)
+    (source / "detector").mkdir()
+    (source / "detector" / "detector.json").write_text("{}")
+    (source / "detector" / "id_rsa").write_text("PRIVATE KEY")
+    (source / "notes.txt").write_text("not part of a model")
+    examples = ft.load_examples(write_examples(tmp_path / "writer"))
+    ft.finetune(source, examples, tmp_path / "out", steps=2)
+    copied = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
+    assert copied == ["config.json", "detector", "detector/detector.json", "finetune.json", "model.keras"]

@@ -571,6 +571,7 @@ def cmd_finetune(args) -> int:
     ft.check_out_dir(args.out)  # every cheap check before MNIST and the model load
     source = ModelSource.resolve(args.model)
     _ = source.model_file  # an ensemble has no single network to fine-tune: say so now
+    ft.side_files(source)  # a symbolic link in the model's folder is refused now, not after training
     try:
         examples = ft.load_examples(args.examples)
     except ft.ExamplesError as error:

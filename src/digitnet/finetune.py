@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,6 +52,10 @@ if TYPE_CHECKING:  # imported where used: the CLI's parser imports this module f
 LABELS_FILE = "labels.csv"
 FINETUNE_FILE = "finetune.json"
 COPIED_FROM_SOURCE = ("calibration.json", "detector")  # beside the source model; copied when present
+# The files those consist of: only these are copied, each a regular file inside the model's folder
+# (never a symbolic link: a tampered folder must not smuggle /etc/shadow into a fine-tuned model).
+SIDE_FILES = (CONFIG_FILE, "calibration.json", "detector/detector.json", "detector/detector.keras")
+MAX_SIDE_FILE_BYTES = 64 * 2**20  # a detector.keras is ~0.5 MB, the JSON files a few kB
 EXAMPLE_SUFFIXES = IMAGE_SUFFIXES  # what `predict` reads from a folder
 MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natural smallest set
 
@@ -244,6 +250,53 @@ def check_out_dir(out_dir: Path) -> None:
 sha256_file = file_sha256  # the name tests have used
 
 
+def side_files(source: ModelSource) -> list[str]:
+    """The SIDE_FILES present beside the source model (paths relative to its folder), checked:
+    FinetuneError for a symbolic link, a non-file or an oversized file, before anything is trained."""
+    run_dir = source.directory
+    if run_dir is None:
+        return []
+    present = []
+    for name in SIDE_FILES:
+        for path in _parts_of(Path(run_dir), name):
+            if path.is_symlink():
+                raise FinetuneError(
+                    f"{path} is a symbolic link; a model's folder must hold its own files "
+                    "(copy the real file there), nothing was written"
+                )
+        path = Path(run_dir) / name
+        if not path.exists():
+            continue
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIDE_FILE_BYTES:
+            raise FinetuneError(
+                f"{path} is not a regular file of at most {MAX_SIDE_FILE_BYTES // 2**20} MB; "
+                "the source model's folder looks damaged: pass a model made by digitnet"
+            )
+        present.append(name)
+    return present
+
+
+def _parts_of(folder: Path, name: str) -> list[Path]:
+    """folder/detector and folder/detector/detector.json for name "detector/detector.json"."""
+    parts = Path(name).parts
+    return [folder.joinpath(*parts[: end + 1]) for end in range(len(parts))]
+
+
+def _copy_regular_file(source: Path, target: Path) -> None:
+    """Copy one file, refusing (FinetuneError) a link swapped in since side_files checked it."""
+    try:
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as error:
+        raise FinetuneError(f"cannot copy {source} ({error.strerror}); nothing was written") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise FinetuneError(f"{source} is not a regular file; nothing was written")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as copy:
+            shutil.copyfileobj(handle, copy)
+
+
 def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> None:
     """out_dir/ model.keras, finetune.json, and the source's config.json, calibration.json and
     detector/ when its folder has them; built in a hidden sibling and renamed into place whole."""
@@ -254,13 +307,8 @@ def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> 
     try:
         atomic_save_keras(model, staging / MODEL_FILE)
         atomic_write_text(staging / FINETUNE_FILE, json.dumps(record, indent=2) + "\n")
-        run_dir = source.directory
-        for name in (CONFIG_FILE, *COPIED_FROM_SOURCE) if run_dir else ():
-            item = run_dir / name
-            if item.is_dir():
-                shutil.copytree(item, staging / name)
-            elif item.is_file():
-                shutil.copy2(item, staging / name)
+        for name in side_files(source):  # the files a model consists of, links refused
+            _copy_regular_file(Path(source.directory) / name, staging / name)
         publish_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -405,6 +453,7 @@ def finetune(
         raise FinetuneError(f"--steps must be at least 1, got {steps}")
     check_out_dir(out_dir)
     source = ModelSource.resolve(model_path)
+    side_files(source)  # a tampered source folder is refused before the work, not after
     keras.utils.set_random_seed(seed)  # dropout masks; the batches come from batch_indices
     model = load_model(source)
     measure = mnist is not None and check_mnist
