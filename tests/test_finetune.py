@@ -323,3 +323,37 @@ def test_only_a_models_own_files_are_copied(tmp_path, tiny_model_dir):
     ft.finetune(source, examples, tmp_path / "out", steps=2)
     copied = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
     assert copied == ["config.json", "detector", "detector/detector.json", "finetune.json", "model.keras"]
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--seed", "-1"], "--seed must be"),
+        (["--seed", "99999999999"], "--seed must be"),
+        (["--steps", "10000000000"], "--steps must be"),
+        (["--steps", "0"], "--steps must be"),
+    ],
+)
+def test_impossible_seed_or_steps_is_one_line_before_anything_loads(
+    flags, says, tmp_path, tiny_model_dir, capsys, monkeypatch
+):
+    monkeypatch.setattr("digitnet.cli._load_data", lambda args: pytest.fail("loaded MNIST"))
+    examples = write_examples(tmp_path / "writer")
+    code = main(
+        ["finetune", str(examples), "--out", str(tmp_path / "out"), "--model", str(tiny_model_dir), *flags]
+    )
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error.startswith(f"digitnet: error: {says}") and "\n" not in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_that_is_a_symbolic_link_is_refused_before_training(
+    tmp_path, tiny_model_dir, capsys, monkeypatch
+):
+    monkeypatch.setattr("digitnet.cli._load_data", lambda args: pytest.fail("loaded MNIST"))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "empty")
+    assert run_finetune(write_examples(tmp_path / "writer"), tmp_path / "out", tiny_model_dir) == 2
+    error = capsys.readouterr().err.strip()
+    assert "is a symbolic link" in error and "\n" not in error
+    assert list((tmp_path / "empty").iterdir()) == []

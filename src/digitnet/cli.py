@@ -568,6 +568,7 @@ def cmd_finetune(args) -> int:
     from digitnet import finetune as ft
     from digitnet.model_source import ModelSource
 
+    ft.check_settings(args.seed, args.steps)
     ft.check_out_dir(args.out)  # every cheap check before MNIST and the model load
     source = ModelSource.resolve(args.model)
     _ = source.model_file  # an ensemble has no single network to fine-tune: say so now

@@ -60,6 +60,8 @@ EXAMPLE_SUFFIXES = IMAGE_SUFFIXES  # what `predict` reads from a folder
 MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natural smallest set
 
 DEFAULT_STEPS = 200  # Adam steps; measured ~5 s for the seed network on two busy cores
+MAX_STEPS = 100_000  # ~40 min on two cores: far past where more steps help a few dozen examples
+MAX_SEED = 2**32 - 1  # what NumPy's and Keras's seeding accept
 LEARNING_RATE = 1e-4  # small: the network is already good, only nudged towards the writer
 WRITER_BATCH = 32  # the writer's (augmented) examples in each batch ...
 REPLAY_BATCH = 32  # ... and as many MNIST training images, so MNIST is not forgotten
@@ -240,9 +242,19 @@ def load_examples(folder: Path) -> Examples:
 # ---------------------------------------------------------------- the output directory
 
 
+def check_settings(seed: int, steps: int) -> None:
+    """FinetuneError (one line) for a seed or step count that cannot work, before anything is loaded."""
+    if not 0 <= seed <= MAX_SEED:
+        raise FinetuneError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise FinetuneError(f"--steps must be from 1 to {MAX_STEPS:,}, got {steps}")
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Refuse an --out that holds something: a fine-tuned model never overwrites anything."""
     out_dir = Path(out_dir)
+    if out_dir.is_symlink():  # the model is renamed into place: a link there cannot be replaced
+        raise FinetuneError(f"{out_dir} is a symbolic link; name a new folder for --out")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise FinetuneError(f"{out_dir} exists and is not an empty folder; choose another --out")
 
@@ -449,8 +461,7 @@ def finetune(
     from digitnet.model_source import ModelSource
     from digitnet.predict import load_model
 
-    if steps < 1:
-        raise FinetuneError(f"--steps must be at least 1, got {steps}")
+    check_settings(seed, steps)
     check_out_dir(out_dir)
     source = ModelSource.resolve(model_path)
     side_files(source)  # a tampered source folder is refused before the work, not after
