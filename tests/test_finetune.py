@@ -357,3 +357,42 @@ def test_an_out_that_is_a_symbolic_link_is_refused_before_training(
     error = capsys.readouterr().err.strip()
     assert "is a symbolic link" in error and "\n" not in error
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+# ---------------------------------------------------------------- labels.csv names only this folder's files
+
+
+@pytest.mark.parametrize("row", ["../outside_7.png,7", "/etc/passwd,7", "sub/inner_7.png,7", "..,7"])
+def test_labels_csv_naming_anything_outside_examples_is_one_line(row, tmp_path):
+    folder = write_examples(tmp_path / "writer")
+    save_png(tmp_path / "outside_7.png", np.eye(28))  # would be trained on if the row were followed
+    (folder / "sub").mkdir()
+    save_png(folder / "sub" / "inner_7.png", np.eye(28))
+    rows = [f"{p.name},{p.stem[-1]}" for p in sorted(folder.glob("*.png"))]
+    (folder / "labels.csv").write_text("\n".join([*rows, row]) + "\n")
+    with pytest.raises(ft.ExamplesError) as raised:
+        ft.load_examples(folder)
+    assert len(raised.value.problems) == 1
+    assert "is not a file name in" in raised.value.problems[0]
+
+
+def test_a_flood_of_problems_shows_the_first_few_and_a_count(
+    tmp_path, tiny_model_dir, synthetic_data, capsys
+):
+    folder = write_examples(tmp_path / "writer")
+    rows = [f"{p.name},{p.stem[-1]}" for p in sorted(folder.glob("*.png"))]
+    missing = [f"gone{index}_1.png,1" for index in range(5000)]
+    (folder / "labels.csv").write_text("\n".join(rows + missing) + "\n")
+    assert run_finetune(folder, tmp_path / "out", tiny_model_dir) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == ft.PROBLEMS_SHOWN + 2
+    assert lines[-2] == f"digitnet: error: ... and {5000 - ft.PROBLEMS_SHOWN:,} more"
+    assert lines[-1] == f"digitnet: 5,000 problems in {folder}; nothing was written"
+
+
+def test_an_oversized_labels_csv_is_refused_unread(tmp_path):
+    folder = write_examples(tmp_path / "writer")
+    (folder / "labels.csv").write_text("x" * (ft.MAX_LABELS_BYTES + 1))
+    with pytest.raises(ft.ExamplesError) as raised:
+        ft.load_examples(folder)
+    assert "labels.csv is over 4 MB" in raised.value.problems[0]

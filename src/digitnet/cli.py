@@ -576,10 +576,10 @@ def cmd_finetune(args) -> int:
     try:
         examples = ft.load_examples(args.examples)
     except ft.ExamplesError as error:
-        for problem in error.problems:
+        for problem in error.shown():  # the first few and a count, however many there are
             _err(f"digitnet: error: {problem}")
         if len(error.problems) > 1:
-            _err(f"digitnet: {len(error.problems)} problems in {args.examples}; nothing was written")
+            _err(f"digitnet: {len(error.problems):,} problems in {args.examples}; nothing was written")
         return EXIT_USER_ERROR
     counts = examples.per_digit()
     print(

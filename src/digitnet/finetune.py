@@ -58,6 +58,8 @@ SIDE_FILES = (CONFIG_FILE, "calibration.json", "detector/detector.json", "detect
 MAX_SIDE_FILE_BYTES = 64 * 2**20  # a detector.keras is ~0.5 MB, the JSON files a few kB
 EXAMPLE_SUFFIXES = IMAGE_SUFFIXES  # what `predict` reads from a folder
 MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natural smallest set
+MAX_LABELS_BYTES = 4 * 2**20  # labels.csv: ~100,000 rows, ten times the most /collect keeps
+PROBLEMS_SHOWN = 20  # a folder with thousands of problems: the first few, then how many in all
 
 DEFAULT_STEPS = 200  # Adam steps; measured ~5 s for the seed network on two busy cores
 MAX_STEPS = 100_000  # ~40 min on two cores: far past where more steps help a few dozen examples
@@ -72,8 +74,13 @@ class ExamplesError(DigitnetError, ValueError):
     """The examples folder cannot be used; `problems` holds one line per problem."""
 
     def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
         self.problems = list(problems)
+        super().__init__("\n".join(self.shown()))
+
+    def shown(self) -> list[str]:
+        """The first PROBLEMS_SHOWN problems, and a line counting the rest if there are more."""
+        more = len(self.problems) - PROBLEMS_SHOWN
+        return self.problems[:PROBLEMS_SHOWN] + ([f"... and {more:,} more"] if more > 0 else [])
 
 
 class FinetuneError(DigitnetError):
@@ -136,6 +143,9 @@ def read_labels_csv(folder: Path) -> tuple[dict[str, int], list[str], set[str]]:
     """
     path = folder / LABELS_FILE
     try:
+        if path.stat().st_size > MAX_LABELS_BYTES:
+            too_big = f"{path} is over {MAX_LABELS_BYTES // 2**20} MB; list only this folder's images"
+            return {}, [too_big], set()
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
@@ -156,6 +166,11 @@ def read_labels_csv(folder: Path) -> tuple[dict[str, int], list[str], set[str]]:
             problems.append(
                 f"{where}: {name} is listed again (first on line {first_line[name]}); list each file once"
             )
+        elif not is_plain_name(name):
+            problems.append(
+                f"{where}: {name[:80]!r} is not a file name in {folder}; list only the names of "
+                "files in the examples folder (no folders, no paths)"
+            )
         elif not (folder / name).is_file():
             problems.append(f"{where}: {name} does not exist in {folder}; fix the name or remove the row")
         elif isinstance(label, str):
@@ -166,10 +181,15 @@ def read_labels_csv(folder: Path) -> tuple[dict[str, int], list[str], set[str]]:
     return labels, problems, set(first_line)
 
 
+def is_plain_name(name: str) -> bool:
+    """True for a file name alone: no folder part, no "..", nothing that leads out of EXAMPLES."""
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
 def _is_header(cells: list[str], folder: Path) -> bool:
-    return (
-        len(cells) == 2 and isinstance(parse_label(cells[1], ""), str) and not (folder / cells[0]).is_file()
-    )
+    if len(cells) != 2 or not isinstance(parse_label(cells[1], ""), str):
+        return False
+    return not (is_plain_name(cells[0]) and (folder / cells[0]).is_file())
 
 
 def example_files(folder: Path) -> tuple[list[str], list[str]]:
