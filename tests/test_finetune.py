@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -396,3 +397,44 @@ def test_an_oversized_labels_csv_is_refused_unread(tmp_path):
     with pytest.raises(ft.ExamplesError) as raised:
         ft.load_examples(folder)
     assert "labels.csv is over 4 MB" in raised.value.problems[0]
+
+
+# ---------------------------------------------------------------- leftovers and SIGTERM
+
+
+def test_staging_left_by_a_killed_finetune_is_removed_and_a_live_ones_kept(tmp_path, tiny_model_dir):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"{ft.staging_prefix(tmp_path / 'out', dead.pid)}abc123"
+    live = tmp_path / f"{ft.staging_prefix(tmp_path / 'out', os.getpid())}def456"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "model.keras").write_bytes(b"half")
+    examples = ft.load_examples(write_examples(tmp_path / "writer"))
+    ft.finetune(tiny_model_dir, examples, tmp_path / "out", steps=2)
+    assert not stale.exists() and live.is_dir()
+    assert (tmp_path / "out" / "model.keras").is_file()
+
+
+def test_sigterm_ends_finetune_as_ctrl_c_does(tmp_path, tiny_model_dir, synthetic_data, capsys, monkeypatch):
+    import signal
+    import time
+
+    def killed(*_args, **_kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)  # the handler raises KeyboardInterrupt before this ends
+        pytest.fail("SIGTERM was not handled")
+
+    def ignored(*_args):  # without the fix SIGTERM lands here, not on pytest itself
+        pass
+
+    monkeypatch.setattr(ft, "finetune", killed)
+    previous = signal.signal(signal.SIGTERM, ignored)
+    try:
+        code = run_finetune(write_examples(tmp_path / "writer"), tmp_path / "out", tiny_model_dir)
+        assert signal.getsignal(signal.SIGTERM) is ignored  # the CLI's handler is gone again
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130 and "digitnet: interrupted" in capsys.readouterr().err

@@ -564,6 +564,7 @@ def cmd_serve(args) -> int:
 # ---------------------------------------------------------------- fine-tuning to one writer
 
 
+@sigterm_as_keyboard_interrupt()  # `kill` ends it as Ctrl+C does: nothing half-written, exit 130
 def cmd_finetune(args) -> int:
     from digitnet import finetune as ft
     from digitnet.model_source import ModelSource

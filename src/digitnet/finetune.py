@@ -27,6 +27,7 @@ The result is written as a run-like directory (see write_model_dir) that `predic
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import shutil
@@ -329,13 +330,43 @@ def _copy_regular_file(source: Path, target: Path) -> None:
             shutil.copyfileobj(handle, copy)
 
 
+def staging_prefix(out_dir: Path, pid: int) -> str:
+    """The hidden sibling a fine-tuned model is built in: .OUT.partial-<pid>-<random>."""
+    return f".{Path(out_dir).name}.partial-{pid}-"
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove staging folders beside `out_dir` left by a finetune killed while saving: those whose
+    process (the PID in the name) is gone. A live process's staging folder is left alone."""
+    removed = []
+    prefix = f".{Path(out_dir).name}.partial-"
+    for path in Path(out_dir).parent.glob(f"{glob.escape(prefix)}*"):
+        pid_text = path.name[len(prefix) :].split("-", 1)[0]
+        if path.is_symlink() or not path.is_dir() or not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
 def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> None:
     """out_dir/ model.keras, finetune.json, and the source's config.json, calibration.json and
     detector/ when its folder has them; built in a hidden sibling and renamed into place whole."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
+    remove_stale_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=staging_prefix(out_dir, os.getpid())))
     try:
         atomic_save_keras(model, staging / MODEL_FILE)
         atomic_write_text(staging / FINETUNE_FILE, json.dumps(record, indent=2) + "\n")
