@@ -438,3 +438,12 @@ def test_sigterm_ends_finetune_as_ctrl_c_does(tmp_path, tiny_model_dir, syntheti
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert code == 130 and "digitnet: interrupted" in capsys.readouterr().err
+
+
+def test_a_labels_csv_name_too_long_for_the_system_is_one_line(tmp_path):
+    folder = write_examples(tmp_path / "writer")
+    rows = [f"{p.name},{p.stem[-1]}" for p in sorted(folder.glob("*.png"))]
+    (folder / "labels.csv").write_text("\n".join([*rows, "a" * 300 + "_3.png,3"]) + "\n")
+    with pytest.raises(ft.ExamplesError) as raised:  # found by benchmarks/fuzz.py: was an OSError
+        ft.load_examples(folder)
+    assert len(raised.value.problems) == 1 and "does not exist" in raised.value.problems[0]

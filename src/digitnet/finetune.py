@@ -172,7 +172,7 @@ def read_labels_csv(folder: Path) -> tuple[dict[str, int], list[str], set[str]]:
                 f"{where}: {name[:80]!r} is not a file name in {folder}; list only the names of "
                 "files in the examples folder (no folders, no paths)"
             )
-        elif not (folder / name).is_file():
+        elif not _is_file(folder / name):
             problems.append(f"{where}: {name} does not exist in {folder}; fix the name or remove the row")
         elif isinstance(label, str):
             problems.append(label)
@@ -190,7 +190,15 @@ def is_plain_name(name: str) -> bool:
 def _is_header(cells: list[str], folder: Path) -> bool:
     if len(cells) != 2 or not isinstance(parse_label(cells[1], ""), str):
         return False
-    return not (is_plain_name(cells[0]) and (folder / cells[0]).is_file())
+    return not (is_plain_name(cells[0]) and _is_file(folder / cells[0]))
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, but False for a name the system refuses (too long, say) instead of an OSError."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def example_files(folder: Path) -> tuple[list[str], list[str]]:
