@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import shutil
 import tempfile
 import typing
@@ -33,6 +34,8 @@ METRIC = "validation_accuracy"
 ALIASES = {"lr": "learning_rate", "iterations": "goal_iterations", "synthetic": "synthetic_fraction"}
 _TYPES = {int: int, float: float, str: str, bool: bool, int | None: int}
 MNIST_TRAIN_SIZE = 60_000 - VALIDATION_SIZE  # the training split a trial's batches come from
+CHECKPOINT_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"  # how often Tune saves the sweep's state (run_sweep)
+CHECKPOINT_PERIOD_S = 2
 
 
 class SweepError(DigitnetError):
@@ -220,6 +223,11 @@ def run_sweep(out: Path, base: TrainConfig, specs, *, trials: int, data, cpus_pe
     trainable = tune.with_resources(
         tune.with_parameters(sweep_trial, base=base, data=data), {"cpu": cpus_per_trial}
     )
+    # Tune saves which trials have finished every 10 s at best, and on a busy machine (its "auto"
+    # period grows with the time a save takes) a minute or more apart: a sweep killed in between
+    # reruns trials that had finished. Every 2 s keeps a killed sweep's finished trials (a save of
+    # a sweep's state is a few kB). Read by Tune when the Tuner is made; a setting the user gave wins.
+    os.environ.setdefault(CHECKPOINT_PERIOD_ENV, str(CHECKPOINT_PERIOD_S))
     if tune.Tuner.can_restore(str(experiment)):
         tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
     elif out.exists() and _holds_files(out):
