@@ -82,9 +82,17 @@ BAD_REQUESTS = [
         404,
     ),
 ]
-# With --collect on: a bad example, and a full folder.
+# With --collect on: a bad example, another site's page, not JSON, and a full folder.
 COLLECT_REQUESTS = [
     ("post", "/collect", "/collect", {"json": {"image": A_DIGIT, "label": 10}}, 400),
+    (
+        "post",
+        "/collect",
+        "/collect",
+        {"json": {"image": A_DIGIT, "label": 1}, "headers": {"origin": "https://x.example"}},
+        403,
+    ),
+    ("post", "/collect", "/collect", {"content": b"{}", "headers": {"content-type": "text/plain"}}, 415),
     ("post", "/collect", "/collect", NOT_JSON, 400),
     ("post", "/collect", "/collect", {"content": TOO_BIG}, 413),
     ("post", "/collect", "/collect", {"json": {"image": A_DIGIT, "label": 1}}, 507),

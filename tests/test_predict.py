@@ -208,3 +208,12 @@ def test_the_trained_model_passes_the_archive_check(tiny_model_dir):
     from digitnet.reading import predict
 
     predict.check_keras_archive(tiny_model_dir / "model.keras")
+
+
+def test_predict_stdin_when_standard_input_is_closed_is_one_line(tiny_model_dir, capsys, monkeypatch):
+    from digitnet.cli import main
+
+    monkeypatch.setattr(sys, "stdin", None)  # what Python gives a process started with stdin closed
+    assert main(["predict", "--model", str(tiny_model_dir), "-"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("digitnet: error")]
+    assert errors == ["digitnet: error: -: standard input is closed; pipe an image into it or name a file"]

@@ -155,6 +155,7 @@ def cmd_ensemble_evaluate(args) -> int:
     return 0
 
 
+@sigterm_as_keyboard_interrupt()  # `kill` ends it as Ctrl+C does; a rerun continues it
 def cmd_sweep(args) -> int:
     from digitnet.jobs import cluster, sweep
 
@@ -163,18 +164,19 @@ def cmd_sweep(args) -> int:
     specs = [sweep.parse_search(text) for text in args.search or []]
     base = config_from_args(args)
     sweep.check_specs(base, specs)  # every bad spec fails here, before Ray or data
-    if args.out.exists() and any(args.out.iterdir()):
-        raise UserError(f"{args.out} exists and is not empty; choose another --out")
+    sweep.check_out(args.out)  # new, empty, or an interrupted sweep to continue
     ray = cluster.import_ray()
     data = load_data(args)
-    started_here = cluster.connect(ray, args.ray)
-    try:
-        best = sweep.run_sweep(
-            args.out, base, specs, trials=args.trials, data=data, cpus_per_trial=args.cpus_per_trial
-        )
-    finally:
-        if started_here:
-            ray.shutdown()
+    with sweep.locked_out(args.out):  # a second sweep into --out is refused
+        started_here = cluster.connect(ray, args.ray)
+        try:
+            cluster.check_resources(ray, args.cpus_per_trial, 0, f"--cpus-per-trial {args.cpus_per_trial:g}")
+            best = sweep.run_sweep(
+                args.out, base, specs, trials=args.trials, data=data, cpus_per_trial=args.cpus_per_trial
+            )
+        finally:
+            if started_here:
+                cluster.disconnect(ray)
     print(f"best of {args.trials} trials: {json.dumps(best['params'])}")
     print(f"validation accuracy: {best['validation_accuracy']:.4f}")
     print(f"test accuracy (measured once, after selection): {best['test_accuracy']:.4f}")

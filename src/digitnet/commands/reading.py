@@ -61,16 +61,15 @@ def cmd_models(args) -> int:
 def _model_and_images(args) -> tuple[Path | None, list[str]]:
     """`predict [MODEL] IMAGE...`: the first name is the model when it is one (a run, a .keras
     file, an ensemble), else every name is an image and the shipped default model reads them."""
-    from digitnet.reading.model_source import looks_like_model
+    from digitnet.reading.model_source import split_model_and_images
 
     names = list(args.images)
     if args.model is not None:
         return args.model, names
-    if looks_like_model(Path(names[0])):
-        if len(names) == 1:
-            raise UserError(f"{names[0]} is a model; name the images to read after it")
-        return Path(names[0]), names[1:]
-    return None, names
+    model, images, note = split_model_and_images(names)
+    if note:
+        err(f"note: {note}")
+    return model, images
 
 
 def cmd_predict(args) -> int:
@@ -90,6 +89,8 @@ def cmd_predict(args) -> int:
             "inputs are flagged uncertain"
         )
     read = read_inputs(expand_inputs(inputs))
+    if not read.names and not read.problems:  # only empty folders (or folders of other files)
+        raise UserError(f"no image found in {', '.join(inputs)}; name image files or folders holding them")
     for problem in read.problems:
         err(f"digitnet: error: {problem}")
     for name, image, prediction in zip(read.names, read.images, predictor.predict(read.batch())):

@@ -353,20 +353,23 @@ def cmd_export(args) -> int:
     return 0
 
 
+@sigterm_as_keyboard_interrupt()  # `kill` ends it as Ctrl+C does: nothing half-written, exit 130
 def cmd_finetune(args) -> int:
     from digitnet.jobs import finetune as ft
     from digitnet.reading.model_source import ModelSource
 
+    ft.check_settings(args.seed, args.steps)
     ft.check_out_dir(args.out)  # every cheap check before MNIST and the model load
     source = ModelSource.resolve(args.model)
     _ = source.model_file  # an ensemble has no single network to fine-tune: say so now
+    ft.side_files(source)  # a symbolic link in the model's folder is refused now, not after training
     try:
         examples = ft.load_examples(args.examples)
     except ft.ExamplesError as error:
-        for problem in error.problems:
+        for problem in error.shown():  # the first few and a count, however many there are
             err(f"digitnet: error: {problem}")
         if len(error.problems) > 1:
-            err(f"digitnet: {len(error.problems)} problems in {args.examples}; nothing was written")
+            err(f"digitnet: {len(error.problems):,} problems in {args.examples}; nothing was written")
         return EXIT_USER_ERROR
     counts = examples.per_digit()
     print(

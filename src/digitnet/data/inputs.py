@@ -45,6 +45,8 @@ def read_input(name: str) -> np.ndarray:
     from digitnet.data.preprocess import ImageError, image_to_mnist
 
     if name == STDIN:
+        if getattr(sys.stdin, "buffer", None) is None:  # started with standard input closed
+            raise ImageError("-: standard input is closed; pipe an image into it or name a file")
         return image_to_mnist(sys.stdin.buffer.read(), name="standard input")
     path = Path(name)
     if not path.exists():

@@ -9,6 +9,13 @@ The driver unpacks the run into a staging folder inside the ensemble and publish
 DIR/member-XX in one rename, so the result is an ordinary ensemble directory and a rerun skips
 what is done.
 
+Before anything starts: an ADDRESS must answer (connecting is bounded, not Ray's minutes of
+retries), and some node of the cluster must have the CPUs and GPUs one task asks for (else the task
+would wait forever). A local cluster started here ends with the driver, even on kill -9: Ray's own
+processes mostly do, but its agents outlive a killed driver for minutes, so a small guard process
+(told by the kernel when the driver dies, see shutdown.die_with_parent) ends whatever the driver
+started.
+
 Ray is optional (`pip install 'digitnet[cluster]'`) and imported only when called.
 """
 
@@ -18,12 +25,17 @@ import io
 import logging
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tarfile
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from digitnet.errors import DigitnetError, first_line
 from digitnet.layout import CONFIG_FILE
@@ -38,6 +50,10 @@ _LEFT_BEHIND = {CHECKPOINT_DIR, ".lock"}  # not sent back: resuming is the worke
 # Tests only: a folder where a test arms a member (an empty file <member>.armed); that member's first
 # task to finish an epoch takes the file, writes its PID to <member>.pid and waits to be killed.
 KILL_HOOK_ENV = "DIGITNET_TEST_KILL_DIR"
+CONNECT_TIMEOUT_S = 10.0  # an ADDRESS that does not answer within this is refused
+DEFAULT_PORTS = {"ray": 10001, "": 6379}  # Ray Client's port, and a head node's GCS port
+GUARD_PERIOD_S = 1.0  # how often the guard notes the driver's descendants
+_guard: subprocess.Popen | None = None  # the guard of the local cluster this process started
 
 
 class ClusterError(DigitnetError):
@@ -135,7 +151,11 @@ def publish_member(directory: Path, member: Member, payload: bytes) -> Path:
 
 
 def connect(ray, address: str) -> bool:
-    """Join Ray (a running session, a local cluster or ADDRESS); True if we started it here."""
+    """Join Ray (a running session, a local cluster or ADDRESS); True if we started it here.
+
+    ADDRESS is tried first with a plain connection (CONNECT_TIMEOUT_S): ClusterError at once when
+    nothing answers there. A local cluster gets a guard that ends it if this process is killed.
+    """
     if ray.is_initialized():
         return False
     source_root = str(Path(__file__).resolve().parents[2])
@@ -145,7 +165,9 @@ def connect(ray, address: str) -> bool:
     try:
         if address == LOCAL:
             ray.init(**quiet, include_dashboard=False, runtime_env={"env_vars": env_vars})
+            start_guard()
         else:
+            check_reachable(address)
             ray.init(**quiet, address=address)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise ClusterError(
@@ -153,6 +175,160 @@ def connect(ray, address: str) -> bool:
             "start one with `ray start --head`, or pass --ray local"
         ) from None
     return True
+
+
+def disconnect(ray) -> None:
+    """Leave the Ray session this process started (ending a local cluster), and stop its guard."""
+    global _guard
+    try:
+        ray.shutdown()
+    finally:
+        if _guard is not None:
+            _guard.terminate()  # it ends what is left of the cluster, then itself
+            try:
+                _guard.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _guard.kill()
+            _guard = None
+
+
+def host_and_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a Ray ADDRESS (host:port or ray://host[:port]); None for "auto"."""
+    scheme, _, rest = address.rpartition("://")
+    if address == "auto" or scheme not in DEFAULT_PORTS:
+        return None
+    try:
+        parts = urlsplit(f"//{rest}")
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS[scheme]
+    except ValueError:
+        raise ClusterError(f"--ray {address!r} is not host:port or ray://host:port") from None
+    if not host:
+        raise ClusterError(f"--ray {address!r} names no host; write host:port or ray://host:port")
+    return host, port
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """ClusterError (one line) unless something accepts a connection at ADDRESS within `timeout` s."""
+    target = host_and_port(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout):
+            pass
+    except OSError as error:
+        reason = "no answer" if isinstance(error, TimeoutError) else (error.strerror or str(error))
+        raise ClusterError(
+            f"nothing answers at {address} ({reason} within {timeout:g} s); start the cluster there "
+            "with `ray start --head`, check the address, or pass --ray local"
+        ) from None
+
+
+def check_resources(ray, cpus: float, gpus: float, asked: str) -> None:
+    """ClusterError unless some live node of the joined cluster has `cpus` CPUs and `gpus` GPUs:
+    a task no node can hold would wait forever. asked: the options that asked, as the user wrote them."""
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    if any(node.get("CPU", 0) >= cpus and node.get("GPU", 0) >= gpus for node in nodes):
+        return
+    most_cpus = max((node.get("CPU", 0) for node in nodes), default=0)
+    most_gpus = max((node.get("GPU", 0) for node in nodes), default=0)
+    raise ClusterError(
+        f"{asked}: no node of the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs "
+        f"(the most on one node: {most_cpus:g} CPUs, {most_gpus:g} GPUs), so the work would wait "
+        f"forever; ask for at most that"
+    )
+
+
+# ---------------------------------------------------------------- the guard of a local cluster
+
+
+def start_guard() -> None:
+    """Start the guard (see the module doc) from this, the main, thread; nothing off Linux."""
+    global _guard
+    from digitnet.util.shutdown import die_with_parent
+
+    preexec = die_with_parent()
+    if preexec is None or _guard is not None:
+        return
+    code = "import sys; from digitnet.jobs.cluster import guard; guard(int(sys.argv[1]))"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+    }
+    _guard = subprocess.Popen(
+        [sys.executable, "-c", code, str(os.getpid())],
+        preexec_fn=preexec,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl+C at the terminal reaches the driver, which stops it
+    )
+
+
+class _Stop(Exception):
+    pass
+
+
+def guard(driver: int, period: float = GUARD_PERIOD_S) -> None:
+    """The guard's loop: note the driver's descendants every `period` s until SIGTERM (the driver
+    died, or stopped it), then end every one still running (the same process: same start time)."""
+
+    def stop(_signum, _frame):
+        raise _Stop
+
+    signal.signal(signal.SIGTERM, stop)
+    seen: dict[int, str] = {}
+    try:
+        while os.getppid() == driver:
+            seen.update(descendants(driver, exclude=os.getpid()))
+            time.sleep(period)
+    except _Stop:
+        pass
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    end_processes(seen)
+
+
+def _proc_stat(pid: int) -> tuple[int, str] | None:
+    """(parent PID, start time) from /proc/PID/stat, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # after "(name) ": state, ppid, ...
+    return int(fields[1]), fields[19]
+
+
+def descendants(root: int, exclude: int = -1) -> dict[int, str]:
+    """{PID: start time} of every process below `root` (read from /proc)."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != exclude:
+            stat = _proc_stat(int(entry))
+            if stat is not None:
+                children.setdefault(stat[0], []).append((int(entry), stat[1]))
+    found, todo = {}, [root]
+    while todo:
+        for pid, started in children.get(todo.pop(), []):
+            found[pid] = started
+            todo.append(pid)
+    return found
+
+
+def end_processes(processes: dict[int, str], grace_s: float = 3.0) -> None:
+    """SIGTERM each process still running (same PID and start time), then SIGKILL what remains."""
+
+    def alive() -> list[int]:
+        return [pid for pid, started in processes.items() if (_proc_stat(pid) or (0, ""))[1] == started]
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in alive():
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace_s
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def train_members_on_ray(
@@ -190,6 +366,8 @@ def train_members_on_ray(
     ray = import_ray()
     started_here = connect(ray, address)
     try:
+        asked = f"--cpus-per-member {cpus_per_member:g} --gpus-per-member {gpus_per_member:g}"
+        check_resources(ray, cpus_per_member, gpus_per_member, asked)
         task = ray.remote(num_cpus=cpus_per_member, num_gpus=gpus_per_member, max_retries=MAX_RETRIES)(
             train_member_task
         )
@@ -204,7 +382,7 @@ def train_members_on_ray(
         return _collect(ray, refs, directory, shared, report)
     finally:
         if started_here:
-            ray.shutdown()
+            disconnect(ray)
 
 
 def shared_runs(directory: Path, shared_dir: Path | None) -> Path | None:

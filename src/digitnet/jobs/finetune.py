@@ -27,8 +27,11 @@ The result is written as a run-like directory (see write_model_dir) that `predic
 from __future__ import annotations
 
 import csv
+import glob
 import json
+import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,10 +53,18 @@ if TYPE_CHECKING:  # imported where used: the CLI's parser imports this module f
 LABELS_FILE = "labels.csv"
 FINETUNE_FILE = "finetune.json"
 COPIED_FROM_SOURCE = ("calibration.json", "detector")  # beside the source model; copied when present
+# The files those consist of: only these are copied, each a regular file inside the model's folder
+# (never a symbolic link: a tampered folder must not smuggle /etc/shadow into a fine-tuned model).
+SIDE_FILES = (CONFIG_FILE, "calibration.json", "detector/detector.json", "detector/detector.keras")
+MAX_SIDE_FILE_BYTES = 64 * 2**20  # a detector.keras is ~0.5 MB, the JSON files a few kB
 EXAMPLE_SUFFIXES = IMAGE_SUFFIXES  # what `predict` reads from a folder
 MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natural smallest set
+MAX_LABELS_BYTES = 4 * 2**20  # labels.csv: ~100,000 rows, ten times the most /collect keeps
+PROBLEMS_SHOWN = 20  # a folder with thousands of problems: the first few, then how many in all
 
 DEFAULT_STEPS = 200  # Adam steps; measured ~5 s for the seed network on two busy cores
+MAX_STEPS = 100_000  # ~40 min on two cores: far past where more steps help a few dozen examples
+MAX_SEED = 2**32 - 1  # what NumPy's and Keras's seeding accept
 LEARNING_RATE = 1e-4  # small: the network is already good, only nudged towards the writer
 WRITER_BATCH = 32  # the writer's (augmented) examples in each batch ...
 REPLAY_BATCH = 32  # ... and as many MNIST training images, so MNIST is not forgotten
@@ -64,8 +75,13 @@ class ExamplesError(DigitnetError, ValueError):
     """The examples folder cannot be used; `problems` holds one line per problem."""
 
     def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
         self.problems = list(problems)
+        super().__init__("\n".join(self.shown()))
+
+    def shown(self) -> list[str]:
+        """The first PROBLEMS_SHOWN problems, and a line counting the rest if there are more."""
+        more = len(self.problems) - PROBLEMS_SHOWN
+        return self.problems[:PROBLEMS_SHOWN] + ([f"... and {more:,} more"] if more > 0 else [])
 
 
 class FinetuneError(DigitnetError):
@@ -128,6 +144,9 @@ def read_labels_csv(folder: Path) -> tuple[dict[str, int], list[str], set[str]]:
     """
     path = folder / LABELS_FILE
     try:
+        if path.stat().st_size > MAX_LABELS_BYTES:
+            too_big = f"{path} is over {MAX_LABELS_BYTES // 2**20} MB; list only this folder's images"
+            return {}, [too_big], set()
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
@@ -148,7 +167,12 @@ def read_labels_csv(folder: Path) -> tuple[dict[str, int], list[str], set[str]]:
             problems.append(
                 f"{where}: {name} is listed again (first on line {first_line[name]}); list each file once"
             )
-        elif not (folder / name).is_file():
+        elif not is_plain_name(name):
+            problems.append(
+                f"{where}: {name[:80]!r} is not a file name in {folder}; list only the names of "
+                "files in the examples folder (no folders, no paths)"
+            )
+        elif not _is_file(folder / name):
             problems.append(f"{where}: {name} does not exist in {folder}; fix the name or remove the row")
         elif isinstance(label, str):
             problems.append(label)
@@ -158,10 +182,23 @@ def read_labels_csv(folder: Path) -> tuple[dict[str, int], list[str], set[str]]:
     return labels, problems, set(first_line)
 
 
+def is_plain_name(name: str) -> bool:
+    """True for a file name alone: no folder part, no "..", nothing that leads out of EXAMPLES."""
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
 def _is_header(cells: list[str], folder: Path) -> bool:
-    return (
-        len(cells) == 2 and isinstance(parse_label(cells[1], ""), str) and not (folder / cells[0]).is_file()
-    )
+    if len(cells) != 2 or not isinstance(parse_label(cells[1], ""), str):
+        return False
+    return not (is_plain_name(cells[0]) and _is_file(folder / cells[0]))
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, but False for a name the system refuses (too long, say) instead of an OSError."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def example_files(folder: Path) -> tuple[list[str], list[str]]:
@@ -234,14 +271,100 @@ def load_examples(folder: Path) -> Examples:
 # ---------------------------------------------------------------- the output directory
 
 
+def check_settings(seed: int, steps: int) -> None:
+    """FinetuneError (one line) for a seed or step count that cannot work, before anything is loaded."""
+    if not 0 <= seed <= MAX_SEED:
+        raise FinetuneError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise FinetuneError(f"--steps must be from 1 to {MAX_STEPS:,}, got {steps}")
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Refuse an --out that holds something: a fine-tuned model never overwrites anything."""
     out_dir = Path(out_dir)
+    if out_dir.is_symlink():  # the model is renamed into place: a link there cannot be replaced
+        raise FinetuneError(f"{out_dir} is a symbolic link; name a new folder for --out")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise FinetuneError(f"{out_dir} exists and is not an empty folder; choose another --out")
 
 
 sha256_file = file_sha256  # the name tests have used
+
+
+def side_files(source: ModelSource) -> list[str]:
+    """The SIDE_FILES present beside the source model (paths relative to its folder), checked:
+    FinetuneError for a symbolic link, a non-file or an oversized file, before anything is trained."""
+    run_dir = source.directory
+    if run_dir is None:
+        return []
+    present = []
+    for name in SIDE_FILES:
+        for path in _parts_of(Path(run_dir), name):
+            if path.is_symlink():
+                raise FinetuneError(
+                    f"{path} is a symbolic link; a model's folder must hold its own files "
+                    "(copy the real file there), nothing was written"
+                )
+        path = Path(run_dir) / name
+        if not path.exists():
+            continue
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIDE_FILE_BYTES:
+            raise FinetuneError(
+                f"{path} is not a regular file of at most {MAX_SIDE_FILE_BYTES // 2**20} MB; "
+                "the source model's folder looks damaged: pass a model made by digitnet"
+            )
+        present.append(name)
+    return present
+
+
+def _parts_of(folder: Path, name: str) -> list[Path]:
+    """folder/detector and folder/detector/detector.json for name "detector/detector.json"."""
+    parts = Path(name).parts
+    return [folder.joinpath(*parts[: end + 1]) for end in range(len(parts))]
+
+
+def _copy_regular_file(source: Path, target: Path) -> None:
+    """Copy one file, refusing (FinetuneError) a link swapped in since side_files checked it."""
+    try:
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as error:
+        raise FinetuneError(f"cannot copy {source} ({error.strerror}); nothing was written") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise FinetuneError(f"{source} is not a regular file; nothing was written")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as copy:
+            shutil.copyfileobj(handle, copy)
+
+
+def staging_prefix(out_dir: Path, pid: int) -> str:
+    """The hidden sibling a fine-tuned model is built in: .OUT.partial-<pid>-<random>."""
+    return f".{Path(out_dir).name}.partial-{pid}-"
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove staging folders beside `out_dir` left by a finetune killed while saving: those whose
+    process (the PID in the name) is gone. A live process's staging folder is left alone."""
+    removed = []
+    prefix = f".{Path(out_dir).name}.partial-"
+    for path in Path(out_dir).parent.glob(f"{glob.escape(prefix)}*"):
+        pid_text = path.name[len(prefix) :].split("-", 1)[0]
+        if path.is_symlink() or not path.is_dir() or not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> None:
@@ -250,17 +373,13 @@ def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> 
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
+    remove_stale_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=staging_prefix(out_dir, os.getpid())))
     try:
         atomic_save_keras(model, staging / MODEL_FILE)
         atomic_write_text(staging / FINETUNE_FILE, json.dumps(record, indent=2) + "\n")
-        run_dir = source.directory
-        for name in (CONFIG_FILE, *COPIED_FROM_SOURCE) if run_dir else ():
-            item = run_dir / name
-            if item.is_dir():
-                shutil.copytree(item, staging / name)
-            elif item.is_file():
-                shutil.copy2(item, staging / name)
+        for name in side_files(source):  # the files a model consists of, links refused
+            _copy_regular_file(Path(source.directory) / name, staging / name)
         publish_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -401,10 +520,10 @@ def finetune(
     from digitnet.reading.model_source import ModelSource
     from digitnet.reading.predict import load_model
 
-    if steps < 1:
-        raise FinetuneError(f"--steps must be at least 1, got {steps}")
+    check_settings(seed, steps)
     check_out_dir(out_dir)
     source = ModelSource.resolve(model_path)
+    side_files(source)  # a tampered source folder is refused before the work, not after
     keras.utils.set_random_seed(seed)  # dropout masks; the batches come from batch_indices
     model = load_model(source)
     measure = mnist is not None and check_mnist

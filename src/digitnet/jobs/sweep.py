@@ -14,20 +14,28 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import shutil
 import tempfile
 import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from digitnet.data.mnist import VALIDATION_SIZE
 from digitnet.errors import DigitnetError
 from digitnet.training.config import TrainConfig
+from digitnet.util import locks
 from digitnet.util.fileio import atomic_write_text, publish_directory
 
 EXPERIMENT = "sweep"  # the Ray Tune experiment's folder under OUT/tune
 METRIC = "validation_accuracy"
 ALIASES = {"lr": "learning_rate", "iterations": "goal_iterations", "synthetic": "synthetic_fraction"}
 _TYPES = {int: int, float: float, str: str, bool: bool, int | None: int}
+MNIST_TRAIN_SIZE = 60_000 - VALIDATION_SIZE  # the training split a trial's batches come from
+CHECKPOINT_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"  # how often Tune saves the sweep's state (run_sweep)
+CHECKPOINT_PERIOD_S = 2
 
 
 class SweepError(DigitnetError):
@@ -82,8 +90,14 @@ def parse_search(text: str) -> SearchSpec:
     return SearchSpec(field, low=low, high=high, log=len(parts) == 3)
 
 
-def check_specs(base: TrainConfig, specs: list[SearchSpec]) -> None:
-    """Every searched value makes a valid config, each field searched once: before anything starts."""
+def check_specs(base: TrainConfig, specs: list[SearchSpec], train_size: int = MNIST_TRAIN_SIZE) -> None:
+    """Every searched value makes a valid config, each field searched once: before anything starts.
+
+    Checked as `digitnet train` would check it (TrainConfig.validate, a known network), and a batch
+    no larger than the training split (train_size images), so no trial can fail for its values.
+    """
+    from digitnet.training.networks import check_arch
+
     fields = [spec.field for spec in specs]
     if not specs:
         raise SweepError("name what to search with --search FIELD=v1,v2,... or FIELD=lo:hi[:log]")
@@ -91,7 +105,59 @@ def check_specs(base: TrainConfig, specs: list[SearchSpec]) -> None:
         raise SweepError(f"--search names a field twice: {', '.join(fields)}")
     for spec in specs:
         for value in spec.choices or (spec.low, spec.high):
-            dataclasses.replace(base, **{spec.field: value}).validate()
+            config = dataclasses.replace(base, **{spec.field: value})
+            try:
+                config.validate()
+                check_arch(config.arch)
+            except DigitnetError as error:
+                raise SweepError(f"--search {spec.field}={value}: {error}") from None
+            if config.batch_size > train_size:
+                raise SweepError(
+                    f"--search {spec.field}={value}: a batch of {config.batch_size:,} is more than the "
+                    f"{train_size:,} training images; search batch sizes up to {train_size:,}"
+                )
+
+
+def check_out(out: Path) -> None:
+    """SweepError unless OUT is new, empty, or an interrupted sweep's folder (which is continued)."""
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise SweepError(f"{out} is not a folder; choose another --out")
+    if out.is_dir() and _holds_files(out) and not (out / "tune" / EXPERIMENT).is_dir():
+        raise SweepError(f"{out} exists and holds no sweep to continue; choose another --out")
+
+
+def _holds_files(out: Path) -> bool:
+    return any(item.name != locks.LOCK_FILE for item in out.iterdir())
+
+
+@contextmanager
+def locked_out(out: Path) -> Iterator[None]:
+    """OUT checked (check_out), created and locked for the block: a second sweep into it is refused
+    (SweepError naming the first's PID); the kernel drops the lock however this process ends. An
+    OUT this call created that still holds nothing but its lock at the end is removed again."""
+    out = Path(out)
+    check_out(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = locks.acquire_run_lock(out, busy_message=_busy)
+    except locks.RunLockError as error:
+        raise SweepError(str(error)) from None
+    try:
+        yield
+    finally:
+        if created and not _holds_files(out):
+            shutil.rmtree(out, ignore_errors=True)
+        locks.release_run_lock(fd)
+
+
+def _busy(out: Path, pid: int | None) -> str:
+    holder = f"PID {pid}" if pid is not None else "another process"
+    return (
+        f"{out} is in use by another sweep ({holder}); wait for it to finish or stop it, "
+        "then rerun to continue"
+    )
 
 
 def search_space(specs: list[SearchSpec]) -> dict:
@@ -157,9 +223,14 @@ def run_sweep(out: Path, base: TrainConfig, specs, *, trials: int, data, cpus_pe
     trainable = tune.with_resources(
         tune.with_parameters(sweep_trial, base=base, data=data), {"cpu": cpus_per_trial}
     )
+    # Tune saves which trials have finished every 10 s at best, and on a busy machine (its "auto"
+    # period grows with the time a save takes) a minute or more apart: a sweep killed in between
+    # reruns trials that had finished. Every 2 s keeps a killed sweep's finished trials (a save of
+    # a sweep's state is a few kB). Read by Tune when the Tuner is made; a setting the user gave wins.
+    os.environ.setdefault(CHECKPOINT_PERIOD_ENV, str(CHECKPOINT_PERIOD_S))
     if tune.Tuner.can_restore(str(experiment)):
         tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and _holds_files(out):
         raise SweepError(f"{out} exists and holds no sweep to continue; choose another --out")
     else:
         out.mkdir(parents=True, exist_ok=True)

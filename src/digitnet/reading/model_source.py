@@ -16,6 +16,7 @@ Imports no Keras: deciding what a path is needs only the file system.
 
 from __future__ import annotations
 
+import json
 import zipfile
 from dataclasses import dataclass
 from importlib import resources
@@ -56,14 +57,61 @@ def default_model_dir() -> Path:
 def looks_like_model(path: Path) -> bool:
     """True when `path` names a model rather than an image or a folder of images.
 
-    Used to tell `predict MODEL IMAGE...` from `predict IMAGE...`: a folder counts when it holds a
-    model.keras, an ensemble manifest or a run's config.json (an unfinished run: from_path then says
-    how to finish it); a name ending in .keras always does, so a mistyped one gets a model's error.
+    Used to tell `predict MODEL IMAGE...` from `predict IMAGE...`, by what a model is: a folder
+    counts when its model.keras is a zip archive (what Keras saves), its manifest.json is an
+    ensemble's (a "members" list) or its config.json is a digitnet run's (a "config" object: an
+    unfinished run, which from_path then says how to finish); any config.json or model.keras does
+    not. A name ending in .keras always counts, so a mistyped one gets a model's error.
     """
     path = Path(path)
     if path.is_dir():
-        return any((path / name).is_file() for name in (MODEL_FILE, MANIFEST_FILE, CONFIG_FILE))
+        return (
+            _is_zip(path / MODEL_FILE)
+            or _json_object_with(path / MANIFEST_FILE, "members", list)
+            or _json_object_with(path / CONFIG_FILE, "config", dict)
+        )
     return path.suffix == ".keras"
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        return path.is_file() and zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def _json_object_with(path: Path, key: str, kind: type) -> bool:
+    """True when `path` is a JSON object (of at most MAX_CONFIG_BYTES) whose `key` holds a `kind`."""
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES:
+            return False
+        payload = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(payload, dict) and isinstance(payload.get(key), kind)
+
+
+def split_model_and_images(names: list[str]) -> tuple[Path | None, list[str], str | None]:
+    """`predict [MODEL] IMAGE...`: (the model, or None for the shipped one; the images; a note).
+
+    The first name is the model when it is one (looks_like_model), and the rest are the images.
+    When that folder also holds images, the note says it is used as the model (so its images are
+    not read) and how to read them instead. ModelLoadError when the model is the only name.
+    """
+    from digitnet.data.inputs import IMAGE_SUFFIXES  # no Pillow: a set of suffixes
+
+    first = Path(names[0])
+    if not looks_like_model(first):
+        return None, list(names), None
+    if len(names) == 1:
+        raise ModelLoadError(f"{names[0]} is a model; name the images to read after it")
+    note = None
+    if first.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in first.iterdir() if p.is_file()):
+        note = (
+            f"{names[0]} is used as the model (it holds one) and its images are not read; to read "
+            f"them with the shipped model, name that explicitly: --model {default_model_dir()}"
+        )
+    return first, list(names[1:]), note
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,8 @@ def run_server(
     from digitnet.serve.server import bind_socket, make_server, url_of
     from digitnet.util.shutdown import sigterm_as_keyboard_interrupt
 
-    collect = ExampleStore(collect_dir) if collect_dir is not None else None  # ServeError if unusable
+    # ServeError if unusable; the page may post to it when reached by the name it is served on
+    collect = ExampleStore(collect_dir, hosts=(host,)) if collect_dir is not None else None
     sock = bind_socket(host, port)
     try:
         predictor = Predictor(

@@ -12,7 +12,7 @@ Unix only (fcntl); where fcntl is missing the lock is a no-op.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,10 +33,13 @@ def lock_holder(run_dir: Path) -> int | None:
         return None
 
 
-def acquire_run_lock(run_dir: Path) -> int | None:
+def acquire_run_lock(
+    run_dir: Path, busy_message: Callable[[Path, int | None], str] | None = None
+) -> int | None:
     """Lock `run_dir` for this process; returns the lock's file descriptor (None without fcntl).
 
-    Raises RunLockError, naming the holder's PID, when another trainer holds it.
+    Raises RunLockError, naming the holder's PID, when another process holds it: the message is
+    busy_message(run_dir, pid) (by default a trainer's, which says how to resume).
     """
     try:
         import fcntl
@@ -53,7 +56,7 @@ def acquire_run_lock(run_dir: Path) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise RunLockError(_busy_message(run_dir, lock_holder(run_dir))) from None
+        raise RunLockError((busy_message or _busy_message)(run_dir, lock_holder(run_dir))) from None
     except OSError as error:
         os.close(fd)
         raise RunLockError(f"cannot lock {path}: {error.strerror}; keep runs on a local disk") from None
