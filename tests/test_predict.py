@@ -176,9 +176,9 @@ def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkey
     assert bomb.stat().st_size < 100_000  # 20 MB of spaces compresses to about 20 kB
     with pytest.raises(predict.ModelLoadError, match="zip bomb"):
         predict.load_model(bomb)
-    from conftest import synthetic_mnist
+    from conftest import use_synthetic_data
 
-    monkeypatch.setattr(cli, "_load_data", lambda args: synthetic_mnist())
+    use_synthetic_data(monkeypatch)
     assert cli.main(["evaluate", str(bomb)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("digitnet: error:") and len(err.strip().splitlines()) == 1 and "bomb" in err
