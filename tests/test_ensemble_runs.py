@@ -155,3 +155,19 @@ def test_train_members_runs_the_pending_ones_as_processes_and_names_the_failures
     assert "member-01: done" in lines and "member-02: failed (exit 2)" in lines
     assert b"usage: digitnet" in (tmp_path / "member-01.log").read_bytes()
     assert not (tmp_path / "member-00.log").exists()
+
+
+def test_an_old_manifest_of_train_flags_is_rewritten_once_with_each_members_config(tmp_path):
+    from digitnet.jobs.members import member_train_config
+
+    old = {"members": [{"name": "member-00", "arch": "seed", "seed": 3}], "train_args": ["--epochs", "2"]}
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / layout.MANIFEST_FILE).write_text(json.dumps(old))
+    manifest, continued = er.open_ensemble(
+        tmp_path / "e", members=5, archs="lean", base_seed=0, config=TrainConfig(dropout=0.1)
+    )
+    assert continued and len(manifest.members) == 1
+    assert member_train_config(manifest.members[0]) == TrainConfig(arch="seed", seed=3, epochs=2)
+    written = json.loads((tmp_path / "e" / layout.MANIFEST_FILE).read_text())
+    assert "train_args" not in written and written["members"][0]["config"]["epochs"] == 2
+    assert ed.read_manifest(tmp_path / "e") == manifest
