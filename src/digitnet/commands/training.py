@@ -377,7 +377,7 @@ def add_export_command(commands) -> None:
 
 
 def add_finetune_command(commands) -> None:
-    from digitnet.jobs.finetune import DEFAULT_STEPS, REPLAY_BATCH, WRITER_BATCH
+    from digitnet.training.config import FINETUNE
 
     finetune = commands.add_parser(
         "finetune", help="adapt a model to one writer from a folder of their labelled digits"
@@ -406,9 +406,9 @@ def add_finetune_command(commands) -> None:
     finetune.add_argument(
         "--steps",
         type=int,
-        default=DEFAULT_STEPS,
-        help=f"Adam steps, each on {WRITER_BATCH} of your examples and {REPLAY_BATCH} "
-        f"MNIST images; default {DEFAULT_STEPS}",
+        default=FINETUNE.steps,
+        help=f"Adam steps, each on {FINETUNE.writer_batch} of your examples and {FINETUNE.replay_batch} "
+        f"MNIST images; default {FINETUNE.steps}",
     )
     finetune.add_argument(
         "--no-mnist-check",
@@ -421,6 +421,8 @@ def add_finetune_command(commands) -> None:
 
 
 def add_detector_commands(commands) -> None:
+    from digitnet.training.config import DETECTOR
+
     detector = commands.add_parser("detector", help="the not-a-digit detector")
     detector_commands = detector.add_subparsers(dest="detector_command", required=True, parser_class=Parser)
     detector_train = detector_commands.add_parser(
@@ -428,9 +430,14 @@ def add_detector_commands(commands) -> None:
     )
     detector_train.add_argument("--out", type=Path, help="where to save it; default the cache")
     detector_train.add_argument(
-        "--negatives", type=int, default=30_000, help="negative examples rendered; default 30000"
+        "--negatives",
+        type=int,
+        default=DETECTOR.negatives,
+        help=f"negative examples rendered; default {DETECTOR.negatives}",
     )
-    detector_train.add_argument("--epochs", type=int, default=3, help="default 3")
+    detector_train.add_argument(
+        "--epochs", type=int, default=DETECTOR.epochs, help=f"default {DETECTOR.epochs}"
+    )
     detector_train.add_argument("--seed", type=int, default=0, help="default 0")
     add_data_dir(detector_train)
     detector_train.set_defaults(handler=cmd_detector_train)

@@ -42,6 +42,7 @@ from digitnet.data.inputs import IMAGE_SUFFIXES
 from digitnet.errors import DigitnetError
 from digitnet.layout import CONFIG_FILE, MODEL_FILE
 from digitnet.shapes import INPUT_SHAPE
+from digitnet.training.config import FINETUNE
 from digitnet.util.fileio import atomic_save_keras, atomic_write_text, file_sha256, publish_directory
 
 if TYPE_CHECKING:  # imported where used: the CLI's parser imports this module for its defaults
@@ -52,12 +53,6 @@ FINETUNE_FILE = "finetune.json"
 COPIED_FROM_SOURCE = ("calibration.json", "detector")  # beside the source model; copied when present
 EXAMPLE_SUFFIXES = IMAGE_SUFFIXES  # what `predict` reads from a folder
 MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natural smallest set
-
-DEFAULT_STEPS = 200  # Adam steps; measured ~5 s for the seed network on two busy cores
-LEARNING_RATE = 1e-4  # small: the network is already good, only nudged towards the writer
-WRITER_BATCH = 32  # the writer's (augmented) examples in each batch ...
-REPLAY_BATCH = 32  # ... and as many MNIST training images, so MNIST is not forgotten
-LABEL_SMOOTHING = 0.1  # a few dozen examples must not make the network over-confident
 
 
 class ExamplesError(DigitnetError, ValueError):
@@ -182,7 +177,7 @@ def example_files(folder: Path) -> tuple[list[str], list[str]]:
 
 def load_examples(folder: Path) -> Examples:
     """One writer's labelled examples; ExamplesError listing every problem (one a line) if any."""
-    from digitnet.data.preprocess import ImageError, image_to_mnist, is_blank
+    from digitnet.data.preprocess import ImageError, has_no_ink, image_to_mnist
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -211,7 +206,7 @@ def load_examples(folder: Path) -> Examples:
         except ImageError as error:
             problems.append(str(error))
             continue
-        if is_blank(image):
+        if has_no_ink(image):
             problems.append(f"{name}: no ink found (blank after preprocessing); remove it or retake it")
             continue
         images.append(image)
@@ -241,9 +236,6 @@ def check_out_dir(out_dir: Path) -> None:
         raise FinetuneError(f"{out_dir} exists and is not an empty folder; choose another --out")
 
 
-sha256_file = file_sha256  # the name tests have used
-
-
 def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> None:
     """out_dir/ model.keras, finetune.json, and the source's config.json, calibration.json and
     detector/ when its folder has them; built in a hidden sibling and renamed into place whole."""
@@ -271,11 +263,11 @@ def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> 
 
 
 def batch_indices(examples: int, replay: int, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, WRITER_BATCH) example indices and (steps, REPLAY_BATCH) replay indices, drawn with
+    """(steps, writer_batch) example indices and (steps, replay_batch) replay indices, drawn with
     replacement from a seeded generator: the same seed gives the same batches."""
     rng = np.random.default_rng(seed)
-    writer = rng.integers(0, examples, (steps, WRITER_BATCH))
-    mixed = rng.integers(0, max(replay, 1), (steps, REPLAY_BATCH))
+    writer = rng.integers(0, examples, (steps, FINETUNE.writer_batch))
+    mixed = rng.integers(0, max(replay, 1), (steps, FINETUNE.replay_batch))
     return writer, mixed
 
 
@@ -289,7 +281,7 @@ class _Steps:
         from digitnet.training.augment import AffineRanges, augment_seed, random_affine
 
         self.model = model
-        self.optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
+        self.optimizer = keras.optimizers.Adam(learning_rate=FINETUNE.learning_rate)
         ranges = AffineRanges()  # the MNIST recipe's 10 degrees, 10% shift and zoom
 
         @tf.function(reduce_retracing=True)
@@ -297,7 +289,9 @@ class _Steps:
             augmented = random_affine(writer_images, augment_seed(seed, iteration), ranges)
             images = tf.concat([augmented, replay_images], axis=0)
             labels = tf.concat([writer_labels, replay_labels], axis=0)
-            targets = tf.one_hot(labels, 10) * (1.0 - LABEL_SMOOTHING) + LABEL_SMOOTHING / 10
+            targets = (
+                tf.one_hot(labels, 10) * (1.0 - FINETUNE.label_smoothing) + FINETUNE.label_smoothing / 10
+            )
             with tf.GradientTape() as tape:
                 logits = tf.cast(model(images, training=True), tf.float32)  # dropout on; BN frozen
                 loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=logits))
@@ -385,7 +379,7 @@ def finetune(
     *,
     mnist=None,
     seed: int = 0,
-    steps: int = DEFAULT_STEPS,
+    steps: int = FINETUNE.steps,
     check_mnist: bool = True,
     on_progress: Callable[[int, int, float], None] | None = None,
 ) -> FinetuneResult:
@@ -443,10 +437,10 @@ def _record(result: FinetuneResult, source: Path, examples: Examples) -> dict:
         "example_files": list(examples.names),
         "steps": result.steps,
         "seed": result.seed,
-        "learning_rate": LEARNING_RATE,
-        "writer_batch": WRITER_BATCH,
-        "replay_batch": REPLAY_BATCH,
-        "label_smoothing": LABEL_SMOOTHING,
+        "learning_rate": FINETUNE.learning_rate,
+        "writer_batch": FINETUNE.writer_batch,
+        "replay_batch": FINETUNE.replay_batch,
+        "label_smoothing": FINETUNE.label_smoothing,
         "seconds": round(result.seconds, 2),
         "writer_accuracy_before": result.writer_accuracy_before,
         "writer_accuracy_after": result.writer_accuracy_after,

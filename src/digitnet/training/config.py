@@ -390,3 +390,34 @@ def load_config(path: Path) -> TrainConfig:
         return TrainConfig.from_dict(payload["config"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"{path}: not a readable digitnet config ({error})") from error
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Adapting a trained network to one writer (digitnet.jobs.finetune), each value with its reason."""
+
+    steps: int = 200  # Adam steps; measured ~5 s for the seed network on two busy cores
+    learning_rate: float = 1e-4  # small: the network is already good, only nudged towards the writer
+    writer_batch: int = 32  # the writer's (augmented) examples in each batch ...
+    replay_batch: int = 32  # ... and as many MNIST training images, so MNIST is not forgotten
+    label_smoothing: float = 0.1  # a few dozen examples must not make the network over-confident
+
+
+FINETUNE = FinetuneConfig()
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Training the not-a-digit detector (digitnet.jobs.detector_train) with Keras's `fit`: a small
+    binary network trained once, from scratch, on in-memory arrays, so no custom loop is needed."""
+
+    epochs: int = 3  # `digitnet detector train`'s default
+    negatives: int = 30_000  # negative images rendered; a third as many digits are re-rendered
+    batch_size: int = 128  # images per step (the strong recipe's batch)
+    learning_rate: float = 1e-3  # Adam's usual step for a network trained from scratch
+    steps_per_execution: int = 50  # steps inside one compiled call: fewer round trips to Python
+    # Of held-out validation digits flagged as not-a-digit; the budget is 1% on test digits.
+    digit_flag_rate: float = 0.008
+
+
+DETECTOR = DetectorConfig()
