@@ -1,4 +1,5 @@
-"""The job commands: ensemble train/evaluate and sweep."""
+"""The job commands: ensemble train/evaluate and sweep; each parses, makes one library call
+(digitnet.jobs), prints."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Every hyperparameter of a training run, with its unit, in one place.
+"""Every hyperparameter, with its unit or reason, in one place: TrainConfig (a training run; each
+field also carries its command-line flag, see digitnet.training.flags), the named recipes, and the
+fixed configs of fine-tuning (FINETUNE) and of the not-a-digit detector's training (DETECTOR).
 
 A run's config is saved as config.json beside its checkpoints; `--resume` trusts
 that file, not the flags of the day.
