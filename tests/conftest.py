@@ -33,6 +33,14 @@ def synthetic_mnist(train_size: int = 600, seed: int = 0) -> Mnist:
     )
 
 
+def use_synthetic_data(monkeypatch) -> None:
+    """Every command loads the tiny synthetic set (not MNIST) for the rest of the test."""
+    from digitnet.commands import common, jobs, reading, training
+
+    for module in (common, jobs, reading, training):
+        monkeypatch.setattr(module, "load_data", lambda _args: synthetic_mnist())
+
+
 @pytest.fixture
 def tiny_mnist() -> Mnist:
     return synthetic_mnist()

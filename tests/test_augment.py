@@ -212,9 +212,8 @@ def test_preview_grid_puts_the_original_first_then_distinct_copies():
 # ---------------------------------------------------------------- handwriting style
 
 from digitnet import cli  # noqa: E402
-from digitnet.commands.jobs import _train_flags  # noqa: E402
-from digitnet.commands.training import config_from_args  # noqa: E402
 from digitnet.training.augment import StyleRanges, augment_batch  # noqa: E402
+from digitnet.training.flags import config_from_args  # noqa: E402
 from digitnet.training.style_augment import (  # noqa: E402
     LOW_RES_SIDES,
     OCCLUSION_PROBABILITY,
@@ -581,4 +580,5 @@ def test_style_flags_reach_the_training_config_and_ensemble_members():
     members = cli.build_parser().parse_args(
         ["ensemble", "train", "--out", "x", "--augment", "--elastic", "1.5", "--low-res", "0.2"]
     )
-    assert _train_flags(members) == ["--elastic", "1.5", "--low-res", "0.2", "--augment"]
+    shared = config_from_args(members, arch=None, seed=None)  # what every member starts from
+    assert (shared.augment, shared.elastic_alpha, shared.low_res_probability) == (True, 1.5, 0.2)

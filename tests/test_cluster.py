@@ -1,12 +1,15 @@
-"""Ensemble members trained as Ray tasks: same weights as local training, an ordinary ensemble
-directory, reruns that skip finished members, and one-line failures that leave nothing behind.
+"""Ensemble members trained as Ray tasks: the weights of local (--jobs) members, an ordinary
+ensemble directory, reruns that skip finished members, and one-line failures that leave nothing
+behind.
 
-One local Ray cluster (2 CPUs, no dashboard) serves the whole module; data is the tiny synthetic set.
+One local Ray cluster (the machine's CPUs, no dashboard) serves the whole module; data is the tiny
+synthetic set, also for the local members (`digitnet train` processes of tests/synthetic_cli.py).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +18,17 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from conftest import synthetic_mnist  # noqa: E402
-from digitnet.commands.jobs import member_config  # noqa: E402
 from digitnet.errors import DigitnetError  # noqa: E402
 from digitnet.jobs import cluster  # noqa: E402
 from digitnet.jobs import ensemble as er  # noqa: E402
+from digitnet.jobs.members import local_member_cpus, member_train_config, with_configs  # noqa: E402
 from digitnet.reading import ensemble_dir as ed  # noqa: E402
-from digitnet.training.config import recipe_config  # noqa: E402
+from digitnet.training.config import TrainConfig, recipe_config  # noqa: E402
 
 SOURCE_ROOT = str(Path(cluster.__file__).resolve().parents[2])
-TRAIN_ARGS = ("--epochs", "1", "--lr", "1e-3")
+SYNTHETIC_CLI = [sys.executable, str(Path(__file__).with_name("synthetic_cli.py"))]
+ONE_EPOCH = TrainConfig(epochs=1, learning_rate=1e-3)
+TWO_EPOCHS = TrainConfig(epochs=2, learning_rate=1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +42,7 @@ def ray_session(kill_dir):
     env = {"PYTHONPATH": SOURCE_ROOT, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     env[cluster.KILL_HOOK_ENV] = str(kill_dir)
     ray.init(
-        num_cpus=2,
+        num_cpus=max(2, os.cpu_count() or 1),  # room for a member with all the cores (--jobs 1)
         include_dashboard=False,
         log_to_driver=False,
         runtime_env={"env_vars": env},
@@ -51,46 +56,69 @@ def data():
     return synthetic_mnist()
 
 
-def _new_ensemble(directory: Path, members: int = 2, train_args=TRAIN_ARGS) -> ed.Manifest:
-    manifest = ed.Manifest(ed.plan_members(members, ["seed"], 0), tuple(train_args))
+def _new_ensemble(directory: Path, members: int = 2, config: TrainConfig = ONE_EPOCH) -> ed.Manifest:
+    manifest = ed.Manifest(ed.plan_members(members, ["seed"], 0, config.to_dict()))
     ed.create_ensemble(directory, manifest)
     return manifest
 
 
+def _train_locally(directory: Path, jobs: int) -> None:
+    """Train the ensemble's members as `digitnet train` processes (on the synthetic digits)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(er, "DIGITNET", SYNTHETIC_CLI)
+        assert er.train_members(directory, ed.read_manifest(directory), jobs=jobs) == []
+
+
+@pytest.fixture(scope="module")
+def local_ensemble(tmp_path_factory) -> Path:
+    """Two members trained as local processes, two at a time (--jobs 2)."""
+    directory = tmp_path_factory.mktemp("local") / "ensemble"
+    _new_ensemble(directory)
+    _train_locally(directory, jobs=2)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def local_two_epochs(tmp_path_factory) -> Path:
+    """One member of two epochs trained as a local process (--jobs 1: all the cores)."""
+    directory = tmp_path_factory.mktemp("local2") / "ensemble"
+    _new_ensemble(directory, members=1, config=TWO_EPOCHS)
+    _train_locally(directory, jobs=1)
+    return directory
+
+
 @pytest.fixture(scope="module")
 def ray_ensemble(ray_session, data, tmp_path_factory) -> Path:
+    """local_ensemble's members as Ray tasks, each with the cores a --jobs 2 member gets."""
     directory = tmp_path_factory.mktemp("ray") / "ensemble"
     manifest = _new_ensemble(directory)
     lines = []
     lost = cluster.train_members_on_ray(
-        directory, manifest, member_config=member_config, data=data, report=lines.append
+        directory, manifest, cpus_per_member=local_member_cpus(2), data=data, report=lines.append
     )
     assert lost == []
     assert "member-00: done" in lines and "member-01: done" in lines
     return directory
 
 
-def test_member_config_is_what_digitnet_train_builds():
-    member = ed.Member("member-01", "seed", 1)
-    assert member_config(member, TRAIN_ARGS) == recipe_config(
+def test_an_old_manifests_train_flags_become_what_digitnet_train_builds():
+    old = ed.Manifest(ed.plan_members(2, ["seed"], 0), ("--epochs", "1", "--lr", "1e-3"))
+    members = with_configs(old).members
+    assert member_train_config(members[1]) == recipe_config(
         "tutorial", arch="seed", seed=1, epochs=1, learning_rate=1e-3
     )
 
 
-def test_member_config_rejects_bad_flags_in_one_line():
-    with pytest.raises(DigitnetError, match="not valid `digitnet train` flags") as caught:
-        member_config(ed.Member("member-00", "seed", 0), ("--no-such-flag",))
+def test_an_old_manifests_bad_flags_fail_in_one_line():
+    old = ed.Manifest(ed.plan_members(1, ["seed"], 0), ("--no-such-flag",))
+    with pytest.raises(DigitnetError, match="member-00: the manifest's train flags") as caught:
+        with_configs(old)
     assert "\n" not in str(caught.value)
 
 
-def test_ray_members_have_the_weights_of_local_training(ray_ensemble, data, tmp_path):
-    from digitnet.training import loop
-
-    for index in range(2):
-        member = ed.Member(f"member-{index:02d}", "seed", index)
-        local = tmp_path / member.name
-        loop.train(member_config(member, TRAIN_ARGS), local, data)
-        _assert_same_weights(ray_ensemble / member.name / "model.keras", local / "model.keras")
+def test_ray_members_have_the_weights_of_local_members(ray_ensemble, local_ensemble):
+    for member in ("member-00", "member-01"):
+        _assert_same_weights(ray_ensemble / member / "model.keras", local_ensemble / member / "model.keras")
 
 
 def test_ray_ensemble_is_an_ordinary_ensemble(ray_ensemble, data):
@@ -117,19 +145,16 @@ def test_rerun_skips_finished_members(ray_ensemble, monkeypatch):
     monkeypatch.setattr(cluster, "train_member_task", must_not_run)
     lines = []
     assert (
-        cluster.train_members_on_ray(
-            ray_ensemble, ed.read_manifest(ray_ensemble), member_config=member_config, report=lines.append
-        )
-        == []
+        cluster.train_members_on_ray(ray_ensemble, ed.read_manifest(ray_ensemble), report=lines.append) == []
     )
     assert lines == ["member-00: already trained", "member-01: already trained"]
 
 
 def test_bad_config_fails_in_one_line_before_anything_is_written(ray_session, data, tmp_path):
     directory = tmp_path / "ensemble"
-    manifest = _new_ensemble(directory, train_args=("--lr", "-1"))
+    manifest = _new_ensemble(directory, config=TrainConfig(learning_rate=-1.0))
     with pytest.raises(DigitnetError) as caught:
-        cluster.train_members_on_ray(directory, manifest, member_config=member_config, data=data)
+        cluster.train_members_on_ray(directory, manifest, data=data)
     assert "learning rate" in str(caught.value) and "\n" not in str(caught.value)
     assert sorted(os.listdir(directory)) == ["manifest.json"]
 
@@ -139,7 +164,7 @@ def test_a_member_failing_on_the_worker_fails_in_one_line(ray_session, tmp_path)
     manifest = _new_ensemble(directory, members=1)
     missing = tmp_path / "no-mnist-here"
     with pytest.raises(cluster.ClusterError, match="member-00 failed") as caught:
-        cluster.train_members_on_ray(directory, manifest, member_config=member_config, data_dir=missing)
+        cluster.train_members_on_ray(directory, manifest, data_dir=missing)
     assert "\n" not in str(caught.value)
     assert sorted(os.listdir(directory)) == ["manifest.json"]
 
@@ -149,8 +174,8 @@ def test_cli_ray_flag_trains_the_members_on_ray(tmp_path, monkeypatch, capsys):
 
     calls = []
 
-    def fake_train(directory, manifest, address, cpus, gpus, *, member_config, data_dir, shared_dir, report):
-        calls.append((address, cpus, gpus, member_config, shared_dir))
+    def fake_train(directory, manifest, address, cpus, gpus, *, data_dir, shared_dir, report):
+        calls.append((address, cpus, gpus, shared_dir))
         return []
 
     monkeypatch.setattr(cluster, "train_members_on_ray", fake_train)
@@ -158,11 +183,11 @@ def test_cli_ray_flag_trains_the_members_on_ray(tmp_path, monkeypatch, capsys):
     out = tmp_path / "ensemble"
     argv = ["ensemble", "train", "--members", "2", "--epochs", "1", "--out", str(out), "--ray"]
     assert cli.main([*argv, "--gpus-per-member", "0.5"]) == 0
-    assert calls == [("local", 1, 0.5, member_config, None)]
+    assert calls == [("local", 1, 0.5, None)]
     assert cli.main([*argv[:-1], "--ray", "ray://head:10001", "--cpus-per-member", "2"]) == 0
     assert calls[-1][:3] == ("ray://head:10001", 2, 0)
     assert cli.main([*argv, "--shared-dir", str(tmp_path / "shared")]) == 0
-    assert calls[-1][4] == tmp_path / "shared"
+    assert calls[-1][3] == tmp_path / "shared"
     assert "ensemble ready" in capsys.readouterr().out
 
 
@@ -192,7 +217,8 @@ def test_tiny_sweep_selects_by_validation_and_tests_the_winner_once(ray_session,
     from digitnet.training.config import TrainConfig
 
     base = TrainConfig(epochs=1, train_eval_size=200)
-    best = run_sweep(tmp_path / "sweep", base, [parse_search("lr=1e-3,3e-3")], trials=2, data=data)
+    specs = [parse_search("lr=1e-3,3e-3")]
+    best = run_sweep(tmp_path / "sweep", base, specs, samples=2, load_data=lambda: data)
     rows = list(csv.DictReader((tmp_path / "sweep" / "trials.csv").open()))
     assert len(rows) == 2 and {row["status"] for row in rows} == {"done"}
     assert best["validation_accuracy"] == max(float(row["validation_accuracy"]) for row in rows)
@@ -206,20 +232,10 @@ def test_tiny_sweep_selects_by_validation_and_tests_the_winner_once(ray_session,
     experiment = tmp_path / "sweep" / "tune" / "sweep"
     trial_dirs = sorted(path.name for path in experiment.iterdir() if path.is_dir())
     (tmp_path / "sweep" / "best.json").unlink()
-    again = run_sweep(tmp_path / "sweep", base, [parse_search("lr=1e-3,3e-3")], trials=2, data=data)
+    again = run_sweep(tmp_path / "sweep", base, specs, samples=2, load_data=lambda: data)
     assert sorted(path.name for path in experiment.iterdir() if path.is_dir()) == trial_dirs
     assert again["validation_accuracy"] == best["validation_accuracy"]
     assert again["params"] == best["params"]
-
-
-def test_a_folder_without_a_sweep_is_refused(ray_session, data, tmp_path):
-    from digitnet.jobs.sweep import SweepError, parse_search, run_sweep
-    from digitnet.training.config import TrainConfig
-
-    (tmp_path / "sweep").mkdir()
-    (tmp_path / "sweep" / "mine.txt").write_text("keep")
-    with pytest.raises(SweepError, match="holds no sweep to continue"):
-        run_sweep(tmp_path / "sweep", TrainConfig(epochs=1), [parse_search("lr=1e-3")], trials=1, data=data)
 
 
 def _kill_when_paused(pid_file: Path, timeout: float = 120) -> int:
@@ -246,36 +262,35 @@ def _assert_same_weights(path_a: Path, path_b: Path) -> None:
         assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
 
 
-def test_a_worker_killed_mid_member_is_retried_to_the_same_weights(ray_session, kill_dir, data, tmp_path):
+def test_a_worker_killed_mid_member_is_retried_to_the_same_weights(
+    ray_session, kill_dir, data, local_two_epochs, tmp_path
+):
     import threading
 
-    from digitnet.training import loop
-
-    train_args = ("--epochs", "2", "--lr", "1e-3")
     directory = tmp_path / "ensemble"
-    manifest = _new_ensemble(directory, members=1, train_args=train_args)
+    manifest = _new_ensemble(directory, members=1, config=TWO_EPOCHS)
     (kill_dir / "member-00.armed").touch()  # its first task stops after epoch 1 and waits
     killed = []
     killer = threading.Thread(target=lambda: killed.append(_kill_when_paused(kill_dir / "member-00.pid")))
     killer.start()
     lines = []
     lost = cluster.train_members_on_ray(
-        directory, manifest, member_config=member_config, data=data, report=lines.append
+        directory, manifest, cpus_per_member=local_member_cpus(1), data=data, report=lines.append
     )
     killer.join()
     assert lost == [] and "member-00: done" in lines and len(killed) == 1
-    local = tmp_path / "local"
-    loop.train(member_config(manifest.members[0], train_args), local, data)
-    _assert_same_weights(directory / "member-00" / "model.keras", local / "model.keras")
+    local = local_two_epochs / "member-00" / "model.keras"
+    _assert_same_weights(directory / "member-00" / "model.keras", local)
 
 
-def test_a_member_started_on_shared_storage_is_resumed_not_restarted(ray_session, data, tmp_path):
+def test_a_member_started_on_shared_storage_is_resumed_not_restarted(
+    ray_session, data, local_two_epochs, tmp_path
+):
     from digitnet.training import loop
 
-    train_args = ("--epochs", "2", "--lr", "1e-3")
     directory, shared = tmp_path / "ensemble", tmp_path / "shared"
-    manifest = _new_ensemble(directory, members=1, train_args=train_args)
-    config = member_config(manifest.members[0], train_args)
+    manifest = _new_ensemble(directory, members=1, config=TWO_EPOCHS)
+    config = member_train_config(manifest.members[0])
     partial = shared / "ensemble" / "member-00"
 
     def stop_after_first_epoch(_row):
@@ -285,10 +300,15 @@ def test_a_member_started_on_shared_storage_is_resumed_not_restarted(ray_session
         loop.train(config, partial, data, on_epoch=stop_after_first_epoch)
     lines = []
     lost = cluster.train_members_on_ray(
-        directory, manifest, member_config=member_config, data=data, shared_dir=shared, report=lines.append
+        directory,
+        manifest,
+        cpus_per_member=local_member_cpus(1),
+        data=data,
+        shared_dir=shared,
+        report=lines.append,
     )
     assert lost == [] and "member-00: done" in lines
     assert any(line.startswith("member-00: resuming from") and "iteration 12 of 24" in line for line in lines)
     assert not partial.exists()  # published, so the shared copy is gone
-    loop.train(config, tmp_path / "local", data)
-    _assert_same_weights(directory / "member-00" / "model.keras", tmp_path / "local" / "model.keras")
+    local = local_two_epochs / "member-00" / "model.keras"
+    _assert_same_weights(directory / "member-00" / "model.keras", local)

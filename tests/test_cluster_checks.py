@@ -85,17 +85,18 @@ def test_resources_a_node_has_are_accepted():
 
 
 def test_ray_members_asking_too_much_fail_before_any_task(tmp_path, monkeypatch):
-    from digitnet.commands.jobs import member_config
-    from digitnet.reading import ensemble_dir as er
+    from digitnet.reading import ensemble_dir
+    from digitnet.training.config import TrainConfig
 
-    manifest = er.Manifest(er.plan_members(1, ["seed"], 0), ("--epochs", "1"))
-    er.create_ensemble(tmp_path / "e", manifest)
+    config = TrainConfig(epochs=1).to_dict()
+    manifest = ensemble_dir.Manifest(ensemble_dir.plan_members(1, ["seed"], 0, config))
+    ensemble_dir.create_ensemble(tmp_path / "e", manifest)
     fake = FakeRay(NODES)
     fake.is_initialized = lambda: True  # joined already: connect starts nothing
     fake.remote = lambda **_kw: pytest.fail("a task was submitted")
     monkeypatch.setattr(cluster, "import_ray", lambda: fake)
     with pytest.raises(cluster.ClusterError, match="--gpus-per-member 1: no node"):
-        cluster.train_members_on_ray(tmp_path / "e", manifest, gpus_per_member=1, member_config=member_config)
+        cluster.train_members_on_ray(tmp_path / "e", manifest, gpus_per_member=1)
 
 
 DRIVER = """

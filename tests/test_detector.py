@@ -58,13 +58,13 @@ def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):
 
 def test_training_negatives_are_never_blank():
     """A negative that preprocesses to a blank page teaches nothing: it is drawn again."""
-    from digitnet.reading.uncertainty import is_blank
+    from digitnet.reading.uncertainty import too_faint_to_read
 
     digits = _digits_u8(200, 0)
     fashion_like = np.random.default_rng(5).integers(0, 256, (200, 28, 28), dtype=np.uint8)
     train_set = detector_train.make_training_set(digits, fashion_like, negatives=200, rerendered=20)
     negatives = train_set.images[train_set.is_digit == 0]
-    assert len(negatives) > 0 and not is_blank(negatives).any()
+    assert len(negatives) > 0 and not too_faint_to_read(negatives).any()
 
 
 def test_train_on_mnist_assembles_the_sets_from_the_splits_and_saves_the_detector(tmp_path):

@@ -38,22 +38,15 @@ def test_plan_gives_distinct_seeds_and_round_robin_archs():
 
 
 def test_member_commands_train_new_members_and_resume_started_ones(tmp_path):
-    member = ed.Member("member-00", "seed", 3)
-    assert er.member_command(tmp_path, member, ("--epochs", "2")) == [
-        "train",
-        "--arch",
-        "seed",
-        "--seed",
-        "3",
-        "--out",
-        str(tmp_path / "member-00"),
-        "--epochs",
-        "2",
-    ]
+    config = TrainConfig(arch="seed", seed=3, epochs=2)
+    member = ed.Member("member-00", "seed", 3, config.to_dict())
+    command, stdin = er.member_command(tmp_path, member)
+    assert command == ["train", "--config", "-", "--out", str(tmp_path / "member-00")]
+    assert TrainConfig.from_dict(json.loads(stdin)["config"]) == config  # the manifest's, as is
     (tmp_path / "member-00").mkdir()
     (tmp_path / "member-00" / "config.json").write_text("{}")
     assert ed.member_state(tmp_path, member) == "started"
-    assert er.member_command(tmp_path, member, ()) == ["train", "--resume", str(tmp_path / "member-00")]
+    assert er.member_command(tmp_path, member) == (["train", "--resume", str(tmp_path / "member-00")], None)
 
 
 def test_tiny_ensemble_trains_saves_reloads_and_evaluates(tmp_path, tiny_mnist):
@@ -113,17 +106,16 @@ def test_open_ensemble_plans_a_new_one_and_continues_an_existing_one(tmp_path):
         archs="seed, lean",
         base_seed=4,
         config=config,
-        train_args=["--epochs", "1"],
     )
     assert not continued
     assert [(m.arch, m.seed) for m in manifest.members] == [("seed", 4), ("lean", 5), ("seed", 6)]
     assert ed.read_manifest(tmp_path / "e") == manifest
     again, continued = er.open_ensemble(
-        tmp_path / "e", members=1, archs=None, base_seed=0, config=TrainConfig(dropout=2.0), train_args=[]
+        tmp_path / "e", members=1, archs=None, base_seed=0, config=TrainConfig(dropout=2.0)
     )
     assert continued and again == manifest  # its own manifest; today's flags are not even checked
     first, _ = er.open_ensemble(
-        tmp_path / "f", members=1, archs=None, base_seed=0, config=TrainConfig(arch="lean"), train_args=[]
+        tmp_path / "f", members=1, archs=None, base_seed=0, config=TrainConfig(arch="lean")
     )
     assert first.members[0].arch == "lean"  # no --arch: the config's network
 
@@ -133,9 +125,7 @@ def test_open_ensemble_checks_flags_and_networks_before_creating_anything(tmp_pa
     from digitnet.training.networks import UnknownArchError
 
     with pytest.raises(ConfigError):
-        er.open_ensemble(
-            tmp_path / "e", members=2, archs=None, base_seed=0, config=TrainConfig(dropout=2.0), train_args=[]
-        )
+        er.open_ensemble(tmp_path / "e", members=2, archs=None, base_seed=0, config=TrainConfig(dropout=2.0))
     with pytest.raises(UnknownArchError):
         er.open_ensemble(
             tmp_path / "e",
@@ -143,7 +133,6 @@ def test_open_ensemble_checks_flags_and_networks_before_creating_anything(tmp_pa
             archs="seed,resnet9000",
             base_seed=0,
             config=TrainConfig(),
-            train_args=[],
         )
     assert not (tmp_path / "e").exists()
 
@@ -157,9 +146,7 @@ def test_train_members_runs_the_pending_ones_as_processes_and_names_the_failures
     monkeypatch.setattr(
         er,
         "member_command",
-        lambda directory, member, train_args: (
-            ["--help"] if member.name == "member-01" else ["no-such-command"]
-        ),
+        lambda directory, member: (["--help"] if member.name == "member-01" else ["no-such-command"], None),
     )
     lines = []
     failed = er.train_members(tmp_path, manifest, jobs=2, report=lines.append)
@@ -168,3 +155,19 @@ def test_train_members_runs_the_pending_ones_as_processes_and_names_the_failures
     assert "member-01: done" in lines and "member-02: failed (exit 2)" in lines
     assert b"usage: digitnet" in (tmp_path / "member-01.log").read_bytes()
     assert not (tmp_path / "member-00.log").exists()
+
+
+def test_an_old_manifest_of_train_flags_is_rewritten_once_with_each_members_config(tmp_path):
+    from digitnet.jobs.members import member_train_config
+
+    old = {"members": [{"name": "member-00", "arch": "seed", "seed": 3}], "train_args": ["--epochs", "2"]}
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / layout.MANIFEST_FILE).write_text(json.dumps(old))
+    manifest, continued = er.open_ensemble(
+        tmp_path / "e", members=5, archs="lean", base_seed=0, config=TrainConfig(dropout=0.1)
+    )
+    assert continued and len(manifest.members) == 1
+    assert member_train_config(manifest.members[0]) == TrainConfig(arch="seed", seed=3, epochs=2)
+    written = json.loads((tmp_path / "e" / layout.MANIFEST_FILE).read_text())
+    assert "train_args" not in written and written["members"][0]["config"]["epochs"] == 2
+    assert ed.read_manifest(tmp_path / "e") == manifest

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_mnist
-from digitnet.jobs.export import FORMATS, RUNNERS, ExportError, export_model, run_onnx
-from digitnet.reading.predict import ModelLoadError, load_model
+from digitnet.jobs.export import FORMATS, RUNNERS, export_model, run_onnx
+from digitnet.reading.model_source import ModelLoadError
+from digitnet.reading.predict import load_model
+from digitnet.training.inference import ExportError
 
 LOGIT_TOLERANCE = 1e-4  # absolute, float32 logits of order 10
 OUT_NAMES = {"saved_model": "digits_saved_model", "litert": "digits.tflite", "onnx": "digits.onnx"}

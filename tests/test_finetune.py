@@ -13,6 +13,7 @@ from PIL import Image
 from conftest import synthetic_mnist, synthetic_split
 from digitnet.cli import main
 from digitnet.jobs import finetune as ft
+from digitnet.util.fileio import file_sha256
 
 STEPS = "6"  # a few steps: the tests check plumbing, not how well it adapts
 
@@ -73,7 +74,7 @@ def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
     record = json.loads((out / "finetune.json").read_text())
     assert record["steps"] == int(STEPS) and record["seed"] == 0 and record["examples"] == 12
     assert record["examples_per_digit"]["0"] == 2 and record["examples_per_digit"]["9"] == 1
-    assert record["source_sha256"] == ft.sha256_file(tiny_model_dir / "model.keras")
+    assert record["source_sha256"] == file_sha256(tiny_model_dir / "model.keras")
     assert record["mnist_test_accuracy_before"] is not None
     assert (out / "config.json").read_bytes() == (tiny_model_dir / "config.json").read_bytes()
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import synthetic_mnist
+from conftest import synthetic_mnist, use_synthetic_data
 from digitnet import cli, layout
 from digitnet.reading.predict import NonFiniteModelError, Predictor, load_model
 from digitnet.training import loop, runs
@@ -38,7 +38,7 @@ def test_predictor_refuses_a_model_with_nan_weights(nan_model):
 
 
 def test_predict_evaluate_and_export_of_a_nan_model_are_one_line(nan_model, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
+    use_synthetic_data(monkeypatch)
     assert cli.main(["predict", str(nan_model), str(tmp_path / "digit.png")]) == 2
     assert "NaN" in _one_error_line(capsys)
     assert cli.main(["evaluate", str(nan_model)]) == 2

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from digitnet.cli import main
+from digitnet.reading.model_source import ModelLoadError, check_keras_archive
 from digitnet.reading.predict import Predictor
-from digitnet.reading.uncertainty import flag_uncertain, is_blank
+from digitnet.reading.uncertainty import flag_uncertain, too_faint_to_read
 
 
 def _digit_png(path, label=3):
@@ -41,7 +42,7 @@ def test_blank_input_is_flagged_and_confident_answers_are_not():
     images[2, 10:20, 10:14] = 1.0
     confident = np.eye(10)[[0, 1, 2]]
     lukewarm = np.full(10, 0.1)
-    assert is_blank(images).tolist() == [True, False, False]
+    assert too_faint_to_read(images).tolist() == [True, False, False]
     flags = flag_uncertain(np.stack([confident[0], confident[1], lukewarm]), images)
     assert flags.tolist() == [True, False, True]
 
@@ -174,11 +175,11 @@ def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkey
 
     bomb = _zip_with_config_of_spaces(tmp_path / "bomb.keras", 20)
     assert bomb.stat().st_size < 100_000  # 20 MB of spaces compresses to about 20 kB
-    with pytest.raises(predict.ModelLoadError, match="zip bomb"):
+    with pytest.raises(ModelLoadError, match="zip bomb"):
         predict.load_model(bomb)
-    from conftest import synthetic_mnist
+    from conftest import use_synthetic_data
 
-    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
+    use_synthetic_data(monkeypatch)
     assert cli.main(["evaluate", str(bomb)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("digitnet: error:") and len(err.strip().splitlines()) == 1 and "bomb" in err
@@ -194,20 +195,18 @@ def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkey
     ],
 )
 def test_keras_archive_caps_are_each_enforced(tmp_path, caps, refused):
-    from digitnet.reading import predict
 
     archive = _zip_with_config_of_spaces(tmp_path / "model.keras", 2)
     if refused:
-        with pytest.raises(predict.ModelLoadError):
-            predict.check_keras_archive(archive, **caps)
+        with pytest.raises(ModelLoadError):
+            check_keras_archive(archive, **caps)
     else:
-        predict.check_keras_archive(archive, **caps)
+        check_keras_archive(archive, **caps)
 
 
 def test_the_trained_model_passes_the_archive_check(tiny_model_dir):
-    from digitnet.reading import predict
 
-    predict.check_keras_archive(tiny_model_dir / "model.keras")
+    check_keras_archive(tiny_model_dir / "model.keras")
 
 
 def test_predict_stdin_when_standard_input_is_closed_is_one_line(tiny_model_dir, capsys, monkeypatch):

@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from digitnet.data.preprocess import (
     MNIST_STROKE_RANGE,
     ImageError,
+    has_no_ink,
     image_to_mnist,
-    is_blank,
     load_image,
     stroke_width,
     to_mnist,
@@ -282,14 +282,14 @@ def test_paths_load_and_phone_photos_are_turned_upright(tmp_path):
 def test_a_blank_image_gives_zeros(make):
     out = to_mnist(make())
     assert out.shape == (28, 28) and out.dtype == np.float32
-    assert not out.any() and is_blank(out)
+    assert not out.any() and has_no_ink(out)
 
 
-def test_is_blank_sees_any_ink(reference):
-    assert not is_blank(reference)
+def test_has_no_ink_sees_any_ink(reference):
+    assert not has_no_ink(reference)
     single = np.zeros((28, 28), np.float32)
     single[14, 14] = 0.01
-    assert not is_blank(single)
+    assert not has_no_ink(single)
 
 
 # ---------------------------------------------------------------- refusals

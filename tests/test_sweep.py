@@ -95,7 +95,8 @@ def test_check_out_continues_a_sweep_and_refuses_other_folders(tmp_path):
     from digitnet.jobs.sweep import check_out
 
     check_out(tmp_path / "new")
-    (tmp_path / "interrupted" / "tune" / "sweep").mkdir(parents=True)
+    (tmp_path / "interrupted").mkdir()
+    (tmp_path / "interrupted" / "sweep.json").write_text("{}")
     check_out(tmp_path / "interrupted")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "mine.txt").write_text("keep")
@@ -127,3 +128,47 @@ def test_sigterm_ends_a_sweep_as_ctrl_c_does(tmp_path, capsys, monkeypatch):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert code == 130 and "digitnet: interrupted" in capsys.readouterr().err
+
+
+def test_a_search_of_choices_is_a_grid_unless_trials_are_asked_for():
+    from digitnet.jobs.sweep import DEFAULT_SAMPLES, Plan
+
+    choices = (parse_search("lr=1e-3,3e-3"), parse_search("dropout=0.1,0.2,0.3"))
+    assert Plan(TrainConfig(), choices).is_grid() and Plan(TrainConfig(), choices).trial_count() == 6
+    assert not Plan(TrainConfig(), choices, samples=4).is_grid()
+    assert Plan(TrainConfig(), choices, samples=4).trial_count() == 4
+    ranged = (parse_search("lr=1e-3,3e-3"), parse_search("dropout=0.1:0.5"))
+    assert not Plan(TrainConfig(), ranged).is_grid()
+    assert Plan(TrainConfig(), ranged).trial_count() == DEFAULT_SAMPLES
+
+
+def test_grid_axes_are_tunes_grid_search():
+    pytest.importorskip("ray")
+    from digitnet.jobs.sweep import search_space
+
+    space = search_space([parse_search("lr=1e-3,3e-3")], grid=True)
+    assert space == {"learning_rate": {"grid_search": [1e-3, 3e-3]}}
+
+
+def test_a_sweep_folder_keeps_its_plan_and_a_rerun_continues_it(tmp_path):
+    from digitnet.jobs.sweep import PLAN_FILE, open_sweep
+
+    specs = [parse_search("lr=1e-3,3e-3"), parse_search("dropout=0.1:0.5:log")]
+    plan, continued = open_sweep(tmp_path / "s", TrainConfig(epochs=2), specs, samples=3)
+    assert not continued and (tmp_path / "s" / PLAN_FILE).is_file()
+    again, continued = open_sweep(tmp_path / "s", TrainConfig(epochs=9), [parse_search("lr=1")])
+    assert continued and again == plan  # its own plan; today's flags are not even checked
+
+
+def test_a_sweep_checks_fail_before_anything_is_written(tmp_path):
+    from digitnet.jobs.sweep import open_sweep
+
+    with pytest.raises(SweepError, match="--trials must be a positive"):
+        open_sweep(tmp_path / "s", TrainConfig(), [parse_search("lr=1e-3")], samples=0)
+    with pytest.raises(Exception, match="learning rate"):
+        open_sweep(tmp_path / "s", TrainConfig(), [parse_search("lr=-1,1e-3")])
+    assert not (tmp_path / "s").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(SweepError, match="holds no sweep to continue"):
+        open_sweep(tmp_path / "mine", TrainConfig(), [parse_search("lr=1e-3")])

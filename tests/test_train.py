@@ -206,6 +206,20 @@ def test_label_smoothed_loss_matches_keras(tiny_mnist):
     assert float(plain._loss(labels, confident)) < 0.001 < float(steps._loss(labels, confident))
 
 
+def test_a_step_with_replay_trains_on_its_batch_followed_by_the_replayed_images(tiny_mnist):
+    """Fine-tuning's batches: the split's batch, then replay_batch images of the replay split."""
+    from digitnet.training.metrics import cross_entropy
+
+    model, optimizer = loop.new_model_and_optimizer(TrainConfig(**TINY, dropout=0.0), total_iterations=10)
+    steps = loop.CompiledSteps(model, optimizer, tiny_mnist.train, 4, replay=tiny_mnist.test, replay_batch=3)
+    order, replay_order = np.array([5, 1, 7, 2], np.int32), np.array([9, 0, 4], np.int32)
+    images = np.concatenate([tiny_mnist.train.images[order], tiny_mnist.test.images[replay_order]])
+    labels = np.concatenate([tiny_mnist.train.labels[order], tiny_mnist.test.labels[replay_order]])
+    expected = cross_entropy(np.asarray(model(images, training=False)), labels)  # before the step
+    loss, _ = steps(order, 0, 1, replay_order)
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
 def test_strong_recipe_trains_the_lean_network_and_resumes_exactly(tmp_path, tiny_mnist):
     """One-cycle, label smoothing, augmentation and batch-norm statistics all survive a resume."""
     from digitnet.training.config import recipe_config

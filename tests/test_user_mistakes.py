@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import synthetic_mnist
+from conftest import use_synthetic_data
 from digitnet import cli
 from digitnet.training import runs
 
@@ -20,7 +20,7 @@ def _error_line(capsys) -> str:
 
 @pytest.fixture
 def tiny_data(monkeypatch):
-    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
+    use_synthetic_data(monkeypatch)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from digitnet.commands.common import (
     require_writable_file,
     require_writable_folder,
 )
+from digitnet.training.flags import add_config_flags
 from digitnet.util.shutdown import sigterm_as_keyboard_interrupt
 
 
@@ -41,86 +42,11 @@ def cmd_summary(args) -> int:
     return 0
 
 
-HYPERPARAMETER_FLAGS = (
-    "recipe",
-    "arch",
-    "iterations",
-    "epochs",
-    "batch_size",
-    "lr",
-    "schedule",
-    "label_smoothing",
-    "dropout",
-    "seed",
-    "augment",
-    "rotate",
-    "shift",
-    "zoom",
-    "shear",
-    "elastic",
-    "elastic_sigma",
-    "stroke",
-    "blur",
-    "low_res",
-    "ink",
-    "occlude",
-    "synthetic",
-)
-
-
-AUGMENT_FLAGS = {
-    "rotate": "rotate_degrees",
-    "shift": "shift_fraction",
-    "zoom": "zoom_fraction",
-    "shear": "shear_degrees",
-}
-
-
-STYLE_FLAGS = {
-    "elastic": "elastic_alpha",
-    "elastic_sigma": "elastic_sigma",
-    "stroke": "stroke_pixels",
-    "blur": "blur_sigma",
-    "low_res": "low_res_probability",
-    "ink": "ink_fraction",
-    "occlude": "occlusion_fraction",
-}
-
-
-def config_from_args(args, **overrides):
-    """The TrainConfig the flags ask for: the recipe (default tutorial) with the given flags on top.
-
-    overrides: config fields set here instead of from `args` (ensemble members: arch=None, the
-    recipe's network, since their --arch is a list).
-    """
-    from digitnet.training.config import recipe_config
-
-    values = {
-        "arch": args.arch,
-        "goal_iterations": args.iterations,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "learning_rate": args.lr,
-        "schedule": args.schedule,
-        "label_smoothing": args.label_smoothing,
-        "dropout": args.dropout,
-        "seed": args.seed,
-        "augment": args.augment,
-        "synthetic_fraction": args.synthetic,
-        **{field: getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()},
-        **{field: getattr(args, flag) for flag, field in STYLE_FLAGS.items()},
-        **overrides,
-    }
-    return recipe_config(args.recipe or "tutorial", **values)
-
-
 def _note_unused_augment_flags(args, config) -> None:
     """Ranges given without augmentation would be ignored in silence; say so."""
-    given = [
-        f"--{flag.replace('_', '-')}"
-        for flag in (*AUGMENT_FLAGS, *STYLE_FLAGS)
-        if getattr(args, flag, None) is not None
-    ]
+    from digitnet.training.flags import given_flags
+
+    given = [flag for flag in given_flags(args, "augment") if flag != "--augment"]
     if given and not config.augment:
         err(
             f"note: training without augmentation; ignoring {', '.join(given)} "
@@ -189,10 +115,9 @@ def cmd_train(args) -> int:
 def _check_resume(args):
     """--resume: say which flags the run's own config overrides; fail fast, before loading data."""
     from digitnet.training import runs
+    from digitnet.training.flags import given_flags
 
-    given = [
-        f"--{name.replace('_', '-')}" for name in HYPERPARAMETER_FLAGS if getattr(args, name) is not None
-    ]
+    given = given_flags(args)
     if args.out is not None:
         given.append("--out")
     if given:
@@ -202,6 +127,7 @@ def _check_resume(args):
 
 def _check_new_run(args):
     """A new run's config, checked (hyperparameters, network) before any data is loaded."""
+    from digitnet.training.flags import config_from_args
     from digitnet.training.networks import check_arch
     from digitnet.training.runs import check_new_run_dir
 
@@ -296,25 +222,12 @@ def _write_evaluation_plots(args, source, test, predicted, probabilities, test_s
 
 def cmd_augment_preview(args) -> int:
     from digitnet.jobs.plots import plot_augment_preview
-    from digitnet.training.augment import AffineRanges, StyleRanges, preview_grid
+    from digitnet.training.augment import preview_grid
+    from digitnet.training.flags import config_from_args
 
-    defaults = AffineRanges()
-    ranges = AffineRanges(
-        *(
-            getattr(defaults, field) if getattr(args, flag) is None else getattr(args, flag)
-            for flag, field in AUGMENT_FLAGS.items()
-        )
-    )
-    style = StyleRanges(
-        **{
-            field: getattr(args, flag)
-            for flag, field in STYLE_FLAGS.items()
-            if getattr(args, flag) is not None
-        }
-    )
+    config = config_from_args(args, augment=True)  # the range flags on the defaults
     try:
-        ranges.validate()
-        style.validate()
+        ranges, style = config.affine_ranges(), config.style_ranges()
     except ValueError as error:
         raise UserError(str(error)) from error
     require_writable_file(Path(args.out), "--out")
@@ -410,132 +323,6 @@ def cmd_finetune(args) -> int:
     return 0
 
 
-def add_recipe_flags(parser, arch: bool = True) -> None:
-    """--recipe and the hyperparameters that override it."""
-    from digitnet.training.config import RECIPES, SCHEDULES
-
-    parser.add_argument(
-        "--recipe",
-        choices=list(RECIPES),
-        help="a named starting config (tutorial: the tutorial's own; fast: 99.2%% in two epochs; "
-        "strong: the lean network, one-cycle, label smoothing, augmentation; read: for people's "
-        "handwriting, see the README); flags override it; default tutorial",
-    )
-    if arch:
-        parser.add_argument("--arch", help="network (see `digitnet models`); default the recipe's")
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument(
-        "--iterations", type=int, help="goal iterations, turned into whole epochs; default 20000 (18 epochs)"
-    )
-    length.add_argument("--epochs", type=int, help="whole epochs to train")
-    parser.add_argument("--batch-size", type=int, help="images per step; default 50")
-    parser.add_argument(
-        "--lr", type=float, help="Adam learning rate (peak rate under one-cycle); default 1e-4"
-    )
-    parser.add_argument(
-        "--schedule", choices=list(SCHEDULES), help="learning-rate schedule; default constant"
-    )
-    parser.add_argument(
-        "--label-smoothing",
-        type=float,
-        metavar="EPS",
-        help="move EPS of the target from the true class to all 10; default 0",
-    )
-    parser.add_argument("--dropout", type=float, help="fraction of units dropped; default 0.5")
-    parser.add_argument(
-        "--synthetic",
-        type=float,
-        metavar="FRACTION",
-        help="share of the training set made of digits rendered from the training "
-        "handwriting fonts (added to MNIST's); default 0 (the read recipe: 0.1)",
-    )
-
-
-def add_augment_flags(parser, switch: bool = True) -> None:
-    from digitnet.training.augment import AffineRanges, StyleRanges
-
-    defaults, style = AffineRanges(), StyleRanges()
-    if switch:
-        parser.add_argument(
-            "--augment",
-            action="store_true",
-            default=None,
-            help="random affine transforms of each training batch, and the style "
-            "changes below (never of validation or test images)",
-        )
-    parser.add_argument(
-        "--rotate",
-        type=float,
-        metavar="DEG",
-        help=f"rotation range in degrees; default {defaults.rotate_degrees:g}",
-    )
-    parser.add_argument(
-        "--shift",
-        type=float,
-        metavar="FRACTION",
-        help=f"translation range, fraction of the side; default {defaults.shift_fraction:g}",
-    )
-    parser.add_argument(
-        "--zoom",
-        type=float,
-        metavar="FRACTION",
-        help=f"scale range, 1 +/- FRACTION; default {defaults.zoom_fraction:g}",
-    )
-    parser.add_argument(
-        "--shear",
-        type=float,
-        metavar="DEG",
-        help=f"shear range in degrees; default {defaults.shear_degrees:g}",
-    )
-    # Handwriting style (digitnet.training.style_augment); each is off at its default of 0.
-    parser.add_argument(
-        "--elastic",
-        type=float,
-        metavar="ALPHA",
-        help="elastic wobble: RMS displacement in pixels (Simard et al.'s alpha 34 "
-        f"at sigma 4 is 1.4); default {style.elastic_alpha:g} (off)",
-    )
-    parser.add_argument(
-        "--elastic-sigma",
-        type=float,
-        metavar="SIGMA",
-        help=f"smoothness of the wobble, Gaussian sigma in pixels; default {style.elastic_sigma:g}",
-    )
-    parser.add_argument(
-        "--stroke",
-        type=float,
-        metavar="PX",
-        help="stroke edges moved in or out by up to PX pixels (at most 2); "
-        f"default {style.stroke_pixels:g} (off)",
-    )
-    parser.add_argument(
-        "--blur",
-        type=float,
-        metavar="SIGMA",
-        help=f"Gaussian blur of sigma up to SIGMA pixels; default {style.blur_sigma:g} (off)",
-    )
-    parser.add_argument(
-        "--low-res",
-        type=float,
-        metavar="P",
-        help="chance an image is shrunk to 10-20 pixels and grown back; "
-        f"default {style.low_res_probability:g} (off)",
-    )
-    parser.add_argument(
-        "--ink",
-        type=float,
-        metavar="FRACTION",
-        help=f"ink faded by up to FRACTION, gamma in [1/(1+F), 1+F]; default {style.ink_fraction:g} (off)",
-    )
-    parser.add_argument(
-        "--occlude",
-        type=float,
-        metavar="FRACTION",
-        help="half the images lose a rectangle with sides up to FRACTION of the "
-        f"image's; default {style.occlusion_fraction:g} (off)",
-    )
-
-
 def add_summary_command(commands) -> None:
     summary = commands.add_parser("summary", help="each layer's output shape and parameters")
     summary.add_argument("--arch", default="seed", help="network (see `digitnet models`); default seed")
@@ -544,9 +331,7 @@ def add_summary_command(commands) -> None:
 
 def add_train_command(commands) -> None:
     train = commands.add_parser("train", help="train a network (default: the tutorial's recipe)")
-    add_recipe_flags(train)
-    train.add_argument("--seed", type=int, help="random seed (weights, dropout, shuffling); default 0")
-    add_augment_flags(train)
+    add_config_flags(train)
     train.add_argument("--out", type=Path, help="run directory; default runs/<arch>-<timestamp>")
     train.add_argument(
         "--resume",
@@ -595,7 +380,7 @@ def add_export_command(commands) -> None:
 
 
 def add_finetune_command(commands) -> None:
-    from digitnet.jobs.finetune import DEFAULT_STEPS, REPLAY_BATCH, WRITER_BATCH
+    from digitnet.training.config import FINETUNE
 
     finetune = commands.add_parser(
         "finetune", help="adapt a model to one writer from a folder of their labelled digits"
@@ -624,9 +409,9 @@ def add_finetune_command(commands) -> None:
     finetune.add_argument(
         "--steps",
         type=int,
-        default=DEFAULT_STEPS,
-        help=f"Adam steps, each on {WRITER_BATCH} of your examples and {REPLAY_BATCH} "
-        f"MNIST images; default {DEFAULT_STEPS}",
+        default=FINETUNE.steps,
+        help=f"Adam steps, each on {FINETUNE.writer_batch} of your examples and {FINETUNE.replay_batch} "
+        f"MNIST images; default {FINETUNE.steps}",
     )
     finetune.add_argument(
         "--no-mnist-check",
@@ -639,6 +424,8 @@ def add_finetune_command(commands) -> None:
 
 
 def add_detector_commands(commands) -> None:
+    from digitnet.training.config import DETECTOR
+
     detector = commands.add_parser("detector", help="the not-a-digit detector")
     detector_commands = detector.add_subparsers(dest="detector_command", required=True, parser_class=Parser)
     detector_train = detector_commands.add_parser(
@@ -646,9 +433,14 @@ def add_detector_commands(commands) -> None:
     )
     detector_train.add_argument("--out", type=Path, help="where to save it; default the cache")
     detector_train.add_argument(
-        "--negatives", type=int, default=30_000, help="negative examples rendered; default 30000"
+        "--negatives",
+        type=int,
+        default=DETECTOR.negatives,
+        help=f"negative examples rendered; default {DETECTOR.negatives}",
     )
-    detector_train.add_argument("--epochs", type=int, default=3, help="default 3")
+    detector_train.add_argument(
+        "--epochs", type=int, default=DETECTOR.epochs, help=f"default {DETECTOR.epochs}"
+    )
     detector_train.add_argument("--seed", type=int, default=0, help="default 0")
     add_data_dir(detector_train)
     detector_train.set_defaults(handler=cmd_detector_train)
@@ -667,6 +459,6 @@ def add_augment_preview_command(commands) -> None:
     preview.add_argument("--count", type=int, default=10, help="training digits shown; default 10")
     preview.add_argument("--copies", type=int, default=6, help="augmented versions of each; default 6")
     preview.add_argument("--seed", type=int, default=0, help="random seed; default 0")
-    add_augment_flags(preview, switch=False)
+    add_config_flags(preview, groups=("augment",), skip=("augment",))
     add_data_dir(preview)
     preview.set_defaults(handler=cmd_augment_preview)

@@ -144,8 +144,9 @@ def to_mnist(image: Image.Image) -> np.ndarray:
     return _fit_and_centre(_ink_map(light))
 
 
-def is_blank(mnist_image: np.ndarray) -> bool:
-    """True when there is no ink at all: nothing for the model to read."""
+def has_no_ink(mnist_image: np.ndarray) -> bool:
+    """True when no pixel holds any ink at all (a single preprocessed image). For a batch, and for
+    ink too faint to read, see digitnet.reading.uncertainty.too_faint_to_read."""
     return not np.any(np.asarray(mnist_image) > 0)
 
 

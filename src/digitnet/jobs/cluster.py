@@ -1,8 +1,9 @@
 """Ensemble members trained as Ray tasks, on this machine or a Ray cluster.
 
 Each member not yet done is one task: the worker trains it with `loop.train` into a scratch
-folder, with the very config `digitnet train` would build for it (cli.member_config, passed in),
-and sends the finished run back as a tar (without checkpoints/). With a shared folder (every node
+folder, with the member's config from the manifest and the TensorFlow threads a local member with
+as many cores gets (digitnet.jobs.members), so its weights are those of local training; it sends
+the finished run back as a tar (without checkpoints/). With a shared folder (every node
 mounts it at the same path) the member trains in SHARED/<ensemble name>/member-XX instead, so a
 retried task resumes from the last checkpoint there (`loop.resume`) rather than starting over.
 The driver unpacks the run into a staging folder inside the ensemble and publishes it as
@@ -38,8 +39,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from digitnet.errors import DigitnetError, first_line
+from digitnet.jobs.members import member_threads, member_train_config, pending_members, thread_env
 from digitnet.layout import CONFIG_FILE
-from digitnet.reading.ensemble_dir import Manifest, Member, member_state
+from digitnet.reading.ensemble_dir import Manifest, Member
 from digitnet.training.config import TrainConfig
 from digitnet.training.runs import CHECKPOINT_DIR
 from digitnet.util.fileio import publish_directory
@@ -338,7 +340,6 @@ def train_members_on_ray(
     cpus_per_member: float = 1,
     gpus_per_member: float = 0,
     *,
-    member_config: Callable[[Member, tuple[str, ...]], TrainConfig],
     data=None,
     data_dir: Path | None = None,
     shared_dir: Path | None = None,
@@ -348,19 +349,16 @@ def train_members_on_ray(
     lost (worker or node died past its retries). A member failing for a reason the user can fix
     (bad config, no data on the worker) raises ClusterError naming it; finished members are kept.
 
-    member_config: (member, the manifest's train flags) -> its validated TrainConfig; the CLI's
-    cli.member_config, so a member has the weights `digitnet train` would give it.
+    Each member trains with its manifest config and member_threads(cpus_per_member) TensorFlow
+    threads, as a local member with that many cores: the same weights.
     data: a Mnist to send to the workers (tests); by default each worker loads MNIST itself,
     from data_dir if given (a folder every worker can read).
     shared_dir: a folder every node mounts at the same path; members train in
     shared_dir/<ensemble name>/member-XX (resuming what is there), removed once published.
     """
     directory = Path(directory)
-    pending = [member for member in manifest.members if member_state(directory, member) != "done"]
-    for member in manifest.members:
-        if member not in pending:
-            report(f"{member.name}: already trained")
-    configs = {member.name: member_config(member, manifest.train_args) for member in pending}
+    pending = pending_members(directory, manifest, report)
+    configs = {member.name: member_train_config(member) for member in pending}
     if not pending:
         return []
     ray = import_ray()
@@ -368,9 +366,13 @@ def train_members_on_ray(
     try:
         asked = f"--cpus-per-member {cpus_per_member:g} --gpus-per-member {gpus_per_member:g}"
         check_resources(ray, cpus_per_member, gpus_per_member, asked)
-        task = ray.remote(num_cpus=cpus_per_member, num_gpus=gpus_per_member, max_retries=MAX_RETRIES)(
-            train_member_task
-        )
+        task = ray.remote(
+            num_cpus=cpus_per_member,
+            num_gpus=gpus_per_member,
+            max_retries=MAX_RETRIES,
+            # Env vars merge with the session's; a worker started for them, TensorFlow fresh in it.
+            runtime_env={"env_vars": thread_env(member_threads(cpus_per_member))},
+        )(train_member_task)
         data_ref = ray.put(data) if data is not None else None
         folder = str(data_dir) if data_dir is not None else None
         shared = shared_runs(directory, shared_dir)

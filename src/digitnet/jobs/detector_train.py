@@ -3,7 +3,7 @@
 It is trained once on MNIST training digits (as given and re-rendered like users' images)
 against negatives (Fashion-MNIST training photos, noise, scribbles, two digits side by
 side), and works beside any classifier. Its threshold is chosen on held-out data so that
-at most `TARGET_DIGIT_FLAG_RATE` of real digits are flagged. It never sees a test image.
+at most `DETECTOR.digit_flag_rate` of real digits are flagged. It never sees a test image.
 Loading and scoring with one is digitnet.reading.detector.
 """
 
@@ -17,9 +17,8 @@ import numpy as np
 
 from digitnet.reading.detector import MODEL_FILE, THRESHOLD_FILE, logit_scores
 from digitnet.shapes import IMAGE_SIDE, INPUT_SHAPE
+from digitnet.training.config import DETECTOR
 from digitnet.util.fileio import atomic_save_keras, atomic_write_text
-
-TARGET_DIGIT_FLAG_RATE = 0.008  # of held-out validation digits; the budget is 1% on test digits
 
 NEGATIVE_MIX = {"fashion": 0.3, "noise": 0.1, "scribble": 0.25, "two_digits": 0.2, "shapes": 0.15}
 
@@ -109,7 +108,7 @@ def _inked_negatives(kind: str, count: int, rng: np.random.Generator, digits_u8,
     """`count` negatives of one kind that are not blank after preprocessing (fewer if a kind is
     mostly blank even after NEGATIVE_ROUNDS tries, as uniform noise is)."""
     from digitnet.data.negatives import negative_images
-    from digitnet.reading.uncertainty import is_blank
+    from digitnet.reading.uncertainty import too_faint_to_read
 
     kept = []
     for _ in range(NEGATIVE_ROUNDS):
@@ -117,7 +116,7 @@ def _inked_negatives(kind: str, count: int, rng: np.random.Generator, digits_u8,
         if missing <= 0:
             break
         batch = negative_images(kind, missing, rng, digits_u8, fashion_u8)
-        kept.append(batch[~is_blank(batch)])
+        kept.append(batch[~too_faint_to_read(batch)])
     return np.concatenate(kept)[:count] if kept else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.float32)
 
 
@@ -125,9 +124,9 @@ def train_detector(
     train_set: TrainingSet,
     holdout_digits: np.ndarray,
     out_dir: Path,
-    epochs: int = 3,
+    epochs: int = DETECTOR.epochs,
     seed: int = 0,
-    flag_rate: float = TARGET_DIGIT_FLAG_RATE,
+    flag_rate: float = DETECTOR.digit_flag_rate,
     on_epoch=None,
 ) -> float:
     """Fit, choose the threshold on held-out digits, save model and threshold atomically.
@@ -139,9 +138,9 @@ def train_detector(
     keras.utils.set_random_seed(seed)
     model = build_detector(seed)
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
+        optimizer=keras.optimizers.Adam(DETECTOR.learning_rate),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        steps_per_execution=50,
+        steps_per_execution=DETECTOR.steps_per_execution,
     )
     callbacks = (
         []
@@ -155,7 +154,7 @@ def train_detector(
     model.fit(
         train_set.images,
         train_set.is_digit,
-        batch_size=128,
+        batch_size=DETECTOR.batch_size,
         epochs=epochs,
         shuffle=True,
         verbose=0,
@@ -173,12 +172,12 @@ def train_on_mnist(
     fashion_u8: np.ndarray,
     out_dir: Path,
     *,
-    negatives: int = 30_000,
-    epochs: int = 3,
+    negatives: int = DETECTOR.negatives,
+    epochs: int = DETECTOR.epochs,
     seed: int = 0,
     extra_positives: np.ndarray | None = None,
     extra_holdout: np.ndarray | None = None,
-    flag_rate: float = TARGET_DIGIT_FLAG_RATE,
+    flag_rate: float = DETECTOR.digit_flag_rate,
     on_epoch=None,
 ) -> float:
     """Train a detector on a digitnet.data.mnist.Mnist and save it in `out_dir`; returns its threshold.

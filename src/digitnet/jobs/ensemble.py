@@ -1,6 +1,8 @@
-"""Training an ensemble's members: each as a separate `digitnet train` process, so an interrupted
-ensemble resumes member by member (finished members are kept, a started one continues from its
-checkpoint). The directory's format is digitnet.reading.ensemble_dir.
+"""Training an ensemble: one call (`train_ensemble`) that plans or continues the directory and
+trains the members not yet done, as local `digitnet train` processes or as Ray tasks
+(digitnet.jobs.cluster). A local member is a separate process, so an interrupted ensemble resumes
+member by member (finished members are kept, a started one continues from its checkpoint). The
+directory's format is digitnet.reading.ensemble_dir.
 """
 
 from __future__ import annotations
@@ -11,9 +13,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from digitnet.jobs.members import (
+    local_member_cpus,
+    member_threads,
+    member_train_config,
+    pending_members,
+    thread_env,
+    with_configs,
+)
 from digitnet.reading.ensemble_dir import (
+    EnsembleError,
     Manifest,
     Member,
     create_ensemble,
@@ -21,46 +33,114 @@ from digitnet.reading.ensemble_dir import (
     member_state,
     plan_members,
     read_manifest,
+    write_manifest,
 )
-from digitnet.training.config import TrainConfig
+from digitnet.training.config import TrainConfig, config_to_json
 from digitnet.util.shutdown import die_with_parent
 
-
-def member_command(directory: Path, member: Member, train_args: tuple[str, ...]) -> list[str]:
-    """The `digitnet train` arguments that train (or continue) one member."""
-    run_dir = Path(directory) / member.name
-    if member_state(directory, member) == "started":
-        return ["train", "--resume", str(run_dir)]
-    return ["train", "--arch", member.arch, "--seed", str(member.seed), "--out", str(run_dir), *train_args]
+Report = Callable[[str], None]
+# How a member's `digitnet train` process starts (tests run the CLI on synthetic digits instead).
+DIGITNET = [sys.executable, "-m", "digitnet"]
 
 
-def open_ensemble(
+@dataclass(frozen=True)
+class EnsembleOutcome:
+    manifest: Manifest
+    continued: bool  # the directory held an ensemble, continued with its own manifest
+    failed: list[str]  # members whose training failed (their logs say why)
+
+
+def train_ensemble(
     directory: Path,
     *,
     members: int,
     archs: str | None,
     base_seed: int,
     config: TrainConfig,
-    train_args: tuple[str, ...] | list[str],
+    jobs: int = 1,
+    ray: str | None = None,
+    cpus_per_member: float = 1,
+    gpus_per_member: float = 0,
+    shared_dir: Path | None = None,
+    data_dir: Path | None = None,
+    report: Report = lambda _line: None,
+) -> EnsembleOutcome:
+    """Plan (or continue) the ensemble in `directory` and train what is not done: `jobs` local
+    processes at a time, or Ray tasks when `ray` is an address ("local": a cluster started here).
+    Every check a user can fail (resources, folders, flags, data) runs before anything is created.
+    """
+    for flag, value in (("--cpus-per-member", cpus_per_member), ("--gpus-per-member", gpus_per_member)):
+        if not value >= 0:
+            raise EnsembleError(f"{flag} must be 0 or more, got {value}")
+    if shared_dir is not None and ray is None:
+        raise EnsembleError(
+            "--shared-dir is for Ray members; add --ray (local members already resume in --out)"
+        )
+    manifest, continued = open_ensemble(
+        directory, members=members, archs=archs, base_seed=base_seed, config=config
+    )
+    if continued:
+        report(
+            f"continuing the ensemble in {directory} ({len(manifest.members)} members, "
+            "its own manifest; other flags ignored)"
+        )
+    if data_dir is not None:
+        from digitnet.data.mnist import ensure_mnist
+
+        ensure_mnist(data_dir)  # a bad --data-dir fails here once, not in every member
+    if ray is None:
+        failed = train_members(directory, manifest, jobs=jobs, data_dir=data_dir, report=report)
+    else:
+        from digitnet.jobs import cluster
+
+        failed = cluster.train_members_on_ray(
+            directory,
+            manifest,
+            ray,
+            cpus_per_member,
+            gpus_per_member,
+            data_dir=data_dir,
+            shared_dir=shared_dir,
+            report=report,
+        )
+    return EnsembleOutcome(manifest, continued, failed)
+
+
+def open_ensemble(
+    directory: Path, *, members: int, archs: str | None, base_seed: int, config: TrainConfig
 ) -> tuple[Manifest, bool]:
     """(the manifest, whether it was already there): an existing ensemble is continued with its own
-    manifest; otherwise one is planned and created, `members` networks with seeds from `base_seed`.
+    manifest (an old one, of train flags, is rewritten once with each member's config); otherwise
+    one is planned and created, `members` networks with seeds from `base_seed`.
 
     archs: a comma-separated list assigned in turn, or None for `config.arch`; config: the members'
-    shared hyperparameters (without --arch), validated here so a bad flag fails once, not in every
-    member; train_args: the `digitnet train` flags that give each member that config.
+    shared hyperparameters, validated here so a bad flag fails once, not in every member.
     """
     from digitnet.training.networks import check_arch
 
     if is_ensemble_dir(directory):
-        return read_manifest(directory), True
+        manifest = read_manifest(directory)
+        upgraded = with_configs(manifest)
+        if upgraded != manifest:
+            write_manifest(directory, upgraded)
+        return upgraded, True
     config.validate()
     names = [arch.strip() for arch in (archs or config.arch).split(",") if arch.strip()]
     for arch in names:
         check_arch(arch)
-    manifest = Manifest(plan_members(members, names, base_seed), tuple(train_args))
+    manifest = Manifest(plan_members(members, names, base_seed, config.to_dict()))
     create_ensemble(directory, manifest)
     return manifest, False
+
+
+def member_command(directory: Path, member: Member) -> tuple[list[str], bytes | None]:
+    """The `digitnet train` arguments that train (or continue) one member, and what its stdin
+    gets: a new member reads its config from the manifest's entry (`--config -`)."""
+    run_dir = Path(directory) / member.name
+    if member_state(directory, member) == "started":
+        return ["train", "--resume", str(run_dir)], None
+    config = member_train_config(member)
+    return ["train", "--config", "-", "--out", str(run_dir)], config_to_json(config)
 
 
 def train_members(
@@ -69,7 +149,7 @@ def train_members(
     *,
     jobs: int = 1,
     data_dir: Path | None = None,
-    report: Callable[[str], None] = lambda _line: None,
+    report: Report = lambda _line: None,
 ) -> list[str]:
     """Train every member not yet done as a `digitnet train` process, `jobs` at a time sharing the
     cores, each logging to DIR/<member>.log; returns the names of those that failed.
@@ -80,21 +160,18 @@ def train_members(
     from the main thread: a member is signalled when the thread that started it ends.
     """
     directory = Path(directory)
-    pending = [member for member in manifest.members if member_state(directory, member) != "done"]
-    for member in manifest.members:
-        if member not in pending:
-            report(f"{member.name}: already trained")
+    pending = pending_members(directory, manifest, report)
     jobs = max(1, min(jobs, len(pending) or 1))
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "OMP_NUM_THREADS": threads}
+    env = {**os.environ, **thread_env(member_threads(local_member_cpus(jobs)))}
     data_flags = ["--data-dir", str(data_dir)] if data_dir is not None else []
     queue, running, failed = list(pending), {}, []
     try:
         while queue or running:
             while queue and len(running) < jobs:
                 member = queue.pop(0)
-                command = member_command(directory, member, manifest.train_args) + data_flags
-                running[member.name] = _start_member(command, directory / f"{member.name}.log", env)
+                command, stdin = member_command(directory, member)
+                log = directory / f"{member.name}.log"
+                running[member.name] = _start_member(command + data_flags, stdin, log, env)
                 report(f"{member.name}: training ({member.arch}, seed {member.seed})")
             time.sleep(0.2)
             failed += _collect_finished(running, report)
@@ -108,20 +185,28 @@ def train_members(
     return failed
 
 
-def _start_member(command: list[str], log_path: Path, env: dict) -> tuple[subprocess.Popen, object]:
+def _start_member(
+    command: list[str], stdin: bytes | None, log_path: Path, env: dict
+) -> tuple[subprocess.Popen, object]:
     log = open(log_path, "ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "digitnet", *command],
+        [*DIGITNET, *command],
         stdout=log,
         stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
         env=env,
         preexec_fn=die_with_parent(),  # a coordinator killed even with kill -9 takes its members along
     )
+    if stdin is not None:
+        try:
+            process.stdin.write(stdin)  # a config is a few hundred bytes: never fills the pipe
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # the member died before reading it: its exit status and log say why
     return process, log
 
 
-def _collect_finished(running: dict, report: Callable[[str], None]) -> list[str]:
+def _collect_finished(running: dict, report: Report) -> list[str]:
     """Removes finished members from `running`; returns the names of those that failed."""
     failed = []
     for name, (process, log) in list(running.items()):

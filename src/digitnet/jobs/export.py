@@ -15,14 +15,8 @@ from pathlib import Path
 
 from digitnet.reading.model_source import ModelSource
 
-# The conversion itself lives below the engine and the exporter; its names stay importable here.
-from digitnet.training.inference import (  # noqa: F401 (re-exported for callers of digitnet.jobs.export)
-    FAILURE_HINTS,
-    INSTALL_HINT,
-    KERAS_FORMATS,
-    ExportError,
-    keras_export,
-)
+# The conversion itself lives below the engine and the exporter (training/inference.py).
+from digitnet.training.inference import INSTALL_HINT, ExportError, keras_export
 from digitnet.util.fileio import fsync_directory
 
 FORMATS = ("saved_model", "litert", "onnx")

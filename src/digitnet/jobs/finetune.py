@@ -14,7 +14,8 @@ MNIST: a fixed number of Adam steps at a small learning rate, each on a batch th
 writer's examples (randomly rotated, shifted and zoomed, so a handful of images do not become a
 handful of memorised pixel patterns) and half "replay" MNIST training images (so what the network
 already knew keeps being asked of it). BatchNormalization statistics stay frozen (inference mode):
-estimates from a few dozen examples would be worse than MNIST's. Everything random is seeded: the
+estimates from a few dozen examples would be worse than MNIST's. The steps are the training loop's
+compiled step (digitnet.training.loop.CompiledSteps) with replay batches. Everything random is seeded: the
 same examples, model and seed give the same weights. Measured (seed network after 3 epochs, a
 "broad pen" writer: MNIST test digits thickened by a 3x3 max filter, default settings): with 5
 examples a digit, held-out writer accuracy 90.2% -> 90.1-91.2% over 3 seeds; with 10, 90.1% ->
@@ -44,7 +45,7 @@ import numpy as np
 from digitnet.data.inputs import IMAGE_SUFFIXES
 from digitnet.errors import DigitnetError
 from digitnet.layout import CONFIG_FILE, MODEL_FILE
-from digitnet.shapes import INPUT_SHAPE
+from digitnet.training.config import FINETUNE
 from digitnet.util.fileio import atomic_save_keras, atomic_write_text, file_sha256, publish_directory
 
 if TYPE_CHECKING:  # imported where used: the CLI's parser imports this module for its defaults
@@ -62,13 +63,8 @@ MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natu
 MAX_LABELS_BYTES = 4 * 2**20  # labels.csv: ~100,000 rows, ten times the most /collect keeps
 PROBLEMS_SHOWN = 20  # a folder with thousands of problems: the first few, then how many in all
 
-DEFAULT_STEPS = 200  # Adam steps; measured ~5 s for the seed network on two busy cores
 MAX_STEPS = 100_000  # ~40 min on two cores: far past where more steps help a few dozen examples
 MAX_SEED = 2**32 - 1  # what NumPy's and Keras's seeding accept
-LEARNING_RATE = 1e-4  # small: the network is already good, only nudged towards the writer
-WRITER_BATCH = 32  # the writer's (augmented) examples in each batch ...
-REPLAY_BATCH = 32  # ... and as many MNIST training images, so MNIST is not forgotten
-LABEL_SMOOTHING = 0.1  # a few dozen examples must not make the network over-confident
 
 
 class ExamplesError(DigitnetError, ValueError):
@@ -219,7 +215,7 @@ def example_files(folder: Path) -> tuple[list[str], list[str]]:
 
 def load_examples(folder: Path) -> Examples:
     """One writer's labelled examples; ExamplesError listing every problem (one a line) if any."""
-    from digitnet.data.preprocess import ImageError, image_to_mnist, is_blank
+    from digitnet.data.preprocess import ImageError, has_no_ink, image_to_mnist
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -248,7 +244,7 @@ def load_examples(folder: Path) -> Examples:
         except ImageError as error:
             problems.append(str(error))
             continue
-        if is_blank(image):
+        if has_no_ink(image):
             problems.append(f"{name}: no ink found (blank after preprocessing); remove it or retake it")
             continue
         images.append(image)
@@ -286,9 +282,6 @@ def check_out_dir(out_dir: Path) -> None:
         raise FinetuneError(f"{out_dir} is a symbolic link; name a new folder for --out")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise FinetuneError(f"{out_dir} exists and is not an empty folder; choose another --out")
-
-
-sha256_file = file_sha256  # the name tests have used
 
 
 def side_files(source: ModelSource) -> list[str]:
@@ -390,54 +383,12 @@ def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> 
 
 
 def batch_indices(examples: int, replay: int, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, WRITER_BATCH) example indices and (steps, REPLAY_BATCH) replay indices, drawn with
+    """(steps, writer_batch) example indices and (steps, replay_batch) replay indices, drawn with
     replacement from a seeded generator: the same seed gives the same batches."""
     rng = np.random.default_rng(seed)
-    writer = rng.integers(0, examples, (steps, WRITER_BATCH))
-    mixed = rng.integers(0, max(replay, 1), (steps, REPLAY_BATCH))
+    writer = rng.integers(0, examples, (steps, FINETUNE.writer_batch))
+    mixed = rng.integers(0, max(replay, 1), (steps, FINETUNE.replay_batch))
     return writer, mixed
-
-
-class _Steps:
-    """One compiled Adam step on a batch of augmented writer images followed by replay images."""
-
-    def __init__(self, model, seed: int):
-        import keras
-        import tensorflow as tf
-
-        from digitnet.training.augment import AffineRanges, augment_seed, random_affine
-
-        self.model = model
-        self.optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
-        ranges = AffineRanges()  # the MNIST recipe's 10 degrees, 10% shift and zoom
-
-        @tf.function(reduce_retracing=True)
-        def step(writer_images, writer_labels, replay_images, replay_labels, iteration):
-            augmented = random_affine(writer_images, augment_seed(seed, iteration), ranges)
-            images = tf.concat([augmented, replay_images], axis=0)
-            labels = tf.concat([writer_labels, replay_labels], axis=0)
-            targets = tf.one_hot(labels, 10) * (1.0 - LABEL_SMOOTHING) + LABEL_SMOOTHING / 10
-            with tf.GradientTape() as tape:
-                logits = tf.cast(model(images, training=True), tf.float32)  # dropout on; BN frozen
-                loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=logits))
-            gradients = tape.gradient(loss, model.trainable_variables)
-            self.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-            return loss
-
-        self.step = step
-
-    def __call__(self, writer_images, writer_labels, replay_images, replay_labels, iteration) -> float:
-        import tensorflow as tf
-
-        return float(
-            self.step(
-                tf.constant(writer_images),
-                tf.constant(writer_labels),
-                tf.constant(replay_images),
-                tf.constant(replay_labels),
-                tf.constant(iteration, tf.int64),
-            )
-        )
 
 
 def frozen_batch_norm(model) -> list:
@@ -467,28 +418,41 @@ def accuracy_of(model, images: np.ndarray, labels: np.ndarray) -> float:
     return accuracy(predict_logits(make_logits_fn(model), images).argmax(axis=1), labels)
 
 
+def _compiled_steps(model, examples: Examples, replay, seed: int):
+    """The training loop's compiled step with fine-tuning's settings: Adam at FINETUNE's rate, the
+    writer's images augmented as the MNIST recipe does (10 degrees, 10% shift and zoom) and followed
+    by replayed MNIST images (none when `replay` is None: the writer's alone)."""
+    import keras
+
+    from digitnet.data.mnist import Split
+    from digitnet.training.augment import AffineRanges
+    from digitnet.training.loop import CompiledSteps
+
+    return CompiledSteps(
+        model,
+        keras.optimizers.Adam(learning_rate=FINETUNE.learning_rate),
+        Split(examples.images, examples.labels),
+        FINETUNE.writer_batch,
+        augment=AffineRanges(),
+        seed=seed,
+        label_smoothing=FINETUNE.label_smoothing,
+        replay=replay,
+        replay_batch=FINETUNE.replay_batch,
+    )
+
+
 def _run_steps(model, examples: Examples, replay, steps: int, seed: int, on_progress) -> float:
     """The fine-tuning steps, batch-norm statistics frozen meanwhile; returns the seconds they took.
 
     replay: a digitnet.data.mnist.Split whose images are mixed into every batch, or None.
     """
     frozen = frozen_batch_norm(model)
-    train_step = _Steps(model, seed)
+    train_step = _compiled_steps(model, examples, replay, seed)
     writer_idx, replay_idx = batch_indices(len(examples), len(replay) if replay else 0, steps, seed)
+    writer_order, replay_order = writer_idx.ravel().astype(np.int32), replay_idx.ravel().astype(np.int32)
     started = time.perf_counter()
     for step in range(steps):
-        if replay is not None:
-            replay_images, replay_labels = replay.images[replay_idx[step]], replay.labels[replay_idx[step]]
-        else:  # nothing to replay: the batch is the writer's alone
-            replay_images = np.zeros((0, *INPUT_SHAPE), np.float32)
-            replay_labels = np.zeros((0,), np.int32)
-        loss = train_step(
-            examples.images[writer_idx[step]],
-            examples.labels[writer_idx[step]],
-            replay_images,
-            replay_labels.astype(np.int32),
-            step,
-        )
+        loss, _ = train_step(writer_order, step, 1, replay_order)  # one step a call: its own loss
         if on_progress is not None and ((step + 1) % 10 == 0 or step + 1 == steps):
             on_progress(step + 1, steps, loss)
     seconds = time.perf_counter() - started
@@ -504,7 +468,7 @@ def finetune(
     *,
     mnist=None,
     seed: int = 0,
-    steps: int = DEFAULT_STEPS,
+    steps: int = FINETUNE.steps,
     check_mnist: bool = True,
     on_progress: Callable[[int, int, float], None] | None = None,
 ) -> FinetuneResult:
@@ -562,10 +526,10 @@ def _record(result: FinetuneResult, source: Path, examples: Examples) -> dict:
         "example_files": list(examples.names),
         "steps": result.steps,
         "seed": result.seed,
-        "learning_rate": LEARNING_RATE,
-        "writer_batch": WRITER_BATCH,
-        "replay_batch": REPLAY_BATCH,
-        "label_smoothing": LABEL_SMOOTHING,
+        "learning_rate": FINETUNE.learning_rate,
+        "writer_batch": FINETUNE.writer_batch,
+        "replay_batch": FINETUNE.replay_batch,
+        "label_smoothing": FINETUNE.label_smoothing,
         "seconds": round(result.seconds, 2),
         "writer_accuracy_before": result.writer_accuracy_before,
         "writer_accuracy_after": result.writer_accuracy_after,

@@ -28,6 +28,7 @@ import numpy as np
 from digitnet.data.mnist import Mnist
 from digitnet.layout import CALIBRATION_FILE, CONFIG_FILE, DETECTOR_DIR, METRICS_FILE, MODEL_FILE
 from digitnet.reading.calibration import Calibration, fit_calibration, save_calibration
+from digitnet.training.config import DETECTOR
 from digitnet.util.fileio import atomic_write_text, file_sha256, publish_directory
 
 RECIPE = "read"
@@ -101,7 +102,13 @@ def detector_positives(data: Mnist, seed: int) -> np.ndarray:
 
 
 def train_reading_detector(
-    data: Mnist, out_dir: Path, *, negatives: int = 30_000, epochs: int = 3, seed: int = 0, on_epoch=None
+    data: Mnist,
+    out_dir: Path,
+    *,
+    negatives: int = DETECTOR.negatives,
+    epochs: int = DETECTOR.epochs,
+    seed: int = 0,
+    on_epoch=None,
 ) -> float:
     """The detector for the reading model; its threshold flags DETECTOR_FLAG_RATE of validation digits."""
     from digitnet.data.negatives import load_fashion

@@ -3,9 +3,12 @@
     --search FIELD=v1,v2,...       a choice among values
     --search FIELD=lo:hi[:log]     a number drawn in [lo, hi] (log-uniform with :log)
 
+A search of choices only runs every combination once (a grid) unless a number of trials is asked
+for; then, and with any range, that many trials are drawn at random (default 4).
 Trials are chosen by validation accuracy alone: a trial never sees the test images (its test split
 is the validation split). The best trial's network is measured on the test split once, after.
-OUT/trials.csv has one row a trial; OUT/best.json the winner; OUT/best-run its run directory.
+OUT/sweep.json holds the sweep's base config and search (what a rerun continues); OUT/trials.csv
+has one row a trial; OUT/best.json the winner; OUT/best-run its run directory.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,20 +30,26 @@ from pathlib import Path
 from digitnet.data.mnist import VALIDATION_SIZE
 from digitnet.errors import DigitnetError
 from digitnet.training.config import TrainConfig
+from digitnet.training.flags import field_named
 from digitnet.util import locks
 from digitnet.util.fileio import atomic_write_text, publish_directory
 
 EXPERIMENT = "sweep"  # the Ray Tune experiment's folder under OUT/tune
+PLAN_FILE = "sweep.json"
+DEFAULT_SAMPLES = 4  # trials drawn when the search has a range and no count was asked for
 METRIC = "validation_accuracy"
-ALIASES = {"lr": "learning_rate", "iterations": "goal_iterations", "synthetic": "synthetic_fraction"}
-_TYPES = {int: int, float: float, str: str, bool: bool, int | None: int}
 MNIST_TRAIN_SIZE = 60_000 - VALIDATION_SIZE  # the training split a trial's batches come from
-CHECKPOINT_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"  # how often Tune saves the sweep's state (run_sweep)
+CHECKPOINT_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"  # how often Tune saves the sweep's state (fit_trials)
 CHECKPOINT_PERIOD_S = 2
+_TYPES = {int: int, float: float, str: str, bool: bool, int | None: int}
 
 
 class SweepError(DigitnetError):
     """A search spec or sweep that cannot work; the message says how to write it."""
+
+
+class SweepInterrupted(Exception):
+    """Ctrl+C stopped the sweep; Tune saved its state, and rerunning on the same --out continues it."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +62,8 @@ class SearchSpec:
 
 
 def _field_type(name: str, text: str) -> type:
-    field = ALIASES.get(name.replace("-", "_"), name.replace("-", "_"))
-    kind = _TYPES.get(typing.get_type_hints(TrainConfig).get(field))
+    field = field_named(name)  # a field's name or its flag (lr, batch-size, learning_rate)
+    kind = _TYPES.get(typing.get_type_hints(TrainConfig).get(field)) if field else None
     if kind is None:
         raise SweepError(f"--search {text!r}: {name!r} is not a hyperparameter (see config.py's TrainConfig)")
     return field, kind
@@ -118,12 +128,61 @@ def check_specs(base: TrainConfig, specs: list[SearchSpec], train_size: int = MN
                 )
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a sweep searches: kept in OUT/sweep.json, so a rerun continues the same sweep."""
+
+    base: TrainConfig
+    specs: tuple[SearchSpec, ...]
+    samples: int | None = None  # trials drawn at random; None: every combination of the choices
+
+    def is_grid(self) -> bool:
+        return self.samples is None and all(spec.choices for spec in self.specs)
+
+    def trial_count(self) -> int:
+        if self.is_grid():
+            return math.prod(len(spec.choices) for spec in self.specs)
+        return self.samples or DEFAULT_SAMPLES
+
+    def to_json(self) -> str:
+        specs = [dataclasses.asdict(spec) for spec in self.specs]
+        payload = {"base": self.base.to_dict(), "search": specs, "samples": self.samples}
+        return json.dumps(payload, indent=2) + "\n"
+
+    @classmethod
+    def read(cls, path: Path) -> Plan:
+        try:
+            payload = json.loads(Path(path).read_text())
+            specs = tuple(
+                SearchSpec(**{**spec, "choices": tuple(spec["choices"])}) for spec in payload["search"]
+            )
+            return cls(TrainConfig.from_dict(payload["base"]), specs, payload["samples"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise SweepError(f"{path} is damaged ({error}); start the sweep in another --out") from None
+
+
+def open_sweep(out: Path, base: TrainConfig, specs, samples: int | None = None) -> tuple[Plan, bool]:
+    """(the plan, whether OUT held it already): every check before Ray or data. OUT new or empty
+    gets a new plan (searched values checked); OUT holding a sweep continues it with its own plan."""
+    out = Path(out)
+    check_out(out)
+    if (out / PLAN_FILE).is_file():
+        return Plan.read(out / PLAN_FILE), True
+    if samples is not None and samples <= 0:
+        raise SweepError(f"--trials must be a positive whole number, got {samples}")
+    check_specs(base, list(specs))
+    plan = Plan(base, tuple(specs), samples)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / PLAN_FILE, plan.to_json())
+    return plan, False
+
+
 def check_out(out: Path) -> None:
     """SweepError unless OUT is new, empty, or an interrupted sweep's folder (which is continued)."""
     out = Path(out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise SweepError(f"{out} is not a folder; choose another --out")
-    if out.is_dir() and _holds_files(out) and not (out / "tune" / EXPERIMENT).is_dir():
+    if out.is_dir() and _holds_files(out) and not (out / PLAN_FILE).is_file():
         raise SweepError(f"{out} exists and holds no sweep to continue; choose another --out")
 
 
@@ -133,11 +192,12 @@ def _holds_files(out: Path) -> bool:
 
 @contextmanager
 def locked_out(out: Path) -> Iterator[None]:
-    """OUT checked (check_out), created and locked for the block: a second sweep into it is refused
-    (SweepError naming the first's PID); the kernel drops the lock however this process ends. An
-    OUT this call created that still holds nothing but its lock at the end is removed again."""
+    """OUT created and locked for the block: a second sweep into it is refused (SweepError naming
+    the first's PID); the kernel drops the lock however this process ends. An OUT this call created
+    that still holds nothing but its lock at the end is removed again."""
     out = Path(out)
-    check_out(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise SweepError(f"{out} is not a folder; choose another --out")
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -160,12 +220,15 @@ def _busy(out: Path, pid: int | None) -> str:
     )
 
 
-def search_space(specs: list[SearchSpec]) -> dict:
+def search_space(specs: list[SearchSpec], grid: bool = False) -> dict:
+    """Tune's space: each choice a grid axis (grid) or drawn at random; each range drawn."""
     from ray import tune
 
     space = {}
     for spec in specs:
-        if spec.choices:
+        if spec.choices and grid:
+            space[spec.field] = tune.grid_search(list(spec.choices))
+        elif spec.choices:
             space[spec.field] = tune.choice(list(spec.choices))
         elif isinstance(spec.low, int) and isinstance(spec.high, int):
             draw = tune.lograndint if spec.log else tune.randint
@@ -179,6 +242,11 @@ def search_space(specs: list[SearchSpec]) -> dict:
 # ---------------------------------------------------------------- a trial, on a Ray worker
 
 
+def trial_config(base: TrainConfig, params: dict) -> TrainConfig:
+    """A trial's config: the sweep's base config with the trial's searched values."""
+    return dataclasses.replace(base, **params)
+
+
 def sweep_trial(params: dict, base: TrainConfig, data=None, data_dir: str | None = None) -> None:
     """Train one config; report validation accuracy each epoch, the run as a checkpoint at the end."""
     from ray import tune
@@ -186,7 +254,7 @@ def sweep_trial(params: dict, base: TrainConfig, data=None, data_dir: str | None
     from digitnet.data.mnist import load_mnist
     from digitnet.training import loop
 
-    config = dataclasses.replace(base, **params)
+    config = trial_config(base, params)
     if data is None:
         data = load_mnist(data_dir)
     data = dataclasses.replace(data, test=data.validation)  # selection never sees the test images
@@ -209,48 +277,88 @@ def sweep_trial(params: dict, base: TrainConfig, data=None, data_dir: str | None
 # ---------------------------------------------------------------- the driver
 
 
-def run_sweep(out: Path, base: TrainConfig, specs, *, trials: int, data, cpus_per_trial: float = 1) -> dict:
-    """Run the sweep into OUT on the Ray session already joined; returns best.json's content.
+def run_sweep(
+    out: Path,
+    base: TrainConfig,
+    specs,
+    *,
+    samples: int | None = None,
+    address: str = "local",
+    cpus_per_trial: float = 1,
+    load_data: Callable[[], object],
+    report: Callable[[str], None] = lambda _line: None,
+) -> dict:
+    """The whole sweep: checks, Ray joined (or started here, and stopped after), data loaded,
+    trials run (an interrupted sweep in OUT continued), the winner published; best.json's content.
+    Ctrl+C raises SweepInterrupted once Tune has saved its state."""
+    from digitnet.jobs.cluster import check_resources, connect, disconnect, import_ray
 
-    data: the Mnist the trials train on (sent once) and the winner is tested on. OUT new or empty
-    starts a sweep; OUT holding an unfinished one (interrupted, killed) continues it: finished
-    trials are kept, unfinished and errored ones run again.
+    if not cpus_per_trial >= 0:
+        raise SweepError(f"--cpus-per-trial must be 0 or more, got {cpus_per_trial}")
+    check_out(out)  # before the lock makes the folder
+    with locked_out(out):  # a second sweep into OUT is refused
+        plan, continued = open_sweep(out, base, specs, samples)
+        if continued:
+            report(f"continuing the sweep in {out} (its own search and base config; other flags ignored)")
+        ray = import_ray()
+        data = load_data()
+        started_here = connect(ray, address)
+        try:
+            check_resources(ray, cpus_per_trial, 0, f"--cpus-per-trial {cpus_per_trial:g}")
+            return fit_trials(out, plan, data=data, cpus_per_trial=cpus_per_trial)
+        finally:
+            if started_here:
+                disconnect(ray)
+
+
+def fit_trials(out: Path, plan: Plan, *, data, cpus_per_trial: float = 1) -> dict:
+    """Run the plan's trials into OUT on the Ray session already joined; best.json's content.
+
+    data: the Mnist the trials train on (sent once) and the winner is tested on. A sweep Tune has
+    a record of in OUT (interrupted, killed) is continued: finished trials are kept, unfinished and
+    errored ones run again.
     """
     from ray import tune
 
-    out = Path(out)
-    experiment = out.resolve() / "tune" / EXPERIMENT
-    trainable = tune.with_resources(
-        tune.with_parameters(sweep_trial, base=base, data=data), {"cpu": cpus_per_trial}
-    )
     # Tune saves which trials have finished every 10 s at best, and on a busy machine (its "auto"
     # period grows with the time a save takes) a minute or more apart: a sweep killed in between
     # reruns trials that had finished. Every 2 s keeps a killed sweep's finished trials (a save of
     # a sweep's state is a few kB). Read by Tune when the Tuner is made; a setting the user gave wins.
     os.environ.setdefault(CHECKPOINT_PERIOD_ENV, str(CHECKPOINT_PERIOD_S))
+    out = Path(out)
+    experiment = out.resolve() / "tune" / EXPERIMENT
+    trainable = tune.with_resources(
+        tune.with_parameters(sweep_trial, base=plan.base, data=data), {"cpu": cpus_per_trial}
+    )
     if tune.Tuner.can_restore(str(experiment)):
         tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=True)
-    elif out.exists() and _holds_files(out):
-        raise SweepError(f"{out} exists and holds no sweep to continue; choose another --out")
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        tuner = _new_tuner(out, trainable, specs, trials)
+        tuner = _new_tuner(out, trainable, plan)
     grid = tuner.fit()
-    atomic_write_text(out / "trials.csv", trials_csv(grid, specs))
-    return _publish_best(out, base, grid, data)
+    # Tune's last result of a trial that ended (finished, or stopped by ASHA) says done; after
+    # Ctrl+C, Tune returns with trials unfinished or never started instead of raising.
+    ended = sum(1 for result in grid if result.error or (result.metrics or {}).get("done"))
+    if ended < plan.trial_count():
+        raise SweepInterrupted(
+            f"sweep interrupted after {ended} of {plan.trial_count()} trials; its state is saved in "
+            f"{out}: rerun `digitnet sweep --out {out}` to continue it"
+        )
+    atomic_write_text(out / "trials.csv", trials_csv(grid, plan.specs))
+    return _publish_best(out, plan.base, grid, data)
 
 
-def _new_tuner(out: Path, trainable, specs, trials: int):
+def _new_tuner(out: Path, trainable, plan: Plan):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
+    grid = plan.is_grid()
     return tune.Tuner(
         trainable,
-        param_space=search_space(specs),
+        param_space=search_space(list(plan.specs), grid=grid),
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode="max",
-            num_samples=trials,
+            num_samples=1 if grid else plan.trial_count(),
             scheduler=ASHAScheduler(time_attr="epoch", max_t=10_000, grace_period=1),
         ),
         run_config=tune.RunConfig(storage_path=str(out.resolve() / "tune"), name=EXPERIMENT, verbose=0),
@@ -264,7 +372,7 @@ def trials_csv(grid, specs) -> str:
     for index, result in enumerate(grid):
         metrics = result.metrics or {}
         status = "error" if result.error else "done"
-        values = [result.config.get(spec.field) for spec in specs]
+        values = [(result.config or {}).get(spec.field) for spec in specs]
         seconds = metrics.get("time_total_s", "")
         seconds = round(seconds, 1) if isinstance(seconds, float) else seconds
         writer.writerow([index, *values, metrics.get(METRIC, ""), metrics.get("epoch", ""), seconds, status])
@@ -292,6 +400,7 @@ def _publish_best(out: Path, base: TrainConfig, grid, data) -> dict:
         "test_accuracy": accuracy(predicted, data.test.labels),  # measured once, after selection
         "config": dataclasses.asdict(dataclasses.replace(base, **best.config)),
         "run_dir": str(out / "best-run"),
+        "trials": len(grid),
     }
     atomic_write_text(out / "best.json", json.dumps(report, indent=2) + "\n")
     return report

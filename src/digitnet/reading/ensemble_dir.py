@@ -1,10 +1,13 @@
 """An ensemble directory's format: a manifest and one ordinary run directory per member.
 
     ensemble_dir/
-      manifest.json          {"members": [{"name", "arch", "seed"}], "train_args": [...]}
+      manifest.json          {"members": [{"name", "arch", "seed", "config": {...}}]}
       member-00/ ...         a run made by `digitnet train` (config.json, checkpoints, model.keras)
       member-01/ ...
 
+Each member's "config" is its whole TrainConfig (as its config.json will hold it): what trains it,
+locally or on Ray. Manifests written before members carried configs hold "train_args" instead (the
+`digitnet train` flags every member shared); digitnet.jobs.ensemble converts those once.
 Reading it needs no training code (model_source and predict read ensembles through here); training
 members is digitnet.jobs.ensemble.
 """
@@ -29,31 +32,38 @@ class Member:
     name: str
     arch: str
     seed: int
+    # The member's whole training config (TrainConfig.to_dict(), its arch and seed included); None
+    # only in a manifest written before configs were stored (see Manifest.train_args).
+    config: dict | None = None
 
 
 @dataclass(frozen=True)
 class Manifest:
     members: tuple[Member, ...]
-    train_args: tuple[str, ...] = ()  # extra `digitnet train` flags shared by every member
+    # Old manifests only: the `digitnet train` flags every member shared (today: Member.config).
+    train_args: tuple[str, ...] = ()
 
     def to_json(self) -> str:
-        return (
-            json.dumps(
-                {"members": [asdict(m) for m in self.members], "train_args": list(self.train_args)}, indent=2
-            )
-            + "\n"
-        )
+        members = [{key: val for key, val in asdict(m).items() if val is not None} for m in self.members]
+        payload = {"members": members, **({"train_args": list(self.train_args)} if self.train_args else {})}
+        return json.dumps(payload, indent=2, sort_keys=True) + "\n"
 
 
-def plan_members(count: int, archs: list[str], base_seed: int = 0) -> tuple[Member, ...]:
-    """N members with distinct seeds; archs are assigned round-robin."""
+def plan_members(
+    count: int, archs: list[str], base_seed: int = 0, config: dict | None = None
+) -> tuple[Member, ...]:
+    """N members with distinct seeds; archs are assigned round-robin. config: the hyperparameters
+    they share (a TrainConfig's dict), each member's copy with its own arch and seed."""
     if count < 1:
         raise EnsembleError(f"an ensemble needs at least 1 member, got {count}")
     if not archs:
         raise EnsembleError("name at least one --arch")
-    return tuple(
-        Member(f"member-{index:02d}", archs[index % len(archs)], base_seed + index) for index in range(count)
-    )
+    members = []
+    for index in range(count):
+        arch, seed = archs[index % len(archs)], base_seed + index
+        own = None if config is None else {**config, "arch": arch, "seed": seed}
+        members.append(Member(f"member-{index:02d}", arch, seed, own))
+    return tuple(members)
 
 
 def is_ensemble_dir(path: Path) -> bool:
@@ -66,7 +76,11 @@ def create_ensemble(directory: Path, manifest: Manifest) -> None:
     if directory.exists() and any(directory.iterdir()):
         raise EnsembleError(f"{directory} exists and is not empty; choose another --out")
     directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(directory / MANIFEST_FILE, manifest.to_json())
+    write_manifest(directory, manifest)
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> None:
+    atomic_write_text(Path(directory) / MANIFEST_FILE, manifest.to_json())
 
 
 def read_manifest(directory: Path) -> Manifest:
@@ -78,10 +92,17 @@ def read_manifest(directory: Path) -> Manifest:
         )
     try:
         payload = json.loads(path.read_text())
-        members = tuple(Member(str(m["name"]), str(m["arch"]), int(m["seed"])) for m in payload["members"])
-        return Manifest(members, tuple(payload.get("train_args", ())))
+        members = tuple(_read_member(m) for m in payload["members"])
+        return Manifest(members, tuple(str(arg) for arg in payload.get("train_args", ())))
     except (ValueError, KeyError, TypeError) as error:
         raise EnsembleError(f"{path} is damaged ({error}); restore it or train a new ensemble") from error
+
+
+def _read_member(entry: dict) -> Member:
+    config = entry.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise TypeError(f"{entry['name']}'s config is not an object")
+    return Member(str(entry["name"]), str(entry["arch"]), int(entry["seed"]), config)
 
 
 def member_state(directory: Path, member: Member) -> str:

@@ -1,7 +1,7 @@
 """When to say "not a digit": flags inputs the model should not answer with confidence.
 
 Three signals, any one of which flags an image:
-- no ink at all after preprocessing (a blank page);
+- nothing drawn: no pixel reaches INK_THRESHOLD after preprocessing (a blank page);
 - the not-a-digit detector (digitnet.reading.detector) scores it below its threshold;
 - the classifier's combined probability for its answer is below the confidence threshold: the
   model's own (calibration.json, chosen on validation data after temperature scaling), else
@@ -20,7 +20,9 @@ TEST_TIME_SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1))
 INK_THRESHOLD = 0.05  # brightest pixel below this: nothing was drawn
 
 
-def is_blank(images: np.ndarray) -> np.ndarray:
+def too_faint_to_read(images: np.ndarray) -> np.ndarray:
+    """Per image of a batch: its brightest pixel is below INK_THRESHOLD, so nothing was drawn
+    (stricter than digitnet.data.preprocess.has_no_ink, which looks for any ink at all)."""
     images = np.asarray(images)
     return images.reshape(len(images), -1).max(axis=1, initial=0.0) < INK_THRESHOLD
 
@@ -64,7 +66,7 @@ def flag_uncertain(
     """
     scores = np.asarray(combined_probabilities)
     confidence = scores.max(axis=1) if scores.ndim == 2 else scores
-    flags = is_blank(images) | (confidence < confidence_threshold)
+    flags = too_faint_to_read(images) | (confidence < confidence_threshold)
     if detector is not None and len(images):
         flags |= detector.not_a_digit(images)
     return flags

@@ -1,2 +1,2 @@
-"""Training networks: configs and recipes, the networks, augmentation, schedules, run directories,
-the compiled loop, metrics."""
+"""Training networks: configs, recipes and their flags, the networks, augmentation, schedules, run
+directories, the compiled loop, metrics."""

@@ -1,4 +1,6 @@
-"""Every hyperparameter of a training run, with its unit, in one place.
+"""Every hyperparameter, with its unit or reason, in one place: TrainConfig (a training run; each
+field also carries its command-line flag, see digitnet.training.flags), the named recipes, and the
+fixed configs of fine-tuning (FINETUNE) and of the not-a-digit detector's training (DETECTOR).
 
 A run's config is saved as config.json beside its checkpoints; `--resume` trusts
 that file, not the flags of the day.
@@ -36,39 +38,156 @@ class ConfigError(DigitnetError, ValueError):
     """A hyperparameter that cannot work; the message says which and why."""
 
 
+def hyperparameter(
+    default,
+    help: str,
+    *,
+    flag: str | None = None,
+    metavar: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    group: str = "recipe",
+):
+    """A TrainConfig field with everything its command-line flag needs (digitnet.training.flags).
+
+    help: what the value means and its unit or reason (the default is added to it); flag: the
+    option, by default --field-name; group: "recipe" (the network and its optimisation), "length"
+    (iterations or epochs, one of the two) or "augment" (used only when augmenting).
+    """
+    metadata = {"flag": flag, "help": help, "metavar": metavar, "choices": choices, "group": group}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    arch: str = "seed"  # a name registered in digitnet.training.networks
-    goal_iterations: int = TUTORIAL_GOAL_ITERATIONS  # turned into whole epochs
-    epochs: int | None = None  # when set, wins over goal_iterations
-    batch_size: int = 50  # images per step
-    learning_rate: float = 1e-4  # Adam step size (the peak rate under one-cycle)
-    schedule: str = "constant"  # "constant" or "one-cycle" (see digitnet.training.schedules)
-    label_smoothing: float = 0.0  # weight moved from the true class, spread over all 10
-    adam_epsilon: float = 1e-8  # TF1 AdamOptimizer's default (Keras's is 1e-7)
-    adam_beta_1: float = 0.9  # decay of Adam's gradient average
-    adam_beta_2: float = 0.999  # decay of Adam's squared-gradient average
-    dropout: float = 0.5  # fraction dropped (the tutorial's keep_prob 0.5)
-    seed: int = 0  # seeds weights, dropout and the shuffling order
-    train_eval_size: int = 10_000  # fixed subset of training images scored each epoch
-    eval_batch_size: int = 1_000  # images per evaluation step (never a whole set at once)
-    steps_per_call: int = 100  # training steps inside one compiled call (progress granularity)
-    augment: bool = False  # random affine transforms of each training batch, in-graph
-    rotate_degrees: float = _AFFINE_DEFAULTS.rotate_degrees  # uniform in [-r, r]
-    shift_fraction: float = _AFFINE_DEFAULTS.shift_fraction  # of the image side, per axis
-    zoom_fraction: float = _AFFINE_DEFAULTS.zoom_fraction  # scale uniform in [1-z, 1+z]
-    shear_degrees: float = _AFFINE_DEFAULTS.shear_degrees  # uniform in [-h, h]
+    """Every hyperparameter of a run; each field's metadata is its flag in `digitnet train`,
+    `digitnet ensemble train` and `digitnet sweep` (a new field is a new flag everywhere)."""
+
+    arch: str = hyperparameter(
+        "seed", "network (a name registered in digitnet.training.networks; see `digitnet models`)"
+    )
+    goal_iterations: int = hyperparameter(
+        TUTORIAL_GOAL_ITERATIONS,
+        "goal iterations, turned into whole epochs (the tutorial's 20000 are 18 epochs)",
+        flag="--iterations",
+        group="length",
+    )
+    epochs: int | None = hyperparameter(None, "whole epochs to train; wins over --iterations", group="length")
+    batch_size: int = hyperparameter(50, "images per step")
+    learning_rate: float = hyperparameter(1e-4, "Adam step size (the peak rate under one-cycle)", flag="--lr")
+    schedule: str = hyperparameter(
+        "constant", "learning-rate schedule (digitnet.training.schedules)", choices=SCHEDULES
+    )
+    label_smoothing: float = hyperparameter(
+        0.0, "move EPS of the target from the true class to all 10", metavar="EPS"
+    )
+    adam_epsilon: float = hyperparameter(
+        1e-8, "Adam's epsilon (TF1 AdamOptimizer's default; Keras's is 1e-7)"
+    )
+    adam_beta_1: float = hyperparameter(0.9, "decay of Adam's gradient average")
+    adam_beta_2: float = hyperparameter(0.999, "decay of Adam's squared-gradient average")
+    dropout: float = hyperparameter(0.5, "fraction of units dropped (the tutorial's keep_prob 0.5)")
+    seed: int = hyperparameter(0, "random seed of the weights, dropout and the shuffling order")
+    train_eval_size: int = hyperparameter(
+        10_000, "fixed subset of training images scored each epoch (the train accuracy shown)", metavar="N"
+    )
+    eval_batch_size: int = hyperparameter(
+        1_000, "images per evaluation step (never a whole set at once)", metavar="N"
+    )
+    steps_per_call: int = hyperparameter(
+        100, "training steps inside one compiled call (the progress bar's granularity)", metavar="N"
+    )
+    augment: bool = hyperparameter(
+        False,
+        "random affine transforms of each training batch, and the style changes below "
+        "(never of validation or test images)",
+        group="augment",
+    )
+    rotate_degrees: float = hyperparameter(
+        _AFFINE_DEFAULTS.rotate_degrees,
+        "rotation range in degrees, uniform in [-DEG, DEG]",
+        flag="--rotate",
+        metavar="DEG",
+        group="augment",
+    )
+    shift_fraction: float = hyperparameter(
+        _AFFINE_DEFAULTS.shift_fraction,
+        "translation range per axis, fraction of the image side",
+        flag="--shift",
+        metavar="FRACTION",
+        group="augment",
+    )
+    zoom_fraction: float = hyperparameter(
+        _AFFINE_DEFAULTS.zoom_fraction,
+        "scale range, uniform in 1 +/- FRACTION",
+        flag="--zoom",
+        metavar="FRACTION",
+        group="augment",
+    )
+    shear_degrees: float = hyperparameter(
+        _AFFINE_DEFAULTS.shear_degrees,
+        "shear range in degrees, uniform in [-DEG, DEG]",
+        flag="--shear",
+        metavar="DEG",
+        group="augment",
+    )
     # Handwriting style, also only when augmenting (digitnet.training.style_augment); 0 is off.
-    elastic_alpha: float = _STYLE_DEFAULTS.elastic_alpha  # RMS wobble per axis, pixels
-    elastic_sigma: float = _STYLE_DEFAULTS.elastic_sigma  # wobble smoothness, Gaussian sigma in pixels
-    stroke_pixels: float = _STYLE_DEFAULTS.stroke_pixels  # stroke edge moved by [-s, s] pixels
-    blur_sigma: float = _STYLE_DEFAULTS.blur_sigma  # Gaussian blur sigma in [0, b] pixels
-    low_res_probability: float = _STYLE_DEFAULTS.low_res_probability  # chance of shrink-and-grow
-    ink_fraction: float = _STYLE_DEFAULTS.ink_fraction  # ink scaled by [1-f, 1], gamma [1/(1+f), 1+f]
-    occlusion_fraction: float = _STYLE_DEFAULTS.occlusion_fraction  # erased box side, of the image's
-    # Share of the training set made of digits rendered from the training handwriting fonts
-    # (digitnet.data.synthetic), added to MNIST's 55,000; 0 trains on MNIST alone.
-    synthetic_fraction: float = 0.0
+    elastic_alpha: float = hyperparameter(
+        _STYLE_DEFAULTS.elastic_alpha,
+        "elastic wobble: RMS displacement per axis in pixels (Simard et al.'s alpha 34 at "
+        "sigma 4 is 1.4); 0 is off",
+        flag="--elastic",
+        metavar="ALPHA",
+        group="augment",
+    )
+    elastic_sigma: float = hyperparameter(
+        _STYLE_DEFAULTS.elastic_sigma,
+        "smoothness of the wobble, Gaussian sigma in pixels",
+        metavar="SIGMA",
+        group="augment",
+    )
+    stroke_pixels: float = hyperparameter(
+        _STYLE_DEFAULTS.stroke_pixels,
+        "stroke edges moved in or out by up to PX pixels (at most 2); 0 is off",
+        flag="--stroke",
+        metavar="PX",
+        group="augment",
+    )
+    blur_sigma: float = hyperparameter(
+        _STYLE_DEFAULTS.blur_sigma,
+        "Gaussian blur of sigma up to SIGMA pixels; 0 is off",
+        flag="--blur",
+        metavar="SIGMA",
+        group="augment",
+    )
+    low_res_probability: float = hyperparameter(
+        _STYLE_DEFAULTS.low_res_probability,
+        "chance an image is shrunk to 10-20 pixels and grown back; 0 is off",
+        flag="--low-res",
+        metavar="P",
+        group="augment",
+    )
+    ink_fraction: float = hyperparameter(
+        _STYLE_DEFAULTS.ink_fraction,
+        "ink faded by up to FRACTION, gamma in [1/(1+F), 1+F]; 0 is off",
+        flag="--ink",
+        metavar="FRACTION",
+        group="augment",
+    )
+    occlusion_fraction: float = hyperparameter(
+        _STYLE_DEFAULTS.occlusion_fraction,
+        "half the images lose a rectangle with sides up to FRACTION of the image's; 0 is off",
+        flag="--occlude",
+        metavar="FRACTION",
+        group="augment",
+    )
+    synthetic_fraction: float = hyperparameter(
+        0.0,
+        "share of the training set made of digits rendered from the training handwriting fonts "
+        f"(digitnet.data.synthetic), added to MNIST's 55,000; at most {MAX_SYNTHETIC_FRACTION}, "
+        "beyond which MNIST is no longer what the model mostly learns",
+        flag="--synthetic",
+        metavar="FRACTION",
+    )
 
     def validate(self) -> None:
         self._validate_types()
@@ -273,3 +392,34 @@ def load_config(path: Path) -> TrainConfig:
         return TrainConfig.from_dict(payload["config"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"{path}: not a readable digitnet config ({error})") from error
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Adapting a trained network to one writer (digitnet.jobs.finetune), each value with its reason."""
+
+    steps: int = 200  # Adam steps; measured ~5 s for the seed network on two busy cores
+    learning_rate: float = 1e-4  # small: the network is already good, only nudged towards the writer
+    writer_batch: int = 32  # the writer's (augmented) examples in each batch ...
+    replay_batch: int = 32  # ... and as many MNIST training images, so MNIST is not forgotten
+    label_smoothing: float = 0.1  # a few dozen examples must not make the network over-confident
+
+
+FINETUNE = FinetuneConfig()
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Training the not-a-digit detector (digitnet.jobs.detector_train) with Keras's `fit`: a small
+    binary network trained once, from scratch, on in-memory arrays, so no custom loop is needed."""
+
+    epochs: int = 3  # `digitnet detector train`'s default
+    negatives: int = 30_000  # negative images rendered; a third as many digits are re-rendered
+    batch_size: int = 128  # images per step (the strong recipe's batch)
+    learning_rate: float = 1e-3  # Adam's usual step for a network trained from scratch
+    steps_per_execution: int = 50  # steps inside one compiled call: fewer round trips to Python
+    # Of held-out validation digits flagged as not-a-digit; the budget is 1% on test digits.
+    digit_flag_rate: float = 0.008
+
+
+DETECTOR = DetectorConfig()

@@ -146,8 +146,9 @@ class CompiledSteps:
     steps(order, start, count) -> (mean batch loss, mean batch accuracy) takes batches
     order[start * batch_size:...] onwards, one epoch's shuffling being `order` (see epoch_order).
     With `augment` (and `style`), each batch is augmented in-graph, seeded by (seed, iteration).
-    label_smoothing moves that weight from the true class to all ten. graph(order) is the traced
-    graph, for TensorBoard.
+    label_smoothing moves that weight from the true class to all ten. With `replay` (fine-tuning:
+    digitnet.jobs.finetune), each step's batch also holds `replay_batch` images of that split, taken
+    as `replay_order` says and never augmented. graph(order) is the traced graph, for TensorBoard.
     """
 
     def __init__(
@@ -160,6 +161,8 @@ class CompiledSteps:
         seed: int = 0,
         label_smoothing: float = 0.0,
         style: StyleRanges | None = None,
+        replay: Split | None = None,
+        replay_batch: int = 0,
     ):
         import tensorflow as tf
 
@@ -171,11 +174,15 @@ class CompiledSteps:
         self.images = tf.constant(train.images)
         self.labels = tf.constant(train.labels.astype(np.int32))
         self.batch_size = batch_size
+        self.replay = None
+        if replay is not None and replay_batch > 0:
+            self.replay = (tf.constant(replay.images), tf.constant(replay.labels.astype(np.int32)))
+        self.replay_batch = replay_batch
         self.model = model
         self.optimizer = optimizer
         self.run = tf.function(self._run, jit_compile=False)
 
-    def _run(self, order, start, count):
+    def _run(self, order, start, count, replay_order):
         tf = self._tf
         model, optimizer, batch = self.model, self.optimizer, self.batch_size
         loss_sum = tf.constant(0.0)
@@ -190,6 +197,8 @@ class CompiledSteps:
                     images = augment_batch(
                         images, augment_seed(self.seed, optimizer.iterations), self.augment, self.style
                     )
+            if self.replay is not None:
+                images, labels = self._with_replay(images, labels, replay_order, step)
             with tf.GradientTape() as tape:
                 with tf.name_scope("dnn"):
                     logits = model(images, training=True)
@@ -206,6 +215,12 @@ class CompiledSteps:
         steps = tf.cast(count, tf.float32)
         return loss_sum / steps, correct_sum / steps
 
+    def _with_replay(self, images, labels, replay_order, step):
+        tf = self._tf
+        indices = replay_order[step * self.replay_batch : (step + 1) * self.replay_batch]
+        replay_images, replay_labels = (tf.gather(tensor, indices) for tensor in self.replay)
+        return tf.concat([images, replay_images], axis=0), tf.concat([labels, replay_labels], axis=0)
+
     def _loss(self, labels, logits):
         tf = self._tf
         if not self.label_smoothing:  # the tutorial's loss, op for op
@@ -216,18 +231,24 @@ class CompiledSteps:
         targets = tf.one_hot(labels, classes) * (1.0 - self.label_smoothing) + self.label_smoothing / classes
         return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=logits))
 
-    def __call__(self, order: np.ndarray, start: int, count: int) -> tuple[float, float]:
-        tf = self._tf
-        loss, batch_accuracy = self.run(
-            tf.constant(order), tf.constant(start, tf.int32), tf.constant(count, tf.int32)
-        )
+    def __call__(
+        self, order: np.ndarray, start: int, count: int, replay_order: np.ndarray | None = None
+    ) -> tuple[float, float]:
+        loss, batch_accuracy = self.run(*self._arguments(order, start, count, replay_order))
         return float(loss), float(batch_accuracy)
 
     def graph(self, order: np.ndarray):
+        return self.run.get_concrete_function(*self._arguments(order, 0, 1, None)).graph
+
+    def _arguments(self, order, start, count, replay_order) -> tuple:
         tf = self._tf
-        return self.run.get_concrete_function(
-            tf.constant(order), tf.constant(0, tf.int32), tf.constant(1, tf.int32)
-        ).graph
+        replay_order = np.zeros(0, np.int32) if replay_order is None else replay_order
+        return (
+            tf.constant(order),
+            tf.constant(start, tf.int32),
+            tf.constant(count, tf.int32),
+            tf.constant(replay_order, tf.int32),
+        )
 
 
 def new_model_and_optimizer(config: TrainConfig, total_iterations: int):

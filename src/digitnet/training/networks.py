@@ -12,7 +12,7 @@ import keras
 from keras import layers
 
 from digitnet.errors import DigitnetError
-from digitnet.shapes import INPUT_SHAPE, NUM_CLASSES  # importable from here too
+from digitnet.shapes import INPUT_SHAPE, NUM_CLASSES
 
 
 class UnknownArchError(DigitnetError, KeyError):

@@ -55,14 +55,19 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _temp_file_beside(path: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """A new temp file in path's folder (made if need be); a WriteError naming `path` if it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
+    except OSError as error:
+        raise write_error(path, error) from error
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace `path` with `data` all at once: readers see the old file or the new, never a part."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        raise write_error(path, error) from error
+    fd, temp_name = _temp_file_beside(path, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -97,11 +102,7 @@ def publish_directory(staging: Path, final: Path) -> None:
 def atomic_save_keras(model, path: Path) -> Path:
     """`model.save` to a temp .keras file beside `path` (Keras wants the suffix), then atomic replace."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".keras")
-    except OSError as error:
-        raise write_error(path, error) from error
+    fd, temp_name = _temp_file_beside(path, f".{path.stem}-", ".keras")
     os.close(fd)
     try:
         model.save(temp_name)
