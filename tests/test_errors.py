@@ -44,7 +44,8 @@ def test_the_cli_shows_any_digitnet_error_as_one_line_with_status_2(monkeypatch,
     def fails(_args):
         raise SyntheticError("no handwriting fonts in /nowhere; install fonts-handwriting")
 
-    monkeypatch.setattr(cli, "cmd_models", fails)  # build_parser looks the handler up by name
+    # add_models_command looks the handler up in its module when main builds the parser.
+    monkeypatch.setattr("digitnet.commands.reading.cmd_models", fails)
     assert cli.main(["models"]) == EXIT_USER_ERROR
     assert (
         capsys.readouterr().err

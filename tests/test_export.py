@@ -9,7 +9,8 @@ import pytest
 
 from conftest import synthetic_mnist
 from digitnet.jobs.export import FORMATS, RUNNERS, ExportError, export_model, run_onnx
-from digitnet.reading.predict import ModelLoadError, load_model
+from digitnet.jobs.keras_models import load_model
+from digitnet.reading.predict import ModelLoadError
 
 LOGIT_TOLERANCE = 1e-4  # absolute, float32 logits of order 10
 OUT_NAMES = {"saved_model": "digits_saved_model", "litert": "digits.tflite", "onnx": "digits.onnx"}

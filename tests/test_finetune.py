@@ -32,7 +32,7 @@ def write_examples(folder: Path, count: int = 12) -> Path:
 
 
 def weights_of(path: Path) -> list[np.ndarray]:
-    from digitnet.reading.predict import load_model
+    from digitnet.jobs.keras_models import load_model
 
     return [np.asarray(w) for w in load_model(path).get_weights()]
 
@@ -128,7 +128,7 @@ def test_batch_norm_statistics_stay_frozen_and_layers_are_saved_trainable(tmp_pa
     ft.finetune(source, examples, tmp_path / "out", mnist=synthetic_mnist(), steps=3)
 
     def batch_norms(path):
-        from digitnet.reading.predict import load_model
+        from digitnet.jobs.keras_models import load_model
 
         return [
             layer for layer in load_model(path).layers if isinstance(layer, keras.layers.BatchNormalization)

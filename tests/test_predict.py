@@ -170,15 +170,16 @@ def _zip_with_config_of_spaces(path, megabytes):
 
 def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkeypatch, capsys):
     from digitnet import cli
+    from digitnet.jobs.keras_models import load_model
     from digitnet.reading import predict
 
     bomb = _zip_with_config_of_spaces(tmp_path / "bomb.keras", 20)
     assert bomb.stat().st_size < 100_000  # 20 MB of spaces compresses to about 20 kB
     with pytest.raises(predict.ModelLoadError, match="zip bomb"):
-        predict.load_model(bomb)
+        load_model(bomb)
     from conftest import synthetic_mnist
 
-    monkeypatch.setattr(cli, "_load_data", lambda args: synthetic_mnist())
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
     assert cli.main(["evaluate", str(bomb)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("digitnet: error:") and len(err.strip().splitlines()) == 1 and "bomb" in err
@@ -195,16 +196,17 @@ def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkey
 )
 def test_keras_archive_caps_are_each_enforced(tmp_path, caps, refused):
     from digitnet.reading import predict
+    from digitnet.reading.model_source import check_keras_archive
 
     archive = _zip_with_config_of_spaces(tmp_path / "model.keras", 2)
     if refused:
         with pytest.raises(predict.ModelLoadError):
-            predict.check_keras_archive(archive, **caps)
+            check_keras_archive(archive, **caps)
     else:
-        predict.check_keras_archive(archive, **caps)
+        check_keras_archive(archive, **caps)
 
 
 def test_the_trained_model_passes_the_archive_check(tiny_model_dir):
-    from digitnet.reading import predict
+    from digitnet.reading.model_source import check_keras_archive
 
-    predict.check_keras_archive(tiny_model_dir / "model.keras")
+    check_keras_archive(tiny_model_dir / "model.keras")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from digitnet.commands.common import (
@@ -13,6 +14,7 @@ from digitnet.commands.common import (
     UserError,
     add_data_dir,
     err,
+    import_tensorflow_quietly,
     load_data,
     require_writable_folder,
 )
@@ -50,23 +52,22 @@ def cmd_data_info(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from digitnet.training.networks import ARCHITECTURES, build_model
+    from digitnet.training.catalog import DESCRIPTIONS, PARAMETERS  # a table: no TensorFlow
 
-    for name, architecture in ARCHITECTURES.items():
-        params = build_model(name, seed=0).count_params()
-        print(f"{name:<8} {params:>10,} params  {architecture.description}")
+    for name, description in DESCRIPTIONS.items():
+        print(f"{name:<8} {PARAMETERS[name]:>10,} params  {description}")
     return 0
 
 
 def _model_and_images(args) -> tuple[Path | None, list[str]]:
     """`predict [MODEL] IMAGE...`: the first name is the model when it is one (a run, a .keras
     file, an ensemble), else every name is an image and the shipped default model reads them."""
-    from digitnet.reading.model_source import looks_like_model
+    from digitnet.reading.model_source import DEFAULT_NAME, looks_like_model
 
     names = list(args.images)
     if args.model is not None:
         return args.model, names
-    if looks_like_model(Path(names[0])):
+    if looks_like_model(Path(names[0])) or (names[0] == DEFAULT_NAME and not Path(names[0]).exists()):
         if len(names) == 1:
             raise UserError(f"{names[0]} is a model; name the images to read after it")
         return Path(names[0]), names[1:]
@@ -81,9 +82,9 @@ def cmd_predict(args) -> int:
     model, inputs = _model_and_images(args)
     if args.show_input:
         require_writable_folder(Path(args.show_input), "--show-input")
-    predictor = Predictor(
-        ModelSource.resolve(model), rule=args.rule, detector_dir=args.detector, engine=args.engine
-    )
+    source = ModelSource.resolve(model)
+    convert_once(source, args.detector)
+    predictor = Predictor(source, rule=args.rule, detector_dir=args.detector, engine=args.engine)
     if predictor.detector_problem:
         err(
             f"note: {predictor.detector_problem}; until then only blank and low-confidence "
@@ -97,6 +98,31 @@ def cmd_predict(args) -> int:
             write_model_input(image, Path(args.show_input), name)
         _print_prediction(name, prediction, args.json)
     return EXIT_USER_ERROR if read.problems else 0
+
+
+def convert_once(source, detector_dir: Path | None) -> None:
+    """Convert the model's (and detector's) .keras networks that have no LiteRT file yet into the
+    compile cache, when the training extra is installed; without it, nothing: reading then says
+    how to install it (or, for a detector, notes that it is not used)."""
+    import importlib.util
+
+    from digitnet.reading.detector import MODEL_FILE as DETECTOR_MODEL
+    from digitnet.reading.detector import default_detector_dir
+    from digitnet.reading.engine import find_flatbuffer
+
+    detector = Path(detector_dir or source.detector_dir or default_detector_dir()) / DETECTOR_MODEL
+    networks = [] if source.is_default else list(source.model_files)
+    if detector_dir is not None or not source.is_default:
+        networks += [detector] if detector.is_file() else []
+    missing = [path for path in networks if find_flatbuffer(path) is None]
+    if not missing or importlib.util.find_spec("tensorflow") is None:
+        return
+    from digitnet.jobs.keras_models import convert_missing
+
+    if sys.stderr.isatty():  # seconds of TensorFlow: say why (scripts get only the answers)
+        err(f"converting {', '.join(map(str, missing))} to LiteRT, once (it is cached)")
+    import_tensorflow_quietly()
+    convert_missing(missing)
 
 
 def _print_prediction(name: str, prediction, as_json: bool) -> None:
@@ -113,7 +139,7 @@ def cmd_serve(args) -> int:
     from digitnet.serve import run_server
 
     # A wrong MODEL (or a missing default) fails at once, before the port is taken.
-    ModelSource.resolve(args.model)
+    convert_once(ModelSource.resolve(args.model), args.detector)
     limits = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
     run_server(
         args.model,
@@ -131,8 +157,8 @@ def cmd_serve(args) -> int:
 def _add_predictor_flags(parser, model_positional: bool) -> None:
     """MODEL, --rule, --detector and --engine: what `predict` and `serve` need to build a Predictor."""
     model_help = (
-        "a run directory, a model.keras file or an ensemble directory; default the "
-        "reading model shipped with digitnet"
+        "a run directory, a model.keras file, an ensemble directory, or `default`: the "
+        "reading model shipped with digitnet (the default)"
     )
     if model_positional:
         parser.add_argument("model", type=Path, metavar="MODEL", nargs="?", default=None, help=model_help)
@@ -153,9 +179,9 @@ def _add_predictor_flags(parser, model_positional: bool) -> None:
     parser.add_argument(
         "--engine",
         default="auto",
-        choices=["auto", "litert", "keras"],
-        help="what runs the networks: LiteRT (fast; built from the model on first "
-        "use and cached), Keras, or auto (LiteRT when installed); default auto",
+        choices=["auto", "litert"],
+        help="what runs the networks: LiteRT, from the model's .tflite file (a .keras network without "
+        "one is converted once, with the training extra, and cached); auto is LiteRT",
     )
 
 

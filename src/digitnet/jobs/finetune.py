@@ -398,8 +398,8 @@ def finetune(
     """
     import keras
 
+    from digitnet.jobs.keras_models import load_model
     from digitnet.reading.model_source import ModelSource
-    from digitnet.reading.predict import load_model
 
     if steps < 1:
         raise FinetuneError(f"--steps must be at least 1, got {steps}")
