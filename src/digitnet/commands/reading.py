@@ -125,12 +125,18 @@ def convert_once(source, detector_dir: Path | None) -> None:
     convert_missing(missing)
 
 
+PLAIN_ANSWERS = {"blank": "blank", "not-a-digit": "not a digit"}
+
+
 def _print_prediction(name: str, prediction, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"file": name, **prediction.to_dict()}), flush=True)
         return
+    if prediction.reason in PLAIN_ANSWERS:  # nothing to read: no digit is printed, not even a guess
+        print(f"{name}: {PLAIN_ANSWERS[prediction.reason]}", flush=True)
+        return
     top3 = ", ".join(f"{digit} {probability:.1%}" for digit, probability in prediction.top3)
-    verdict = "  UNCERTAIN: not a digit, or one the model cannot tell" if prediction.uncertain else ""
+    verdict = "  UNCERTAIN: a digit the model cannot tell" if prediction.uncertain else ""
     print(f"{name}: {prediction.digit} ({prediction.probability:.1%}; top 3: {top3}){verdict}", flush=True)
 
 

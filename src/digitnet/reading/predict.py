@@ -130,6 +130,7 @@ class Prediction:
     probabilities: list[float]  # all ten, combined over an ensemble's members
     top3: list[tuple[int, float]]
     uncertain: bool  # "not a digit", or a digit the model cannot tell
+    reason: str = "none"  # why it is uncertain: blank, not-a-digit, unsure; none (uncertainty.REASONS)
 
     def to_dict(self) -> dict:
         return {
@@ -138,6 +139,7 @@ class Prediction:
             "probabilities": self.probabilities,
             "top3": [{"digit": d, "probability": p} for d, p in self.top3],
             "uncertain": self.uncertain,
+            "reason": self.reason,
         }
 
 
@@ -184,7 +186,7 @@ class Predictor:
 
     def predict(self, images) -> list[Prediction]:
         """images: float32 (N, 28, 28, 1) in [0, 1], ink bright on black (see preprocess)."""
-        from digitnet.reading.uncertainty import flag_uncertain, shifted_confidence
+        from digitnet.reading.uncertainty import doubt_reasons, shifted_confidence
 
         images = np.asarray(images, dtype=np.float32).reshape(-1, *INPUT_SHAPE)
         if len(images) == 0:
@@ -195,16 +197,14 @@ class Predictor:
             scores = shifted_confidence(
                 lambda copies: self.model.predict(copies)[1], images, predicted, combined
             )
-        uncertain = flag_uncertain(scores, images, self.detector, self.calibration.confidence_threshold)
+        reasons = doubt_reasons(scores, images, self.detector, self.calibration.confidence_threshold)
         results = []
         for index, digit in enumerate(predicted):
             row = [float(p) for p in combined[index]]
             order = sorted(range(10), key=lambda d: -row[d])[:3]
-            results.append(
-                Prediction(
-                    int(digit), row[int(digit)], row, [(d, row[d]) for d in order], bool(uncertain[index])
-                )
-            )
+            reason = str(reasons[index])
+            top3 = [(d, row[d]) for d in order]
+            results.append(Prediction(int(digit), row[int(digit)], row, top3, reason != "none", reason))
         return results
 
 
