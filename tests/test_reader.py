@@ -149,3 +149,47 @@ def test_the_shipped_model_is_named_default(tmp_path, capsys):
     image = _one_png(tmp_path / "one.png")
     assert main(["predict", "default", str(image), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["digit"] == 1
+
+
+def test_predict_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for index in range(300):  # more than one batch: answers are still coming when head leaves
+        _one_png(folder / f"{index:03d}.png")
+    done = subprocess.run(
+        f"'{sys.executable}' -m digitnet predict '{folder}' | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout.startswith(f"{folder / '000.png'}: 1 ")
+    assert done.stderr == ""  # no BrokenPipeError traceback, no "Exception ignored"
+
+
+def test_a_folder_without_images_is_one_line_naming_what_it_skipped(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "scan.pdf").write_bytes(b"%PDF")
+    assert main(["predict", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no image files" in err and "notes.txt" in err and "scan.pdf" in err
+
+
+def test_show_input_never_overwrites(tmp_path, capsys):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        _one_png(tmp_path / folder / "7.png")  # two inputs with the same stem
+    shown = tmp_path / "shown"
+    shown.mkdir()
+    (shown / "7.png").write_bytes(b"mine")  # already there: kept as it is
+    argv = [
+        "predict",
+        str(tmp_path / "a" / "7.png"),
+        str(tmp_path / "b" / "7.png"),
+        "--show-input",
+        str(shown),
+    ]
+    assert main(argv) == 0
+    assert sorted(p.name for p in shown.iterdir()) == ["7-2.png", "7-3.png", "7.png"]
+    assert (shown / "7.png").read_bytes() == b"mine"

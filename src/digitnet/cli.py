@@ -11,6 +11,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from digitnet.commands.common import (
@@ -104,6 +105,16 @@ NEEDS_TENSORFLOW = (
 )
 
 
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
+
+
+def _silence_stdout() -> None:
+    # What is still buffered for the closed pipe would raise again when Python flushes at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -114,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("digitnet: interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `digitnet predict … | head -1`: the reader left; end quietly, as cat does
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except DigitnetError as error:
         err(f"digitnet: error: {error}")
         return EXIT_USER_ERROR

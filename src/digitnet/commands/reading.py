@@ -74,6 +74,9 @@ def _model_and_images(args) -> tuple[Path | None, list[str]]:
     return None, names
 
 
+PREDICT_BATCH = 256  # images read, predicted and printed at a time
+
+
 def cmd_predict(args) -> int:
     from digitnet.data.inputs import expand_inputs, read_inputs, write_model_input
     from digitnet.reading.model_source import ModelSource
@@ -90,14 +93,17 @@ def cmd_predict(args) -> int:
             f"note: {predictor.detector_problem}; until then only blank and low-confidence "
             "inputs are flagged uncertain"
         )
-    read = read_inputs(expand_inputs(inputs))
-    for problem in read.problems:
-        err(f"digitnet: error: {problem}")
-    for name, image, prediction in zip(read.names, read.images, predictor.predict(read.batch())):
-        if args.show_input:
-            write_model_input(image, Path(args.show_input), name)
-        _print_prediction(name, prediction, args.json)
-    return EXIT_USER_ERROR if read.problems else 0
+    names, problems, shown = expand_inputs(inputs), 0, set()
+    for start in range(0, len(names), PREDICT_BATCH):  # the first answers print before the last read
+        read = read_inputs(names[start : start + PREDICT_BATCH])
+        for problem in read.problems:
+            err(f"digitnet: error: {problem}")
+        problems += len(read.problems)
+        for name, image, prediction in zip(read.names, read.images, predictor.predict(read.batch())):
+            if args.show_input:
+                write_model_input(image, Path(args.show_input), name, shown)
+            _print_prediction(name, prediction, args.json)
+    return EXIT_USER_ERROR if problems else 0
 
 
 def convert_once(source, detector_dir: Path | None) -> None:
