@@ -81,3 +81,19 @@ def test_the_shipped_litert_files_answer_as_the_keras_files_do(real_mnist):
     np.testing.assert_allclose(predictor.model.member_logits(images)[0], keras_logits, atol=1e-4)
     detector_logits = make_logits_fn(load_keras_file(directory / "detector" / "detector.keras"))(images)
     np.testing.assert_allclose(predictor.detector.scores(images), detector_logits.reshape(-1), atol=1e-4)
+
+
+def test_evaluate_and_export_take_the_shipped_model_as_default(tmp_path, monkeypatch, capsys):
+    from conftest import synthetic_mnist
+
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
+    assert main(["evaluate", "default", "--json"]) == 0
+    assert "test" in json.loads(capsys.readouterr().out)
+    out = tmp_path / "default.tflite"
+    assert main(["export", "default", "--format", "litert", "--out", str(out)]) == 0
+    from digitnet.reading.engine import LiteRTLogits
+    from digitnet.reading.predict import probe_images
+
+    images = probe_images((28, 28, 1), count=8)
+    shipped = LiteRTLogits((default_model_dir() / "model.tflite").read_bytes())(images)
+    np.testing.assert_allclose(LiteRTLogits(out.read_bytes())(images), shipped, atol=1e-5)
