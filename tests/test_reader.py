@@ -154,7 +154,7 @@ def test_the_shipped_model_is_named_default(tmp_path, capsys):
 def test_predict_into_a_pipe_closed_early_ends_quietly(tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()
-    for index in range(300):  # more than one batch: answers are still coming when head leaves
+    for index in range(300):  # more than one batch (100): answers are still coming when head leaves
         _one_png(folder / f"{index:03d}.png")
     done = subprocess.run(
         f"'{sys.executable}' -m digitnet predict '{folder}' | head -1",

@@ -47,8 +47,8 @@ class NeedsConversionError(EngineError):
         self.keras_files = [Path(path) for path in keras_files]
         names = ", ".join(str(path) for path in self.keras_files)
         super().__init__(
-            f"{names} has no LiteRT file yet and reading runs LiteRT files only; install the training "
-            f"extra ({TRAIN_EXTRA}) and read it once: it is converted into {compiled_cache_dir()}"
+            f"{names} has no LiteRT file yet (reading runs LiteRT files only); with the training extra "
+            f"({TRAIN_EXTRA}) `digitnet predict` converts it once, into {compiled_cache_dir()}"
         )
 
 
