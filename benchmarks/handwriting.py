@@ -190,6 +190,10 @@ def main() -> None:
     data = load_mnist()
     reading = ModelSource.default() if args.reading is None else ModelSource.from_path(args.reading)
     digits, non_digits = digit_sets(data, args.count), non_digit_sets(data, args.count // 4)
+    from digitnet.jobs.keras_models import convert_for_reading
+
+    convert_for_reading(reading)  # runs made before runs carried LiteRT files
+    convert_for_reading(args.tutorial, reading.detector_dir)
     reading_predictor = Predictor(reading)
     models = {
         "tutorial network": score_model(

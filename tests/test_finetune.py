@@ -79,6 +79,9 @@ def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
     before, after = weights_of(tiny_model_dir), weights_of(out)
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
     images = synthetic_split(3, seed=9).images
+    from digitnet.jobs.keras_models import convert_for_reading
+
+    assert out / "model.keras" in convert_for_reading(out)  # no LiteRT file yet: converted once
     assert len(Predictor(out, use_detector=False).predict(images)) == 3
 
 

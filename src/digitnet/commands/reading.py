@@ -112,19 +112,11 @@ def convert_once(source, detector_dir: Path | None) -> None:
     how to install it (or, for a detector, notes that it is not used)."""
     import importlib.util
 
-    from digitnet.reading.detector import MODEL_FILE as DETECTOR_MODEL
-    from digitnet.reading.detector import default_detector_dir
-    from digitnet.reading.engine import find_flatbuffer
+    from digitnet.jobs.keras_models import convert_missing, networks_to_read
 
-    detector = Path(detector_dir or source.detector_dir or default_detector_dir()) / DETECTOR_MODEL
-    networks = [] if source.is_default else list(source.model_files)
-    if detector_dir is not None or not source.is_default:
-        networks += [detector] if detector.is_file() else []
-    missing = [path for path in networks if find_flatbuffer(path) is None]
+    missing = networks_to_read(source, detector_dir)
     if not missing or importlib.util.find_spec("tensorflow") is None:
         return
-    from digitnet.jobs.keras_models import convert_missing
-
     if sys.stderr.isatty():  # seconds of TensorFlow: say why (scripts get only the answers)
         err(f"converting {', '.join(map(str, missing))} to LiteRT, once (it is cached)")
     import_tensorflow_quietly()

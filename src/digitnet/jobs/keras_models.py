@@ -108,6 +108,28 @@ def convert_to_cache(keras_file: Path) -> Path:
     return path
 
 
+def networks_to_read(source: ModelSource, detector_dir: Path | None = None) -> list[Path]:
+    """The .keras networks reading `source` (with `detector_dir`, else its own or the cached
+    detector) runs that have no LiteRT file yet. The shipped model's are shipped: none."""
+    from digitnet.reading.detector import MODEL_FILE as DETECTOR_MODEL
+    from digitnet.reading.detector import default_detector_dir
+    from digitnet.reading.engine import find_flatbuffer
+
+    detector = Path(detector_dir or source.detector_dir or default_detector_dir()) / DETECTOR_MODEL
+    networks = [] if source.is_default else list(source.model_files)
+    if (detector_dir is not None or not source.is_default) and detector.is_file():
+        networks.append(detector)
+    return [path for path in networks if find_flatbuffer(path) is None]
+
+
+def convert_for_reading(model, detector_dir: Path | None = None) -> list[Path]:
+    """Convert, once, what reading `model` needs and has no LiteRT file for; what was converted."""
+    missing = networks_to_read(ModelSource.resolve(model), detector_dir)
+    for path in missing:
+        convert_to_cache(path)
+    return missing
+
+
 def convert_missing(keras_files) -> list[Path]:
     """Convert every .keras file that has no LiteRT file yet (beside it or cached); what was converted."""
     from digitnet.reading.engine import find_flatbuffer
