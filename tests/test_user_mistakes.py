@@ -20,7 +20,7 @@ def _error_line(capsys) -> str:
 
 @pytest.fixture
 def tiny_data(monkeypatch):
-    monkeypatch.setattr(cli, "_load_data", lambda args: synthetic_mnist())
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
 
 
 @pytest.fixture
