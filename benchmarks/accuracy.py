@@ -100,8 +100,8 @@ def score_plan(plan: Plan, directory: Path, data) -> dict:
     import numpy as np
 
     from digitnet.jobs.evaluate import ensemble_accuracies
+    from digitnet.jobs.keras_models import keras_probability_model
     from digitnet.reading.ensemble_dir import read_manifest
-    from digitnet.reading.predict import ProbabilityModel
     from digitnet.training import runs
     from digitnet.training.metrics import accuracy
 
@@ -109,9 +109,7 @@ def score_plan(plan: Plan, directory: Path, data) -> dict:
     members, probabilities = [], []
     for member in manifest.members:
         run_dir = directory / member.name
-        member_probabilities = ProbabilityModel(run_dir, engine="keras").member_probabilities(
-            data.test.images
-        )[0]
+        member_probabilities = keras_probability_model(run_dir).member_probabilities(data.test.images)[0]
         probabilities.append(member_probabilities)
         last = runs.read_metrics(run_dir)[-1]
         members.append(

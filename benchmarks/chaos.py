@@ -163,7 +163,7 @@ def timing_of(run_dir: Path, wall_s: float, epochs: int) -> dict:
 
 
 def same_weights(a: Path, b: Path) -> bool:
-    from digitnet.reading.predict import load_model
+    from digitnet.jobs.keras_models import load_model
 
     first, second = load_model(a).get_weights(), load_model(b).get_weights()
     return len(first) == len(second) and all(np.array_equal(x, y) for x, y in zip(first, second))

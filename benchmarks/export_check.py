@@ -59,7 +59,7 @@ def main() -> None:
 
     from digitnet.data.mnist import load_mnist
     from digitnet.jobs.export import FORMATS
-    from digitnet.reading.predict import load_model
+    from digitnet.jobs.keras_models import load_model
     from digitnet.training.inference import make_logits_fn, predict_logits
 
     data = load_mnist()

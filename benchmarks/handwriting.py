@@ -117,8 +117,8 @@ def score_model(predictor, digits: dict, non_digits: dict) -> dict:
 def finetune_writers(reading_path: Path | None, data, writers: int) -> list[dict]:
     from digitnet.data.synthetic import font_files, writer_digits
     from digitnet.jobs.finetune import Examples, finetune
+    from digitnet.jobs.keras_models import keras_probability_model
     from digitnet.reading.model_source import ModelSource
-    from digitnet.reading.predict import ProbabilityModel
     from digitnet.training.metrics import accuracy
 
     source = ModelSource.default() if reading_path is None else ModelSource.from_path(reading_path)
@@ -126,14 +126,14 @@ def finetune_writers(reading_path: Path | None, data, writers: int) -> list[dict
     for index, font in enumerate(font_files("heldout")[:writers]):
         shots, shot_labels = writer_digits(font, 5, seed=SEED + index)
         rest, rest_labels = writer_digits(font, 20, seed=SEED + 100 + index)
-        before = ProbabilityModel(source, engine="keras").predict(rest[..., np.newaxis])[0]
+        before = keras_probability_model(source).predict(rest[..., np.newaxis])[0]
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch) / "tuned"
             examples = Examples(
                 shots[..., np.newaxis], shot_labels, [f"{font.stem}_{i}" for i in range(len(shots))]
             )
             result = finetune(source.model_file, examples, out, mnist=data, seed=0)
-            after = ProbabilityModel(out, engine="keras").predict(rest[..., np.newaxis])[0]
+            after = keras_probability_model(out).predict(rest[..., np.newaxis])[0]
         rows.append(
             {
                 "writer": font.name,
@@ -190,6 +190,10 @@ def main() -> None:
     data = load_mnist()
     reading = ModelSource.default() if args.reading is None else ModelSource.from_path(args.reading)
     digits, non_digits = digit_sets(data, args.count), non_digit_sets(data, args.count // 4)
+    from digitnet.jobs.keras_models import convert_for_reading
+
+    convert_for_reading(reading)  # runs made before runs carried LiteRT files
+    convert_for_reading(args.tutorial, reading.detector_dir)
     reading_predictor = Predictor(reading)
     models = {
         "tutorial network": score_model(

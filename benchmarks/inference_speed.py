@@ -56,8 +56,8 @@ def main() -> None:
 
     import numpy as np
 
-    from digitnet.reading.engine import logits_function
-    from digitnet.reading.predict import Predictor, ProbabilityModel, load_model, resolve_model_path
+    from digitnet.jobs.keras_models import convert_missing, load_model
+    from digitnet.reading.predict import Predictor, ProbabilityModel, resolve_model_path
     from digitnet.training.inference import make_logits_fn
     from digitnet.training.networks import build_model
     from digitnet.util.fileio import atomic_save_keras
@@ -72,7 +72,8 @@ def main() -> None:
         one = rng.random((1, 28, 28, 1), dtype=np.float32)
         batch = rng.random((1024, 28, 28, 1), dtype=np.float32)
         keras_fn = make_logits_fn(model)
-        litert_fn = logits_function(model, resolve_model_path(model_dir), engine="litert")
+        convert_missing([resolve_model_path(model_dir)])  # once, into the cache reading looks in
+        (litert_fn,) = ProbabilityModel(model_dir).logits_fns
         fast_model = ProbabilityModel(model_dir)
         predictor = Predictor(model_dir, use_detector=False)
         many = max(50, args.calls // 10)

@@ -108,6 +108,9 @@ def valid_requests(model: Path, count: int, seed: int) -> list[Valid]:
             data = paper_png(image)
             bodies.append(json.dumps({"instances": [{"b64": base64.b64encode(data).decode()}]}).encode())
             seen.append(image_to_mnist(data))
+    from digitnet.jobs.keras_models import convert_for_reading
+
+    convert_for_reading(model)  # a run made before runs carried LiteRT files
     predictions = Predictor(model).predict(np.stack(seen))
     return [
         Valid(body, p.digit, np.array(p.probabilities), p.uncertain) for body, p in zip(bodies, predictions)

@@ -64,9 +64,11 @@ def main() -> None:
 
     from digitnet.data.mnist import load_mnist
     from digitnet.data.negatives import load_fashion, negative_images
+    from digitnet.jobs.keras_models import convert_for_reading
     from digitnet.reading.predict import Predictor
 
     data = load_mnist()
+    convert_for_reading(args.model, args.detector)  # a run made before runs carried LiteRT files
     predictor = Predictor(args.model, detector_dir=args.detector)
     rng = np.random.default_rng(BENCHMARK_SEED)
     test_u8 = np.round(data.test.images[..., 0] * 255).astype(np.uint8)

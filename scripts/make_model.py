@@ -55,8 +55,8 @@ def main() -> int:
 
     from digitnet.data.mnist import load_mnist
     from digitnet.jobs import model_build
+    from digitnet.jobs.keras_models import keras_probability_model
     from digitnet.layout import DETECTOR_DIR, MODEL_FILE
-    from digitnet.reading.predict import ProbabilityModel
     from digitnet.training.metrics import accuracy
     from digitnet.training.runs import read_metrics, read_run_config
 
@@ -88,7 +88,7 @@ def main() -> int:
         f"validation NLL {calibration.validation_nll_before:.4f} -> {calibration.validation_nll_after:.4f}"
     )
 
-    model = ProbabilityModel(args.run_dir / MODEL_FILE, engine="keras")
+    model = keras_probability_model(args.run_dir / MODEL_FILE)
     predicted = model.predict(data.validation.images)[0]
     config = read_run_config(args.run_dir)
     card = {

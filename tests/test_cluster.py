@@ -122,15 +122,15 @@ def test_ray_members_have_the_weights_of_local_members(ray_ensemble, local_ensem
 
 
 def test_ray_ensemble_is_an_ordinary_ensemble(ray_ensemble, data):
+    from digitnet.jobs.keras_models import keras_probability_model
     from digitnet.reading.model_source import ModelSource
-    from digitnet.reading.predict import ProbabilityModel
 
     source = ModelSource.from_path(ray_ensemble)
     assert source.kind == "ensemble" and len(source.model_files) == 2
     for member in ("member-00", "member-01"):
         run = ray_ensemble / member
         assert (run / "config.json").is_file() and not (run / "checkpoints").exists()
-    network = ProbabilityModel(source, engine="keras")
+    network = keras_probability_model(source)
     assert network.is_ensemble and len(network.logits_fns) == 2
     predicted, probabilities = network.predict(data.test.images[:8])
     assert predicted.shape == (8,) and probabilities.shape == (8, 10)

@@ -54,3 +54,46 @@ def test_the_default_model_reads_mnist_test_at_its_stated_accuracy(real_mnist):
     assert np.mean(predicted == real_mnist.test.labels) >= SHIPPED_MNIST_TEST_FLOOR
     flagged = np.mean([p.uncertain for p in predictor.predict(real_mnist.test.images[:2000])])
     assert flagged <= 0.05  # the doubt signals flag at most 5% of real digits
+
+
+def test_a_swapped_shipped_keras_file_is_refused_by_the_keras_side(tmp_path, monkeypatch):
+    from digitnet.jobs.keras_models import load_model
+    from digitnet.reading.model_source import ShippedModelError
+    from test_reader import copy_of_the_shipped_model
+
+    copy = copy_of_the_shipped_model(tmp_path, monkeypatch)
+    (copy / "model.keras").write_bytes((copy / "detector" / "detector.keras").read_bytes())  # another net
+    with pytest.raises(ShippedModelError, match="model.keras does not match"):
+        load_model("default")
+
+
+@pytest.mark.slow
+def test_the_shipped_litert_files_answer_as_the_keras_files_do(real_mnist):
+    """Logits within 1e-4 on 300 MNIST test images, classifier and detector."""
+    from digitnet.jobs.keras_models import load_keras_file
+    from digitnet.reading.predict import Predictor
+    from digitnet.training.inference import make_logits_fn
+
+    images = real_mnist.test.images[:300]
+    predictor = Predictor()
+    directory = default_model_dir()
+    keras_logits = make_logits_fn(load_keras_file(directory / "model.keras"))(images)
+    np.testing.assert_allclose(predictor.model.member_logits(images)[0], keras_logits, atol=1e-4)
+    detector_logits = make_logits_fn(load_keras_file(directory / "detector" / "detector.keras"))(images)
+    np.testing.assert_allclose(predictor.detector.scores(images), detector_logits.reshape(-1), atol=1e-4)
+
+
+def test_evaluate_and_export_take_the_shipped_model_as_default(tmp_path, monkeypatch, capsys):
+    from conftest import synthetic_mnist
+
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
+    assert main(["evaluate", "default", "--json"]) == 0
+    assert "test" in json.loads(capsys.readouterr().out)
+    out = tmp_path / "default.tflite"
+    assert main(["export", "default", "--format", "litert", "--out", str(out)]) == 0
+    from digitnet.reading.engine import LiteRTLogits
+    from digitnet.reading.predict import probe_images
+
+    images = probe_images((28, 28, 1), count=8)
+    shipped = LiteRTLogits((default_model_dir() / "model.tflite").read_bytes())(images)
+    np.testing.assert_allclose(LiteRTLogits(out.read_bytes())(images), shipped, atol=1e-5)

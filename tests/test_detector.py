@@ -39,12 +39,14 @@ def test_tiny_detector_learns_digits_from_noise_and_round_trips(tmp_path):
     assert loaded.not_a_digit(holdout).mean() <= 0.02  # the threshold flags about 0.8% of held-out digits
     drawn = negative_images("shapes", 100, np.random.default_rng(99))
     assert loaded.not_a_digit(drawn).mean() >= 0.9
-    # The loaded detector runs through the inference engine, built once, with the training scores.
-    engine_used = loaded._logits
+    # The loaded detector runs its LiteRT file, with the training network's scores.
+    from digitnet.jobs.keras_models import load_keras_file
+
+    keras_detector = load_keras_file(tmp_path / "det" / detector.MODEL_FILE)
+    assert loaded.logits_fn.engine == "litert"
     np.testing.assert_allclose(
-        loaded.scores(holdout), detector_train.detector_scores(loaded.model, holdout), atol=1e-4
+        loaded.scores(holdout), detector_train.detector_scores(keras_detector, holdout), atol=1e-4
     )
-    assert loaded._logits is engine_used
 
 
 def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):
@@ -52,7 +54,7 @@ def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):
         detector.load_detector(tmp_path)
     (tmp_path / detector.MODEL_FILE).write_bytes(b"junk")
     (tmp_path / detector.THRESHOLD_FILE).write_text('{"threshold": 0.0}')
-    with pytest.raises(detector.DetectorError, match="damaged"):
+    with pytest.raises(detector.DetectorError, match="cannot be used"):
         detector.load_detector(tmp_path)
 
 
@@ -82,8 +84,8 @@ def test_train_on_mnist_assembles_the_sets_from_the_splits_and_saves_the_detecto
     assert detector.load_detector(tmp_path / "det").threshold == pytest.approx(threshold)
 
 
-def test_the_engine_behind_a_loaded_detector_is_built_once_and_public(tmp_path):
-    from digitnet.reading.engine import ENGINES
+def test_a_saved_detector_carries_its_litert_file_and_reads_without_keras(tmp_path):
+    from digitnet.layout import read_litert_beside
 
     digits = _digits_u8(300, 0)
     fashion_like = np.random.default_rng(5).integers(0, 256, (100, 28, 28), dtype=np.uint8)
@@ -91,6 +93,8 @@ def test_the_engine_behind_a_loaded_detector_is_built_once_and_public(tmp_path):
     detector_train.train_detector(
         train_set, synthetic_split(50, 1).images[..., 0], tmp_path / "det", epochs=1
     )
-    loaded = detector.load_detector(tmp_path / "det", engine="keras")
-    assert loaded.logits_fn is loaded.logits_fn
-    assert loaded.logits_fn.engine == "keras" and "keras" in ENGINES
+    assert read_litert_beside(tmp_path / "det" / detector.MODEL_FILE) is not None
+    loaded = detector.load_detector(tmp_path / "det")
+    assert loaded.logits_fn.engine == "litert"
+    with pytest.raises(Exception, match="unknown inference engine"):
+        detector.load_detector(tmp_path / "det", engine="keras")

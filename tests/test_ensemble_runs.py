@@ -84,8 +84,10 @@ def test_members_with_different_input_shapes_cannot_vote(tmp_path, tiny_mnist):
     _train_ensemble(directory, tiny_mnist)
     odd = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
     odd.save(directory / "member-01" / "model.keras")
+    from digitnet.jobs.keras_models import keras_probability_model
+
     with pytest.raises(ed.EnsembleError, match="different input shapes"):
-        ProbabilityModel(directory)
+        keras_probability_model(directory)
 
 
 def test_unknown_rule_and_a_reused_folder_are_refused(tmp_path, tiny_mnist):

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import synthetic_mnist
 from digitnet.jobs.export import FORMATS, RUNNERS, export_model, run_onnx
+from digitnet.jobs.keras_models import load_model
 from digitnet.reading.model_source import ModelLoadError
-from digitnet.reading.predict import load_model
 from digitnet.training.inference import ExportError
 
 LOGIT_TOLERANCE = 1e-4  # absolute, float32 logits of order 10

@@ -34,7 +34,7 @@ def write_examples(folder: Path, count: int = 12) -> Path:
 
 
 def weights_of(path: Path) -> list[np.ndarray]:
-    from digitnet.reading.predict import load_model
+    from digitnet.jobs.keras_models import load_model
 
     return [np.asarray(w) for w in load_model(path).get_weights()]
 
@@ -69,7 +69,8 @@ def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
     assert "accuracy on the examples:" in printed and "MNIST test accuracy:" in printed
     assert f"model: {out}" in printed
 
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "finetune.json", "model.keras"]
+    written = ["config.json", "finetune.json", "model.keras", "model.tflite", "model.tflite.json"]
+    assert sorted(p.name for p in out.iterdir()) == written
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
     record = json.loads((out / "finetune.json").read_text())
     assert record["steps"] == int(STEPS) and record["seed"] == 0 and record["examples"] == 12
@@ -81,6 +82,9 @@ def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
     before, after = weights_of(tiny_model_dir), weights_of(out)
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
     images = synthetic_split(3, seed=9).images
+    from digitnet.jobs.keras_models import convert_for_reading
+
+    assert out / "model.keras" not in convert_for_reading(out)  # it carries its LiteRT file
     assert len(Predictor(out, use_detector=False).predict(images)) == 3
 
 
@@ -130,7 +134,7 @@ def test_batch_norm_statistics_stay_frozen_and_layers_are_saved_trainable(tmp_pa
     ft.finetune(source, examples, tmp_path / "out", mnist=synthetic_mnist(), steps=3)
 
     def batch_norms(path):
-        from digitnet.reading.predict import load_model
+        from digitnet.jobs.keras_models import load_model
 
         return [
             layer for layer in load_model(path).layers if isinstance(layer, keras.layers.BatchNormalization)
@@ -448,3 +452,20 @@ def test_a_labels_csv_name_too_long_for_the_system_is_one_line(tmp_path):
     with pytest.raises(ft.ExamplesError) as raised:  # found by benchmarks/fuzz.py: was an OSError
         ft.load_examples(folder)
     assert len(raised.value.problems) == 1 and "does not exist" in raised.value.problems[0]
+
+
+def test_the_source_detectors_litert_file_travels_bound_to_its_copy(tmp_path):
+    from digitnet.jobs.finetune import _carry_detector_litert
+    from digitnet.layout import read_litert_beside
+    from digitnet.reading.model_source import ModelSource
+
+    source_dir, staging = tmp_path / "source", tmp_path / "staging"
+    for folder in (source_dir / "detector", staging / "detector"):
+        folder.mkdir(parents=True)
+        (folder / "detector.keras").write_bytes(b"the detector's weights")
+    (source_dir / "detector" / "detector.tflite").write_bytes(b"its flatbuffer")
+    source = ModelSource(source_dir, "run", (source_dir / "model.keras",), source_dir)
+    _carry_detector_litert(source, staging)
+    assert read_litert_beside(staging / "detector" / "detector.keras") == b"its flatbuffer"
+    (staging / "detector" / "detector.keras").write_bytes(b"other weights")  # a later swap is not trusted
+    assert read_litert_beside(staging / "detector" / "detector.keras") is None

@@ -7,7 +7,7 @@ import shutil
 
 from digitnet.jobs.model_build import CARD_FILE, SHIPPED_FILES, package_model, save_model_calibration
 from digitnet.reading.calibration import Calibration
-from digitnet.reading.model_source import ModelSource
+from digitnet.reading.model_source import ModelSource, default_model_dir
 from digitnet.util.fileio import file_sha256
 
 
@@ -16,6 +16,7 @@ def _complete_run(tiny_model_dir, tmp_path):
     shutil.copytree(tiny_model_dir, run)
     save_model_calibration(run, Calibration(2.0, 0.8, 0.02, "validation"))
     (run / "detector").mkdir()
+    shutil.copy2(default_model_dir() / "detector" / "detector.keras", run / "detector")  # no LiteRT file
     (run / "detector" / "detector.json").write_text('{"threshold": 0.5}\n')
     return run
 
@@ -34,6 +35,11 @@ def test_package_copies_what_predicting_needs_and_a_matching_card(tiny_model_dir
     assert "checkpoints" not in {p.name for p in destination.iterdir()}  # no training leftovers
     source = ModelSource.from_path(destination)
     assert source.calibration_file and source.detector_dir
+    # The LiteRT files reading runs, made where missing (the detector's) and vouched for by the card.
+    assert {"detector.keras", "detector.tflite", "detector.json"} == set(saved["detector_sha256"])
+    for name, sha in saved["detector_sha256"].items():
+        assert file_sha256(destination / "detector" / name) == sha
+    assert "model.tflite" in saved["sha256"]
 
 
 def test_package_replaces_an_old_one_whole(tiny_model_dir, tmp_path):

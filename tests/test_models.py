@@ -85,3 +85,11 @@ def test_build_model_keeps_each_architectures_own_dropout_unless_told():
     assert build_model("lean", seed=0).get_layer("dropout").rate == 0.25
     assert build_model("fast", seed=0).get_layer("dropout").rate == 0.0
     assert build_model("lean", dropout=0.5, seed=0).get_layer("dropout").rate == 0.5
+
+
+def test_the_catalog_that_digitnet_models_prints_counts_what_each_network_holds():
+    from digitnet.training.catalog import DESCRIPTIONS, PARAMETERS
+
+    assert set(PARAMETERS) == set(DESCRIPTIONS) == set(ARCHITECTURES)
+    for name in ARCHITECTURES:
+        assert build_model(name, seed=0).count_params() == PARAMETERS[name], name

@@ -5,7 +5,8 @@ import pytest
 
 from conftest import synthetic_mnist, use_synthetic_data
 from digitnet import cli, layout
-from digitnet.reading.predict import NonFiniteModelError, Predictor, load_model
+from digitnet.jobs.keras_models import keras_probability_model, load_model
+from digitnet.reading.predict import NonFiniteModelError
 from digitnet.training import loop, runs
 from digitnet.training.config import ConfigError, TrainConfig
 
@@ -34,7 +35,7 @@ def _one_error_line(capsys) -> str:
 
 def test_predictor_refuses_a_model_with_nan_weights(nan_model):
     with pytest.raises(NonFiniteModelError, match="NaN or infinite"):
-        Predictor(nan_model, use_detector=False, engine="keras")
+        keras_probability_model(nan_model)
 
 
 def test_predict_evaluate_and_export_of_a_nan_model_are_one_line(nan_model, tmp_path, capsys, monkeypatch):

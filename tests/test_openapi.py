@@ -159,3 +159,12 @@ def test_error_answers_are_documented_with_the_json_error_body(served):
                 if code[0] in "45" and path != "/v2/health/ready":
                     body = response["content"]["application/json"]["schema"]
                     assert body == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
+
+
+def test_the_schema_and_its_docs_are_served(served):
+    client, schema = served
+    answer = client.get("/openapi.json")
+    assert answer.status_code == 200 and answer.json() == schema
+    assert any(path.endswith("/infer") for path in answer.json()["paths"])  # the KServe v2 route
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text and "swagger" in docs.text.lower()

@@ -58,6 +58,24 @@ def test_detector_verdict_flags_what_it_rejects():
     assert flags.tolist() == [True, False]
 
 
+def test_each_doubt_has_its_reason_the_strongest_first():
+    from digitnet.reading.uncertainty import doubt_reasons
+
+    images = np.ones((4, 28, 28, 1), np.float32)
+    images[0] = 0.0  # blank, though the detector rejects it too
+    scores = np.stack([np.full(10, 0.1), np.eye(10)[1], np.full(10, 0.1), np.eye(10)[3]])
+    reasons = doubt_reasons(scores, images, detector=_NotADigit())
+    assert reasons.tolist() == ["blank", "none", "unsure", "none"]
+    images[1] = 0.5
+    detector = type("Rejects", (), {"not_a_digit": lambda self, x: np.arange(len(x)) == 1})()
+    assert doubt_reasons(scores, images, detector=detector).tolist() == [
+        "blank",
+        "not-a-digit",
+        "unsure",
+        "none",
+    ]
+
+
 def test_predict_command_reads_files_folders_and_stdin(tiny_model_dir, tmp_path, capsys, monkeypatch):
     folder = tmp_path / "digits"
     folder.mkdir()
@@ -134,7 +152,25 @@ def test_a_blank_page_does_not_crash_and_is_flagged(tiny_model_dir, tmp_path, ca
         main(["predict", str(tiny_model_dir), str(blank), "--json", "--detector", str(tmp_path / "none")])
         == 0
     )
-    assert json.loads(capsys.readouterr().out)["uncertain"] is True
+    row = json.loads(capsys.readouterr().out)
+    assert row["uncertain"] is True and row["reason"] == "blank"
+    assert main(["predict", str(tiny_model_dir), str(blank), "--detector", str(tmp_path / "none")]) == 0
+    assert capsys.readouterr().out == f"{blank}: blank\n"  # never a digit for a blank page
+
+
+def test_a_not_a_digit_line_names_no_digit(capsys):
+    from digitnet.commands.reading import _print_prediction
+    from digitnet.reading.predict import Prediction
+
+    row = [0.05] * 9 + [0.55]
+    _print_prediction(
+        "x.png", Prediction(9, 0.55, row, [(9, 0.55), (0, 0.05), (1, 0.05)], True, "not-a-digit"), False
+    )
+    assert capsys.readouterr().out == "x.png: not a digit\n"
+    _print_prediction(
+        "y.png", Prediction(9, 0.55, row, [(9, 0.55), (0, 0.05), (1, 0.05)], True, "unsure"), False
+    )
+    assert capsys.readouterr().out.startswith("y.png: 9 (55.0%")
 
 
 def test_a_models_calibration_sets_temperature_threshold_and_shift_test(tiny_model_dir, tiny_mnist, tmp_path):
@@ -171,12 +207,12 @@ def _zip_with_config_of_spaces(path, megabytes):
 
 def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkeypatch, capsys):
     from digitnet import cli
-    from digitnet.reading import predict
+    from digitnet.jobs.keras_models import load_model
 
     bomb = _zip_with_config_of_spaces(tmp_path / "bomb.keras", 20)
     assert bomb.stat().st_size < 100_000  # 20 MB of spaces compresses to about 20 kB
     with pytest.raises(ModelLoadError, match="zip bomb"):
-        predict.load_model(bomb)
+        load_model(bomb)
     from conftest import use_synthetic_data
 
     use_synthetic_data(monkeypatch)

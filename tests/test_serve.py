@@ -75,6 +75,7 @@ def paper_digit_png(width: int = 120, height: int = 160) -> bytes:
 
 def assert_prediction(entry: dict, expected) -> None:
     assert set(entry) >= {"digit", "probabilities", "uncertain"}
+    assert entry.get("reason", expected.reason) == expected.reason
     assert entry["digit"] == expected.digit
     assert isinstance(entry["uncertain"], bool) and entry["uncertain"] == expected.uncertain
     assert len(entry["probabilities"]) == 10
@@ -119,7 +120,7 @@ def test_predict_instances_as_28x28_and_as_784_give_the_predictor_s_answers(clie
         body = response.json()
         assert set(body) == {"predictions"} and len(body["predictions"]) == len(images)
         for entry, want in zip(body["predictions"], expected):
-            assert set(entry) == {"digit", "probabilities", "uncertain"}
+            assert set(entry) == {"digit", "probabilities", "uncertain", "reason"}
             assert_prediction(entry, want)
 
 
@@ -164,7 +165,7 @@ def test_model_status_and_metadata(client):
     assert metadata["model_spec"] == {"name": "digitnet", "signature_name": "", "version": "1"}
     signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert [d["size"] for d in signature["inputs"]["image"]["tensor_shape"]["dim"]] == ["-1", "28", "28", "1"]
-    assert set(signature["outputs"]) == {"digit", "probabilities", "uncertain"}
+    assert set(signature["outputs"]) == {"digit", "probabilities", "uncertain", "reason"}
 
 
 # ---------------------------------------------------------------- upload
@@ -177,7 +178,7 @@ def test_upload_answers_like_predict_plus_top3_and_the_image_the_model_saw(clien
     response = client.post("/predict", files={"file": ("one.png", data, "image/png")})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"digit", "probability", "probabilities", "top3", "uncertain", "input_png"}
+    assert set(body) == {"digit", "probability", "probabilities", "top3", "uncertain", "reason", "input_png"}
     assert_prediction(body, expected)
     assert body["probability"] == pytest.approx(max(body["probabilities"]))
     assert [entry["digit"] for entry in body["top3"]][0] == body["digit"] and len(body["top3"]) == 3
@@ -201,6 +202,7 @@ def test_v2_health_and_metadata(client):
         "probabilities": ("FP32", [-1, 10]),
         "digit": ("INT64", [-1]),
         "uncertain": ("BOOL", [-1]),
+        "reason": ("BYTES", [-1]),
     }
     assert client.get("/v2/models/digitnet/versions/1").json() == metadata
 
@@ -224,7 +226,8 @@ def test_v2_infer_round_trip_flat_and_nested(client, predictor, images):
         body = response.json()
         assert body["model_name"] == "digitnet" and body["id"] == "req-7"
         outputs = {output["name"]: output for output in body["outputs"]}
-        assert [o["name"] for o in body["outputs"]] == ["probabilities", "digit", "uncertain"]
+        assert [o["name"] for o in body["outputs"]] == ["probabilities", "digit", "uncertain", "reason"]
+        assert outputs["reason"]["data"] == [p.reason for p in expected]
         assert outputs["probabilities"]["shape"] == [2, 10] and outputs["probabilities"]["datatype"] == "FP32"
         np.testing.assert_allclose(
             np.reshape(outputs["probabilities"]["data"], (2, 10)),

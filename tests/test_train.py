@@ -12,7 +12,7 @@ import pytest
 
 from conftest import synthetic_mnist
 from digitnet import layout
-from digitnet.reading.predict import load_model
+from digitnet.jobs.keras_models import load_model
 from digitnet.training import loop, runs
 from digitnet.training.config import TrainConfig
 from digitnet.util.locks import LOCK_FILE

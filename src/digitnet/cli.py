@@ -1,17 +1,27 @@
 """The `digitnet` command: builds the parser from digitnet.commands (a module per part of the system:
 reading, training, jobs) and runs the chosen command.
 
-Heavy libraries (TensorFlow, Keras) are imported inside the commands that need them,
-so `--help` and `data` commands answer at once. User mistakes (any DigitnetError) exit
-with status 2 and one line on stderr, never a traceback.
+Heavy libraries (TensorFlow, Keras) are imported inside the commands that need them; the reading
+commands (predict, serve, models, data, --version) never import them, so they run on the plain
+install (`pip install digitnet`). A command that needs the training extra and lacks it says so in
+one line. User mistakes (any DigitnetError) exit with status 2 and one line on stderr, never a
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from digitnet.commands.common import EXIT_INTERRUPTED, EXIT_USER_ERROR, Parser, err, import_tensorflow_quietly
+from digitnet.commands.common import (
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    Parser,
+    err,
+    import_tensorflow_quietly,
+    require_training_extra,
+)
 from digitnet.commands.jobs import (
     add_ensemble_commands,
     add_sweep_command,
@@ -24,9 +34,6 @@ from digitnet.commands.reading import (
     add_models_command,
     add_predict_command,
     add_serve_command,
-    cmd_models,
-    cmd_predict,
-    cmd_serve,
 )
 from digitnet.commands.training import (
     add_augment_preview_command,
@@ -47,8 +54,21 @@ from digitnet.commands.training import (
 from digitnet.errors import DigitnetError
 
 
+class VersionAction(argparse.Action):
+    """--version: the installed package's version, read from its metadata only when asked."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from digitnet.util.version import package_version
+
+        parser.exit(0, f"digitnet {package_version()}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="digitnet", description="A convolutional network that reads handwritten digits.")
+    parser.add_argument("--version", action=VersionAction, help="print digitnet's version and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for add_command in (
         add_data_commands,
@@ -69,32 +89,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The commands that need the training extra (TensorFlow, Keras); the reading commands (predict,
+# serve, models, data) are absent: they run LiteRT files on the plain install.
 NEEDS_TENSORFLOW = (
     cmd_summary,
-    cmd_models,
     cmd_train,
     cmd_evaluate,
     cmd_ensemble_train,
     cmd_ensemble_evaluate,
     cmd_sweep,
     cmd_augment_preview,
-    cmd_predict,
     cmd_detector_train,
     cmd_export,
-    cmd_serve,
     cmd_finetune,
 )
+
+
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
+
+
+def _silence_stdout() -> None:
+    # What is still buffered for the closed pipe would raise again when Python flushes at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.handler in NEEDS_TENSORFLOW:
+            require_training_extra(f"digitnet {args.command}")
             import_tensorflow_quietly()
         return args.handler(args)
     except KeyboardInterrupt:
         err("digitnet: interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `digitnet predict … | head -1`: the reader left; end quietly, as cat does
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except DigitnetError as error:
         err(f"digitnet: error: {error}")
         return EXIT_USER_ERROR

@@ -61,6 +61,22 @@ def require_writable_file(path: Path, flag: str) -> None:
     require_writable_folder(path.parent, flag)
 
 
+TRAIN_EXTRA = "pip install 'digitnet[train]'"
+TRAINING_MODULES = ("tensorflow", "keras")
+
+
+def require_training_extra(what: str) -> None:
+    """UserError naming the exact install unless TensorFlow and Keras can be imported."""
+    import importlib.util
+
+    missing = [name for name in TRAINING_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(
+            f"{what} needs the training extra ({', '.join(missing)} not installed); "
+            f"install it with: {TRAIN_EXTRA}"
+        )
+
+
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its C++ start-up chatter (CUDA probing, CPU features) hidden.
 

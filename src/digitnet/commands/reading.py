@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from digitnet.commands.common import (
@@ -13,6 +14,7 @@ from digitnet.commands.common import (
     UserError,
     add_data_dir,
     err,
+    import_tensorflow_quietly,
     load_data,
     require_writable_folder,
 )
@@ -50,26 +52,32 @@ def cmd_data_info(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from digitnet.training.networks import ARCHITECTURES, build_model
+    from digitnet.training.catalog import DESCRIPTIONS, PARAMETERS  # a table: no TensorFlow
 
-    for name, architecture in ARCHITECTURES.items():
-        params = build_model(name, seed=0).count_params()
-        print(f"{name:<8} {params:>10,} params  {architecture.description}")
+    for name, description in DESCRIPTIONS.items():
+        print(f"{name:<8} {PARAMETERS[name]:>10,} params  {description}")
     return 0
 
 
 def _model_and_images(args) -> tuple[Path | None, list[str]]:
     """`predict [MODEL] IMAGE...`: the first name is the model when it is one (a run, a .keras
     file, an ensemble), else every name is an image and the shipped default model reads them."""
-    from digitnet.reading.model_source import split_model_and_images
+    from digitnet.reading.model_source import DEFAULT_NAME, split_model_and_images
 
     names = list(args.images)
     if args.model is not None:
         return args.model, names
+    if names[0] == DEFAULT_NAME and not Path(names[0]).exists():  # the shipped model, by name
+        if len(names) == 1:
+            raise UserError(f"{names[0]} is a model; name the images to read after it")
+        return Path(names[0]), names[1:]
     model, images, note = split_model_and_images(names)
     if note:
         err(f"note: {note}")
     return model, images
+
+
+PREDICT_BATCH = 100  # images read, predicted and printed at a time (6 shifted copies each: 700 a batch)
 
 
 def cmd_predict(args) -> int:
@@ -80,32 +88,56 @@ def cmd_predict(args) -> int:
     model, inputs = _model_and_images(args)
     if args.show_input:
         require_writable_folder(Path(args.show_input), "--show-input")
-    predictor = Predictor(
-        ModelSource.resolve(model), rule=args.rule, detector_dir=args.detector, engine=args.engine
-    )
+    source = ModelSource.resolve(model)
+    convert_once(source, args.detector)
+    predictor = Predictor(source, rule=args.rule, detector_dir=args.detector, engine=args.engine)
     if predictor.detector_problem:
         err(
             f"note: {predictor.detector_problem}; until then only blank and low-confidence "
             "inputs are flagged uncertain"
         )
-    read = read_inputs(expand_inputs(inputs))
-    if not read.names and not read.problems:  # only empty folders (or folders of other files)
-        raise UserError(f"no image found in {', '.join(inputs)}; name image files or folders holding them")
-    for problem in read.problems:
-        err(f"digitnet: error: {problem}")
-    for name, image, prediction in zip(read.names, read.images, predictor.predict(read.batch())):
-        if args.show_input:
-            write_model_input(image, Path(args.show_input), name)
-        _print_prediction(name, prediction, args.json)
-    return EXIT_USER_ERROR if read.problems else 0
+    names, problems, shown = expand_inputs(inputs), 0, set()
+    for start in range(0, len(names), PREDICT_BATCH):  # the first answers print before the last read
+        read = read_inputs(names[start : start + PREDICT_BATCH])
+        for problem in read.problems:
+            err(f"digitnet: error: {problem}")
+        problems += len(read.problems)
+        for name, image, prediction in zip(read.names, read.images, predictor.predict(read.batch())):
+            if args.show_input:
+                write_model_input(image, Path(args.show_input), name, shown)
+            _print_prediction(name, prediction, args.json)
+    return EXIT_USER_ERROR if problems else 0
+
+
+def convert_once(source, detector_dir: Path | None) -> None:
+    """Convert the model's (and detector's) .keras networks that have no LiteRT file yet into the
+    compile cache, when the training extra is installed; without it, nothing: reading then says
+    how to install it (or, for a detector, notes that it is not used)."""
+    import importlib.util
+
+    from digitnet.jobs.keras_models import convert_missing, networks_to_read
+
+    missing = networks_to_read(source, detector_dir)
+    if not missing or importlib.util.find_spec("tensorflow") is None:
+        return
+    if sys.stderr.isatty():  # seconds of TensorFlow: say why (scripts get only the answers)
+        err(f"converting {', '.join(map(str, missing))} to LiteRT, once (it is cached)")
+    import_tensorflow_quietly()
+    convert_missing(missing)
+
+
+PLAIN_ANSWERS = {"blank": "blank", "not-a-digit": "not a digit"}
 
 
 def _print_prediction(name: str, prediction, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"file": name, **prediction.to_dict()}), flush=True)
         return
+    if prediction.reason in PLAIN_ANSWERS:  # nothing to read: no digit is printed, not even a guess
+        print(f"{name}: {PLAIN_ANSWERS[prediction.reason]}", flush=True)
+        return
     top3 = ", ".join(f"{digit} {probability:.1%}" for digit, probability in prediction.top3)
-    verdict = "  UNCERTAIN: not a digit, or one the model cannot tell" if prediction.uncertain else ""
+    verdict = "  UNCERTAIN: a digit the model cannot tell" if prediction.uncertain else ""
     print(f"{name}: {prediction.digit} ({prediction.probability:.1%}; top 3: {top3}){verdict}", flush=True)
 
 
@@ -114,7 +146,7 @@ def cmd_serve(args) -> int:
     from digitnet.serve import run_server
 
     # A wrong MODEL (or a missing default) fails at once, before the port is taken.
-    ModelSource.resolve(args.model)
+    convert_once(ModelSource.resolve(args.model), args.detector)
     limits = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
     run_server(
         args.model,
@@ -132,8 +164,8 @@ def cmd_serve(args) -> int:
 def _add_predictor_flags(parser, model_positional: bool) -> None:
     """MODEL, --rule, --detector and --engine: what `predict` and `serve` need to build a Predictor."""
     model_help = (
-        "a run directory, a model.keras file or an ensemble directory; default the "
-        "reading model shipped with digitnet"
+        "a run directory, a model.keras file, an ensemble directory, or `default`: the "
+        "reading model shipped with digitnet (the default)"
     )
     if model_positional:
         parser.add_argument("model", type=Path, metavar="MODEL", nargs="?", default=None, help=model_help)
@@ -154,9 +186,9 @@ def _add_predictor_flags(parser, model_positional: bool) -> None:
     parser.add_argument(
         "--engine",
         default="auto",
-        choices=["auto", "litert", "keras"],
-        help="what runs the networks: LiteRT (fast; built from the model on first "
-        "use and cached), Keras, or auto (LiteRT when installed); default auto",
+        choices=["auto", "litert"],
+        help="what runs the networks: LiteRT, from the model's .tflite file (a .keras network without "
+        "one is converted once, with the training extra, and cached); auto is LiteRT",
     )
 
 

@@ -161,7 +161,7 @@ def cmd_evaluate(args) -> int:
     require_positive(args.batch_size, "--batch-size")
     if args.plots:
         require_writable_folder(Path(args.plots), "--plots")
-    source = ModelSource.from_path(args.path)  # a wrong PATH fails before data is loaded
+    source = ModelSource.resolve(args.path)  # a wrong PATH fails before data is loaded
     is_ensemble = source.kind == "ensemble"
     data = load_data(args)
     result = evaluate_model(source, data, rule=args.rule, batch_size=args.batch_size)
@@ -346,7 +346,10 @@ def add_train_command(commands) -> None:
 def add_evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="test and train accuracy, per class, confusion matrix")
     evaluate.add_argument(
-        "path", type=Path, metavar="PATH", help="a run directory, a model.keras file or an ensemble directory"
+        "path",
+        type=Path,
+        metavar="PATH",
+        help="a run directory, a model.keras file, an ensemble directory or `default` (the shipped model)",
     )
     evaluate.add_argument(
         "--rule",
@@ -368,7 +371,12 @@ def add_evaluate_command(commands) -> None:
 
 def add_export_command(commands) -> None:
     export = commands.add_parser("export", help="export a model as TF SavedModel, LiteRT or ONNX")
-    export.add_argument("model", type=Path, metavar="MODEL", help="a run directory or a model.keras file")
+    export.add_argument(
+        "model",
+        type=Path,
+        metavar="MODEL",
+        help="a run directory, a model.keras file or `default` (the shipped model)",
+    )
     export.add_argument("--format", required=True, choices=["saved_model", "litert", "onnx"])
     export.add_argument(
         "--out",

@@ -27,17 +27,35 @@ STDIN = "-"
 
 
 def expand_inputs(names: list[str]) -> list[str]:
-    """Files as given, folders as every image inside (sorted), "-" as standard input."""
+    """Files as given, folders as every image inside (sorted), "-" as standard input.
+
+    A folder with no image file in it is an ImageError naming what it skipped: reading nothing
+    and saying nothing would look like success.
+    """
     inputs = []
     for name in names:
         path = Path(name)
         if name != STDIN and path.is_dir():
-            inputs += [
-                str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            ]
+            inputs += _folder_images(path)
         else:
             inputs.append(name)
     return inputs
+
+
+def _folder_images(folder: Path) -> list[str]:
+    from digitnet.data.preprocess import ImageError
+
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
+    images = [str(p) for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not images:
+        skipped = ", ".join(p.name for p in files[:3]) + (
+            f" and {len(files) - 3} more" if len(files) > 3 else ""
+        )
+        raise ImageError(
+            f"{folder}: no image files in this folder ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+            + (f"skipped {len(files)} other file(s): {skipped}" if files else "it is empty")
+        )
+    return images
 
 
 def read_input(name: str) -> np.ndarray:
@@ -93,9 +111,18 @@ def mnist_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_model_input(image: np.ndarray, folder: Path, name: str) -> Path:
-    """FOLDER/<input's stem>.png ("stdin.png" for standard input): what the model saw."""
+def write_model_input(image: np.ndarray, folder: Path, name: str, taken: set[str] | None = None) -> Path:
+    """FOLDER/<input's stem>.png ("stdin.png" for standard input): what the model saw.
+
+    Never overwrites: a name already in FOLDER, or in `taken` (the names written so far, updated
+    here), gets -2, -3, ... (two inputs a/7.png and b/7.png become 7.png and 7-2.png).
+    """
+    taken = set() if taken is None else taken
     stem = "stdin" if name == STDIN else Path(name).stem
-    path = Path(folder) / f"{stem}.png"
+    path, number = Path(folder) / f"{stem}.png", 1
+    while path.name in taken or path.exists():
+        number += 1
+        path = Path(folder) / f"{stem}-{number}.png"
+    taken.add(path.name)
     atomic_write_bytes(path, mnist_png(image))
     return path

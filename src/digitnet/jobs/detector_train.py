@@ -227,10 +227,13 @@ def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.nda
 
 
 def save_detector(model, threshold: float, out_dir: Path) -> None:
+    from digitnet.training.inference import write_litert_beside
+
     out_dir = Path(out_dir)
     # A fresh, never-compiled copy: the trained one would save its Adam slots too, tripling the
     # file for nothing (keras.models.clone_model keeps the compile state, so it will not do).
     plain = build_detector()
     plain.set_weights(model.get_weights())
     atomic_save_keras(plain, out_dir / MODEL_FILE)
+    write_litert_beside(plain, out_dir / MODEL_FILE)  # detector.tflite: what reading runs
     atomic_write_text(out_dir / THRESHOLD_FILE, json.dumps({"threshold": threshold}) + "\n")

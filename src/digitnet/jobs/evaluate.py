@@ -31,9 +31,9 @@ class ModelEvaluation:
 def evaluate_model(model, data, rule: str = "mean", batch_size: int = 1000) -> ModelEvaluation:
     """A model (a ModelSource or its path: run, .keras file or ensemble) on MNIST's test and training
     splits, run by Keras: the reference the faster engines are compared with."""
-    from digitnet.reading.predict import ProbabilityModel
+    from digitnet.jobs.keras_models import keras_probability_model
 
-    network = ProbabilityModel(model, rule=rule, engine="keras")
+    network = keras_probability_model(model, rule=rule)
     test_predicted, test_probabilities = network.predict(data.test.images, batch_size)
     test = evaluation_from_predictions(test_predicted, data.test.labels)
     train = evaluation_from_predictions(network.predict(data.train.images, batch_size)[0], data.train.labels)
@@ -43,12 +43,12 @@ def evaluate_model(model, data, rule: str = "mean", batch_size: int = 1000) -> M
 def evaluate_ensemble(ensemble, test) -> dict:
     """{"members": [{"name", "arch", "seed", "test_accuracy"}], "rules": {rule: test accuracy}} of an
     ensemble (a ModelSource or its directory) on a test split, run by Keras."""
+    from digitnet.jobs.keras_models import keras_probability_model
     from digitnet.reading.ensemble_dir import read_manifest
     from digitnet.reading.model_source import ModelSource
-    from digitnet.reading.predict import ProbabilityModel
 
     source = ModelSource.resolve(ensemble)
-    network = ProbabilityModel(source, engine="keras")
+    network = keras_probability_model(source)
     report = ensemble_accuracies(network.member_probabilities(test.images), test.labels)
     members = [
         {"name": m.name, "arch": m.arch, "seed": m.seed, "test_accuracy": accuracy}

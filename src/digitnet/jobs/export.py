@@ -77,7 +77,7 @@ def export_model(model_path: Path | ModelSource, fmt: str, out: Path) -> Path:
     saved_model writes a directory, litert a .tflite file, onnx a .onnx file. The input is the
     model's own ("images", float32, any batch size); the output is the ten logits.
     """
-    from digitnet.reading.predict import load_model
+    from digitnet.jobs.keras_models import load_model
 
     out = Path(out)
     _check_request(fmt, out)

@@ -45,7 +45,9 @@ import numpy as np
 from digitnet.data.inputs import IMAGE_SUFFIXES
 from digitnet.errors import DigitnetError
 from digitnet.layout import CONFIG_FILE, MODEL_FILE
+from digitnet.layout import write_litert_beside as write_flatbuffer_beside
 from digitnet.training.config import FINETUNE
+from digitnet.training.inference import write_litert_beside
 from digitnet.util.fileio import atomic_save_keras, atomic_write_text, file_sha256, publish_directory
 
 if TYPE_CHECKING:  # imported where used: the CLI's parser imports this module for its defaults
@@ -56,6 +58,7 @@ FINETUNE_FILE = "finetune.json"
 COPIED_FROM_SOURCE = ("calibration.json", "detector")  # beside the source model; copied when present
 # The files those consist of: only these are copied, each a regular file inside the model's folder
 # (never a symbolic link: a tampered folder must not smuggle /etc/shadow into a fine-tuned model).
+DETECTOR_LITERT = Path("detector/detector.tflite")  # carried with the detector when present
 SIDE_FILES = (CONFIG_FILE, "calibration.json", "detector/detector.json", "detector/detector.keras")
 MAX_SIDE_FILE_BYTES = 64 * 2**20  # a detector.keras is ~0.5 MB, the JSON files a few kB
 EXAMPLE_SUFFIXES = IMAGE_SUFFIXES  # what `predict` reads from a folder
@@ -331,6 +334,17 @@ def _copy_regular_file(source: Path, target: Path) -> None:
             shutil.copyfileobj(handle, copy)
 
 
+def _carry_detector_litert(source: ModelSource, staging: Path) -> None:
+    """The source detector's LiteRT file, when it has one, bound (by a record of both SHA-256s) to
+    the detector.keras copied beside it, so the tuned model's detector reads without TensorFlow."""
+    if source.directory is None:
+        return
+    keras_file = staging / DETECTOR_LITERT.parent / "detector.keras"
+    litert = Path(source.directory) / DETECTOR_LITERT
+    if keras_file.is_file() and litert.is_file() and not litert.is_symlink():
+        write_flatbuffer_beside(keras_file, litert.read_bytes())
+
+
 def staging_prefix(out_dir: Path, pid: int) -> str:
     """The hidden sibling a fine-tuned model is built in: .OUT.partial-<pid>-<random>."""
     return f".{Path(out_dir).name}.partial-{pid}-"
@@ -370,9 +384,11 @@ def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict) -> 
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=staging_prefix(out_dir, os.getpid())))
     try:
         atomic_save_keras(model, staging / MODEL_FILE)
+        write_litert_beside(model, staging / MODEL_FILE)  # so the tuned model reads without TensorFlow
         atomic_write_text(staging / FINETUNE_FILE, json.dumps(record, indent=2) + "\n")
         for name in side_files(source):  # the files a model consists of, links refused
             _copy_regular_file(Path(source.directory) / name, staging / name)
+        _carry_detector_litert(source, staging)
         publish_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -481,8 +497,8 @@ def finetune(
     """
     import keras
 
+    from digitnet.jobs.keras_models import load_model
     from digitnet.reading.model_source import ModelSource
-    from digitnet.reading.predict import load_model
 
     check_settings(seed, steps)
     check_out_dir(out_dir)

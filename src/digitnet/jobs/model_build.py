@@ -8,8 +8,10 @@
    negatives are the TRAINING negative families only (digitnet.data.negatives.TRAIN_KINDS);
 3. fit the calibration (temperature, then the doubt threshold) on validation digits only:
    MNIST's validation split and training-font digits rendered with a seed training never used;
-4. copy what predicting needs into the package (model.keras, config.json, metrics.csv,
-   calibration.json, detector/) with a card.json saying how it was made.
+4. copy what predicting needs into the package (model.tflite and detector/detector.tflite, the
+   LiteRT files the reader runs; model.keras and detector.keras, what finetune and export start
+   from; config.json, metrics.csv, calibration.json, detector.json) with a card.json saying how it
+   was made and every file's SHA-256, which reading checks on load.
 
 Held-out fonts, held-out negative families and MNIST's test split are never used here: they are
 for benchmarks/handwriting.py alone.
@@ -26,7 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from digitnet.data.mnist import Mnist
-from digitnet.layout import CALIBRATION_FILE, CONFIG_FILE, DETECTOR_DIR, METRICS_FILE, MODEL_FILE
+from digitnet.layout import (
+    CALIBRATION_FILE,
+    CONFIG_FILE,
+    DETECTOR_DIR,
+    METRICS_FILE,
+    MODEL_FILE,
+    litert_path,
+    read_litert_beside,
+)
 from digitnet.reading.calibration import Calibration, fit_calibration, save_calibration
 from digitnet.training.config import DETECTOR
 from digitnet.util.fileio import atomic_write_text, file_sha256, publish_directory
@@ -44,7 +54,9 @@ DETECTOR_FONT_DIGITS = 10_000  # training-font digits among the detector's posit
 CONFIDENCE_FLAG_RATE = 0.02
 DETECTOR_FLAG_RATE = 0.01  # of validation digits, for the detector's threshold
 CARD_FILE = "card.json"
-SHIPPED_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, CALIBRATION_FILE)
+LITERT_FILE = litert_path(Path(MODEL_FILE)).name
+SHIPPED_FILES = (MODEL_FILE, LITERT_FILE, CONFIG_FILE, METRICS_FILE, CALIBRATION_FILE)
+DETECTOR_FILES = ("detector.keras", "detector.tflite", "detector.json")  # inside detector/
 
 
 @dataclass(frozen=True)
@@ -71,11 +83,11 @@ def calibrate(
     model_path: Path, validation: ValidationDigits, flag_rate: float = CONFIDENCE_FLAG_RATE
 ) -> Calibration:
     """Temperature and confidence threshold of one network, from validation digits."""
+    from digitnet.jobs.keras_models import keras_probability_model
     from digitnet.reading.calibration import scaled_probabilities
-    from digitnet.reading.predict import ProbabilityModel
     from digitnet.reading.uncertainty import shifted_confidence
 
-    model = ProbabilityModel(model_path, engine="keras")
+    model = keras_probability_model(model_path)
     logits = model.member_logits(validation.images)[0]
 
     def shifted_scores(temperature: float) -> np.ndarray:
@@ -129,23 +141,43 @@ def train_reading_detector(
     )
 
 
+def write_litert_files(model_dir: Path) -> list[Path]:
+    """model.tflite beside model.keras and detector/detector.tflite beside detector.keras, converted
+    with the training side's converter where missing or stale; the LiteRT files."""
+    from digitnet.jobs.keras_models import load_keras_file
+    from digitnet.training.inference import write_litert_beside
+
+    written = []
+    for keras_file in (Path(model_dir) / MODEL_FILE, Path(model_dir) / DETECTOR_DIR / DETECTOR_FILES[0]):
+        if read_litert_beside(keras_file) is None:
+            write_litert_beside(load_keras_file(keras_file), keras_file)
+        written.append(litert_path(keras_file))
+    return written
+
+
+def card_checksums(model_dir: Path) -> dict:
+    """The card's SHA-256 tables of a packaged model folder (what reading checks on load)."""
+    model_dir = Path(model_dir)
+    return {
+        "sha256": {name: file_sha256(model_dir / name) for name in SHIPPED_FILES},
+        "detector_sha256": {name: file_sha256(model_dir / DETECTOR_DIR / name) for name in DETECTOR_FILES},
+    }
+
+
 def package_model(run_dir: Path, destination: Path, card: dict) -> dict:
     """Copy the files predicting needs from `run_dir` into `destination`, replacing it whole."""
     run_dir, destination = Path(run_dir), Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    write_litert_files(run_dir)
     staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}-"))
     try:
         for name in SHIPPED_FILES:
             shutil.copy2(run_dir / name, staging / name)
-        shutil.copytree(run_dir / DETECTOR_DIR, staging / DETECTOR_DIR)
+        (staging / DETECTOR_DIR).mkdir()
+        for name in DETECTOR_FILES:
+            shutil.copy2(run_dir / DETECTOR_DIR / name, staging / DETECTOR_DIR / name)
         (staging / "__init__.py").write_text("")  # keeps it a package-data folder setuptools ships
-        card = {
-            **card,
-            "sha256": {name: file_sha256(staging / name) for name in SHIPPED_FILES},
-            "detector_sha256": {
-                path.name: file_sha256(path) for path in sorted((staging / DETECTOR_DIR).iterdir())
-            },
-        }
+        card = {**card, **card_checksums(staging)}
         atomic_write_text(staging / CARD_FILE, json.dumps(card, indent=2, sort_keys=True) + "\n")
         _make_readable(staging)
         if destination.exists():
@@ -173,3 +205,26 @@ def save_model_calibration(run_dir: Path, calibration: Calibration) -> Path:
     path = Path(run_dir) / CALIBRATION_FILE
     save_calibration(calibration, path)
     return path
+
+
+def add_litert_files(model_dir: Path) -> dict:
+    """Give a packaged model folder (made before LiteRT files shipped) its LiteRT files, and
+    rewrite its card's SHA-256 tables to cover them; the new card."""
+    from digitnet.util.fileio import atomic_write_text as write
+
+    model_dir = Path(model_dir)
+    for keras_file in (model_dir / MODEL_FILE, model_dir / DETECTOR_DIR / DETECTOR_FILES[0]):
+        _write_litert_without_record(keras_file)
+    card = {**json.loads((model_dir / CARD_FILE).read_text()), **card_checksums(model_dir)}
+    write(model_dir / CARD_FILE, json.dumps(card, indent=2, sort_keys=True) + "\n")
+    _make_readable(model_dir)
+    return card
+
+
+def _write_litert_without_record(keras_file: Path) -> None:
+    # A packaged model's card vouches for its files: no record beside each one.
+    from digitnet.jobs.keras_models import load_keras_file
+    from digitnet.training.inference import keras_to_litert
+    from digitnet.util.fileio import atomic_write_bytes
+
+    atomic_write_bytes(litert_path(keras_file), keras_to_litert(load_keras_file(keras_file)))

@@ -380,7 +380,7 @@ def trials_csv(grid, specs) -> str:
 
 
 def _publish_best(out: Path, base: TrainConfig, grid, data) -> dict:
-    from digitnet.reading.predict import ProbabilityModel
+    from digitnet.jobs.keras_models import keras_probability_model
     from digitnet.training.metrics import accuracy
 
     finished = [r for r in grid if not r.error and r.checkpoint is not None]
@@ -393,7 +393,7 @@ def _publish_best(out: Path, base: TrainConfig, grid, data) -> dict:
     shutil.rmtree(staging, ignore_errors=True)  # left by a sweep killed while publishing
     shutil.copytree(best.checkpoint.path, staging)
     publish_directory(staging, out / "best-run")
-    predicted, _ = ProbabilityModel(out / "best-run", engine="keras").predict(data.test.images)
+    predicted, _ = keras_probability_model(out / "best-run").predict(data.test.images)
     report = {
         "params": dict(best.config),
         "validation_accuracy": best.metrics[METRIC],

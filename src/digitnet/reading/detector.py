@@ -5,13 +5,14 @@ images with it. Training one is digitnet.jobs.detector_train (`digitnet detector
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from digitnet.errors import DigitnetError
 from digitnet.shapes import INPUT_SHAPE
+from digitnet.util.batches import predict_logits
 from digitnet.util.fileio import cache_dir
 
 TRAINING_TIME = "a few minutes"  # of `digitnet detector train` on two cores, rendering included
@@ -19,6 +20,10 @@ TRAINING_TIME = "a few minutes"  # of `digitnet detector train` on two cores, re
 MODEL_FILE = "detector.keras"
 
 THRESHOLD_FILE = "detector.json"
+
+LITERT_FILE = "detector.tflite"
+
+DETECTOR_FILES = (LITERT_FILE, THRESHOLD_FILE)  # what reading uses: checked against the shipped card
 
 
 class DetectorError(DigitnetError):
@@ -30,32 +35,17 @@ def default_detector_dir() -> Path:
 
 
 def logit_scores(logits_fn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    from digitnet.training.inference import predict_logits
-
     images = np.asarray(images, np.float32).reshape(-1, *INPUT_SHAPE)
     return predict_logits(logits_fn, images, batch_size).reshape(-1)
 
 
 @dataclass
 class Detector:
-    model: object
+    logits_fn: object  # images -> "is a digit" logits (`.engine` on it says which engine runs it)
     threshold: float
-    source: Path | None = None  # its model.keras, which keys the compiled engine's cache
-    engine: str = "auto"
-    _logits: object = field(default=None, repr=False)  # built on first use: see logits_fn
-
-    @property
-    def logits_fn(self):
-        """images -> "is a digit" logits through the inference engine, built once on first use
-        (`.engine` on it says which engine runs it)."""
-        from digitnet.reading.engine import logits_function
-
-        if self._logits is None:
-            self._logits = logits_function(self.model, self.source, self.engine)
-        return self._logits
+    source: Path | None = None  # its detector.keras
 
     def scores(self, images: np.ndarray) -> np.ndarray:
-        """detector_scores, through the inference engine built once on first use."""
         return logit_scores(self.logits_fn, images)
 
     def not_a_digit(self, images: np.ndarray) -> np.ndarray:
@@ -63,10 +53,10 @@ class Detector:
 
 
 def load_detector(directory: Path | None = None, engine: str = "auto") -> Detector:
-    import keras
+    """The detector in `directory` (default: the one `digitnet detector train` cached), run by LiteRT."""
+    from digitnet.reading.engine import EngineError, check_engine, logits_functions
 
-    from digitnet.reading.model_source import check_keras_archive
-
+    check_engine(engine)
     directory = Path(directory) if directory else default_detector_dir()
     if not (directory / MODEL_FILE).is_file() or not (directory / THRESHOLD_FILE).is_file():
         raise DetectorError(
@@ -74,11 +64,11 @@ def load_detector(directory: Path | None = None, engine: str = "auto") -> Detect
             f"make one with `digitnet detector train` ({TRAINING_TIME})"
         )
     try:
-        check_keras_archive(directory / MODEL_FILE)  # a zip bomb is refused before Keras unpacks it
-        model = keras.models.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
         threshold = float(json.loads((directory / THRESHOLD_FILE).read_text())["threshold"])
-    except Exception as error:  # a damaged file: say so in one line
+        (logits_fn,) = logits_functions([directory / MODEL_FILE])
+    except (OSError, ValueError, KeyError, TypeError, EngineError) as error:  # a damaged file: one line
         raise DetectorError(
-            f"the detector in {directory} is damaged ({error}); make a new one with `digitnet detector train`"
+            f"the detector in {directory} cannot be used ({error}); "
+            "make a new one with `digitnet detector train`"
         ) from error
-    return Detector(model, threshold, directory / MODEL_FILE, engine)
+    return Detector(logits_fn, threshold, directory / MODEL_FILE)

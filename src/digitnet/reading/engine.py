@@ -1,34 +1,38 @@
-"""The inference engine behind `predict` and the service: a trained Keras model run by LiteRT.
+"""The inference engine behind `predict` and the service: LiteRT flatbuffers run by ai-edge-litert.
 
-One image through a Keras `tf.function` costs about a millisecond of TensorFlow dispatch; the
-same network compiled to a LiteRT flatbuffer and run by its XNNPACK interpreter answers in tens
-of microseconds with the same logits (to about 1e-5). The flatbuffer is built from the Keras
-model on first use and cached by the model file's SHA-256, so later loads skip the conversion.
-The interpreter trusts its input, so the cached file's own SHA-256 is stored beside it and
-checked on every load; a file that does not match is rebuilt.
-Where LiteRT is not installed or cannot convert a network, the engine falls back to Keras.
+A network is read from its LiteRT file (.tflite), never from Keras: reading imports no TensorFlow
+or Keras, so the reader installs and starts in a fraction of what the trainer needs. Where a
+network's LiteRT file comes from, first found wins:
 
-Training and evaluation while training keep using TensorFlow directly (digitnet.training.inference).
+1. the shipped model: its model.tflite, checked against the SHA-256 in its card (ModelSource);
+2. beside the .keras file (model.tflite, written by `digitnet train`), when its record vouches
+   for both files (digitnet.layout.read_litert_beside);
+3. the compile cache, keyed by the .keras file's SHA-256 (what digitnet.jobs.keras_models.convert
+   writes, once, for a .keras file that came without one).
+
+None of these: NeedsConversionError, whose message says how to convert (that needs the training
+extra). The interpreter trusts its input, so every file is checked against a SHA-256 before use.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from digitnet.errors import DigitnetError, first_line
+from digitnet.layout import read_litert_beside
 from digitnet.shapes import INPUT_SHAPE
-from digitnet.training.inference import keras_to_litert, make_logits_fn
 from digitnet.util.fileio import atomic_write_bytes, cache_dir, file_sha256
 
-ENGINES = ("auto", "litert", "keras")
+ENGINES = ("auto", "litert")  # "keras" is the training side's (digitnet.jobs.keras_models)
+TRAIN_EXTRA = "pip install 'digitnet[train]'"
 _INTERPRETERS_KEPT = 4  # batch sizes with a ready interpreter (1 for single requests, a few more)
 
 
@@ -36,12 +40,54 @@ class EngineError(DigitnetError):
     """The engine asked for cannot run this model; the message says what to do instead."""
 
 
+class NeedsConversionError(EngineError):
+    """A .keras network with no LiteRT file yet: converting it once needs TensorFlow."""
+
+    def __init__(self, keras_files: list[Path]):
+        self.keras_files = [Path(path) for path in keras_files]
+        names = ", ".join(str(path) for path in self.keras_files)
+        super().__init__(
+            f"{names} has no LiteRT file yet (reading runs LiteRT files only); with the training extra "
+            f"({TRAIN_EXTRA}) `digitnet predict` converts it once, into {compiled_cache_dir()}"
+        )
+
+
 def compiled_cache_dir() -> Path:
     return cache_dir("compiled")
 
 
-def litert_available() -> bool:
-    return importlib.util.find_spec("ai_edge_litert") is not None
+def check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise EngineError(f"unknown inference engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+
+
+_quiet_lock = threading.Lock()
+_quiet_done = False
+
+
+@contextmanager
+def _first_interpreter_quietly():
+    """The process's first interpreter with file descriptor 2 pointed at /dev/null.
+
+    LiteRT's C++ prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." once a process,
+    straight to the descriptor (no log level governs it); a reader prints answers, not that.
+    Python errors are exceptions, not writes to the descriptor: none is lost.
+    """
+    global _quiet_done
+    with _quiet_lock:
+        if _quiet_done:
+            yield
+            return
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+            _quiet_done = True
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
 
 
 class LiteRTLogits:
@@ -68,7 +114,9 @@ class LiteRTLogits:
         if ready is not None:
             self._by_batch.move_to_end(batch)
             return ready
-        interpreter = self._make(model_content=self._flatbuffer, num_threads=self._threads)
+        with _first_interpreter_quietly():
+            interpreter = self._make(model_content=self._flatbuffer, num_threads=self._threads)
+            interpreter.allocate_tensors()  # the XNNPACK delegate is created here
         input_index = interpreter.get_input_details()[0]["index"]
         interpreter.resize_tensor_input(input_index, [batch, *INPUT_SHAPE])
         interpreter.allocate_tensors()
@@ -87,16 +135,15 @@ class LiteRTLogits:
             return interpreter.get_tensor(output_index)
 
 
+# ---------------------------------------------------------------- the compile cache
+
+
 def _checksum_path(flatbuffer_path: Path) -> Path:
     return flatbuffer_path.with_name(flatbuffer_path.name + ".sha256")
 
 
 def _read_verified(path: Path) -> bytes | None:
-    """The cached flatbuffer if it matches the SHA-256 stored beside it, else None.
-
-    The interpreter trusts its input: a flatbuffer with a few bytes changed still loads and
-    answers, wrongly (or with NaN, or crashes). So a file is used only when its checksum matches.
-    """
+    """A cached flatbuffer if it matches the SHA-256 stored beside it, else None."""
     try:
         flatbuffer = path.read_bytes()
         stored = _checksum_path(path).read_text(encoding="ascii").strip()
@@ -105,64 +152,58 @@ def _read_verified(path: Path) -> bytes | None:
     return flatbuffer if hashlib.sha256(flatbuffer).hexdigest() == stored else None
 
 
-def _store_verified(path: Path, flatbuffer: bytes) -> None:
+def cached_flatbuffer_path(keras_sha256: str, tag: str, cache: Path | None = None) -> Path:
+    """Where the flatbuffer converted from a .keras file with this SHA-256 is cached; `tag` names
+    the converter (e.g. keras3.15.1), so a newer converter's file sits beside an older one's."""
+    return (Path(cache) if cache is not None else compiled_cache_dir()) / f"{keras_sha256}-{tag}.tflite"
+
+
+def store_compiled(path: Path, flatbuffer: bytes) -> None:
     # Flatbuffer first, checksum last: a reader never sees a checksum for a file not yet written.
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, flatbuffer)
     atomic_write_bytes(_checksum_path(path), hashlib.sha256(flatbuffer).hexdigest().encode("ascii"))
 
 
-def litert_flatbuffer(
-    model, source: Path | None = None, cache: Path | None = None, report: Callable[[str], None] | None = None
-) -> bytes:
-    """The model as a LiteRT flatbuffer; cached under the SHA-256 of `source` (its .keras file).
-
-    A cached file whose own SHA-256 (stored beside it) does not match is rebuilt; `report`, if
-    given, hears one line saying so.
-    """
-    import keras
-
-    if source is None:
-        return keras_to_litert(model)
-    cache = Path(cache) if cache is not None else compiled_cache_dir()
-    cached = cache / f"{file_sha256(Path(source))}-keras{keras.__version__}.tflite"
-    if cached.is_file():
-        flatbuffer = _read_verified(cached)
+def read_cached(keras_file: Path, cache: Path | None = None) -> bytes | None:
+    """A verified cached flatbuffer converted from this .keras file (any converter), else None."""
+    folder = Path(cache) if cache is not None else compiled_cache_dir()
+    try:
+        keras_sha256 = file_sha256(Path(keras_file))
+        candidates = sorted(folder.glob(f"{keras_sha256}-*.tflite"), reverse=True)  # newest tag first
+    except OSError:
+        return None
+    for candidate in candidates:
+        flatbuffer = _read_verified(candidate)
         if flatbuffer is not None:
             return flatbuffer
-        if report is not None:
-            report(f"compiled model {cached} does not match its checksum; rebuilding it")
-    flatbuffer = keras_to_litert(model)
+    return None
+
+
+# ---------------------------------------------------------------- finding and running a network
+
+
+def find_flatbuffer(keras_file: Path, cache: Path | None = None) -> bytes | None:
+    """The LiteRT flatbuffer of a .keras network: beside it (verified), else cached, else None."""
+    return read_litert_beside(keras_file) or read_cached(keras_file, cache)
+
+
+def litert_logits(flatbuffer: bytes, name: Path | str) -> LiteRTLogits:
+    """An interpreter for `flatbuffer`; EngineError naming `name` when LiteRT cannot run it."""
     try:
-        _store_verified(cached, flatbuffer)
-    except OSError:
-        pass  # a read-only cache costs a conversion per load, nothing more
-    return flatbuffer
+        return LiteRTLogits(flatbuffer)
+    except Exception as error:  # the interpreter raises many kinds for a file it cannot run
+        raise EngineError(
+            f"LiteRT cannot run {name} ({type(error).__name__}: {first_line(error, empty='')}); "
+            "it may be damaged: convert or export it again"
+        ) from error
 
 
-def logits_function(
-    model,
-    source: Path | None = None,
-    engine: str = "auto",
-    cache: Path | None = None,
-    report: Callable[[str], None] | None = None,
-) -> Callable[[np.ndarray], np.ndarray]:
-    """images -> logits for inference; `.engine` on the result says which engine runs it.
-
-    report: hears one line when a damaged cached flatbuffer is rebuilt (silent by default).
-    """
-    if engine not in ENGINES:
-        raise EngineError(f"unknown inference engine {engine!r}; choose one of: {', '.join(ENGINES)}")
-    if engine == "litert" or (engine == "auto" and litert_available()):
-        try:
-            return LiteRTLogits(litert_flatbuffer(model, source, cache, report))
-        except Exception as error:  # converters and interpreters raise many kinds
-            if engine == "litert":
-                raise EngineError(
-                    f"LiteRT cannot run this model ({type(error).__name__}: "
-                    f"{first_line(error, empty='')}); "
-                    "use --engine keras"
-                ) from error
-    function = make_logits_fn(model)
-    function.engine = "keras"
-    return function
+def logits_functions(keras_files: list[Path], cache: Path | None = None) -> list[LiteRTLogits]:
+    """One LiteRT logits function per network; NeedsConversionError naming every one that has no
+    LiteRT file yet (all at once, so one conversion step covers them)."""
+    flatbuffers = [find_flatbuffer(path, cache) for path in keras_files]
+    missing = [path for path, flatbuffer in zip(keras_files, flatbuffers) if flatbuffer is None]
+    if missing:
+        raise NeedsConversionError(missing)
+    return [litert_logits(flatbuffer, path) for path, flatbuffer in zip(keras_files, flatbuffers)]

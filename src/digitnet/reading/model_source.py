@@ -16,6 +16,7 @@ Imports no Keras: deciding what a path is needs only the file system.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from digitnet.layout import (
     DETECTOR_DIR,
     MANIFEST_FILE,
     MODEL_FILE,
+    litert_path,
     read_config_dict,
 )
 from digitnet.reading.ensemble_dir import is_ensemble_dir, member_model_paths
@@ -45,8 +47,48 @@ MAX_COMPRESSION_RATIO = 200  # for members above RATIO_CHECK_BYTES; weights comp
 RATIO_CHECK_BYTES = 2**20
 
 
+CARD_FILE = "card.json"
+DEFAULT_NAME = "default"  # what names the shipped model wherever a MODEL is taken
+
+
 class ModelLoadError(DigitnetError):
     """PATH does not hold a usable model; the message says what to pass instead."""
+
+
+class ShippedModelError(ModelLoadError):
+    """A file of the shipped model does not match the SHA-256 in its card (damaged or swapped)."""
+
+
+def shipped_checksums(directory: Path) -> dict[str, str]:
+    """The shipped model's card: file (relative to the model folder) -> SHA-256."""
+    try:
+        card = json.loads((Path(directory) / CARD_FILE).read_text())
+        checksums = dict(card["sha256"])
+        checksums.update({f"{DETECTOR_DIR}/{name}": sha for name, sha in card["detector_sha256"].items()})
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ShippedModelError(
+            f"the shipped model's {CARD_FILE} in {directory} is missing or damaged ({first_line(error)}); "
+            "reinstall digitnet"
+        ) from error
+    return checksums
+
+
+def read_shipped_file(directory: Path, relative: str) -> bytes:
+    """A file of the shipped model, checked against its card; ShippedModelError on any mismatch."""
+    path = Path(directory) / relative
+    expected = shipped_checksums(directory).get(relative)
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise ShippedModelError(
+            f"the shipped model's {relative} cannot be read ({error.strerror}); reinstall digitnet"
+        ) from error
+    if expected is None or hashlib.sha256(content).hexdigest() != expected:
+        raise ShippedModelError(
+            f"the shipped model's {path} does not match the SHA-256 in its {CARD_FILE} "
+            "(damaged or replaced); it was not loaded: reinstall digitnet"
+        )
+    return content
 
 
 def default_model_dir() -> Path:
@@ -124,10 +166,13 @@ class ModelSource:
 
     @classmethod
     def resolve(cls, model: Path | str | ModelSource | None) -> ModelSource:
-        """`model` as a ModelSource: itself, the model at that path, or (None) the shipped default."""
+        """`model` as a ModelSource: itself, the model at that path, or (None or "default") the
+        shipped one; a path named `default` that exists is that path."""
         if isinstance(model, ModelSource):
             return model
-        return cls.default() if model is None else cls.from_path(Path(model))
+        if model is None or (str(model) == DEFAULT_NAME and not Path(model).exists()):
+            return cls.default()
+        return cls.from_path(Path(model))
 
     @classmethod
     def from_path(cls, path: Path) -> ModelSource:
@@ -178,6 +223,16 @@ class ModelSource:
                 "pass one member's run directory"
             )
         return self.model_files[0]
+
+    def check_shipped(self, *relatives: str) -> None:
+        """For the shipped model, ShippedModelError unless these files match its card; else nothing."""
+        if self.is_default:
+            for relative in relatives:
+                read_shipped_file(self.directory, relative)
+
+    def shipped_litert(self) -> bytes:
+        """The shipped model's LiteRT network (model.tflite), checked against its card."""
+        return read_shipped_file(self.directory, litert_path(Path(MODEL_FILE)).name)
 
     def side_file(self, name: str) -> Path | None:
         if self.directory is None or not (self.directory / name).exists():

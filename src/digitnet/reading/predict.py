@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet.errors import first_line
+from digitnet.layout import CALIBRATION_FILE, DETECTOR_DIR
 from digitnet.reading.ensemble_rules import combine, softmax
-from digitnet.reading.model_source import ModelLoadError, ModelSource, check_keras_archive  # noqa: F401
+from digitnet.reading.model_source import ModelLoadError, ModelSource
 from digitnet.shapes import INPUT_SHAPE
-from digitnet.training.inference import predict_logits
+from digitnet.util.batches import predict_logits
 
 __all__ = [
     "ModelLoadError",
@@ -20,8 +20,8 @@ __all__ = [
     "Prediction",
     "Predictor",
     "ProbabilityModel",
-    "load_model",
     "predict_images",
+    "predict_logits",
     "resolve_model_path",
 ]
 
@@ -31,11 +31,11 @@ def resolve_model_path(path: Path) -> Path:
     return ModelSource.from_path(path).model_file
 
 
-PROBE_SEED = 0  # the random images of the load-time probe, the same every load
-
-
 class NonFiniteModelError(ModelLoadError, ValueError):
     """A network whose outputs are NaN or infinite (damaged or diverged weights); it is refused."""
+
+
+PROBE_SEED = 0  # the random images of the load-time probe, the same every load
 
 
 def probe_images(input_shape: tuple, count: int = 4) -> np.ndarray:
@@ -45,52 +45,28 @@ def probe_images(input_shape: tuple, count: int = 4) -> np.ndarray:
     return np.concatenate([np.zeros((1, *shape), np.float32), np.ones((1, *shape), np.float32), noise])
 
 
-def check_finite_outputs(model, model_path: Path) -> None:
-    """One forward pass of probe_images; NonFiniteModelError when any output is NaN or infinite.
-
-    Run once at load time so that predict, evaluate, serve and export refuse such a model in one
-    line instead of failing (or writing it out) later.
-    """
-    outputs = np.asarray(model(probe_images(model.input_shape[1:]), training=False))
-    if not np.all(np.isfinite(outputs)):
+def check_finite_logits(logits_fn, name) -> None:
+    """NonFiniteModelError when the network answers probe_images with NaN or infinite logits:
+    checked once at load, so a damaged network is refused in one line, never read from."""
+    if not np.all(np.isfinite(np.asarray(logits_fn(probe_images(INPUT_SHAPE))))):
         raise NonFiniteModelError(
-            f"{model_path} gives NaN or infinite outputs (its weights are damaged or training diverged); "
+            f"{name} gives NaN or infinite outputs (its weights are damaged or training diverged); "
             "use another model or retrain it (e.g. with a lower --lr)"
         )
 
 
-def _load_keras_file(model_path: Path):
-    import keras
+def reading_logits_fns(source: ModelSource, engine: str = "auto") -> list:
+    """The LiteRT logits function of every network of `source` (see digitnet.reading.engine)."""
+    from digitnet.reading.engine import check_engine, litert_logits, logits_functions
 
-    check_keras_archive(model_path)
-    try:
-        # safe_mode stays on: a model file must never run code on load.
-        model = keras.models.load_model(model_path, compile=False, safe_mode=True)
-    except Exception as error:  # Keras raises many kinds for a damaged archive
-        raise ModelLoadError(
-            f"{model_path} could not be loaded as a Keras model ({type(error).__name__}: {first_line(error)})"
-        ) from error
-    check_finite_outputs(model, model_path)
-    return model
-
-
-def load_model(path: Path | ModelSource):
-    """The one network at `path` (a run directory or .keras file), loaded safely."""
-    return _load_keras_file(ModelSource.resolve(path).model_file)
-
-
-def load_source_models(source: ModelSource) -> list:
-    """Every network of a model source, checked to take the same input."""
-    from digitnet.reading.ensemble_dir import EnsembleError
-
-    models = [_load_keras_file(path) for path in source.model_files]
-    shapes = {tuple(model.input_shape[1:]) for model in models}
-    if len(shapes) > 1:
-        raise EnsembleError(
-            f"the members of {source.path} take different input shapes "
-            f"({', '.join(map(str, sorted(shapes)))}); they cannot vote together"
-        )
-    return models
+    check_engine(engine)
+    if source.is_default:  # the shipped model runs the LiteRT file its card vouches for
+        functions = [litert_logits(source.shipped_litert(), source.path)]
+    else:
+        functions = logits_functions(list(source.model_files))
+    for function, name in zip(functions, source.model_files):
+        check_finite_logits(function, name)
+    return functions
 
 
 class ProbabilityModel:
@@ -105,8 +81,10 @@ class ProbabilityModel:
         rule: str = "mean",
         engine: str = "auto",
         temperature: float = 1.0,
+        logits_fns: list | None = None,
     ):
-        from digitnet.reading.engine import logits_function
+        """logits_fns: one images -> logits function a network, for callers that run the networks
+        themselves (digitnet.jobs.keras_models runs them with Keras); else LiteRT runs them."""
         from digitnet.reading.ensemble_rules import RULES, UnknownRuleError
 
         if rule not in RULES:
@@ -115,12 +93,8 @@ class ProbabilityModel:
         self.source = ModelSource.resolve(path)
         self.is_ensemble = self.source.kind == "ensemble"
         self.temperature = float(temperature)
-        models = load_source_models(self.source)
-        # LiteRT where it can run the network (see digitnet.reading.engine), Keras otherwise.
-        self.logits_fns = [
-            logits_function(model, source, engine) for model, source in zip(models, self.source.model_files)
-        ]
-        self.engine = self.logits_fns[0].engine
+        self.logits_fns = reading_logits_fns(self.source, engine) if logits_fns is None else logits_fns
+        self.engine = getattr(self.logits_fns[0], "engine", "custom")
 
     def member_logits(self, images, batch_size: int = 1000):
         """(members, N, 10) raw logits, before any temperature."""
@@ -156,6 +130,7 @@ class Prediction:
     probabilities: list[float]  # all ten, combined over an ensemble's members
     top3: list[tuple[int, float]]
     uncertain: bool  # "not a digit", or a digit the model cannot tell
+    reason: str = "none"  # why it is uncertain: blank, not-a-digit, unsure; none (uncertainty.REASONS)
 
     def to_dict(self) -> dict:
         return {
@@ -164,6 +139,7 @@ class Prediction:
             "probabilities": self.probabilities,
             "top3": [{"digit": d, "probability": p} for d, p in self.top3],
             "uncertain": self.uncertain,
+            "reason": self.reason,
         }
 
 
@@ -184,9 +160,10 @@ class Predictor:
         engine: str = "auto",
     ):
         from digitnet.reading.calibration import load_calibration
-        from digitnet.reading.detector import DetectorError, load_detector
+        from digitnet.reading.detector import DetectorError
 
         self.source = ModelSource.resolve(path)
+        self.source.check_shipped(CALIBRATION_FILE)
         self.calibration = load_calibration(self.source.calibration_file)
         self.model = ProbabilityModel(
             self.source, rule=rule, engine=engine, temperature=self.calibration.temperature
@@ -196,13 +173,20 @@ class Predictor:
         self.detector_problem = None  # why there is no detector, for a one-time notice
         if use_detector:
             try:
-                self.detector = load_detector(detector_dir or self.source.detector_dir, engine)
+                self.detector = self._load_detector(detector_dir, engine)
             except DetectorError as error:
                 self.detector_problem = str(error)
 
+    def _load_detector(self, detector_dir: Path | None, engine: str):
+        from digitnet.reading.detector import DETECTOR_FILES, load_detector
+
+        if detector_dir is None and self.source.is_default:  # the shipped one: checked against the card
+            self.source.check_shipped(*(f"{DETECTOR_DIR}/{name}" for name in DETECTOR_FILES))
+        return load_detector(detector_dir or self.source.detector_dir, engine)
+
     def predict(self, images) -> list[Prediction]:
         """images: float32 (N, 28, 28, 1) in [0, 1], ink bright on black (see preprocess)."""
-        from digitnet.reading.uncertainty import flag_uncertain, shifted_confidence
+        from digitnet.reading.uncertainty import doubt_reasons, shifted_confidence
 
         images = np.asarray(images, dtype=np.float32).reshape(-1, *INPUT_SHAPE)
         if len(images) == 0:
@@ -213,16 +197,14 @@ class Predictor:
             scores = shifted_confidence(
                 lambda copies: self.model.predict(copies)[1], images, predicted, combined
             )
-        uncertain = flag_uncertain(scores, images, self.detector, self.calibration.confidence_threshold)
+        reasons = doubt_reasons(scores, images, self.detector, self.calibration.confidence_threshold)
         results = []
         for index, digit in enumerate(predicted):
             row = [float(p) for p in combined[index]]
             order = sorted(range(10), key=lambda d: -row[d])[:3]
-            results.append(
-                Prediction(
-                    int(digit), row[int(digit)], row, [(d, row[d]) for d in order], bool(uncertain[index])
-                )
-            )
+            reason = str(reasons[index])
+            top3 = [(d, row[d]) for d in order]
+            results.append(Prediction(int(digit), row[int(digit)], row, top3, reason != "none", reason))
         return results
 
 

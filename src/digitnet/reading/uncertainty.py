@@ -1,6 +1,6 @@
-"""When to say "not a digit": flags inputs the model should not answer with confidence.
+"""When to say "not a digit": flags inputs the model should not answer with confidence, and why.
 
-Three signals, any one of which flags an image:
+Three signals, any one of which flags an image (its reason, in REASONS, names the strongest):
 - nothing drawn: no pixel reaches INK_THRESHOLD after preprocessing (a blank page);
 - the not-a-digit detector (digitnet.reading.detector) scores it below its threshold;
 - the classifier's combined probability for its answer is below the confidence threshold: the
@@ -52,13 +52,18 @@ def shifted_confidence(
     return (probabilities[rows, answers] + moved[:, rows, answers].sum(axis=0)) / (1 + len(moved))
 
 
-def flag_uncertain(
+# Why an answer is doubted, strongest first: nothing drawn; drawn, but the detector says it is no
+# digit; a digit the classifier cannot tell (its confidence below the threshold); or no doubt.
+REASONS = ("blank", "not-a-digit", "unsure", "none")
+
+
+def doubt_reasons(
     combined_probabilities: np.ndarray,
     images: np.ndarray,
     detector=None,
     confidence_threshold: float = CONFIDENCE_THRESHOLD,
 ) -> np.ndarray:
-    """(N,) bool: True where the answer should not be trusted.
+    """(N,) one of REASONS an image: the strongest signal that flags it, or "none".
 
     combined_probabilities: (N, 10), or (N,) confidence scores already computed (e.g.
     shifted_confidence); images: (N, 28, 28, 1) as the model saw them;
@@ -66,7 +71,19 @@ def flag_uncertain(
     """
     scores = np.asarray(combined_probabilities)
     confidence = scores.max(axis=1) if scores.ndim == 2 else scores
-    flags = too_faint_to_read(images) | (confidence < confidence_threshold)
+    reasons = np.full(len(confidence), "none", dtype=object)
+    reasons[confidence < confidence_threshold] = "unsure"
     if detector is not None and len(images):
-        flags |= detector.not_a_digit(images)
-    return flags
+        reasons[detector.not_a_digit(images)] = "not-a-digit"
+    reasons[too_faint_to_read(images)] = "blank"
+    return reasons
+
+
+def flag_uncertain(
+    combined_probabilities: np.ndarray,
+    images: np.ndarray,
+    detector=None,
+    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+) -> np.ndarray:
+    """(N,) bool: True where the answer should not be trusted (any reason but "none")."""
+    return doubt_reasons(combined_probabilities, images, detector, confidence_threshold) != "none"

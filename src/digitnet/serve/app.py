@@ -93,9 +93,11 @@ def create_app(
         title="digitnet",
         version=serving.version,
         lifespan=lifespan,
-        docs_url=None,
+        # The schema (every route's errors included) and its Swagger UI; the UI's script and style
+        # come from FastAPI's default CDN, so /docs needs a browser online, /openapi.json does not.
+        docs_url="/docs",
         redoc_url=None,
-        openapi_url=None,
+        openapi_url="/openapi.json",
     )
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)

@@ -2,10 +2,11 @@
 
 https://github.com/kserve/open-inference-protocol - one input tensor "image", FP32, shape
 [N, 28, 28, 1], data either nested as the shape or flattened in row-major order; outputs
-"probabilities" (FP32 [N, 10]), "digit" (INT64 [N]) and "uncertain" (BOOL [N]), all of them
-unless the request's "outputs" names some. "parameters" are objects whose values are strings,
-numbers or booleans; none is defined by the protocol, and the binary-data extension is not
-supported, so asking for it is an error rather than silently ignored. Errors are {"error": "..."}.
+"probabilities" (FP32 [N, 10]), "digit" (INT64 [N]), "uncertain" (BOOL [N]) and "reason" (BYTES
+[N]: none, blank, not-a-digit or unsure), all of them unless the request's "outputs" names some.
+"parameters" are objects whose values are strings, numbers or booleans; none is defined by the
+protocol, and the binary-data extension is not supported, so asking for it is an error rather than
+silently ignored. Errors are {"error": "..."}.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ OUTPUTS = [
     {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
     {"name": "digit", "datatype": "INT64", "shape": [-1]},
     {"name": "uncertain", "datatype": "BOOL", "shape": [-1]},
+    {"name": "reason", "datatype": "BYTES", "shape": [-1]},
 ]
 _OUTPUT_NAMES = [output["name"] for output in OUTPUTS]
 # Triton's binary tensor data extension; this server reports no extensions in GET /v2.
@@ -179,6 +181,12 @@ def infer_response(predictions: list, request: InferRequest) -> dict:
             "shape": [count],
             "datatype": "BOOL",
             "data": [prediction.uncertain for prediction in predictions],
+        },
+        "reason": {
+            "name": "reason",
+            "shape": [count],
+            "datatype": "BYTES",
+            "data": [prediction.reason for prediction in predictions],
         },
     }
     response = {"model_name": MODEL_NAME, "model_version": MODEL_VERSION}

@@ -111,11 +111,12 @@ def predict_response(predictions: list, columnar: bool) -> dict:
                 "digit": [p.digit for p in predictions],
                 "probabilities": [p.probabilities for p in predictions],
                 "uncertain": [p.uncertain for p in predictions],
+                "reason": [p.reason for p in predictions],
             }
         }
     return {
         "predictions": [
-            {"digit": p.digit, "probabilities": p.probabilities, "uncertain": p.uncertain}
+            {"digit": p.digit, "probabilities": p.probabilities, "uncertain": p.uncertain, "reason": p.reason}
             for p in predictions
         ]
     }
@@ -153,6 +154,7 @@ def model_metadata() -> dict:
             "digit": _tensor_info("digit", "DT_INT64", [-1]),
             "probabilities": _tensor_info("probabilities", "DT_FLOAT", [-1, 10]),
             "uncertain": _tensor_info("uncertain", "DT_BOOL", [-1]),
+            "reason": _tensor_info("reason", "DT_STRING", [-1]),
         },
         "method_name": "tensorflow/serving/predict",
     }

@@ -1,8 +1,8 @@
 """Running a trained Keras network: logits functions, and its conversion to other formats.
 
-What training, evaluation, the inference engine, the detector and the exporter all need, kept
-below every one of them: the engine converts networks to LiteRT here without depending on the
-exporter, and nothing here imports the rest of digitnet's training or serving side.
+What training, evaluation, the detector and the exporter all need, kept below every one of them:
+networks are converted to LiteRT here (the files reading runs: digitnet.reading.engine) without
+depending on the exporter, and nothing here imports the rest of digitnet's training or serving side.
 
 Keras and TensorFlow are imported inside the functions: importing this module stays cheap.
 """
@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from digitnet.errors import DigitnetError, first_line
-from digitnet.shapes import NUM_CLASSES
-
-LogitsFn = Callable[[np.ndarray], np.ndarray]
+from digitnet.util.batches import LogitsFn, predict_logits  # noqa: F401  (re-exported)
 
 KERAS_FORMATS = {"saved_model": "tf_saved_model", "litert": "litert", "onnx": "onnx"}
 INSTALL_HINT = "pip install 'digitnet[export]'"
@@ -52,14 +49,6 @@ def make_logits_fn(model) -> LogitsFn:
 
         return lambda images: logits(images).numpy()
     return lambda images: np.asarray(model.predict_on_batch(images))
-
-
-def predict_logits(logits_fn: LogitsFn, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Logits for every image, computed in batches so no set is ever one huge tensor."""
-    if 0 < len(images) <= batch_size:  # one chunk: skip the list and the copy (batch-1 latency)
-        return np.asarray(logits_fn(images))
-    chunks = [logits_fn(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, NUM_CLASSES), np.float32)
 
 
 # ---------------------------------------------------------------- conversion
@@ -102,3 +91,16 @@ def keras_to_litert(model) -> bytes:
         path = Path(scratch) / "model.tflite"
         keras_export(model, "litert", path)
         return path.read_bytes()
+
+
+def write_litert_beside(model, keras_file: Path) -> Path | None:
+    """Convert `model` (saved as keras_file) and write keras_file's LiteRT file beside it, so the
+    network reads without TensorFlow (digitnet.layout.write_litert_beside). None, writing nothing,
+    when LiteRT cannot run this network (the reader then says how to export it instead)."""
+    from digitnet.layout import write_litert_beside as write
+
+    try:
+        flatbuffer = keras_to_litert(model)
+    except ExportError:
+        return None
+    return write(keras_file, flatbuffer)

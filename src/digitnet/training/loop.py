@@ -292,7 +292,12 @@ def _score(logits_fn, split_images, split_labels, batch_size) -> tuple[float, fl
 
 
 def _save_model(model, run_dir: Path) -> Path:
-    return atomic_save_keras(model, Path(run_dir) / layout.MODEL_FILE)
+    """model.keras, then its LiteRT file (model.tflite): the run then reads without TensorFlow."""
+    from digitnet.training.inference import write_litert_beside
+
+    path = atomic_save_keras(model, Path(run_dir) / layout.MODEL_FILE)
+    write_litert_beside(model, path)
+    return path
 
 
 def train(

@@ -13,6 +13,7 @@ from keras import layers
 
 from digitnet.errors import DigitnetError
 from digitnet.shapes import INPUT_SHAPE, NUM_CLASSES
+from digitnet.training.catalog import DESCRIPTIONS
 
 
 class UnknownArchError(DigitnetError, KeyError):
@@ -178,30 +179,16 @@ class Architecture:
     description: str
 
 
-# Open for more: a later network registers here and every command can use it.
+# Open for more: a later network registers here (and in training.catalog) and every command can use it.
 ARCHITECTURES: dict[str, Architecture] = {
-    "seed": Architecture(
-        build_seed,
-        "the tutorial's network: 2 strided 5x5 convs, no activation, dense 1024, dropout (about 98.7%)",
-    ),
-    "expert": Architecture(
-        build_expert,
-        "TensorFlow's Deep MNIST for experts: stride-1 ReLU convs, dense 1024, dropout (about 99.2%)",
-    ),
-    "lean": Architecture(
-        build_lean,
-        "3 stride-1 conv-BN-ReLU layers (24-48-96), 2 pools, dropout; "
-        "for the strong recipe with augmentation",
-    ),
-    "wide": Architecture(
-        build_wide,
-        "lean with 32-64-128 channels (about 1.75x its arithmetic); "
-        "for the read recipe's heavier augmentation",
-    ),
-    "fast": Architecture(
-        build_fast,
-        "small ReLU CNN (conv 24, conv 32, dense 256) for the fast recipe: 99.2% in about two epochs",
-    ),
+    name: Architecture(build, DESCRIPTIONS[name])
+    for name, build in {
+        "seed": build_seed,
+        "expert": build_expert,
+        "lean": build_lean,
+        "wide": build_wide,
+        "fast": build_fast,
+    }.items()
 }
 
 
