@@ -1,0 +1,121 @@
+"""The stroke-based synthetic writer: its inventory, its writers' split, its images, and that they read."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from digitnet import writer
+from digitnet.writer import ALLOGRAPHS, BY_NAME, MEDIA, PLAIN_FORMS, WriterError
+
+# The forms issue 16 asks for, at the least.
+REQUIRED_FORMS = (
+    "1 plain", "1 short flag", "1 long flag", "1 foot", "1 flag and foot",
+    "7 plain", "7 crossed", "7 curved stem",
+    "4 closed", "4 open", "4 one zigzag stroke", "4 long stem",
+    "9 straight stem", "9 curved stem", "9 g tail", "9 foot",
+    "2 plain", "2 loop", "0 one stroke", "0 two strokes", "8 one stroke", "8 two strokes",
+    "3 flat top", "3 round",
+)  # fmt: skip
+# Measured: the shipped model (read recipe, seed 0) reads 99.0% of the 300 plain forms below (3 wrong);
+# the floor leaves a margin for a retrained shipped model. (It reads 14% of "1 long flag" and 32% of
+# "9 g tail": benchmarks/writers.py.)
+PLAIN_FLOOR = 0.95
+
+
+def test_the_inventory_has_every_required_form_and_each_digit_twice_or_more():
+    assert set(REQUIRED_FORMS) <= set(BY_NAME)
+    assert len(BY_NAME) == len(ALLOGRAPHS)  # names are unique
+    for digit in range(10):
+        assert len(writer.forms_of(digit)) >= 2
+    assert [BY_NAME[name].digit for name in PLAIN_FORMS] == list(range(10))
+
+
+def test_writers_are_split_by_id_never_both():
+    train, heldout = writer.writer_ids(300, "train", seed=0), writer.writer_ids(100, "heldout", seed=0)
+    assert len(set(train)) == 300 and len(set(heldout)) == 100
+    assert not set(train) & set(heldout)
+    assert {writer.writer_split(i) for i in train} == {"train"}
+    assert {writer.writer_split(i) for i in heldout} == {"heldout"}
+    assert writer.writer_ids(300, "train", seed=0) == train  # deterministic
+    share = np.mean([writer.writer_split(i) == "heldout" for i in range(5000)])
+    assert 0.17 < share < 0.23  # one in HELDOUT_SHARE = 5
+
+
+def test_a_writer_is_one_draw_from_its_id():
+    assert writer.make_writer(12345) == writer.make_writer(12345)
+    assert writer.make_writer(12345) != writer.make_writer(12346)
+    media = {writer.make_writer(i).medium for i in range(300)}
+    assert media == set(MEDIA)
+
+
+def test_digits_are_deterministic_by_seed_and_shaped_like_mnist():
+    images, labels, forms = writer.writer_digits(40, "train", seed=3)
+    again, again_labels, again_forms = writer.writer_digits(40, "train", seed=3)
+    assert images.shape == (40, 28, 28, 1) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    assert all(image.any() for image in images), "a written digit came out blank"
+    np.testing.assert_array_equal(images, again)
+    np.testing.assert_array_equal(labels, again_labels)
+    assert list(forms) == list(again_forms)
+    assert np.bincount(labels, minlength=10).tolist() == [4] * 10
+    assert [BY_NAME[form].digit for form in forms] == labels.tolist()
+    other, _, _ = writer.writer_digits(40, "train", seed=4)
+    assert not np.array_equal(images, other)
+
+
+def test_train_and_heldout_digits_come_from_disjoint_writers():
+    train = writer.write_digits(30, "train", seed=0)
+    heldout = writer.write_digits(30, "heldout", seed=0)
+    assert not set(train.writer_ids) & set(heldout.writer_ids)
+    assert len(set(train.writer_ids)) == 3  # DIGITS_PER_WRITER = 10 digits a writer
+
+
+@pytest.mark.parametrize("medium", sorted(MEDIA))
+def test_every_allograph_renders_in_every_medium(medium):
+    rng = np.random.default_rng(0)
+    for index, allograph in enumerate(ALLOGRAPHS):
+        person = dataclasses.replace(writer.make_writer(index), medium=medium)
+        image = writer.render_digit(allograph, person, rng)
+        assert image.shape == (28, 28) and image.dtype == np.float32
+        assert 0.0 <= image.min() and image.max() <= 1.0
+        assert image.sum() > 10, f"{allograph.name} in {medium} is (nearly) blank"
+
+
+def test_forms_can_be_chosen_and_each_is_written_by_another_writer():
+    names = ["1 long flag", "9 g tail"]
+    written = writer.write_digits(20, "heldout", seed=1, forms=names)
+    assert list(written.forms) == names * 10
+    assert written.labels.tolist() == [1, 9] * 10
+    assert written.pen_widths.shape == (20,) and np.all(written.pen_widths > 0)
+
+
+def test_bad_arguments_are_one_clear_line():
+    for call in (
+        lambda: writer.writer_digits(10, "test"),
+        lambda: writer.writer_digits(-1),
+        lambda: writer.write_digits(10, forms=["1 with a hat"]),
+    ):
+        with pytest.raises(WriterError) as caught:
+            call()
+        assert "\n" not in str(caught.value)
+    assert writer.writer_digits(0)[0].shape == (0, 28, 28, 1)
+
+
+def test_writing_imports_no_tensorflow():
+    code = "import sys, digitnet.writer; print(any(m in sys.modules for m in ('tensorflow', 'keras')))"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "False"
+
+
+def test_the_shipped_model_reads_the_plain_forms():
+    from digitnet.model_source import ModelSource
+    from digitnet.predict import ProbabilityModel
+
+    written = writer.write_digits(300, "heldout", seed=0, forms=list(PLAIN_FORMS))
+    predicted, _ = ProbabilityModel(ModelSource.default()).predict(written.images)
+    assert np.mean(predicted == written.labels) >= PLAIN_FLOOR
