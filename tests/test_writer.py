@@ -119,3 +119,38 @@ def test_the_shipped_model_reads_the_plain_forms():
     written = writer.write_digits(300, "heldout", seed=0, forms=list(PLAIN_FORMS))
     predicted, _ = ProbabilityModel(ModelSource.default()).predict(written.images)
     assert np.mean(predicted == written.labels) >= PLAIN_FLOOR
+
+
+# ---------------------------------------------------------------- training on writers' digits
+
+
+def test_writer_fraction_adds_training_writers_digits_beside_the_font_digits(tiny_mnist):
+    from digitnet.config import TrainConfig
+    from digitnet.train import training_data
+
+    config = TrainConfig(seed=2, synthetic_fraction=0.1, writer_fraction=0.2)
+    assert config.synthetic_count(700) == 100 and config.writer_count(700) == 200  # 700 is 70% of 1000
+    mixed = training_data(config, tiny_mnist)
+    assert len(mixed.train) == 600 + config.synthetic_count(600) + config.writer_count(600)
+    written, labels, _ = writer.writer_digits(config.writer_count(600), "train", seed=2)
+    np.testing.assert_array_equal(mixed.train.images[-len(written) :], written)
+    np.testing.assert_array_equal(mixed.train.labels[-len(written) :], labels)
+    assert mixed.validation is tiny_mnist.validation and mixed.test is tiny_mnist.test
+    assert TrainConfig().writer_count(55_000) == 0
+
+
+def test_writer_fraction_is_checked_with_the_font_share():
+    from digitnet.config import ConfigError, TrainConfig
+
+    TrainConfig(synthetic_fraction=0.2, writer_fraction=0.3).validate()
+    for bad in (-0.1, 0.31):
+        with pytest.raises(ConfigError, match="writer_fraction"):
+            TrainConfig(synthetic_fraction=0.2, writer_fraction=bad).validate()
+
+
+def test_the_writer_flag_reaches_the_config():
+    from digitnet.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["train", "--recipe", "read", "--writer", "0.2"])
+    config = config_from_args(args)
+    assert config.writer_fraction == 0.2 and config.synthetic_fraction == 0.1

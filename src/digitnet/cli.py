@@ -200,6 +200,7 @@ HYPERPARAMETER_FLAGS = (
     "ink",
     "occlude",
     "synthetic",
+    "writer",
 )
 AUGMENT_FLAGS = {
     "rotate": "rotate_degrees",
@@ -238,6 +239,7 @@ def config_from_args(args, **overrides):
         "seed": args.seed,
         "augment": args.augment,
         "synthetic_fraction": args.synthetic,
+        "writer_fraction": getattr(args, "writer", None),
         **{field: getattr(args, flag) for flag, field in AUGMENT_FLAGS.items()},
         **{field: getattr(args, flag) for flag, field in STYLE_FLAGS.items()},
         **overrides,
@@ -307,7 +309,8 @@ def cmd_train(args) -> int:
             result = train.resume(args.resume, data, **callbacks)
         else:
             run_dir = args.out or runs.default_run_dir(config.arch)
-            _announce_run(config, run_dir, len(data.train) + config.synthetic_count(len(data.train)))
+            added = config.synthetic_count(len(data.train)) + config.writer_count(len(data.train))
+            _announce_run(config, run_dir, len(data.train) + added)
             result = train.train(config, run_dir, data, **callbacks)
     except train.TrainingInterrupted as interrupted:
         _err(f"\n{interrupted}")
@@ -634,6 +637,7 @@ def _train_flags(args) -> list[str]:
         "label_smoothing",
         "dropout",
         "synthetic",
+        "writer",
         *AUGMENT_FLAGS,
         *STYLE_FLAGS,
     ):
@@ -820,6 +824,13 @@ def _add_recipe_flags(parser, arch: bool = True) -> None:
         metavar="FRACTION",
         help="share of the training set made of digits rendered from the training "
         "handwriting fonts (added to MNIST's); default 0 (the read recipe: 0.1)",
+    )
+    parser.add_argument(
+        "--writer",
+        type=float,
+        metavar="FRACTION",
+        help="share of the training set written by the training synthetic writers (digitnet.writer: "
+        "flagged 1s, crossed 7s, g-like 9s ...), added to MNIST's; default 0",
     )
 
 

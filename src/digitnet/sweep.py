@@ -26,7 +26,12 @@ from digitnet.fileio import atomic_write_text, publish_directory
 
 EXPERIMENT = "sweep"  # the Ray Tune experiment's folder under OUT/tune
 METRIC = "validation_accuracy"
-ALIASES = {"lr": "learning_rate", "iterations": "goal_iterations", "synthetic": "synthetic_fraction"}
+ALIASES = {
+    "lr": "learning_rate",
+    "iterations": "goal_iterations",
+    "synthetic": "synthetic_fraction",
+    "writer": "writer_fraction",
+}
 _TYPES = {int: int, float: float, str: str, bool: bool, int | None: int}
 
 
