@@ -77,6 +77,7 @@ def binned(values: np.ndarray, correct: np.ndarray, edges: tuple) -> list[dict]:
                 {
                     "from": low,
                     "to": high,
+                    "mean": round(float(values[chosen].mean()), 4),
                     "count": int(chosen.sum()),
                     "accuracy": round(float(correct[chosen].mean()), 4),
                 }
@@ -125,18 +126,20 @@ def plot_curves(models: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     figure = Figure(figsize=(10, 4), layout="constrained")
     for axes, key, label in zip(
         figure.subplots(1, 2),
-        ("by_pen_width", "by_width_factor"),
+        ("by_pen_width", "by_width_factor"),  # each point: a bin's mean value and its accuracy
         ("pen width, of the digit's height (MNIST's is about 0.125)", "horizontal stretch (1 = as designed)"),
     ):
         for name, result in models.items():
             rows = result[key]
-            centres = [np.sqrt(max(r["from"], 0.01) * min(r["to"], 4.0)) for r in rows]
-            axes.plot(centres, [r["accuracy"] for r in rows], marker="o", label=name)
+            axes.plot([r["mean"] for r in rows], [r["accuracy"] for r in rows], marker="o", label=name)
         axes.set_xscale("log")
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.set_ylim(0.8, 1.0)
         axes.set_xlabel(label)
         axes.set_ylabel("accuracy, held-out writers")
         axes.grid(alpha=0.3)

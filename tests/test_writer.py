@@ -154,3 +154,40 @@ def test_the_writer_flag_reaches_the_config():
     args = build_parser().parse_args(["train", "--recipe", "read", "--writer", "0.2"])
     config = config_from_args(args)
     assert config.writer_fraction == 0.2 and config.synthetic_fraction == 0.1
+
+
+# ---------------------------------------------------------------- writing that is not a digit
+
+
+def test_written_letters_for_training_use_training_fonts_only():
+    from digitnet import negatives
+    from digitnet.synthetic import font_files
+
+    assert set(negatives.train_letter_fonts()) == set(font_files("train"))
+    assert not set(negatives.train_letter_fonts()) & set(negatives.letter_fonts())
+    assert not set(negatives.WRITING_KINDS) & set(negatives.HELDOUT_KINDS)
+
+
+def test_stroke_fragments_are_curved_pieces_neither_straight_nor_closed():
+    rng = np.random.default_rng(0)
+    strokes = writer.written_strokes(BY_NAME["3 round"], writer.plain_writer(), rng)
+    for _ in range(20):
+        piece = writer._fragment(strokes, rng)
+        low, high = writer.FRAGMENT_BEND
+        assert low <= writer._bend(piece) <= high
+        assert len(piece) < len(max(strokes, key=len))
+    assert writer._bend(np.array([[0.0, 0.0], [0.5, 0.01], [1.0, 0.0]])) < low  # nearly straight
+    assert low <= writer._bend(writer._arc(0, 0, 1, 1, 0, 180)) <= high  # half a circle
+    assert writer._bend(writer._arc(0, 0, 1, 1, 0, 330)) > high  # nearly closed
+
+
+def test_crossed_out_and_touching_digits_hold_more_ink_than_one_digit():
+    rng = np.random.default_rng(1)
+    digit = writer.written_strokes(BY_NAME["7 plain"], writer.plain_writer(), rng)
+    crossed = writer._cross_out(np.concatenate(digit), rng)
+    assert crossed and all(stroke.shape[1] == 2 for stroke in crossed)
+    pair = writer._side_by_side(digit, digit, rng)
+    width = np.ptp(np.concatenate(pair)[:, 0])
+    assert width > 1.7 * np.ptp(np.concatenate(digit)[:, 0])
+    with pytest.raises(WriterError):
+        writer.non_digit_page("doodles", rng)

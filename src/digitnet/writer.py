@@ -17,6 +17,7 @@ comes from a seed: the same seed gives the same writers and the same images.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from dataclasses import dataclass
@@ -356,14 +357,20 @@ def _shape(points: np.ndarray, writer: Writer) -> np.ndarray:
 # ---------------------------------------------------------------- onto the page
 
 
-def render_page(strokes: list[np.ndarray], writer: Writer, rng: np.random.Generator) -> np.ndarray:
-    """uint8 (H, W): the strokes written on paper, dark on light, as they reach the reader."""
-    if writer.medium == "form_box":
+def render_page(
+    strokes: list[np.ndarray], writer: Writer, rng: np.random.Generator, frame: np.ndarray | None = None
+) -> np.ndarray:
+    """uint8 (H, W): the strokes written on paper, dark on light, as they reach the reader.
+
+    frame: the points whose box is the written digit's (default: the strokes'); a fragment of a
+    digit is drawn at the size the whole digit would have.
+    """
+    if writer.medium == "form_box" and frame is None:
         strokes = _fill_square(strokes)
     low, high = HEIGHT_PX[writer.medium]
     height = rng.uniform(low, high)
     supersample = 4 if height < 24 else 2 if height < 48 else 1
-    ink = _draw_ink(strokes, height * supersample, writer, rng)
+    ink = _draw_ink(strokes, height * supersample, writer, rng, frame)
     if supersample > 1:
         size = (max(1, ink.width // supersample), max(1, ink.height // supersample))
         ink = ink.resize(size, Image.Resampling.BOX)
@@ -385,13 +392,16 @@ def _fill_square(strokes: list[np.ndarray]) -> list[np.ndarray]:
     return [stroke * np.array([stretch, 1.0]) for stroke in strokes]
 
 
-def _draw_ink(strokes: list[np.ndarray], height: float, writer: Writer, rng: np.random.Generator):
-    """An "L" image, 255 = ink: the strokes `height` pixels tall with a margin, pen width varying."""
-    points = np.concatenate(strokes)
+def _draw_ink(strokes: list[np.ndarray], height: float, writer: Writer, rng: np.random.Generator, frame=None):
+    """An "L" image, 255 = ink: the strokes (or `frame`) `height` pixels tall with a margin, pen
+    width varying."""
+    points = np.concatenate(strokes if frame is None else [frame, *strokes])
     top_left = points.min(axis=0)
     scale = height / max(np.ptp(points[:, 1]), 0.05)
     pen = max(1.0, writer.pen_width * height)
-    margin = pen + 2 + rng.uniform(0, 0.3) * height
+    # A margin of paper around the digit: to_mnist takes the page's border for the background, and a
+    # crop tight around a blurry blown-up digit leaves it none (it then finds no ink at all).
+    margin = pen + 2 + rng.uniform(0.1, 0.4) * height
     size = np.ceil((points.max(axis=0) - top_left) * scale + 2 * margin).astype(int)
     image = Image.new("L", (int(size[0]), int(size[1])), 0)
     draw = ImageDraw.Draw(image)
@@ -539,3 +549,86 @@ def inventory_image(allograph: Allograph, height: int = 64) -> np.ndarray:
     ink = _draw_ink(strokes, height * 2, writer, rng)
     ink = ink.resize((max(1, ink.width // 2), max(1, ink.height // 2)), Image.Resampling.BOX)
     return (255 - np.asarray(ink)).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- writing that is not a digit
+# Training families of non-digits for the detector (digitnet.negatives), by TRAINING writers only.
+
+NON_DIGIT_KINDS = ("stroke_fragments", "touching_digits", "crossed_out")
+FRAGMENT_SHARE = (0.15, 0.35)  # a fragment keeps this share of one stroke's length
+# ... and bends away from its chord by this share of the chord: from a half circle (a straight or
+# gently bent piece is a 1, as "(" is) to two thirds of one (a nearly closed piece is a 0). A
+# corner of a 7 or a 4 is a 7, so only curved digits give pieces (and not the 2's small loop).
+FRAGMENT_BEND = (0.4, 0.8)
+FRAGMENT_DIGITS = (0, 2, 3, 6, 8, 9)  # (a 5 has a 7-like corner)
+TOUCH_GAP = (-0.12, 0.04)  # two digits this far apart, of the height: overlapping to just touching
+FRAGMENT_TRIES = 20
+
+
+def non_digit_page(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """uint8 (H, W): writing that is not one digit, by a training writer, as it reaches the reader."""
+    if kind not in NON_DIGIT_KINDS:
+        raise WriterError(
+            f"unknown kind of written non-digit {kind!r}; use one of {', '.join(NON_DIGIT_KINDS)}"
+        )
+    person = make_writer(writer_ids(1, "train", int(rng.integers(0, 2**31)))[0])
+    person = person if person.medium != "form_box" else dataclasses.replace(person, medium="pen")
+    sources = (
+        [a for a in ALLOGRAPHS if a.digit in FRAGMENT_DIGITS and a.name != "2 loop"]
+        if kind == "stroke_fragments"
+        else ALLOGRAPHS
+    )
+    strokes = written_strokes(sources[int(rng.integers(0, len(sources)))], person, rng)
+    if kind == "stroke_fragments":
+        piece = _fragment(strokes, rng)
+        if piece is None:  # no piece bent just enough: half of a loop of the digit's size instead
+            start = rng.uniform(0, 360)
+            piece = _shape(_resample(_arc(0.3, 0.5, 0.25, 0.25, start, start + 180)), person)
+        return render_page([piece], person, rng, frame=np.concatenate(strokes))
+    if kind == "touching_digits":
+        other = written_strokes(ALLOGRAPHS[int(rng.integers(0, len(ALLOGRAPHS)))], person, rng)
+        return render_page(_side_by_side(strokes, other, rng), person, rng)
+    return render_page(strokes + _cross_out(np.concatenate(strokes), rng), person, rng)
+
+
+def _fragment(strokes: list[np.ndarray], rng: np.random.Generator) -> np.ndarray | None:
+    """A curved piece of one of the strokes; None when FRAGMENT_TRIES pieces did not bend just enough."""
+    for _ in range(FRAGMENT_TRIES):
+        stroke = strokes[int(rng.integers(0, len(strokes)))]
+        length = max(2, int(len(stroke) * rng.uniform(*FRAGMENT_SHARE)))
+        start = int(rng.integers(0, max(1, len(stroke) - length)))
+        piece = stroke[start : start + length]
+        if FRAGMENT_BEND[0] <= _bend(piece) <= FRAGMENT_BEND[1]:
+            return piece
+    return None
+
+
+def _bend(piece: np.ndarray) -> float:
+    """How far the piece strays from the straight line between its ends, over that line's length."""
+    chord = piece[-1] - piece[0]
+    length = float(np.hypot(*chord))
+    if length < 1e-6:
+        return np.inf  # a closed loop
+    away = piece - piece[0]
+    offsets = np.abs(chord[0] * away[:, 1] - chord[1] * away[:, 0]) / length
+    return float(offsets.max() / length)
+
+
+def _side_by_side(first: list[np.ndarray], second: list[np.ndarray], rng: np.random.Generator) -> list:
+    right_edge = np.concatenate(first)[:, 0].max()
+    left_edge = np.concatenate(second)[:, 0].min()
+    shift = np.array([right_edge - left_edge + rng.uniform(*TOUCH_GAP), rng.uniform(-0.1, 0.1)])
+    return first + [stroke + shift for stroke in second]
+
+
+def _cross_out(points: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Strokes crossing out the digit in `points`: an X, or a zigzag back and forth over it."""
+    low, high = points.min(axis=0) - 0.05, points.max(axis=0) + 0.05
+    if rng.random() < 0.4:
+        return [_line(low, high), _line((low[0], high[1]), (high[0], low[1]))]
+    passes = int(rng.integers(4, 9))
+    ys = np.linspace(low[1], high[1], passes) + rng.normal(0, 0.03, passes)
+    xs = np.where(np.arange(passes) % 2 == 0, low[0], high[0]) + rng.normal(0, 0.03, passes)
+    if rng.random() < 0.5:  # scribbled up and down instead of across
+        xs, ys = np.linspace(low[0], high[0], passes), np.where(np.arange(passes) % 2 == 0, low[1], high[1])
+    return [_resample(np.stack([xs, ys], axis=1))]
