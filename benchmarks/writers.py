@@ -11,7 +11,10 @@ choosing any threshold of the shipped model:
   writer (the digit x form table);
 - COUNT digits by held-out writers in the forms they prefer (the natural mix);
 - COUNT digits from the held-out handwriting fonts (digitnet.synthetic, as handwriting.py);
-- MNIST's validation split (MNIST test is left to benchmarks/accuracy.py: nothing here chooses on it).
+- for choosing between models, validation sets only: MNIST's validation split, COUNT digits from
+  the TRAINING fonts and COUNT by TRAINING-split writers, both from VALIDATION_SEED, which no
+  training run uses (the writers are other draws than any run's; MNIST test is left to
+  benchmarks/accuracy.py: nothing here chooses on it).
 For each set and each form: accuracy, the share of right answers flagged uncertain (Predictor's
 `uncertain`) and the share of wrong answers flagged (caught). On the natural mix, accuracy
 against the writer's pen width (of the digit's height) and horizontal stretch, and per medium;
@@ -35,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe_machine  # noqa: E402
 
 SEED = 20261202  # no training or calibration step uses it
+VALIDATION_SEED = 9_001  # digitnet.model_build.VALIDATION_FONT_SEED: calibration's font digits
 PEN_WIDTH_BINS = (0.0, 0.025, 0.05, 0.08, 0.11, 0.15, 0.2, 1.0)  # of the digit's height
 WIDTH_FACTOR_BINS = (0.0, 0.8, 1.0, 1.25, 1.6, 2.2, 10.0)  # horizontal stretch
 
@@ -102,7 +106,7 @@ def score(predictor, sets: dict) -> dict:
         "by_pen_width": binned(natural.pen_widths, correct, PEN_WIDTH_BINS),
         "by_width_factor": binned(natural.width_factors, correct, WIDTH_FACTOR_BINS),
     }
-    for name in ("heldout_fonts", "mnist_validation"):
+    for name in ("heldout_fonts", "mnist_validation", "train_fonts_validation", "train_writers_validation"):
         images, labels = sets[name]
         digits, flags = read(predictor, images)
         result[name] = doubt(digits == labels, flags)
@@ -153,7 +157,7 @@ def plot_curves(models: dict, path: Path) -> None:
 def build_sets(per_form: int, count: int) -> dict:
     from digitnet.data import load_mnist
     from digitnet.synthetic import render_digits
-    from digitnet.writer import ALLOGRAPHS, write_digits
+    from digitnet.writer import ALLOGRAPHS, write_digits, writer_digits
 
     names = [a.name for a in ALLOGRAPHS]
     data = load_mnist()
@@ -163,6 +167,8 @@ def build_sets(per_form: int, count: int) -> dict:
         "natural": write_digits(count, "heldout", seed=SEED + 1),
         "heldout_fonts": (fonts, font_labels),
         "mnist_validation": (data.validation.images, data.validation.labels),
+        "train_fonts_validation": render_digits(count, split="train", seed=VALIDATION_SEED),
+        "train_writers_validation": writer_digits(count, "train", seed=VALIDATION_SEED)[:2],
     }
 
 

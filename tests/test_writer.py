@@ -22,8 +22,8 @@ REQUIRED_FORMS = (
     "3 flat top", "3 round",
 )  # fmt: skip
 # Measured: the shipped model (read recipe, seed 0) reads 99.0% of the 300 plain forms below (3 wrong);
-# the floor leaves a margin for a retrained shipped model. (It reads 14% of "1 long flag" and 32% of
-# "9 g tail": benchmarks/writers.py.)
+# the floor leaves a margin for a retrained shipped model. (It reads only 16% of "1 long flag" and
+# 27% of "9 g tail": docs/measurements/writers.json.)
 PLAIN_FLOOR = 0.95
 
 
