@@ -280,10 +280,11 @@ def written_strokes(allograph: Allograph, writer: Writer, rng: np.random.Generat
     strokes = []
     for stroke in allograph.strokes:
         points = _resample(stroke)
-        points = _with_ends(points, writer, rng)
+        points = _shape(_with_ends(points, writer, rng), writer)
+        # Wobble and tremor after the writer's width and slant: a wide writer's 1 is wide, not wavy
+        # (stretched afterwards, a stem's small sideways wobble became a 3-like zigzag).
         points = points + field(points)
-        points = points + _tremor(len(points), writer.tremor, rng)
-        strokes.append(_shape(points, writer))
+        strokes.append(points + _tremor(len(points), writer.tremor, rng))
     return strokes
 
 
@@ -470,7 +471,9 @@ def write_digits(
     count: int, split: str = "train", seed: int = 0, forms: list[str] | None = None
 ) -> WrittenDigits:
     """Like writer_digits, with what made each digit. `forms`: write only these allographs (names of
-    ALLOGRAPHS), in turn, each by a different writer, whatever the writer prefers (for measuring)."""
+    ALLOGRAPHS), in turn, whatever the writer prefers (for measuring); a writer still writes
+    DIGITS_PER_WRITER digits in a row, so with 10 forms or more each form's digits are by different
+    writers."""
     _check_count(count)
     rng = np.random.default_rng([seed, 31337])
     chosen = _chosen_forms(count, forms, rng)
