@@ -99,10 +99,11 @@ def _stats(values: list[float]) -> dict:
 def score_plan(plan: Plan, directory: Path, data) -> dict:
     import numpy as np
 
-    from digitnet import runs
-    from digitnet.ensemble_runs import read_manifest
-    from digitnet.evaluate import accuracy, ensemble_accuracies
-    from digitnet.predict import ProbabilityModel
+    from digitnet.jobs.evaluate import ensemble_accuracies
+    from digitnet.reading.ensemble_dir import read_manifest
+    from digitnet.reading.predict import ProbabilityModel
+    from digitnet.training import runs
+    from digitnet.training.metrics import accuracy
 
     manifest = read_manifest(directory)
     members, probabilities = [], []
@@ -156,7 +157,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="members trained at once; default 2")
     args = parser.parse_args()
 
-    from digitnet.data import load_mnist
+    from digitnet.data.mnist import load_mnist
 
     data = load_mnist()
     results = {}

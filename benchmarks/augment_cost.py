@@ -37,7 +37,7 @@ def augment_contenders(images):
     """name -> a callable that augments `steps` batches in one compiled call, returning a checksum."""
     import tensorflow as tf
 
-    from digitnet.augment import AffineRanges, StyleRanges, augment_batch
+    from digitnet.training.augment import AffineRanges, StyleRanges, augment_batch
 
     settings = {
         "affine_only": (AffineRanges(), StyleRanges()),
@@ -65,17 +65,17 @@ def augment_contenders(images):
 
 def training_contenders(data):
     """name -> a callable running `steps` lean-network training steps, batch 128."""
-    from digitnet import train
-    from digitnet.config import TrainConfig
+    from digitnet.training import loop
+    from digitnet.training.config import TrainConfig
 
     contenders = {}
     for name, style in (("train_step_affine_only", {}), ("train_step_affine_and_all_style", ALL_STYLE)):
         config = TrainConfig(arch="lean", batch_size=BATCH, learning_rate=3e-3, augment=True, **style)
-        model, optimizer = train._new_model_and_optimizer(config, total_iterations=10_000)
-        steps = train._CompiledSteps(
+        model, optimizer = loop.new_model_and_optimizer(config, total_iterations=10_000)
+        steps = loop.CompiledSteps(
             model, optimizer, data.train, BATCH, augment=config.affine_ranges(), style=config.style_ranges()
         )
-        order = train.epoch_order(0, 0, len(data.train))
+        order = loop.epoch_order(0, 0, len(data.train))
         contenders[name] = lambda count, steps=steps, order=order: steps(order, 0, count)
     return contenders
 
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per contender")
     args = parser.parse_args()
 
-    from digitnet.data import load_mnist
+    from digitnet.data.mnist import load_mnist
 
     data = load_mnist()
     contenders = {**augment_contenders(data.train.images[:BATCH]), **training_contenders(data)}

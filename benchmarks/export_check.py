@@ -33,7 +33,7 @@ def artifact_bytes(path: Path) -> int:
 def check_format(model_path: Path, fmt: str, out_root: Path, images, labels, expected) -> dict:
     import numpy as np
 
-    from digitnet.export import RUNNERS, export_model
+    from digitnet.jobs.export import RUNNERS, export_model
 
     started = time.perf_counter()
     out = export_model(model_path, fmt, out_root / OUT_NAMES[fmt])
@@ -57,17 +57,17 @@ def main() -> None:
 
     import numpy as np
 
-    from digitnet.data import load_mnist
-    from digitnet.evaluate import make_logits_fn, predict_logits
-    from digitnet.export import FORMATS
-    from digitnet.predict import load_model
+    from digitnet.data.mnist import load_mnist
+    from digitnet.jobs.export import FORMATS
+    from digitnet.reading.predict import load_model
+    from digitnet.training.inference import make_logits_fn, predict_logits
 
     data = load_mnist()
     with tempfile.TemporaryDirectory() as temp:
         model_path = args.model
         if model_path is None:
-            from digitnet.config import TrainConfig
-            from digitnet.train import train
+            from digitnet.training.config import TrainConfig
+            from digitnet.training.loop import train
 
             model_path = Path(temp) / "run"
             train(TrainConfig(epochs=1, seed=0), model_path, data)

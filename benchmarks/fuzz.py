@@ -6,6 +6,10 @@ Targets, and what may come out of each (anything else is a crash):
   tf_predict     POST /v1/models/digitnet:predict (TF Serving JSON): any status below 500
   oip_infer      POST /v2/models/digitnet/infer (Open Inference Protocol JSON): any status below 500
   upload         POST /predict (multipart upload): any status below 500
+  collect        POST /collect (a corrected example, JSON; also foreign content types and Origins):
+                 any status below 500, or 507 (full); a file appears only with a 201
+  finetune       finetune.load_examples on an examples folder whose labels.csv (bytes or rows: paths
+                 out of the folder, hostile names), one image, or file names are mutated: ExamplesError
 The service targets run through FastAPI's TestClient on create_app with the shipped model; a 5xx
 or an exception out of the client is a crash. Mutations are byte-level (flips, interesting integers
 over header fields, truncation, insertion, deletion, duplication) and, for JSON, structural (a
@@ -163,7 +167,7 @@ def fuzz_loop(cases: int, make_case: Callable, try_case: Callable, rng) -> dict:
 
 
 def fuzz_idx(cases: int, rng, scratch: Path) -> dict:
-    from digitnet.data import DataError, read_idx_images, read_idx_labels
+    from digitnet.data.mnist import DataError, read_idx_images, read_idx_labels
 
     seeds = idx_files(rng)
     path = scratch / "fuzz.idx"
@@ -191,7 +195,7 @@ def fuzz_idx(cases: int, rng, scratch: Path) -> dict:
 
 
 def fuzz_images(cases: int, rng) -> dict:
-    from digitnet.preprocess import ImageError, image_to_mnist
+    from digitnet.data.mnist.preprocess import ImageError, image_to_mnist
 
     seeds = [(fmt, image_file(digit_pixels(rng), fmt)) for fmt in ("PNG", "JPEG", "GIF", "BMP")]
 
@@ -272,7 +276,7 @@ def fuzz_service(cases: int, rng) -> dict:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from digitnet.predict import Predictor
+    from digitnet.reading.predict import Predictor
     from digitnet.serve import create_app
     from digitnet.serve.model_info import describe_model
 
@@ -310,10 +314,147 @@ def fuzz_service(cases: int, rng) -> dict:
         }
 
 
+COLLECT_HEADERS = [
+    {"content-type": "application/json"},
+    {"content-type": "application/json; charset=utf-8", "origin": "http://127.0.0.1:8000",
+     "host": "127.0.0.1:8000"},
+    {"content-type": "text/plain"},
+    {"content-type": "application/x-www-form-urlencoded"},
+    {"content-type": "application/json", "origin": "https://evil.example"},
+    {"content-type": "application/json", "origin": "http://evil.example", "host": "evil.example"},
+    {},
+]  # fmt: skip
+
+
+def fuzz_collect(cases: int, rng, scratch: Path) -> dict:
+    """POST /collect: mutated bodies under assorted content types and Origins."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from digitnet.reading.predict import Predictor
+    from digitnet.serve import create_app
+    from digitnet.serve.collect import ExampleStore
+    from digitnet.serve.model_info import describe_model
+
+    folder = scratch / "collected"
+    predictor = Predictor(None)
+    app = create_app(
+        predictor,
+        model_info=describe_model(predictor.source),
+        collect=ExampleStore(folder, max_examples=10**6),
+    )
+    seeds = [
+        {"image": (digit_pixels(rng) / 255).round(3).tolist(), "label": int(rng.integers(10))}
+        for _ in range(3)
+    ]
+    seeds.append({"image": (digit_pixels(rng) / 255).round(3).ravel().tolist(), "label": 7})
+    statuses: dict[str, int] = {}
+
+    def make_case(rng):
+        headers = COLLECT_HEADERS[int(rng.integers(len(COLLECT_HEADERS)))]
+        valid = seeds[int(rng.integers(len(seeds)))]
+        body = json.dumps(valid).encode() if rng.random() < 0.2 else mutated_json_body(valid, rng)
+        return headers, body
+
+    with TestClient(app) as client:
+
+        def try_case(case):
+            headers, body = case
+            before = len(list(folder.iterdir()))
+            try:
+                answer = client.post("/collect", content=body, headers=headers)
+            except Exception as error:
+                return {"error": f"{type(error).__name__}: {str(error)[:200]}", "body": shown_body(body)}
+            statuses[str(answer.status_code)] = statuses.get(str(answer.status_code), 0) + 1
+            saved = len(list(folder.iterdir())) - before
+            if (answer.status_code >= 500 and answer.status_code != 507) or saved != (
+                answer.status_code == 201
+            ):
+                return {
+                    "status": answer.status_code,
+                    "saved": saved,
+                    "headers": headers,
+                    "body": shown_body(body),
+                }
+            return None
+
+        result = fuzz_loop(cases, make_case, try_case, rng)
+    return {**result, "statuses": dict(sorted(statuses.items()))}
+
+
+HOSTILE_NAMES = [
+    "../outside_7.png", "/etc/passwd", "..", ".", "", "sub/x_1.png", "x\\..\\y_2.png", "a" * 300 + "_3.png",
+    "ünïcode_4.png", "labels.csv", ".hidden_5.png", "nul\x00_6.png", " spaced _7.png",
+]  # fmt: skip
+
+
+def fuzz_finetune(cases: int, rng, scratch: Path) -> dict:
+    """finetune.load_examples on a folder of 12 labelled digits, one part of it mutated per case."""
+    import shutil
+
+    from digitnet.jobs.finetune import ExamplesError, load_examples
+
+    valid = scratch / "valid-examples"
+    valid.mkdir()
+    names = []
+    for index in range(12):
+        name = f"ex{index:02d}_{index % 10}.png"
+        (valid / name).write_bytes(image_file(digit_pixels(rng), "PNG"))
+        names.append(name)
+    csv_text = "file,label\n" + "".join(f"{name},{index % 10}\n" for index, name in enumerate(names))
+    kinds = ("csv_bytes", "csv_rows", "image", "file_name")
+    counts = dict.fromkeys(kinds, 0)
+
+    def make_case(rng):
+        return kinds[int(rng.integers(len(kinds)))], int(rng.integers(2**31))
+
+    def build(kind: str, seed: int, folder: Path) -> None:
+        case_rng = np.random.default_rng(seed)
+        shutil.copytree(valid, folder)
+        if kind == "csv_bytes":
+            (folder / "labels.csv").write_bytes(mutate_bytes(csv_text.encode(), case_rng))
+        elif kind == "csv_rows":
+            rows = csv_text.splitlines()
+            at = int(case_rng.integers(1, len(rows) + 1))
+            name = HOSTILE_NAMES[int(case_rng.integers(len(HOSTILE_NAMES)))]
+            rows.insert(at, f"{name},{int(case_rng.integers(-1, 11))}")
+            (folder / "labels.csv").write_text("\n".join(rows) + "\n", errors="surrogateescape")
+        elif kind == "image":
+            victim = folder / names[int(case_rng.integers(len(names)))]
+            victim.write_bytes(mutate_bytes(victim.read_bytes(), case_rng))
+        else:
+            victim = folder / names[int(case_rng.integers(len(names)))]
+            name = HOSTILE_NAMES[int(case_rng.integers(len(HOSTILE_NAMES)))]
+            try:
+                victim.rename(folder / name)
+            except (OSError, ValueError):
+                pass  # a name the file system refuses: the case is the unchanged folder
+
+    def try_case(case):
+        kind, seed = case
+        counts[kind] += 1
+        folder = scratch / "case"
+        shutil.rmtree(folder, ignore_errors=True)
+        build(kind, seed, folder)
+        try:
+            load_examples(folder)
+        except ExamplesError:
+            pass
+        except Exception as error:  # the finding: anything but ExamplesError
+            return {"kind": kind, "seed": seed, "error": f"{type(error).__name__}: {str(error)[:200]}"}
+        return None
+
+    result = fuzz_loop(cases, make_case, try_case, rng)
+    return {**result, "by_kind": counts}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=2000, help="cases per file target (idx, image)")
     parser.add_argument("--service-cases", type=int, default=1000, help="cases per service target")
+    parser.add_argument("--collect-cases", type=int, default=500, help="cases for POST /collect")
+    parser.add_argument("--finetune-cases", type=int, default=300, help="examples folders for finetune")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -325,6 +466,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="digitnet-fuzz-") as scratch:
         targets = {"idx": fuzz_idx(args.cases, rng, Path(scratch)), "image": fuzz_images(args.cases, rng)}
     targets.update(fuzz_service(args.service_cases, rng))
+    with tempfile.TemporaryDirectory(prefix="digitnet-fuzz-") as scratch:
+        targets["collect"] = fuzz_collect(args.collect_cases, rng, Path(scratch))
+        targets["finetune"] = fuzz_finetune(args.finetune_cases, rng, Path(scratch))
     result = {
         "benchmark": "fuzz",
         "seed": args.seed,

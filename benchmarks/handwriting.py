@@ -7,9 +7,9 @@ Models: the tutorial's network (a run of `make train`), the reading model (defau
 in the package) and the reading model fine-tuned on one held-out writer. Sets, none seen in training
 or in choosing any threshold:
 - MNIST test (10,000);
-- digits from the HELD-OUT handwriting fonts (digitnet.synthetic, split "heldout");
-- MNIST test digits re-rendered as phone photos of paper (digitnet.synthetic.photo_digits);
-- non-digits of the HELD-OUT negative families (digitnet.negatives.HELDOUT_KINDS) and blank pages.
+- digits from the HELD-OUT handwriting fonts (digitnet.data.synthetic, split "heldout");
+- MNIST test digits re-rendered as phone photos of paper (digitnet.data.synthetic.photo_digits);
+- non-digits of the HELD-OUT negative families (digitnet.data.negatives.HELDOUT_KINDS) and blank pages.
 For each: accuracy, share flagged uncertain, accuracy on the unflagged; the selective-accuracy table
 (calibrated confidence alone) and its curve; fine-tuning: each of the first N held-out fonts is "a
 writer": fine-tune on 5 examples a digit, score 20 others a digit, and MNIST test, before and after.
@@ -47,7 +47,7 @@ FLAG_RATES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 def digit_sets(data, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    from digitnet.synthetic import photo_digits, render_digits
+    from digitnet.data.synthetic import photo_digits, render_digits
 
     fonts, font_labels = render_digits(count, split="heldout", seed=SEED)
     rng = np.random.default_rng(SEED)
@@ -63,8 +63,8 @@ def digit_sets(data, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def non_digit_sets(data, count: int) -> dict[str, np.ndarray]:
     from PIL import Image
 
-    from digitnet.negatives import HELDOUT_KINDS, negative_images
-    from digitnet.preprocess import to_mnist
+    from digitnet.data.negatives import HELDOUT_KINDS, negative_images
+    from digitnet.data.preprocess import to_mnist
 
     rng = np.random.default_rng(SEED + 1)
     test_u8 = np.round(data.test.images[..., 0] * 255).astype(np.uint8)
@@ -79,7 +79,7 @@ def non_digit_sets(data, count: int) -> dict[str, np.ndarray]:
 
 
 def score_digits(predictor, images: np.ndarray, labels: np.ndarray) -> dict:
-    from digitnet.calibration import flagged_accuracy, selective_accuracy
+    from digitnet.reading.calibration import flagged_accuracy, selective_accuracy
 
     predictions = predictor.predict(images[..., np.newaxis])
     digits = np.array([p.digit for p in predictions])
@@ -115,11 +115,11 @@ def score_model(predictor, digits: dict, non_digits: dict) -> dict:
 
 
 def finetune_writers(reading_path: Path | None, data, writers: int) -> list[dict]:
-    from digitnet.evaluate import accuracy
-    from digitnet.finetune import Examples, finetune
-    from digitnet.model_source import ModelSource
-    from digitnet.predict import ProbabilityModel
-    from digitnet.synthetic import font_files, writer_digits
+    from digitnet.data.synthetic import font_files, writer_digits
+    from digitnet.jobs.finetune import Examples, finetune
+    from digitnet.reading.model_source import ModelSource
+    from digitnet.reading.predict import ProbabilityModel
+    from digitnet.training.metrics import accuracy
 
     source = ModelSource.default() if reading_path is None else ModelSource.from_path(reading_path)
     rows = []
@@ -182,10 +182,10 @@ def main() -> None:
     parser.add_argument("--table", type=Path, help="write the README's table here (Markdown)")
     args = parser.parse_args()
 
-    from digitnet.data import load_mnist
-    from digitnet.fileio import atomic_write_text
-    from digitnet.model_source import ModelSource
-    from digitnet.predict import Predictor
+    from digitnet.data.mnist import load_mnist
+    from digitnet.reading.model_source import ModelSource
+    from digitnet.reading.predict import Predictor
+    from digitnet.util.fileio import atomic_write_text
 
     data = load_mnist()
     reading = ModelSource.default() if args.reading is None else ModelSource.from_path(args.reading)
@@ -200,7 +200,7 @@ def main() -> None:
     writers = finetune_writers(args.reading, data, args.writers) if args.writers else []
     table = markdown_table(models)
     if args.plot:
-        from digitnet.plots import plot_selective_accuracy
+        from digitnet.jobs.plots import plot_selective_accuracy
 
         plot_selective_accuracy(
             {

@@ -56,11 +56,11 @@ def main() -> None:
 
     import numpy as np
 
-    from digitnet.engine import logits_function
-    from digitnet.evaluate import make_logits_fn
-    from digitnet.fileio import atomic_save_keras
-    from digitnet.models import build_model
-    from digitnet.predict import Predictor, ProbabilityModel, load_model, resolve_model_path
+    from digitnet.reading.engine import logits_function
+    from digitnet.reading.predict import Predictor, ProbabilityModel, load_model, resolve_model_path
+    from digitnet.training.inference import make_logits_fn
+    from digitnet.training.networks import build_model
+    from digitnet.util.fileio import atomic_save_keras
 
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = args.model

@@ -92,9 +92,9 @@ def paper_png(image: np.ndarray, scale: int = 4) -> bytes:
 
 def valid_requests(model: Path, count: int, seed: int) -> list[Valid]:
     """Single-image :predict bodies and the answers the Predictor gives for them directly."""
-    from digitnet.data import load_mnist
-    from digitnet.predict import Predictor
-    from digitnet.preprocess import image_to_mnist
+    from digitnet.data.mnist import load_mnist
+    from digitnet.data.preprocess import image_to_mnist
+    from digitnet.reading.predict import Predictor
 
     test = load_mnist().test
     picks = np.random.default_rng(seed).choice(len(test), size=count, replace=False)

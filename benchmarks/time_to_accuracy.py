@@ -47,7 +47,7 @@ def start_up() -> dict:
         ),
         "import_tensorflow_and_keras_seconds": seconds_in_fresh_process("import tensorflow, keras"),
         "load_mnist_from_cache_seconds": seconds_in_fresh_process(
-            "import time; from digitnet.data import load_mnist; t = time.perf_counter(); "
+            "import time; from digitnet.data.mnist import load_mnist; t = time.perf_counter(); "
             "load_mnist(); print(time.perf_counter() - t)"
         ),
     }
@@ -55,13 +55,13 @@ def start_up() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", default="fast", help="a recipe of digitnet.config; default fast")
+    parser.add_argument("--recipe", default="fast", help="a recipe of digitnet.training.config; default fast")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     args = parser.parse_args()
 
-    from digitnet.config import recipe_config
-    from digitnet.data import load_mnist
-    from digitnet.train import train
+    from digitnet.data.mnist import load_mnist
+    from digitnet.training.config import recipe_config
+    from digitnet.training.loop import train
 
     data = load_mnist()
     runs = []

@@ -27,7 +27,7 @@ def time_model_fit(data, config, epochs: int, steps_per_execution: int = 1) -> l
     """Seconds per epoch of plain Keras `fit` (first, warm-up epoch dropped)."""
     import keras
 
-    from digitnet.models import build_model
+    from digitnet.training.networks import build_model
 
     model = build_model(config.arch, dropout=config.dropout, seed=config.seed)
     model.compile(
@@ -58,16 +58,16 @@ def time_model_fit(data, config, epochs: int, steps_per_execution: int = 1) -> l
 
 def time_digitnet(data, config, epochs: int) -> list[float]:
     """Seconds per epoch of digitnet's default training path (the one `digitnet train` runs)."""
-    from digitnet import train
+    from digitnet.training import loop
 
-    model, optimizer = train._new_model_and_optimizer(
+    model, optimizer = loop.new_model_and_optimizer(
         config, (epochs + 1) * config.steps_per_epoch(len(data.train))
     )
-    steps = train._CompiledSteps(model, optimizer, data.train, config.batch_size)
+    steps = loop.CompiledSteps(model, optimizer, data.train, config.batch_size)
     steps_per_epoch = config.steps_per_epoch(len(data.train))
     seconds = []
     for epoch in range(epochs + 1):
-        order = train.epoch_order(config.seed, epoch, len(data.train))
+        order = loop.epoch_order(config.seed, epoch, len(data.train))
         started = time.perf_counter()
         for start in range(0, steps_per_epoch, config.steps_per_call):
             steps(order, start, min(config.steps_per_call, steps_per_epoch - start))
@@ -80,8 +80,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per contender")
     args = parser.parse_args()
 
-    from digitnet.config import TrainConfig
-    from digitnet.data import load_mnist
+    from digitnet.data.mnist import load_mnist
+    from digitnet.training.config import TrainConfig
 
     data = load_mnist()
     config = TrainConfig()

@@ -3,7 +3,7 @@
     python benchmarks/uncertainty.py MODEL [--detector DIR] [--count 1000]
 
 Every input goes the way a user's image goes: rendered to pixels, preprocessed
-(digitnet.preprocess), then the Predictor (classifier + not-a-digit detector). None of
+(digitnet.data.preprocess), then the Predictor (classifier + not-a-digit detector). None of
 these test inputs were seen when training the detector: it trains on MNIST's training
 split, Fashion-MNIST's training split and negatives drawn with other seeds. Prints JSON.
 """
@@ -38,7 +38,7 @@ BENCHMARK_SEED = 20261126  # not a seed the detector's training uses
 def blank_pages(count: int, rng: np.random.Generator) -> np.ndarray:
     from PIL import Image
 
-    from digitnet.preprocess import to_mnist
+    from digitnet.data.preprocess import to_mnist
 
     pages = []
     for _ in range(count):
@@ -50,7 +50,7 @@ def blank_pages(count: int, rng: np.random.Generator) -> np.ndarray:
 def preprocessed(images_u8: np.ndarray) -> np.ndarray:
     from PIL import Image
 
-    from digitnet.preprocess import to_mnist
+    from digitnet.data.preprocess import to_mnist
 
     return np.stack([to_mnist(Image.fromarray(image, mode="L")) for image in images_u8])
 
@@ -62,9 +62,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000, help="images of each synthetic kind")
     args = parser.parse_args()
 
-    from digitnet.data import load_mnist
-    from digitnet.negatives import load_fashion, negative_images
-    from digitnet.predict import Predictor
+    from digitnet.data.mnist import load_mnist
+    from digitnet.data.negatives import load_fashion, negative_images
+    from digitnet.reading.predict import Predictor
 
     data = load_mnist()
     predictor = Predictor(args.model, detector_dir=args.detector)

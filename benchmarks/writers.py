@@ -1,4 +1,4 @@
-"""How well a reading model reads held-out synthetic writers (digitnet.writer), form by form.
+"""How well a reading model reads held-out synthetic writers (digitnet.data.writer), form by form.
 
     python benchmarks/writers.py [--model NAME=PATH ...] [--per-form 100] [--count 2000]
                                  [--plot PNG] [--out JSON]
@@ -7,7 +7,7 @@ Models: the reading model shipped in the package ("shipped"), and any run direct
 file given as NAME=PATH (one without its own detector borrows the shipped one, as
 benchmarks/handwriting.py does for the tutorial network). Sets, none seen in training or in
 choosing any threshold of the shipped model:
-- every allograph of digitnet.writer.ALLOGRAPHS, PER_FORM digits each, each by another HELD-OUT
+- every allograph of digitnet.data.writer.ALLOGRAPHS, PER_FORM digits each, each by another HELD-OUT
   writer (the digit x form table);
 - COUNT digits by held-out writers in the forms they prefer (the natural mix);
 - COUNT digits from the held-out handwriting fonts (digitnet.synthetic, as handwriting.py);
@@ -149,15 +149,15 @@ def plot_curves(models: dict, path: Path) -> None:
         axes.grid(alpha=0.3)
         axes.legend()
     figure.suptitle("Reading held-out synthetic writers against stroke width and aspect ratio")
-    from digitnet.plots import _save
+    from digitnet.jobs.plots import _save
 
     _save(figure, path)
 
 
 def build_sets(per_form: int, count: int) -> dict:
-    from digitnet.data import load_mnist
-    from digitnet.synthetic import render_digits
-    from digitnet.writer import ALLOGRAPHS, write_digits, writer_digits
+    from digitnet.data.mnist import load_mnist
+    from digitnet.data.synthetic import render_digits
+    from digitnet.data.writer import ALLOGRAPHS, write_digits, writer_digits
 
     names = [a.name for a in ALLOGRAPHS]
     data = load_mnist()
@@ -173,8 +173,8 @@ def build_sets(per_form: int, count: int) -> dict:
 
 
 def predictors(specs: list[str]) -> dict:
-    from digitnet.model_source import ModelSource
-    from digitnet.predict import Predictor
+    from digitnet.reading.model_source import ModelSource
+    from digitnet.reading.predict import Predictor
 
     shipped = ModelSource.default()
     models = {"shipped": Predictor(shipped)}
@@ -212,7 +212,7 @@ def main() -> None:
     }
     text = json.dumps(payload, indent=2)
     if args.out:
-        from digitnet.fileio import atomic_write_text
+        from digitnet.util.fileio import atomic_write_text
 
         atomic_write_text(args.out, text + "\n")
     print(text)

@@ -1,4 +1,4 @@
-"""Draw the allograph inventory (digitnet.writer.ALLOGRAPHS) for the README: one row a digit.
+"""Draw the allograph inventory (digitnet.data.writer.ALLOGRAPHS) for the README: one row a digit.
 
     python scripts/allographs_picture.py [--out docs/allographs.png]
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from digitnet.writer import forms_of, inventory_image
+from digitnet.data.writer import forms_of, inventory_image
 
 CELL_WIDTH, CELL_HEIGHT, DIGIT_HEIGHT = 120, 92, 56  # pixels
 FONT_FILE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -44,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/allographs.png"))
     args = parser.parse_args()
-    from digitnet.fileio import atomic_write_bytes
+    from digitnet.util.fileio import atomic_write_bytes
 
     buffer = io.BytesIO()
     picture().save(buffer, format="PNG", optimize=True)

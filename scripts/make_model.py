@@ -1,4 +1,5 @@
-"""`make model`: build the reading model shipped in src/digitnet/default_model (see digitnet.model_build).
+"""`make model`: build the reading model shipped in src/digitnet/default_model
+(see digitnet.jobs.model_build).
 
     python scripts/make_model.py [--run-dir runs/default-model] [--out src/digitnet/default_model]
 
@@ -24,9 +25,10 @@ def say(message: str) -> None:
 
 
 def train_model(run_dir: Path, data) -> None:
-    from digitnet import runs, train
-    from digitnet.config import recipe_config
-    from digitnet.model_build import RECIPE, SEED
+    from digitnet import layout
+    from digitnet.jobs.model_build import RECIPE, SEED
+    from digitnet.training import loop
+    from digitnet.training.config import recipe_config
 
     def on_epoch(row: dict) -> None:
         say(
@@ -34,15 +36,15 @@ def train_model(run_dir: Path, data) -> None:
             f"{row['validation_accuracy']:.4f}, {row['elapsed_seconds']:.0f} s"
         )
 
-    if (run_dir / runs.MODEL_FILE).is_file():
+    if (run_dir / layout.MODEL_FILE).is_file():
         say(f"training: {run_dir} is finished, kept")
-    elif (run_dir / runs.CONFIG_FILE).is_file():
+    elif (run_dir / layout.CONFIG_FILE).is_file():
         say(f"training: resuming {run_dir}")
-        train.resume(run_dir, data, on_epoch=on_epoch, on_note=say)
+        loop.resume(run_dir, data, on_epoch=on_epoch, on_note=say)
     else:
         config = recipe_config(RECIPE, seed=SEED)
         say(f"training the {RECIPE!r} recipe (seed {SEED}) into {run_dir}")
-        train.train(config, run_dir, data, on_epoch=on_epoch, on_note=say)
+        loop.train(config, run_dir, data, on_epoch=on_epoch, on_note=say)
 
 
 def main() -> int:
@@ -51,12 +53,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "src" / "digitnet" / "default_model")
     args = parser.parse_args()
 
-    from digitnet import model_build
-    from digitnet.data import load_mnist
-    from digitnet.evaluate import accuracy
-    from digitnet.model_source import DETECTOR_DIR
-    from digitnet.predict import ProbabilityModel
-    from digitnet.runs import MODEL_FILE, read_metrics, read_run_config
+    from digitnet.data.mnist import load_mnist
+    from digitnet.jobs import model_build
+    from digitnet.layout import DETECTOR_DIR, MODEL_FILE
+    from digitnet.reading.predict import ProbabilityModel
+    from digitnet.training.metrics import accuracy
+    from digitnet.training.runs import read_metrics, read_run_config
 
     data = load_mnist()
     train_model(args.run_dir, data)
@@ -95,7 +97,7 @@ def main() -> int:
         "arch": config.arch,
         "config": config.to_dict(),
         "data": "MNIST training split (55,000) + digits rendered from the training handwriting "
-        "fonts (digitnet.synthetic); calibration and thresholds on validation digits only",
+        "fonts (digitnet.data.synthetic); calibration and thresholds on validation digits only",
         "mnist_validation_accuracy": accuracy(predicted, data.validation.labels),
         "calibration": json.loads(calibration.to_json()),
         "seconds": {"training": round(train_seconds, 1), "detector": round(detector_seconds, 1)},

@@ -11,7 +11,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from digitnet.data import DataLocation, Mnist, Split  # noqa: E402
+from digitnet.data.mnist import DataLocation, Mnist, Split  # noqa: E402
 
 
 def synthetic_split(size: int, seed: int) -> Split:
@@ -41,7 +41,7 @@ def tiny_mnist() -> Mnist:
 @pytest.fixture(scope="session")
 def real_mnist() -> Mnist:
     """The real data, from DIGITNET_DATA_DIR or the cache that `make test` fills first."""
-    from digitnet.data import load_mnist
+    from digitnet.data.mnist import load_mnist
 
     return load_mnist()
 
@@ -49,8 +49,8 @@ def real_mnist() -> Mnist:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A run directory with a seed network trained briefly on the synthetic set (seconds)."""
-    from digitnet.config import TrainConfig
-    from digitnet.train import train
+    from digitnet.training.config import TrainConfig
+    from digitnet.training.loop import train
 
     run_dir = tmp_path_factory.mktemp("tiny-model") / "run"
     train(TrainConfig(epochs=2, seed=0, learning_rate=1e-3, train_eval_size=200), run_dir, synthetic_mnist())
@@ -60,8 +60,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def real_model_dir(real_mnist, tmp_path_factory) -> Path:
     """A run directory with the seed network after 3 epochs on real MNIST (about 97.5%; ~40 s)."""
-    from digitnet.config import TrainConfig
-    from digitnet.train import train
+    from digitnet.training.config import TrainConfig
+    from digitnet.training.loop import train
 
     run_dir = tmp_path_factory.mktemp("real-model") / "run"
     train(TrainConfig(epochs=3, seed=0), run_dir, real_mnist)

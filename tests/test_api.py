@@ -27,11 +27,13 @@ def test_import_digitnet_loads_no_tensorflow_and_offers_the_api():
     assert "'Predictor'" in result.stdout and "'train'" in result.stdout
 
 
-def test_train_is_callable_and_still_the_module():
-    from digitnet import train as train_module
+def test_train_is_the_function_and_no_module_shares_its_name():
+    import inspect
 
-    assert digitnet.train is train_module and callable(digitnet.train)
-    assert digitnet.train.resume is train_module.resume
+    from digitnet.training import loop
+
+    assert digitnet.train is loop.train and inspect.isfunction(digitnet.train)
+    assert digitnet.resume is loop.resume
     assert digitnet.TrainConfig().arch == "seed"
 
 
@@ -52,7 +54,7 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr("digitnet.data.load_mnist", lambda *args, **kwargs: synthetic_mnist())
+    monkeypatch.setattr("digitnet.data.mnist.load_mnist", lambda *args, **kwargs: synthetic_mnist())
     seven = synthetic_split(1, 7).images[0, ..., 0]
     Image.fromarray(np.round(255 * (1 - seven)).astype(np.uint8)).resize((112, 112)).save("seven.png")
     example = readme_example()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from digitnet.augment import (
+from digitnet.training.augment import (
     AffineRanges,
     affine_matrices,
     apply_transforms,
@@ -212,8 +212,10 @@ def test_preview_grid_puts_the_original_first_then_distinct_copies():
 # ---------------------------------------------------------------- handwriting style
 
 from digitnet import cli  # noqa: E402
-from digitnet.augment import StyleRanges, augment_batch  # noqa: E402
-from digitnet.style_augment import (  # noqa: E402
+from digitnet.commands.jobs import _train_flags  # noqa: E402
+from digitnet.commands.training import config_from_args  # noqa: E402
+from digitnet.training.augment import StyleRanges, augment_batch  # noqa: E402
+from digitnet.training.style_augment import (  # noqa: E402
     LOW_RES_SIDES,
     OCCLUSION_PROBABILITY,
     bilinear_sample,
@@ -572,11 +574,11 @@ def test_style_flags_reach_the_training_config_and_ensemble_members():
             "0.25",
         ]
     )
-    style = cli._config_from_args(args).style_ranges()
+    style = config_from_args(args).style_ranges()
     assert style == StyleRanges(1.5, 5.0, 0.5, 1.0, 0.2, 0.3, 0.25)
-    plain = cli._config_from_args(cli.build_parser().parse_args(["train", "--augment"]))
+    plain = config_from_args(cli.build_parser().parse_args(["train", "--augment"]))
     assert plain.style_ranges().is_identity()
     members = cli.build_parser().parse_args(
         ["ensemble", "train", "--out", "x", "--augment", "--elastic", "1.5", "--low-res", "0.2"]
     )
-    assert cli._train_flags(members) == ["--elastic", "1.5", "--low-res", "0.2", "--augment"]
+    assert _train_flags(members) == ["--elastic", "1.5", "--low-res", "0.2", "--augment"]

@@ -45,7 +45,7 @@ DRAWINGS = {0: [ellipse(140, 140, 65, 95)], 7: [polyline((70, 55), (210, 55), (1
 
 @pytest.fixture(scope="module")
 def page_url(real_model_dir):
-    from digitnet.predict import Predictor
+    from digitnet.reading.predict import Predictor
     from digitnet.serve import create_app
     from digitnet.serve.model_info import describe_model
     from digitnet.serve.server import serve_in_thread
@@ -118,7 +118,7 @@ def wait_for_answer(driver) -> None:
 def test_drawing_a_digit_shows_the_right_answer_bars_and_thumbnail(page_url, browser):
     from selenium.webdriver.common.by import By
 
-    from digitnet.preprocess import image_to_mnist
+    from digitnet.data.preprocess import image_to_mnist
 
     browser.get(page_url)
     canvas = browser.find_element(By.ID, "canvas")
@@ -189,7 +189,7 @@ def test_wrong_it_was_saves_the_drawing_with_the_right_digit(real_model_dir, bro
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from digitnet.predict import Predictor
+    from digitnet.reading.predict import Predictor
     from digitnet.serve import create_app
     from digitnet.serve.collect import ExampleStore
     from digitnet.serve.model_info import describe_model

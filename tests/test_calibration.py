@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitnet.calibration import (
+from digitnet.reading.calibration import (
     Calibration,
     CalibrationError,
     fit_calibration,
@@ -79,7 +79,7 @@ def test_calibration_round_trips_and_damaged_file_is_one_clear_error(tmp_path):
 
 
 def test_shifted_copies_move_ink_by_one_pixel_and_fill_with_zeros():
-    from digitnet.uncertainty import shifted
+    from digitnet.reading.uncertainty import shifted
 
     image = np.zeros((1, 5, 5, 1), np.float32)
     image[0, 2, 2, 0] = 1.0
@@ -91,7 +91,7 @@ def test_shifted_copies_move_ink_by_one_pixel_and_fill_with_zeros():
 
 
 def test_shifted_confidence_averages_the_answers_probability_over_the_copies():
-    from digitnet.uncertainty import TEST_TIME_SHIFTS, shifted_confidence
+    from digitnet.reading.uncertainty import TEST_TIME_SHIFTS, shifted_confidence
 
     images = np.zeros((2, 28, 28, 1), np.float32)
     probabilities = np.full((2, 10), 0.05, np.float32)

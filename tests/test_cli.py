@@ -113,7 +113,8 @@ def test_models_lists_the_lean_network(capsys):
 
 
 def test_ensemble_members_get_the_recipe_and_its_overrides():
-    from digitnet.cli import _config_from_args, _train_flags
+    from digitnet.commands.jobs import _train_flags
+    from digitnet.commands.training import config_from_args
 
     args = build_parser().parse_args(
         [
@@ -131,7 +132,7 @@ def test_ensemble_members_get_the_recipe_and_its_overrides():
     )
     assert _train_flags(args) == ["--recipe", "strong", "--epochs", "3", "--label-smoothing", "0.05"]
     args.arch = None
-    config = _config_from_args(args)
+    config = config_from_args(args)
     assert (config.arch, config.epochs, config.label_smoothing, config.schedule) == (
         "lean",
         3,

@@ -15,13 +15,14 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from conftest import synthetic_mnist  # noqa: E402
-from digitnet import cluster  # noqa: E402
-from digitnet import ensemble_runs as er  # noqa: E402
-from digitnet.cli import member_config  # noqa: E402
-from digitnet.config import recipe_config  # noqa: E402
+from digitnet.commands.jobs import member_config  # noqa: E402
 from digitnet.errors import DigitnetError  # noqa: E402
+from digitnet.jobs import cluster  # noqa: E402
+from digitnet.jobs import ensemble as er  # noqa: E402
+from digitnet.reading import ensemble_dir as ed  # noqa: E402
+from digitnet.training.config import recipe_config  # noqa: E402
 
-SOURCE_ROOT = str(Path(cluster.__file__).resolve().parents[1])
+SOURCE_ROOT = str(Path(cluster.__file__).resolve().parents[2])
 TRAIN_ARGS = ("--epochs", "1", "--lr", "1e-3")
 
 
@@ -50,9 +51,9 @@ def data():
     return synthetic_mnist()
 
 
-def _new_ensemble(directory: Path, members: int = 2, train_args=TRAIN_ARGS) -> er.Manifest:
-    manifest = er.Manifest(er.plan_members(members, ["seed"], 0), tuple(train_args))
-    er.create_ensemble(directory, manifest)
+def _new_ensemble(directory: Path, members: int = 2, train_args=TRAIN_ARGS) -> ed.Manifest:
+    manifest = ed.Manifest(ed.plan_members(members, ["seed"], 0), tuple(train_args))
+    ed.create_ensemble(directory, manifest)
     return manifest
 
 
@@ -70,7 +71,7 @@ def ray_ensemble(ray_session, data, tmp_path_factory) -> Path:
 
 
 def test_member_config_is_what_digitnet_train_builds():
-    member = er.Member("member-01", "seed", 1)
+    member = ed.Member("member-01", "seed", 1)
     assert member_config(member, TRAIN_ARGS) == recipe_config(
         "tutorial", arch="seed", seed=1, epochs=1, learning_rate=1e-3
     )
@@ -78,23 +79,23 @@ def test_member_config_is_what_digitnet_train_builds():
 
 def test_member_config_rejects_bad_flags_in_one_line():
     with pytest.raises(DigitnetError, match="not valid `digitnet train` flags") as caught:
-        member_config(er.Member("member-00", "seed", 0), ("--no-such-flag",))
+        member_config(ed.Member("member-00", "seed", 0), ("--no-such-flag",))
     assert "\n" not in str(caught.value)
 
 
 def test_ray_members_have_the_weights_of_local_training(ray_ensemble, data, tmp_path):
-    from digitnet import train
+    from digitnet.training import loop
 
     for index in range(2):
-        member = er.Member(f"member-{index:02d}", "seed", index)
+        member = ed.Member(f"member-{index:02d}", "seed", index)
         local = tmp_path / member.name
-        train.train(member_config(member, TRAIN_ARGS), local, data)
+        loop.train(member_config(member, TRAIN_ARGS), local, data)
         _assert_same_weights(ray_ensemble / member.name / "model.keras", local / "model.keras")
 
 
 def test_ray_ensemble_is_an_ordinary_ensemble(ray_ensemble, data):
-    from digitnet.model_source import ModelSource
-    from digitnet.predict import ProbabilityModel
+    from digitnet.reading.model_source import ModelSource
+    from digitnet.reading.predict import ProbabilityModel
 
     source = ModelSource.from_path(ray_ensemble)
     assert source.kind == "ensemble" and len(source.model_files) == 2
@@ -117,7 +118,7 @@ def test_rerun_skips_finished_members(ray_ensemble, monkeypatch):
     lines = []
     assert (
         cluster.train_members_on_ray(
-            ray_ensemble, er.read_manifest(ray_ensemble), member_config=member_config, report=lines.append
+            ray_ensemble, ed.read_manifest(ray_ensemble), member_config=member_config, report=lines.append
         )
         == []
     )
@@ -157,7 +158,7 @@ def test_cli_ray_flag_trains_the_members_on_ray(tmp_path, monkeypatch, capsys):
     out = tmp_path / "ensemble"
     argv = ["ensemble", "train", "--members", "2", "--epochs", "1", "--out", str(out), "--ray"]
     assert cli.main([*argv, "--gpus-per-member", "0.5"]) == 0
-    assert calls == [("local", 1, 0.5, cli.member_config, None)]
+    assert calls == [("local", 1, 0.5, member_config, None)]
     assert cli.main([*argv[:-1], "--ray", "ray://head:10001", "--cpus-per-member", "2"]) == 0
     assert calls[-1][:3] == ("ray://head:10001", 2, 0)
     assert cli.main([*argv, "--shared-dir", str(tmp_path / "shared")]) == 0
@@ -187,8 +188,8 @@ def test_tiny_sweep_selects_by_validation_and_tests_the_winner_once(ray_session,
     import csv
     import json
 
-    from digitnet.config import TrainConfig
-    from digitnet.sweep import parse_search, run_sweep
+    from digitnet.jobs.sweep import parse_search, run_sweep
+    from digitnet.training.config import TrainConfig
 
     base = TrainConfig(epochs=1, train_eval_size=200)
     best = run_sweep(tmp_path / "sweep", base, [parse_search("lr=1e-3,3e-3")], trials=2, data=data)
@@ -212,8 +213,8 @@ def test_tiny_sweep_selects_by_validation_and_tests_the_winner_once(ray_session,
 
 
 def test_a_folder_without_a_sweep_is_refused(ray_session, data, tmp_path):
-    from digitnet.config import TrainConfig
-    from digitnet.sweep import SweepError, parse_search, run_sweep
+    from digitnet.jobs.sweep import SweepError, parse_search, run_sweep
+    from digitnet.training.config import TrainConfig
 
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep" / "mine.txt").write_text("keep")
@@ -248,7 +249,7 @@ def _assert_same_weights(path_a: Path, path_b: Path) -> None:
 def test_a_worker_killed_mid_member_is_retried_to_the_same_weights(ray_session, kill_dir, data, tmp_path):
     import threading
 
-    from digitnet import train
+    from digitnet.training import loop
 
     train_args = ("--epochs", "2", "--lr", "1e-3")
     directory = tmp_path / "ensemble"
@@ -264,12 +265,12 @@ def test_a_worker_killed_mid_member_is_retried_to_the_same_weights(ray_session, 
     killer.join()
     assert lost == [] and "member-00: done" in lines and len(killed) == 1
     local = tmp_path / "local"
-    train.train(member_config(manifest.members[0], train_args), local, data)
+    loop.train(member_config(manifest.members[0], train_args), local, data)
     _assert_same_weights(directory / "member-00" / "model.keras", local / "model.keras")
 
 
 def test_a_member_started_on_shared_storage_is_resumed_not_restarted(ray_session, data, tmp_path):
-    from digitnet import train
+    from digitnet.training import loop
 
     train_args = ("--epochs", "2", "--lr", "1e-3")
     directory, shared = tmp_path / "ensemble", tmp_path / "shared"
@@ -280,8 +281,8 @@ def test_a_member_started_on_shared_storage_is_resumed_not_restarted(ray_session
     def stop_after_first_epoch(_row):
         raise KeyboardInterrupt  # as Ctrl+C: a checkpoint is saved
 
-    with pytest.raises(train.TrainingInterrupted):
-        train.train(config, partial, data, on_epoch=stop_after_first_epoch)
+    with pytest.raises(loop.TrainingInterrupted):
+        loop.train(config, partial, data, on_epoch=stop_after_first_epoch)
     lines = []
     lost = cluster.train_members_on_ray(
         directory, manifest, member_config=member_config, data=data, shared_dir=shared, report=lines.append
@@ -289,5 +290,5 @@ def test_a_member_started_on_shared_storage_is_resumed_not_restarted(ray_session
     assert lost == [] and "member-00: done" in lines
     assert any(line.startswith("member-00: resuming from") and "iteration 12 of 24" in line for line in lines)
     assert not partial.exists()  # published, so the shared copy is gone
-    train.train(config, tmp_path / "local", data)
+    loop.train(config, tmp_path / "local", data)
     _assert_same_weights(directory / "member-00" / "model.keras", tmp_path / "local" / "model.keras")

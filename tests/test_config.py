@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from digitnet.config import ConfigError, TrainConfig, config_to_json, load_config
+from digitnet.training.config import ConfigError, TrainConfig, config_to_json, load_config
 
 
 def test_defaults_are_the_tutorial_recipe():
@@ -62,7 +62,7 @@ def test_augmentation_ranges_are_validated_only_when_augmenting():
 
 
 def test_strong_recipe_and_flags_on_top():
-    from digitnet.config import recipe_config
+    from digitnet.training.config import recipe_config
 
     strong = recipe_config("strong")
     assert (strong.arch, strong.schedule, strong.augment) == ("lean", "one-cycle", True)
@@ -125,7 +125,7 @@ def test_style_augmentation_is_off_by_default_and_only_used_when_augmenting():
         style.occlusion_fraction,
     ) == (1.5, 5.0, 1.0, 0.8, 0.2, 0.3, 0.25)
     for recipe in ("tutorial", "strong", "fast"):  # no recipe changes behaviour by itself
-        from digitnet.config import recipe_config
+        from digitnet.training.config import recipe_config
 
         ranges = recipe_config(recipe).style_ranges()
         assert ranges is None or ranges.is_identity()

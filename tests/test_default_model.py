@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from digitnet.cli import main
-from digitnet.model_build import CARD_FILE, SHIPPED_FILES, file_sha256
-from digitnet.model_source import ModelSource, default_model_dir
+from digitnet.jobs.model_build import CARD_FILE, SHIPPED_FILES, file_sha256
+from digitnet.reading.model_source import ModelSource, default_model_dir
 
 MAX_SHIPPED_BYTES = 2_000_000  # "well under 2 MB": everything predicting needs, detector included
 SHIPPED_MNIST_TEST_FLOOR = 0.993  # the card's measured figure is higher; this is the floor a test holds
@@ -47,7 +47,7 @@ def test_a_lone_model_name_is_one_clear_error(capsys):
 
 @pytest.mark.slow
 def test_the_default_model_reads_mnist_test_at_its_stated_accuracy(real_mnist):
-    from digitnet.predict import Predictor
+    from digitnet.reading.predict import Predictor
 
     predictor = Predictor()  # the shipped model, through the LiteRT engine as predict runs it
     predicted, probabilities = predictor.model.predict(real_mnist.test.images)

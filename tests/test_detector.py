@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_split
-from digitnet import detector
-from digitnet.negatives import negative_images, scribble, two_digits, uniform_noise
+from digitnet.data.negatives import negative_images, scribble, two_digits, uniform_noise
+from digitnet.jobs import detector_train
+from digitnet.reading import detector
 
 
 def _digits_u8(count, seed):
@@ -29,10 +30,10 @@ def test_negatives_are_preprocessed_to_mnist_form():
 def test_tiny_detector_learns_digits_from_noise_and_round_trips(tmp_path):
     digits = _digits_u8(600, 0)
     fashion_like = np.random.default_rng(5).integers(0, 256, (200, 28, 28), dtype=np.uint8)
-    train_set = detector.make_training_set(digits, fashion_like, negatives=400, rerendered=100)
+    train_set = detector_train.make_training_set(digits, fashion_like, negatives=400, rerendered=100)
     assert set(np.unique(train_set.is_digit)) == {0.0, 1.0}
     holdout = synthetic_split(300, 1).images[..., 0]
-    threshold = detector.train_detector(train_set, holdout, tmp_path / "det", epochs=3)
+    threshold = detector_train.train_detector(train_set, holdout, tmp_path / "det", epochs=3)
     loaded = detector.load_detector(tmp_path / "det")
     assert loaded.threshold == pytest.approx(threshold)
     assert loaded.not_a_digit(holdout).mean() <= 0.02  # the threshold flags about 0.8% of held-out digits
@@ -41,7 +42,7 @@ def test_tiny_detector_learns_digits_from_noise_and_round_trips(tmp_path):
     # The loaded detector runs through the inference engine, built once, with the training scores.
     engine_used = loaded._logits
     np.testing.assert_allclose(
-        loaded.scores(holdout), detector.detector_scores(loaded.model, holdout), atol=1e-4
+        loaded.scores(holdout), detector_train.detector_scores(loaded.model, holdout), atol=1e-4
     )
     assert loaded._logits is engine_used
 
@@ -57,11 +58,11 @@ def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):
 
 def test_training_negatives_are_never_blank():
     """A negative that preprocesses to a blank page teaches nothing: it is drawn again."""
-    from digitnet.uncertainty import is_blank
+    from digitnet.reading.uncertainty import is_blank
 
     digits = _digits_u8(200, 0)
     fashion_like = np.random.default_rng(5).integers(0, 256, (200, 28, 28), dtype=np.uint8)
-    train_set = detector.make_training_set(digits, fashion_like, negatives=200, rerendered=20)
+    train_set = detector_train.make_training_set(digits, fashion_like, negatives=200, rerendered=20)
     negatives = train_set.images[train_set.is_digit == 0]
     assert len(negatives) > 0 and not is_blank(negatives).any()
 
@@ -70,7 +71,7 @@ def test_train_on_mnist_assembles_the_sets_from_the_splits_and_saves_the_detecto
     from conftest import synthetic_mnist
 
     fashion_like = np.random.default_rng(5).integers(0, 256, (200, 28, 28), dtype=np.uint8)
-    threshold = detector.train_on_mnist(
+    threshold = detector_train.train_on_mnist(
         synthetic_mnist(train_size=300),
         fashion_like,
         tmp_path / "det",
@@ -82,12 +83,14 @@ def test_train_on_mnist_assembles_the_sets_from_the_splits_and_saves_the_detecto
 
 
 def test_the_engine_behind_a_loaded_detector_is_built_once_and_public(tmp_path):
-    from digitnet.engine import ENGINES
+    from digitnet.reading.engine import ENGINES
 
     digits = _digits_u8(300, 0)
     fashion_like = np.random.default_rng(5).integers(0, 256, (100, 28, 28), dtype=np.uint8)
-    train_set = detector.make_training_set(digits, fashion_like, negatives=100, rerendered=20)
-    detector.train_detector(train_set, synthetic_split(50, 1).images[..., 0], tmp_path / "det", epochs=1)
+    train_set = detector_train.make_training_set(digits, fashion_like, negatives=100, rerendered=20)
+    detector_train.train_detector(
+        train_set, synthetic_split(50, 1).images[..., 0], tmp_path / "det", epochs=1
+    )
     loaded = detector.load_detector(tmp_path / "det", engine="keras")
     assert loaded.logits_fn is loaded.logits_fn
     assert loaded.logits_fn.engine == "keras" and "keras" in ENGINES

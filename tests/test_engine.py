@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_mnist
-from digitnet import engine
-from digitnet.evaluate import make_logits_fn
-from digitnet.predict import ProbabilityModel, load_model, resolve_model_path
+from digitnet.reading import engine
+from digitnet.reading.predict import ProbabilityModel, load_model, resolve_model_path
+from digitnet.training.inference import make_logits_fn
 
 pytestmark = pytest.mark.skipif(not engine.litert_available(), reason="ai-edge-litert not installed")
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from digitnet.ensemble import (
+from digitnet.reading.ensemble_rules import (
     RULES,
     UnknownRuleError,
     combine,
@@ -157,7 +157,7 @@ def test_softmax_survives_huge_logits():
 
 def test_import_pulls_in_neither_keras_nor_matplotlib():
     code = (
-        "import sys, digitnet.ensemble, digitnet.plots; "
+        "import sys, digitnet.reading.ensemble_rules, digitnet.jobs.plots; "
         "print(sorted(m for m in ('keras', 'tensorflow', 'matplotlib') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

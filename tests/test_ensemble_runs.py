@@ -5,37 +5,40 @@ import json
 import numpy as np
 import pytest
 
-from digitnet import ensemble_runs as er
-from digitnet import train
-from digitnet.config import TrainConfig
-from digitnet.ensemble import UnknownRuleError
-from digitnet.evaluate import accuracy, ensemble_accuracies
-from digitnet.predict import ProbabilityModel
+from digitnet import layout
+from digitnet.jobs import ensemble as er
+from digitnet.jobs.evaluate import ensemble_accuracies
+from digitnet.reading import ensemble_dir as ed
+from digitnet.reading.ensemble_rules import UnknownRuleError
+from digitnet.reading.predict import ProbabilityModel
+from digitnet.training import loop
+from digitnet.training.config import TrainConfig
+from digitnet.training.metrics import accuracy
 
 TINY = dict(batch_size=50, learning_rate=1e-3, train_eval_size=200, steps_per_call=4, epochs=1)
 
 
 def _train_ensemble(directory, data, members=2):
-    manifest = er.Manifest(er.plan_members(members, ["seed"], base_seed=10))
-    er.create_ensemble(directory, manifest)
+    manifest = ed.Manifest(ed.plan_members(members, ["seed"], base_seed=10))
+    ed.create_ensemble(directory, manifest)
     for member in manifest.members:
-        train.train(TrainConfig(arch=member.arch, seed=member.seed, **TINY), directory / member.name, data)
+        loop.train(TrainConfig(arch=member.arch, seed=member.seed, **TINY), directory / member.name, data)
     return manifest
 
 
 def test_plan_gives_distinct_seeds_and_round_robin_archs():
-    members = er.plan_members(3, ["seed", "expert"], base_seed=5)
+    members = ed.plan_members(3, ["seed", "expert"], base_seed=5)
     assert [(m.name, m.arch, m.seed) for m in members] == [
         ("member-00", "seed", 5),
         ("member-01", "expert", 6),
         ("member-02", "seed", 7),
     ]
-    with pytest.raises(er.EnsembleError):
-        er.plan_members(0, ["seed"])
+    with pytest.raises(ed.EnsembleError):
+        ed.plan_members(0, ["seed"])
 
 
 def test_member_commands_train_new_members_and_resume_started_ones(tmp_path):
-    member = er.Member("member-00", "seed", 3)
+    member = ed.Member("member-00", "seed", 3)
     assert er.member_command(tmp_path, member, ("--epochs", "2")) == [
         "train",
         "--arch",
@@ -49,15 +52,15 @@ def test_member_commands_train_new_members_and_resume_started_ones(tmp_path):
     ]
     (tmp_path / "member-00").mkdir()
     (tmp_path / "member-00" / "config.json").write_text("{}")
-    assert er.member_state(tmp_path, member) == "started"
+    assert ed.member_state(tmp_path, member) == "started"
     assert er.member_command(tmp_path, member, ()) == ["train", "--resume", str(tmp_path / "member-00")]
 
 
 def test_tiny_ensemble_trains_saves_reloads_and_evaluates(tmp_path, tiny_mnist):
     directory = tmp_path / "ensemble"
     manifest = _train_ensemble(directory, tiny_mnist)
-    assert er.read_manifest(directory) == manifest
-    assert all(er.member_state(directory, m) == "done" for m in manifest.members)
+    assert ed.read_manifest(directory) == manifest
+    assert all(ed.member_state(directory, m) == "done" for m in manifest.members)
 
     model = ProbabilityModel(directory)
     probabilities = model.member_probabilities(tiny_mnist.test.images)
@@ -74,11 +77,11 @@ def test_missing_member_and_damaged_manifest_are_clear_errors(tmp_path, tiny_mni
     directory = tmp_path / "ensemble"
     _train_ensemble(directory, tiny_mnist)
     (directory / "member-01" / "model.keras").unlink()
-    with pytest.raises(er.EnsembleError, match="member-01"):
+    with pytest.raises(ed.EnsembleError, match="member-01"):
         ProbabilityModel(directory)
-    (directory / er.MANIFEST_FILE).write_text("{not json")
-    with pytest.raises(er.EnsembleError, match="damaged"):
-        er.read_manifest(directory)
+    (directory / layout.MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(ed.EnsembleError, match="damaged"):
+        ed.read_manifest(directory)
 
 
 def test_members_with_different_input_shapes_cannot_vote(tmp_path, tiny_mnist):
@@ -88,7 +91,7 @@ def test_members_with_different_input_shapes_cannot_vote(tmp_path, tiny_mnist):
     _train_ensemble(directory, tiny_mnist)
     odd = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
     odd.save(directory / "member-01" / "model.keras")
-    with pytest.raises(er.EnsembleError, match="different input shapes"):
+    with pytest.raises(ed.EnsembleError, match="different input shapes"):
         ProbabilityModel(directory)
 
 
@@ -97,9 +100,9 @@ def test_unknown_rule_and_a_reused_folder_are_refused(tmp_path, tiny_mnist):
     _train_ensemble(directory, tiny_mnist, members=1)
     with pytest.raises(UnknownRuleError, match="mean"):
         ProbabilityModel(directory, rule="median")
-    with pytest.raises(er.EnsembleError, match="not empty"):
-        er.create_ensemble(directory, er.Manifest(er.plan_members(1, ["seed"])))
-    assert json.loads((directory / er.MANIFEST_FILE).read_text())["members"][0]["seed"] == 10
+    with pytest.raises(ed.EnsembleError, match="not empty"):
+        ed.create_ensemble(directory, ed.Manifest(ed.plan_members(1, ["seed"])))
+    assert json.loads((directory / layout.MANIFEST_FILE).read_text())["members"][0]["seed"] == 10
 
 
 def test_open_ensemble_plans_a_new_one_and_continues_an_existing_one(tmp_path):
@@ -114,7 +117,7 @@ def test_open_ensemble_plans_a_new_one_and_continues_an_existing_one(tmp_path):
     )
     assert not continued
     assert [(m.arch, m.seed) for m in manifest.members] == [("seed", 4), ("lean", 5), ("seed", 6)]
-    assert er.read_manifest(tmp_path / "e") == manifest
+    assert ed.read_manifest(tmp_path / "e") == manifest
     again, continued = er.open_ensemble(
         tmp_path / "e", members=1, archs=None, base_seed=0, config=TrainConfig(dropout=2.0), train_args=[]
     )
@@ -126,8 +129,8 @@ def test_open_ensemble_plans_a_new_one_and_continues_an_existing_one(tmp_path):
 
 
 def test_open_ensemble_checks_flags_and_networks_before_creating_anything(tmp_path):
-    from digitnet.config import ConfigError
-    from digitnet.models import UnknownArchError
+    from digitnet.training.config import ConfigError
+    from digitnet.training.networks import UnknownArchError
 
     with pytest.raises(ConfigError):
         er.open_ensemble(
@@ -146,8 +149,8 @@ def test_open_ensemble_checks_flags_and_networks_before_creating_anything(tmp_pa
 
 
 def test_train_members_runs_the_pending_ones_as_processes_and_names_the_failures(tmp_path, monkeypatch):
-    manifest = er.Manifest(er.plan_members(3, ["seed"]))
-    er.create_ensemble(tmp_path, manifest)
+    manifest = ed.Manifest(ed.plan_members(3, ["seed"]))
+    ed.create_ensemble(tmp_path, manifest)
     (tmp_path / "member-00").mkdir()
     (tmp_path / "member-00" / "model.keras").write_bytes(b"done")  # already trained
     # Each member's process: `digitnet --help` (succeeds at once) or an unknown command (exit 2).

@@ -8,24 +8,24 @@ from digitnet.errors import DigitnetError, first_line
 
 # module, class, the base it had before DigitnetError (still caught by `except` clauses for it)
 USER_ERRORS = [
-    ("digitnet.calibration", "CalibrationError", ValueError),
-    ("digitnet.config", "ConfigError", ValueError),
-    ("digitnet.data", "DataError", Exception),
-    ("digitnet.detector", "DetectorError", Exception),
-    ("digitnet.engine", "EngineError", Exception),
-    ("digitnet.ensemble", "UnknownRuleError", KeyError),
-    ("digitnet.ensemble_runs", "EnsembleError", Exception),
-    ("digitnet.export", "ExportError", Exception),
-    ("digitnet.finetune", "ExamplesError", ValueError),
-    ("digitnet.finetune", "FinetuneError", Exception),
-    ("digitnet.model_source", "ModelLoadError", Exception),
-    ("digitnet.models", "UnknownArchError", KeyError),
-    ("digitnet.negatives", "NegativesError", Exception),
-    ("digitnet.preprocess", "ImageError", ValueError),
-    ("digitnet.runs", "RunError", Exception),
+    ("digitnet.reading.calibration", "CalibrationError", ValueError),
+    ("digitnet.training.config", "ConfigError", ValueError),
+    ("digitnet.data.mnist", "DataError", Exception),
+    ("digitnet.reading.detector", "DetectorError", Exception),
+    ("digitnet.reading.engine", "EngineError", Exception),
+    ("digitnet.reading.ensemble_rules", "UnknownRuleError", KeyError),
+    ("digitnet.reading.ensemble_dir", "EnsembleError", Exception),
+    ("digitnet.jobs.export", "ExportError", Exception),
+    ("digitnet.jobs.finetune", "ExamplesError", ValueError),
+    ("digitnet.jobs.finetune", "FinetuneError", Exception),
+    ("digitnet.reading.model_source", "ModelLoadError", Exception),
+    ("digitnet.training.networks", "UnknownArchError", KeyError),
+    ("digitnet.data.negatives", "NegativesError", Exception),
+    ("digitnet.data.preprocess", "ImageError", ValueError),
+    ("digitnet.training.runs", "RunError", Exception),
     ("digitnet.serve.errors", "ServeError", Exception),
-    ("digitnet.synthetic", "SyntheticError", ValueError),
-    ("digitnet.cli", "UserError", Exception),
+    ("digitnet.data.synthetic", "SyntheticError", ValueError),
+    ("digitnet.commands.common", "UserError", Exception),
 ]
 
 
@@ -38,13 +38,16 @@ def test_every_user_facing_error_is_a_digitnet_error_and_keeps_its_old_base(modu
 
 def test_the_cli_shows_any_digitnet_error_as_one_line_with_status_2(monkeypatch, capsys):
     from digitnet import cli
-    from digitnet.synthetic import SyntheticError
+    from digitnet.commands.common import EXIT_USER_ERROR
+    from digitnet.data.synthetic import SyntheticError
 
     def fails(_args):
         raise SyntheticError("no handwriting fonts in /nowhere; install fonts-handwriting")
 
-    monkeypatch.setattr(cli, "cmd_models", fails)  # build_parser looks the handler up by name
-    assert cli.main(["models"]) == cli.EXIT_USER_ERROR
+    monkeypatch.setattr(
+        "digitnet.commands.reading.cmd_models", fails
+    )  # the parser takes the handler from there
+    assert cli.main(["models"]) == EXIT_USER_ERROR
     assert (
         capsys.readouterr().err
         == "digitnet: error: no handwriting fonts in /nowhere; install fonts-handwriting\n"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_mnist
-from digitnet.export import FORMATS, RUNNERS, ExportError, export_model, run_onnx
-from digitnet.predict import ModelLoadError, load_model
+from digitnet.jobs.export import FORMATS, RUNNERS, ExportError, export_model, run_onnx
+from digitnet.reading.predict import ModelLoadError, load_model
 
 LOGIT_TOLERANCE = 1e-4  # absolute, float32 logits of order 10
 OUT_NAMES = {"saved_model": "digits_saved_model", "litert": "digits.tflite", "onnx": "digits.onnx"}
@@ -18,7 +18,7 @@ OUT_NAMES = {"saved_model": "digits_saved_model", "litert": "digits.tflite", "on
 @pytest.fixture(scope="module")
 def images_and_logits(tiny_model_dir):
     """1,000 digit-like images and the Keras model's own logits for them (dropout off)."""
-    from digitnet.evaluate import make_logits_fn, predict_logits
+    from digitnet.training.inference import make_logits_fn, predict_logits
 
     images = synthetic_mnist(train_size=1000, seed=7).train.images
     return images, predict_logits(make_logits_fn(load_model(tiny_model_dir / "model.keras")), images)

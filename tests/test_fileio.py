@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from digitnet import fileio
-from digitnet.fileio import atomic_write_bytes, publish_directory
+from digitnet.util import fileio
+from digitnet.util.fileio import atomic_write_bytes, publish_directory
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):

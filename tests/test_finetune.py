@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,8 @@ import pytest
 from PIL import Image
 
 from conftest import synthetic_mnist, synthetic_split
-from digitnet import finetune as ft
 from digitnet.cli import main
+from digitnet.jobs import finetune as ft
 
 STEPS = "6"  # a few steps: the tests check plumbing, not how well it adapts
 
@@ -32,7 +33,7 @@ def write_examples(folder: Path, count: int = 12) -> Path:
 
 
 def weights_of(path: Path) -> list[np.ndarray]:
-    from digitnet.predict import load_model
+    from digitnet.reading.predict import load_model
 
     return [np.asarray(w) for w in load_model(path).get_weights()]
 
@@ -41,7 +42,7 @@ def weights_of(path: Path) -> list[np.ndarray]:
 def synthetic_data(monkeypatch):
     """The CLI replays and measures on the tiny synthetic set instead of loading real MNIST."""
     data = synthetic_mnist()
-    monkeypatch.setattr("digitnet.cli._load_data", lambda args: data)
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: data)
     return data
 
 
@@ -57,7 +58,7 @@ def run_finetune(examples: Path, out: Path, model: Path, *extra: str) -> int:
 def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
     tmp_path, tiny_model_dir, synthetic_data, capsys
 ):
-    from digitnet.predict import Predictor
+    from digitnet.reading.predict import Predictor
 
     examples = write_examples(tmp_path / "writer")
     out = tmp_path / "adapted"
@@ -120,15 +121,15 @@ def test_source_run_calibration_and_detector_are_copied(tmp_path, tiny_model_dir
 def test_batch_norm_statistics_stay_frozen_and_layers_are_saved_trainable(tmp_path):
     import keras
 
-    from digitnet.fileio import atomic_save_keras
-    from digitnet.models import build_model
+    from digitnet.training.networks import build_model
+    from digitnet.util.fileio import atomic_save_keras
 
     source = atomic_save_keras(build_model("lean", seed=0), tmp_path / "lean.keras")
     examples = ft.load_examples(write_examples(tmp_path / "writer"))
     ft.finetune(source, examples, tmp_path / "out", mnist=synthetic_mnist(), steps=3)
 
     def batch_norms(path):
-        from digitnet.predict import load_model
+        from digitnet.reading.predict import load_model
 
         return [
             layer for layer in load_model(path).layers if isinstance(layer, keras.layers.BatchNormalization)
@@ -245,7 +246,7 @@ def test_a_non_empty_out_is_refused(tmp_path, tiny_model_dir, synthetic_data, ca
 
 
 def test_without_model_and_no_shipped_one_is_one_clear_error(tmp_path, synthetic_data, capsys, monkeypatch):
-    from digitnet import model_source
+    from digitnet.reading import model_source
 
     monkeypatch.setattr(model_source, "default_model_dir", lambda: tmp_path / "nothing-shipped")
     code = main(["finetune", str(write_examples(tmp_path / "writer")), "--out", str(tmp_path / "o")])
@@ -284,3 +285,165 @@ def test_adapts_to_a_broad_pen_without_forgetting_mnist(tmp_path, real_model_dir
     assert result.writer_accuracy_after >= result.writer_accuracy_before
     assert result.mnist_test_accuracy_after >= result.mnist_test_accuracy_before - 0.005
     assert result.seconds < 60
+
+
+# ---------------------------------------------------------------- a tampered source folder
+
+
+@pytest.mark.parametrize("linked", ["config.json", "calibration.json", "detector"])
+def test_a_symbolic_link_in_the_source_folder_is_refused_before_training(
+    linked, tmp_path, tiny_model_dir, synthetic_data, capsys
+):
+    import shutil
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "detector.json").write_text("PRIVATE KEY")
+    (secret / "shadow").write_text("root:SECRET")
+    source = tmp_path / "source"
+    shutil.copytree(tiny_model_dir, source)
+    (source / linked).unlink(missing_ok=True)
+    (source / linked).symlink_to(secret if linked == "detector" else secret / "shadow")
+    out = tmp_path / "out"
+    assert run_finetune(write_examples(tmp_path / "writer"), out, source) == 2
+    error = capsys.readouterr().err.strip()
+    assert "symbolic link" in error and "\n" not in error and str(source / linked) in error
+    assert not out.exists()
+
+
+def test_only_a_models_own_files_are_copied(tmp_path, tiny_model_dir):
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(tiny_model_dir, source)
+    (source / "detector").mkdir()
+    (source / "detector" / "detector.json").write_text("{}")
+    (source / "detector" / "id_rsa").write_text("PRIVATE KEY")
+    (source / "notes.txt").write_text("not part of a model")
+    examples = ft.load_examples(write_examples(tmp_path / "writer"))
+    ft.finetune(source, examples, tmp_path / "out", steps=2)
+    copied = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
+    assert copied == ["config.json", "detector", "detector/detector.json", "finetune.json", "model.keras"]
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--seed", "-1"], "--seed must be"),
+        (["--seed", "99999999999"], "--seed must be"),
+        (["--steps", "10000000000"], "--steps must be"),
+        (["--steps", "0"], "--steps must be"),
+    ],
+)
+def test_impossible_seed_or_steps_is_one_line_before_anything_loads(
+    flags, says, tmp_path, tiny_model_dir, capsys, monkeypatch
+):
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: pytest.fail("loaded MNIST"))
+    examples = write_examples(tmp_path / "writer")
+    code = main(
+        ["finetune", str(examples), "--out", str(tmp_path / "out"), "--model", str(tiny_model_dir), *flags]
+    )
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error.startswith(f"digitnet: error: {says}") and "\n" not in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_that_is_a_symbolic_link_is_refused_before_training(
+    tmp_path, tiny_model_dir, capsys, monkeypatch
+):
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: pytest.fail("loaded MNIST"))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "empty")
+    assert run_finetune(write_examples(tmp_path / "writer"), tmp_path / "out", tiny_model_dir) == 2
+    error = capsys.readouterr().err.strip()
+    assert "is a symbolic link" in error and "\n" not in error
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+# ---------------------------------------------------------------- labels.csv names only this folder's files
+
+
+@pytest.mark.parametrize("row", ["../outside_7.png,7", "/etc/passwd,7", "sub/inner_7.png,7", "..,7"])
+def test_labels_csv_naming_anything_outside_examples_is_one_line(row, tmp_path):
+    folder = write_examples(tmp_path / "writer")
+    save_png(tmp_path / "outside_7.png", np.eye(28))  # would be trained on if the row were followed
+    (folder / "sub").mkdir()
+    save_png(folder / "sub" / "inner_7.png", np.eye(28))
+    rows = [f"{p.name},{p.stem[-1]}" for p in sorted(folder.glob("*.png"))]
+    (folder / "labels.csv").write_text("\n".join([*rows, row]) + "\n")
+    with pytest.raises(ft.ExamplesError) as raised:
+        ft.load_examples(folder)
+    assert len(raised.value.problems) == 1
+    assert "is not a file name in" in raised.value.problems[0]
+
+
+def test_a_flood_of_problems_shows_the_first_few_and_a_count(
+    tmp_path, tiny_model_dir, synthetic_data, capsys
+):
+    folder = write_examples(tmp_path / "writer")
+    rows = [f"{p.name},{p.stem[-1]}" for p in sorted(folder.glob("*.png"))]
+    missing = [f"gone{index}_1.png,1" for index in range(5000)]
+    (folder / "labels.csv").write_text("\n".join(rows + missing) + "\n")
+    assert run_finetune(folder, tmp_path / "out", tiny_model_dir) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == ft.PROBLEMS_SHOWN + 2
+    assert lines[-2] == f"digitnet: error: ... and {5000 - ft.PROBLEMS_SHOWN:,} more"
+    assert lines[-1] == f"digitnet: 5,000 problems in {folder}; nothing was written"
+
+
+def test_an_oversized_labels_csv_is_refused_unread(tmp_path):
+    folder = write_examples(tmp_path / "writer")
+    (folder / "labels.csv").write_text("x" * (ft.MAX_LABELS_BYTES + 1))
+    with pytest.raises(ft.ExamplesError) as raised:
+        ft.load_examples(folder)
+    assert "labels.csv is over 4 MB" in raised.value.problems[0]
+
+
+# ---------------------------------------------------------------- leftovers and SIGTERM
+
+
+def test_staging_left_by_a_killed_finetune_is_removed_and_a_live_ones_kept(tmp_path, tiny_model_dir):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"{ft.staging_prefix(tmp_path / 'out', dead.pid)}abc123"
+    live = tmp_path / f"{ft.staging_prefix(tmp_path / 'out', os.getpid())}def456"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "model.keras").write_bytes(b"half")
+    examples = ft.load_examples(write_examples(tmp_path / "writer"))
+    ft.finetune(tiny_model_dir, examples, tmp_path / "out", steps=2)
+    assert not stale.exists() and live.is_dir()
+    assert (tmp_path / "out" / "model.keras").is_file()
+
+
+def test_sigterm_ends_finetune_as_ctrl_c_does(tmp_path, tiny_model_dir, synthetic_data, capsys, monkeypatch):
+    import signal
+    import time
+
+    def killed(*_args, **_kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)  # the handler raises KeyboardInterrupt before this ends
+        pytest.fail("SIGTERM was not handled")
+
+    def ignored(*_args):  # without the fix SIGTERM lands here, not on pytest itself
+        pass
+
+    monkeypatch.setattr(ft, "finetune", killed)
+    previous = signal.signal(signal.SIGTERM, ignored)
+    try:
+        code = run_finetune(write_examples(tmp_path / "writer"), tmp_path / "out", tiny_model_dir)
+        assert signal.getsignal(signal.SIGTERM) is ignored  # the CLI's handler is gone again
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130 and "digitnet: interrupted" in capsys.readouterr().err
+
+
+def test_a_labels_csv_name_too_long_for_the_system_is_one_line(tmp_path):
+    folder = write_examples(tmp_path / "writer")
+    rows = [f"{p.name},{p.stem[-1]}" for p in sorted(folder.glob("*.png"))]
+    (folder / "labels.csv").write_text("\n".join([*rows, "a" * 300 + "_3.png,3"]) + "\n")
+    with pytest.raises(ft.ExamplesError) as raised:  # found by benchmarks/fuzz.py: was an OSError
+        ft.load_examples(folder)
+    assert len(raised.value.problems) == 1 and "does not exist" in raised.value.problems[0]

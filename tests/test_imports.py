@@ -79,8 +79,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_graph_sees_the_package():
     graph = import_graph(inside_functions=True)
-    assert "digitnet.inference" in graph["digitnet.engine"]
-    assert "digitnet.predict" in graph["digitnet.export"]  # a function-level import
+    assert "digitnet.training.inference" in graph["digitnet.reading.engine"]
+    assert "digitnet.reading.predict" in graph["digitnet.jobs.export"]  # a function-level import
 
 
 @pytest.mark.parametrize("inside_functions", [False, True], ids=["module-level", "with-function-level"])
@@ -101,16 +101,86 @@ def test_leaf_modules_import_nothing_heavy_and_nothing_of_digitnet(leaf):
 
 def test_inference_does_not_depend_on_the_exporter_or_the_engine():
     graph = import_graph(inside_functions=True)
-    assert not graph["digitnet.inference"] & {"digitnet.export", "digitnet.engine", "digitnet.predict"}
+    assert not graph["digitnet.training.inference"] & {
+        "digitnet.jobs.export",
+        "digitnet.reading.engine",
+        "digitnet.reading.predict",
+    }
 
 
 def test_cluster_without_ray_says_how_to_install_it(monkeypatch):
     import sys
 
-    from digitnet import cluster
     from digitnet.errors import DigitnetError
+    from digitnet.jobs import cluster
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if not installed
     with pytest.raises(DigitnetError, match=r"pip install 'digitnet\[cluster\]'") as caught:
         cluster.import_ray()
     assert "\n" not in str(caught.value)
+
+
+# The layers, lowest first (../shared/DESIGN.md): a module may import its own layer and those its
+# layer lists, never upwards or sideways. The CLI and the package's API sit above everything.
+BASICS = {"digitnet.errors", "digitnet.shapes", "digitnet.layout", "digitnet.util", "digitnet.default_model"}
+ALLOWED = {
+    "basics": {"basics"},
+    "data": {"basics", "data"},
+    "reading": {"basics", "data", "reading"},
+    "serve": {"basics", "data", "reading", "serve"},
+    "training": {"basics", "data", "training"},
+    "jobs": {"basics", "data", "reading", "training", "jobs"},
+    "top": {"basics", "data", "reading", "serve", "training", "jobs", "top"},
+}
+# Crossings the instant-reader work removes (reading then runs LiteRT files only); none may be added.
+KNOWN_CROSSINGS = {
+    ("digitnet.reading.engine", "digitnet.training.inference"),
+    ("digitnet.reading.predict", "digitnet.training.inference"),
+    ("digitnet.reading.detector", "digitnet.training.inference"),
+}
+
+
+def layer_of(module: str) -> str:
+    if module in {
+        "digitnet",
+        "digitnet.cli",
+        "digitnet.__main__",
+        "digitnet.serve.__main__",
+    } or module.startswith("digitnet.commands"):
+        return "top"
+    if any(module == basic or module.startswith(basic + ".") for basic in BASICS):
+        return "basics"
+    return module.split(".")[1]
+
+
+def layer_violations(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    return {
+        (module, target)
+        for module, targets in graph.items()
+        for target in targets
+        if layer_of(target) not in ALLOWED[layer_of(module)]
+    }
+
+
+def test_every_module_belongs_to_a_layer():
+    assert {layer_of(module) for module in MODULES} <= ALLOWED.keys()
+
+
+def test_imports_go_one_way_between_the_layers():
+    assert layer_violations(import_graph(inside_functions=True)) <= KNOWN_CROSSINGS
+
+
+def test_the_layer_rule_catches_an_upward_import():
+    graph = {
+        "digitnet.reading.predict": {"digitnet.jobs.finetune"},
+        "digitnet.data.mnist": {"digitnet.errors"},
+    }
+    assert layer_violations(graph) == {("digitnet.reading.predict", "digitnet.jobs.finetune")}
+
+
+@pytest.mark.parametrize("layer", ["data", "reading", "serve"])
+def test_the_reading_side_imports_no_tensorflow_at_module_level(layer):
+    for name, path in MODULES.items():
+        if layer_of(name) == layer:
+            imported = {module.split(".")[0] for module, _ in _imports(ast.parse(path.read_text()), False)}
+            assert not imported & {"tensorflow", "keras"}, name

@@ -5,7 +5,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from digitnet.inputs import expand_inputs, mnist_png, read_inputs, write_model_input
+from digitnet.data.inputs import expand_inputs, mnist_png, read_inputs, write_model_input
 
 
 def _digit_png(path):

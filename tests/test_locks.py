@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from digitnet import locks, runs, train
-from digitnet.config import TrainConfig
 from digitnet.errors import DigitnetError
+from digitnet.training import loop, runs
+from digitnet.training.config import TrainConfig
+from digitnet.util import locks
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 TINY = dict(batch_size=50, learning_rate=1e-3, train_eval_size=200, steps_per_call=4, epochs=1)
@@ -30,7 +31,7 @@ def test_a_held_lock_refuses_a_second_acquire_naming_the_holder_s_pid(tmp_path):
 def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
     holder_script = textwrap.dedent("""
         import sys, time
-        from digitnet import locks
+        from digitnet.util import locks
         locks.acquire_run_lock(sys.argv[1])
         print("locked", flush=True)
         time.sleep(60)
@@ -53,19 +54,19 @@ def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
 
 def test_train_and_resume_refuse_a_run_another_process_is_training(tmp_path, tiny_mnist):
     run_dir = tmp_path / "run"
-    train.train(TrainConfig(seed=1, **TINY), run_dir, tiny_mnist)
+    loop.train(TrainConfig(seed=1, **TINY), run_dir, tiny_mnist)
     with locks.run_lock(run_dir):
         with pytest.raises(locks.RunLockError, match=str(os.getpid())):
-            train.resume(run_dir, tiny_mnist)
-    assert train.resume(run_dir, tiny_mnist).iterations == 12  # the lock went with the block
+            loop.resume(run_dir, tiny_mnist)
+    assert loop.resume(run_dir, tiny_mnist).iterations == 12  # the lock went with the block
 
 
 def test_a_new_run_does_not_trip_over_its_own_lock_file(tmp_path, tiny_mnist):
     run_dir = tmp_path / "run"
-    train.train(TrainConfig(seed=1, **TINY), run_dir, tiny_mnist)
+    loop.train(TrainConfig(seed=1, **TINY), run_dir, tiny_mnist)
     assert (run_dir / locks.LOCK_FILE).is_file()
     with pytest.raises(runs.RunError, match="already holds a run"):
-        train.train(TrainConfig(seed=1, **TINY), run_dir, tiny_mnist)
+        loop.train(TrainConfig(seed=1, **TINY), run_dir, tiny_mnist)
 
 
 def _wait_for(condition, seconds: float, process: subprocess.Popen) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 
-from digitnet.calibration import Calibration
-from digitnet.fileio import file_sha256
-from digitnet.model_build import CARD_FILE, SHIPPED_FILES, package_model, save_model_calibration
-from digitnet.model_source import ModelSource
+from digitnet.jobs.model_build import CARD_FILE, SHIPPED_FILES, package_model, save_model_calibration
+from digitnet.reading.calibration import Calibration
+from digitnet.reading.model_source import ModelSource
+from digitnet.util.fileio import file_sha256
 
 
 def _complete_run(tiny_model_dir, tmp_path):

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from digitnet import model_source
-from digitnet.ensemble_runs import EnsembleError, Manifest, Member, create_ensemble
-from digitnet.model_source import ModelLoadError, ModelSource, looks_like_model
+from digitnet.reading import model_source
+from digitnet.reading.ensemble_dir import EnsembleError, Manifest, Member, create_ensemble
+from digitnet.reading.model_source import ModelLoadError, ModelSource, looks_like_model
 
 
 def test_run_directory_and_its_model_file(tiny_model_dir):
@@ -95,3 +95,59 @@ def test_resolve_takes_a_source_a_path_or_none_for_the_default(tiny_model_dir, t
 def test_ensemble_refuses_a_run_and_says_how_to_make_an_ensemble(tiny_model_dir):
     with pytest.raises(EnsembleError, match="not an ensemble directory"):
         ModelSource.ensemble(tiny_model_dir)
+
+
+def test_an_image_folder_holding_a_foreign_config_or_model_keras_is_not_a_model(tiny_model_dir, tmp_path):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "a_3.png").write_bytes(b"")
+    (scans / "config.json").write_text('{"scanner": "flatbed", "dpi": 300}')
+    assert not looks_like_model(scans)
+    (scans / "model.keras").write_text("not a keras archive")
+    (scans / "manifest.json").write_text("[1, 2]")
+    assert not looks_like_model(scans)
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text((tiny_model_dir / "config.json").read_text())
+    assert looks_like_model(unfinished)  # a digitnet run's config: from_path says how to finish it
+
+
+def test_a_model_folder_that_also_holds_images_is_named_in_a_note(tiny_model_dir, tmp_path):
+    import shutil
+
+    from digitnet.reading.model_source import split_model_and_images
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny_model_dir, mixed)
+    (mixed / "a_3.png").write_bytes(b"")
+    model, images, note = split_model_and_images([str(mixed), "x.png"])
+    assert model == mixed and images == ["x.png"]
+    assert note and f"{mixed} is used as the model" in note and "--model" in note
+    assert split_model_and_images([str(tiny_model_dir), "x.png"])[2] is None
+    assert split_model_and_images(["x.png", "y.png"]) == (None, ["x.png", "y.png"], None)
+
+
+def test_predict_on_an_image_folder_with_a_config_reads_its_images(tiny_model_dir, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from digitnet.cli import main
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 12:16] = 255
+    Image.fromarray(image).save(scans / "one.png")
+    (scans / "config.json").write_text('{"scanner": "flatbed"}')
+    assert main(["predict", "--model", str(tiny_model_dir), str(scans)]) == 0
+    assert "one.png:" in capsys.readouterr().out
+    assert not looks_like_model(scans)  # so `predict scans` reads them with the shipped model
+
+
+def test_predict_on_a_folder_without_images_is_refused(tiny_model_dir, tmp_path, capsys):
+    from digitnet.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", "--model", str(tiny_model_dir), str(tmp_path / "empty")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("digitnet: error")]
+    assert len(errors) == 1 and "no image found in" in errors[0]

@@ -1,6 +1,6 @@
 import pytest
 
-from digitnet.models import ARCHITECTURES, UnknownArchError, build_model, summarize
+from digitnet.training.networks import ARCHITECTURES, UnknownArchError, build_model, summarize
 
 SEED_SHAPES = [
     ("convolution", (None, 14, 14, 32), 800),

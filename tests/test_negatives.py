@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitnet import negatives
-from digitnet.negatives import HELDOUT_KINDS, KINDS, TRAIN_KINDS, NegativesError
+from digitnet.data import negatives
+from digitnet.data.negatives import HELDOUT_KINDS, KINDS, TRAIN_KINDS, NegativesError
 
 COUNT = 12
 # Kinds where an image may rightly come out blank: to_mnist finds no ink in uniform noise, nor on
@@ -45,7 +45,7 @@ def test_held_out_kinds_are_disjoint_from_the_training_kinds():
 
 
 def test_the_detector_trains_on_training_kinds_only():
-    from digitnet.detector import NEGATIVE_MIX
+    from digitnet.jobs.detector_train import NEGATIVE_MIX
 
     assert set(NEGATIVE_MIX) <= set(TRAIN_KINDS)
 
@@ -81,7 +81,7 @@ def test_letters_never_hold_a_character_that_looks_like_a_digit():
 
 
 def test_letters_use_held_out_and_printed_fonts_never_training_fonts():
-    from digitnet.synthetic import font_files
+    from digitnet.data.synthetic import font_files
 
     fonts = negatives.letter_fonts()
     assert not set(fonts) & set(font_files("train"))

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_mnist
-from digitnet import cli, runs, train
-from digitnet.config import ConfigError, TrainConfig
-from digitnet.predict import NonFiniteModelError, Predictor, load_model
+from digitnet import cli, layout
+from digitnet.reading.predict import NonFiniteModelError, Predictor, load_model
+from digitnet.training import loop, runs
+from digitnet.training.config import ConfigError, TrainConfig
 
 TINY = dict(batch_size=50, learning_rate=1e-3, train_eval_size=200, steps_per_call=4)
 
@@ -37,7 +38,7 @@ def test_predictor_refuses_a_model_with_nan_weights(nan_model):
 
 
 def test_predict_evaluate_and_export_of_a_nan_model_are_one_line(nan_model, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_load_data", lambda args: synthetic_mnist())
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
     assert cli.main(["predict", str(nan_model), str(tmp_path / "digit.png")]) == 2
     assert "NaN" in _one_error_line(capsys)
     assert cli.main(["evaluate", str(nan_model)]) == 2
@@ -64,7 +65,7 @@ def test_config_refuses_non_finite_floats():
 
 
 def test_a_diverging_run_stops_and_keeps_its_last_finite_checkpoint(tmp_path, monkeypatch):
-    real_call = train.CompiledSteps.__call__
+    real_call = loop.CompiledSteps.__call__
 
     def poison_in_epoch_two(self, order, start, count):
         if int(self.optimizer.iterations.numpy()) >= 12:  # epoch 2 of the tiny set's 12-step epochs
@@ -72,11 +73,11 @@ def test_a_diverging_run_stops_and_keeps_its_last_finite_checkpoint(tmp_path, mo
             kernel.assign(np.full(kernel.shape, np.nan, np.float32))
         return real_call(self, order, start, count)
 
-    monkeypatch.setattr(train.CompiledSteps, "__call__", poison_in_epoch_two)
+    monkeypatch.setattr(loop.CompiledSteps, "__call__", poison_in_epoch_two)
     run_dir = tmp_path / "run"
-    with pytest.raises(train.NonFiniteLossError, match="lower --lr"):
-        train.train(TrainConfig(epochs=3, seed=1, **TINY), run_dir, synthetic_mnist())
+    with pytest.raises(loop.NonFiniteLossError, match="lower --lr"):
+        loop.train(TrainConfig(epochs=3, seed=1, **TINY), run_dir, synthetic_mnist())
     checkpoint, notes = runs.latest_checkpoint(run_dir)
     assert not notes and checkpoint.iteration == 12
     assert all(np.all(np.isfinite(array)) for array in checkpoint.arrays.values())
-    assert not (run_dir / runs.MODEL_FILE).exists()
+    assert not (run_dir / layout.MODEL_FILE).exists()

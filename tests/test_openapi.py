@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from conftest import synthetic_split
-from digitnet.predict import Predictor
+from digitnet.reading.predict import Predictor
 from digitnet.serve import create_app
 from digitnet.serve.collect import ExampleStore
 from digitnet.serve.model_info import describe_model
@@ -82,9 +82,17 @@ BAD_REQUESTS = [
         404,
     ),
 ]
-# With --collect on: a bad example, and a full folder.
+# With --collect on: a bad example, another site's page, not JSON, and a full folder.
 COLLECT_REQUESTS = [
     ("post", "/collect", "/collect", {"json": {"image": A_DIGIT, "label": 10}}, 400),
+    (
+        "post",
+        "/collect",
+        "/collect",
+        {"json": {"image": A_DIGIT, "label": 1}, "headers": {"origin": "https://x.example"}},
+        403,
+    ),
+    ("post", "/collect", "/collect", {"content": b"{}", "headers": {"content-type": "text/plain"}}, 415),
     ("post", "/collect", "/collect", NOT_JSON, 400),
     ("post", "/collect", "/collect", {"content": TOO_BIG}, 413),
     ("post", "/collect", "/collect", {"json": {"image": A_DIGIT, "label": 1}}, 507),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitnet.plots import (
+from digitnet.jobs.plots import (
     plot_augment_preview,
     plot_confusion_matrix,
     plot_learning_curves,

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from digitnet.cli import main
-from digitnet.predict import Predictor
-from digitnet.uncertainty import flag_uncertain, is_blank
+from digitnet.reading.predict import Predictor
+from digitnet.reading.uncertainty import flag_uncertain, is_blank
 
 
 def _digit_png(path, label=3):
@@ -83,7 +83,7 @@ def test_predict_command_reads_files_folders_and_stdin(tiny_model_dir, tmp_path,
     captured = capsys.readouterr()
     rows = [json.loads(line) for line in captured.out.splitlines()]
     assert [row["file"] for row in rows] == [str(folder / "a.png"), str(folder / "b.png"), str(single), "-"]
-    from digitnet.preprocess import image_to_mnist
+    from digitnet.data.preprocess import image_to_mnist
 
     seen = np.stack(
         [
@@ -139,7 +139,7 @@ def test_a_blank_page_does_not_crash_and_is_flagged(tiny_model_dir, tmp_path, ca
 def test_a_models_calibration_sets_temperature_threshold_and_shift_test(tiny_model_dir, tiny_mnist, tmp_path):
     import shutil
 
-    from digitnet.calibration import Calibration, save_calibration
+    from digitnet.reading.calibration import Calibration, save_calibration
 
     run = tmp_path / "run"
     shutil.copytree(tiny_model_dir, run)
@@ -169,7 +169,8 @@ def _zip_with_config_of_spaces(path, megabytes):
 
 
 def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkeypatch, capsys):
-    from digitnet import cli, predict
+    from digitnet import cli
+    from digitnet.reading import predict
 
     bomb = _zip_with_config_of_spaces(tmp_path / "bomb.keras", 20)
     assert bomb.stat().st_size < 100_000  # 20 MB of spaces compresses to about 20 kB
@@ -177,7 +178,7 @@ def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkey
         predict.load_model(bomb)
     from conftest import synthetic_mnist
 
-    monkeypatch.setattr(cli, "_load_data", lambda args: synthetic_mnist())
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
     assert cli.main(["evaluate", str(bomb)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("digitnet: error:") and len(err.strip().splitlines()) == 1 and "bomb" in err
@@ -193,7 +194,7 @@ def test_a_zip_bomb_keras_file_is_refused_before_keras_reads_it(tmp_path, monkey
     ],
 )
 def test_keras_archive_caps_are_each_enforced(tmp_path, caps, refused):
-    from digitnet import predict
+    from digitnet.reading import predict
 
     archive = _zip_with_config_of_spaces(tmp_path / "model.keras", 2)
     if refused:
@@ -204,6 +205,15 @@ def test_keras_archive_caps_are_each_enforced(tmp_path, caps, refused):
 
 
 def test_the_trained_model_passes_the_archive_check(tiny_model_dir):
-    from digitnet import predict
+    from digitnet.reading import predict
 
     predict.check_keras_archive(tiny_model_dir / "model.keras")
+
+
+def test_predict_stdin_when_standard_input_is_closed_is_one_line(tiny_model_dir, capsys, monkeypatch):
+    from digitnet.cli import main
+
+    monkeypatch.setattr(sys, "stdin", None)  # what Python gives a process started with stdin closed
+    assert main(["predict", "--model", str(tiny_model_dir), "-"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("digitnet: error")]
+    assert errors == ["digitnet: error: -: standard input is closed; pipe an image into it or name a file"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from digitnet.preprocess import (
+from digitnet.data.preprocess import (
     MNIST_STROKE_RANGE,
     ImageError,
     image_to_mnist,
@@ -404,7 +404,7 @@ def test_mnist_test_digits_pass_through_unchanged(real_mnist):
 
 @pytest.mark.slow
 def test_digits_as_users_send_them_read_as_well_as_the_originals(real_mnist, real_model_dir):
-    from digitnet.predict import Predictor
+    from digitnet.reading.predict import Predictor
 
     count = 2000  # 500 would leave about one percentage point of noise in the comparison
     digits, labels = real_mnist.test.images[:count], real_mnist.test.labels[:count]

@@ -6,14 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from digitnet import cli, runs
-from digitnet.config import TrainConfig
+from digitnet import cli, layout
+from digitnet.training import runs
+from digitnet.training.config import TrainConfig
 
 
 def _run_with_config(tmp_path, **changes):
     run_dir = tmp_path / "run"
     runs.create_run(run_dir, TrainConfig(epochs=2))
-    path = run_dir / runs.CONFIG_FILE
+    path = run_dir / layout.CONFIG_FILE
     payload = json.loads(path.read_text())
     payload["config"].update(changes)
     path.write_text(json.dumps(payload))

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from digitnet import runs
-from digitnet.config import TrainConfig
+from digitnet.training import runs
+from digitnet.training.config import TrainConfig
 
 HISTORY = [{**{key: 1.0 for key in runs.HISTORY_KEYS}, "validation_accuracy": 0.5}]
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from digitnet.schedules import OneCycle, learning_rate, one_cycle_rate
+from digitnet.training.schedules import OneCycle, learning_rate, one_cycle_rate
 
 
 def test_one_cycle_climbs_to_the_peak_then_falls_to_the_floor():

@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 
 from conftest import synthetic_split
-from digitnet.predict import Predictor
-from digitnet.preprocess import image_to_mnist
+from digitnet.data.preprocess import image_to_mnist
+from digitnet.reading.predict import Predictor
 from digitnet.serve import create_app
 from digitnet.serve.batching import BatchingPredictor
 from digitnet.serve.model_info import describe_model
@@ -522,7 +522,7 @@ def collect_client(predictor, tiny_model_dir, directory, **limits):
 
 
 def test_collect_saves_the_image_as_a_png_named_for_its_label(predictor, tiny_model_dir, images, tmp_path):
-    from digitnet.finetune import label_from_name
+    from digitnet.jobs.finetune import label_from_name
 
     folder = tmp_path / "collected"
     with collect_client(predictor, tiny_model_dir, folder) as client:
@@ -597,7 +597,7 @@ def test_a_write_failing_midway_leaves_no_file(predictor, tiny_model_dir, images
 
     folder = tmp_path / "c"
     with collect_client(predictor, tiny_model_dir, folder) as client:
-        monkeypatch.setattr("digitnet.fileio.os.fsync", failing_fsync)
+        monkeypatch.setattr("digitnet.util.fileio.os.fsync", failing_fsync)
         response = client.post("/collect", json={"image": images[0].tolist(), "label": 3})
         assert response.status_code == 500 and "error" in response.json()
         monkeypatch.undo()
@@ -792,3 +792,127 @@ def test_numbers_mixed_with_arrays_are_a_400_not_a_500(client):
         response = client.post(path, json=body)
         assert response.status_code == 400, (path, response.text)
         assert "a mix of numbers and arrays" in response.json()["error"]
+
+
+# ---------------------------------------------------------------- /collect: only the page may post
+
+
+def _example(images) -> bytes:
+    return json.dumps({"image": images[0].tolist(), "label": 3}).encode()
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None]
+)
+def test_collect_refuses_anything_but_json(predictor, tiny_model_dir, images, tmp_path, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    with collect_client(predictor, tiny_model_dir, tmp_path / "c") as client:
+        response = client.post("/collect", content=_example(images), headers=headers)
+    assert_error(response, 415, "application/json")
+    assert list((tmp_path / "c").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "origin, host, status",
+    [
+        ("https://evil.example", "127.0.0.1:8000", 403),  # another site's page
+        ("null", "127.0.0.1:8000", 403),  # a sandboxed frame or a file:// page
+        ("http://evil.example:8000", "evil.example:8000", 403),  # a name re-pointed at this server
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", 201),  # the drawing page itself
+        ("http://localhost:8000", "localhost:8000", 201),
+        ("http://[::1]:8000", "[::1]:8000", 201),
+        (None, "127.0.0.1:8000", 201),  # curl, a script: no Origin
+    ],
+)
+def test_collect_refuses_another_sites_page(
+    predictor, tiny_model_dir, images, tmp_path, origin, host, status
+):
+    headers = {"content-type": "application/json", "host": host}
+    if origin is not None:
+        headers["origin"] = origin
+    with collect_client(predictor, tiny_model_dir, tmp_path / "c") as client:
+        response = client.post("/collect", content=_example(images), headers=headers)
+    assert response.status_code == status, response.text
+    assert len(list((tmp_path / "c").iterdir())) == (status == 201)
+    if status == 403:
+        assert_error(response, 403, "only for the drawing page")
+
+
+def test_the_host_served_on_is_trusted(predictor, tiny_model_dir, images, tmp_path):
+    from digitnet.serve.collect import ExampleStore
+
+    store = ExampleStore(tmp_path / "c", hosts=("digits.lan",))
+    app = create_app(predictor, model_info=describe_model(tiny_model_dir), collect=store)
+    headers = {
+        "content-type": "application/json",
+        "host": "digits.lan:8000",
+        "origin": "http://digits.lan:8000",
+    }
+    with TestClient(app) as client:
+        assert client.post("/collect", content=_example(images), headers=headers).status_code == 201
+
+
+def test_a_large_collect_body_is_refused_unparsed_and_parsing_is_off_the_event_loop(
+    predictor, tiny_model_dir, images, tmp_path, monkeypatch
+):
+    import asyncio
+
+    from digitnet.serve import collect
+
+    def rows(count: int) -> bytes:
+        return b'{"label": 3, "image": [' + b",".join([b"[0]"] * count) + b"]}"
+
+    with collect_client(predictor, tiny_model_dir, tmp_path / "c") as client:
+        for count in (3_000_000, 30_000):  # 12 MB froze the event loop when parsed there; 120 kB
+            big = client.post("/collect", content=rows(count), headers={"content-type": "application/json"})
+            assert_error(big, 413, "-byte limit")
+        assert f"{collect.MAX_BODY_BYTES:,}-byte limit" in big.json()["error"]  # the route's own cap
+        threads = []
+        real_parse = collect.parse_body
+
+        def watched_parse(body):
+            try:
+                asyncio.get_running_loop()
+                threads.append("event loop")
+            except RuntimeError:
+                threads.append("worker")
+            return real_parse(body)
+
+        monkeypatch.setattr(collect, "parse_body", watched_parse)
+        assert client.post("/collect", json={"image": images[0].tolist(), "label": 3}).status_code == 201
+    assert threads == ["worker"]
+
+
+# ---------------------------------------------------------------- /collect: the server's own troubles
+
+
+def test_a_removed_collect_folder_is_503_with_a_clear_message(predictor, tiny_model_dir, images, tmp_path):
+    import shutil
+
+    folder = tmp_path / "c"
+    with collect_client(predictor, tiny_model_dir, folder) as client:
+        shutil.rmtree(folder)
+        response = client.post("/collect", json={"image": images[0].tolist(), "label": 3})
+    assert_error(response, 503, "--collect folder")
+    assert str(folder) in response.json()["error"] and "recreate" in response.json()["error"]
+
+
+def test_the_full_message_says_50_mb_as_the_readme_does(predictor, tiny_model_dir, images, tmp_path):
+    from digitnet.serve.collect import MAX_BYTES
+
+    with collect_client(predictor, tiny_model_dir, tmp_path / "c", max_bytes=MAX_BYTES) as client:
+        (tmp_path / "c" / "big.png").write_bytes(b"x" * MAX_BYTES)
+        response = client.post("/collect", json={"image": images[0].tolist(), "label": 3})
+    assert_error(response, 507, "or 50 MB)")
+    assert (
+        "50 MB stored: 507"
+        in __import__("pathlib").Path(__file__).parents[1].joinpath("README.md").read_text()
+    )
+
+
+def test_a_number_of_too_many_digits_gets_no_internal_advice(predictor, tiny_model_dir, tmp_path):
+    body = b'{"image": ' + b"9" * 5000 + b', "label": 3}'
+    with collect_client(predictor, tiny_model_dir, tmp_path / "c") as client:
+        response = client.post("/collect", content=body, headers={"content-type": "application/json"})
+    assert_error(response, 400, "more than 4,300 digits")
+    assert "sys." not in response.text

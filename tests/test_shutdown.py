@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from digitnet import ensemble_runs
+from digitnet.jobs import ensemble
 from digitnet.serve.server import GRACEFUL_SHUTDOWN_S
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -34,7 +34,7 @@ def _run_script(script: str, *args: str, timeout: float = 30) -> subprocess.Comp
 def test_sigterm_raises_keyboard_interrupt_inside_the_block_only():
     done = _run_script("""
         import os, signal, time
-        from digitnet.shutdown import sigterm_as_keyboard_interrupt
+        from digitnet.util.shutdown import sigterm_as_keyboard_interrupt
         before = signal.getsignal(signal.SIGTERM)
         try:
             with sigterm_as_keyboard_interrupt():
@@ -57,7 +57,7 @@ def _alive(pid: int) -> bool:
 
 PARENT_SCRIPT = """
     import subprocess, sys, time
-    from digitnet.shutdown import die_with_parent
+    from digitnet.util.shutdown import die_with_parent
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
     child = subprocess.Popen(sleeper, preexec_fn=die_with_parent())
     print(child.pid, flush=True)
@@ -87,8 +87,8 @@ def test_ensemble_members_are_started_to_die_with_the_coordinator(tmp_path, monk
     def fake_popen(command, **options):
         started.update(options)
 
-    monkeypatch.setattr(ensemble_runs.subprocess, "Popen", fake_popen)
-    ensemble_runs._start_member(["train"], tmp_path / "member.log", {})[1].close()
+    monkeypatch.setattr(ensemble.subprocess, "Popen", fake_popen)
+    ensemble._start_member(["train"], tmp_path / "member.log", {})[1].close()
     assert callable(started["preexec_fn"])
 
 

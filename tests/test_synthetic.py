@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitnet import synthetic
-from digitnet.synthetic import SyntheticError
+from digitnet.data import synthetic
+from digitnet.data.synthetic import SyntheticError
 
 
 def assert_mnist_form(images: np.ndarray, count: int) -> None:
@@ -163,7 +163,7 @@ def test_a_model_trained_on_mnist_reads_held_out_font_digits(real_model_dir):
     these 500 (83.6% and 85.4% with seeds 2 and 1); a wrong label on one digit of one font would cost
     several points. Per font it ranges from Kristi's 52% to Klee's 97%: styles MNIST lacks.
     """
-    from digitnet.predict import Predictor
+    from digitnet.reading.predict import Predictor
 
     images, labels = synthetic.render_digits(500, "heldout", seed=0)
     read = np.array([prediction.digit for prediction in Predictor(real_model_dir).predict(images[..., None])])

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_mnist
-from digitnet import runs, train
-from digitnet.config import TrainConfig
-from digitnet.locks import LOCK_FILE
-from digitnet.predict import load_model
+from digitnet import layout
+from digitnet.reading.predict import load_model
+from digitnet.training import loop, runs
+from digitnet.training.config import TrainConfig
+from digitnet.util.locks import LOCK_FILE
 
 TINY = dict(batch_size=50, learning_rate=1e-3, train_eval_size=200, steps_per_call=4)
 
@@ -24,23 +25,23 @@ def _weights(run_dir):
 
 
 def test_a_few_steps_reduce_the_loss(tmp_path, tiny_mnist):
-    result = train.train(TrainConfig(epochs=3, seed=1, **TINY), tmp_path / "run", tiny_mnist)
+    result = loop.train(TrainConfig(epochs=3, seed=1, **TINY), tmp_path / "run", tiny_mnist)
     losses = [row["validation_loss"] for row in result.history]
     assert losses[-1] < losses[0] < 2.4  # 2.30 is chance for ten classes
     assert result.iterations == 3 * 12
     assert result.validation_accuracy > 0.5
-    assert (tmp_path / "run" / runs.MODEL_FILE).is_file()
+    assert (tmp_path / "run" / layout.MODEL_FILE).is_file()
     assert len(runs.read_metrics(tmp_path / "run")) == 3
 
 
 def test_run_directory_holds_config_metrics_tensorboard_and_checkpoints(tmp_path, tiny_mnist):
     run_dir = tmp_path / "run"
-    train.train(TrainConfig(epochs=2, seed=1, **TINY), run_dir, tiny_mnist)
+    loop.train(TrainConfig(epochs=2, seed=1, **TINY), run_dir, tiny_mnist)
     assert runs.read_run_config(run_dir).epochs == 2
     checkpoint, _ = runs.latest_checkpoint(run_dir)
     assert checkpoint.iteration == 24 and checkpoint.epoch == 2
     assert any(name.startswith("optimizer:") for name in checkpoint.arrays)
-    model, _ = train.new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
+    model, _ = loop.new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
     rng_index = [i for i, v in enumerate(model.variables) if "seed_generator_state" in v.path]
     assert rng_index and f"model:{rng_index[0]:03d}" in checkpoint.arrays  # dropout's RNG state
     event_files = list((run_dir / runs.TENSORBOARD_DIR).glob("events.out.tfevents.*"))
@@ -48,8 +49,8 @@ def test_run_directory_holds_config_metrics_tensorboard_and_checkpoints(tmp_path
 
 
 def test_graph_has_the_tutorials_name_scopes(tiny_mnist):
-    model, optimizer = train.new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
-    steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50)
+    model, optimizer = loop.new_model_and_optimizer(TrainConfig(**TINY), total_iterations=100)
+    steps = loop.CompiledSteps(model, optimizer, tiny_mnist.train, 50)
     graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
     body_ops = [op.name for function in graph.as_graph_def().library.function for op in function.node_def]
     # The steps run inside an in-graph loop, so the scopes sit under "while/".
@@ -59,22 +60,22 @@ def test_graph_has_the_tutorials_name_scopes(tiny_mnist):
 
 def test_same_seed_same_weights_different_seed_different(tmp_path, tiny_mnist):
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        train.train(TrainConfig(epochs=2, seed=seed, **TINY), tmp_path / name, tiny_mnist)
+        loop.train(TrainConfig(epochs=2, seed=seed, **TINY), tmp_path / name, tiny_mnist)
     a, b, c = (_weights(tmp_path / name) for name in "abc")
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
 
 
 def test_epoch_order_is_a_pure_function_of_seed_and_epoch():
-    first = train.epoch_order(3, 4, 100)
-    assert np.array_equal(first, train.epoch_order(3, 4, 100))
+    first = loop.epoch_order(3, 4, 100)
+    assert np.array_equal(first, loop.epoch_order(3, 4, 100))
     assert sorted(first) == list(range(100))
-    assert not np.array_equal(first, train.epoch_order(3, 5, 100))
+    assert not np.array_equal(first, loop.epoch_order(3, 5, 100))
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path, tiny_mnist):
     config = TrainConfig(epochs=3, seed=2, **TINY)
-    train.train(config, tmp_path / "whole", tiny_mnist)
+    loop.train(config, tmp_path / "whole", tiny_mnist)
 
     calls = []
 
@@ -83,15 +84,15 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_p
         if progress.iteration == 16:  # epoch 2 of 3, a third of the way in
             raise KeyboardInterrupt
 
-    with pytest.raises(train.TrainingInterrupted) as interrupted:
-        train.train(config, tmp_path / "cut", tiny_mnist, on_progress=interrupt_mid_epoch_two)
+    with pytest.raises(loop.TrainingInterrupted) as interrupted:
+        loop.train(config, tmp_path / "cut", tiny_mnist, on_progress=interrupt_mid_epoch_two)
     assert interrupted.value.iteration == 16
     assert "--resume" in str(interrupted.value)
     saved = runs.latest_checkpoint(tmp_path / "cut")[0].epoch_progress
     assert saved["epoch"] == 1 and saved["chunks"] == 1 and saved["seconds"] > 0
     (tmp_path / "cut" / ".model-abc123.keras").write_bytes(b"")  # a kill during the final save
     (tmp_path / "cut" / ".metrics.csv.xyz.tmp").write_bytes(b"half")
-    result = train.resume(tmp_path / "cut", tiny_mnist)
+    result = loop.resume(tmp_path / "cut", tiny_mnist)
     assert result.iterations == 36
     assert len(result.history) == 3
     whole, cut = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
@@ -109,11 +110,11 @@ KILL_SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
     from conftest import synthetic_mnist
-    from digitnet import train
-    from digitnet.config import TrainConfig
+    from digitnet.training import loop
+    from digitnet.training.config import TrainConfig
     config = TrainConfig(epochs=4, seed=9, **{tiny!r})
     # Slow each epoch's end so the kill lands after the first checkpoint, mid-run.
-    train.train(config, sys.argv[1], synthetic_mnist(), on_epoch=lambda row: time.sleep(1.0))
+    loop.train(config, sys.argv[1], synthetic_mnist(), on_epoch=lambda row: time.sleep(1.0))
 """)
 
 
@@ -131,25 +132,25 @@ def test_sigkill_after_first_checkpoint_then_resume_matches_uninterrupted(tmp_pa
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not (killed / runs.MODEL_FILE).exists()  # it really died before finishing
+    assert not (killed / layout.MODEL_FILE).exists()  # it really died before finishing
 
-    resumed = train.resume(killed, data)
-    whole = train.train(TrainConfig(epochs=4, seed=9, **TINY), tmp_path / "whole", data)
+    resumed = loop.resume(killed, data)
+    whole = loop.train(TrainConfig(epochs=4, seed=9, **TINY), tmp_path / "whole", data)
     assert resumed.iterations == whole.iterations == 48
     assert all(np.array_equal(x, y) for x, y in zip(_weights(killed), _weights(tmp_path / "whole")))
 
 
 def test_resume_of_a_finished_run_changes_nothing(tmp_path, tiny_mnist):
     config = TrainConfig(epochs=1, seed=2, **TINY)
-    first = train.train(config, tmp_path / "run", tiny_mnist)
-    again = train.resume(tmp_path / "run", tiny_mnist)
+    first = loop.train(config, tmp_path / "run", tiny_mnist)
+    again = loop.resume(tmp_path / "run", tiny_mnist)
     assert again.iterations == first.iterations
     assert again.test_accuracy == first.test_accuracy
 
 
 def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path, tiny_mnist):
     with pytest.raises(runs.RunError, match="not a digitnet run"):
-        train.resume(tmp_path, tiny_mnist)
+        loop.resume(tmp_path, tiny_mnist)
 
 
 AUGMENTED = dict(TINY, augment=True, rotate_degrees=10.0, shift_fraction=0.1, zoom_fraction=0.1)
@@ -157,17 +158,17 @@ AUGMENTED = dict(TINY, augment=True, rotate_degrees=10.0, shift_fraction=0.1, zo
 
 def test_augmented_training_is_seeded_resumable_and_differs_from_plain(tmp_path, tiny_mnist):
     config = TrainConfig(epochs=2, seed=4, **AUGMENTED)
-    train.train(config, tmp_path / "a", tiny_mnist)
-    train.train(config, tmp_path / "b", tiny_mnist)
-    train.train(TrainConfig(epochs=2, seed=4, **TINY), tmp_path / "plain", tiny_mnist)
+    loop.train(config, tmp_path / "a", tiny_mnist)
+    loop.train(config, tmp_path / "b", tiny_mnist)
+    loop.train(TrainConfig(epochs=2, seed=4, **TINY), tmp_path / "plain", tiny_mnist)
 
     def stop_at_8(progress):
         if progress.iteration == 8:
             raise KeyboardInterrupt
 
-    with pytest.raises(train.TrainingInterrupted):
-        train.train(config, tmp_path / "cut", tiny_mnist, on_progress=stop_at_8)
-    train.resume(tmp_path / "cut", tiny_mnist)
+    with pytest.raises(loop.TrainingInterrupted):
+        loop.train(config, tmp_path / "cut", tiny_mnist, on_progress=stop_at_8)
+    loop.resume(tmp_path / "cut", tiny_mnist)
     a, b, cut, plain = (_weights(tmp_path / name) for name in ("a", "b", "cut", "plain"))
     assert all(np.array_equal(x, y) for x, y in zip(a, b))  # same seed, same augmented batches
     assert all(np.array_equal(x, y) for x, y in zip(a, cut))  # resumed mid-run, same batches
@@ -176,8 +177,8 @@ def test_augmented_training_is_seeded_resumable_and_differs_from_plain(tmp_path,
 
 def test_graph_applies_augmentation_only_when_asked(tiny_mnist):
     def body_ops(config):
-        model, optimizer = train.new_model_and_optimizer(config, total_iterations=100)
-        steps = train.CompiledSteps(
+        model, optimizer = loop.new_model_and_optimizer(config, total_iterations=100)
+        steps = loop.CompiledSteps(
             model, optimizer, tiny_mnist.train, 50, augment=config.affine_ranges(), seed=config.seed
         )
         graph = steps.graph(np.arange(len(tiny_mnist.train), dtype=np.int32))
@@ -190,8 +191,8 @@ def test_graph_applies_augmentation_only_when_asked(tiny_mnist):
 def test_label_smoothed_loss_matches_keras(tiny_mnist):
     import keras
 
-    model, optimizer = train.new_model_and_optimizer(TrainConfig(**TINY), total_iterations=10)
-    steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50, label_smoothing=0.1)
+    model, optimizer = loop.new_model_and_optimizer(TrainConfig(**TINY), total_iterations=10)
+    steps = loop.CompiledSteps(model, optimizer, tiny_mnist.train, 50, label_smoothing=0.1)
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(8, 10)).astype(np.float32) * 3
     labels = rng.integers(0, 10, 8).astype(np.int32)
@@ -200,14 +201,14 @@ def test_label_smoothed_loss_matches_keras(tiny_mnist):
     )
     assert float(steps._loss(labels, logits)) == pytest.approx(float(expected), rel=1e-5)
     # A confident, correct prediction costs more under smoothing: it pulls logits back together.
-    plain = train.CompiledSteps(model, optimizer, tiny_mnist.train, 50)
+    plain = loop.CompiledSteps(model, optimizer, tiny_mnist.train, 50)
     confident = np.eye(10, dtype=np.float32)[labels] * 12
     assert float(plain._loss(labels, confident)) < 0.001 < float(steps._loss(labels, confident))
 
 
 def test_strong_recipe_trains_the_lean_network_and_resumes_exactly(tmp_path, tiny_mnist):
     """One-cycle, label smoothing, augmentation and batch-norm statistics all survive a resume."""
-    from digitnet.config import recipe_config
+    from digitnet.training.config import recipe_config
 
     config = recipe_config("strong", epochs=2, batch_size=50, train_eval_size=200, steps_per_call=4, seed=2)
 
@@ -215,10 +216,10 @@ def test_strong_recipe_trains_the_lean_network_and_resumes_exactly(tmp_path, tin
         if progress.iteration == 8:
             raise KeyboardInterrupt
 
-    whole = train.train(config, tmp_path / "whole", tiny_mnist)
-    with pytest.raises(train.TrainingInterrupted):
-        train.train(config, tmp_path / "cut", tiny_mnist, on_progress=stop_at_8)
-    train.resume(tmp_path / "cut", tiny_mnist)
+    whole = loop.train(config, tmp_path / "whole", tiny_mnist)
+    with pytest.raises(loop.TrainingInterrupted):
+        loop.train(config, tmp_path / "cut", tiny_mnist, on_progress=stop_at_8)
+    loop.resume(tmp_path / "cut", tiny_mnist)
     model = load_model(tmp_path / "whole")
     assert model.name == "lean"
     moving_variance = model.get_layer("convolution_bn").moving_variance.numpy()
@@ -231,12 +232,12 @@ def test_compiled_loop_matches_plain_keras_training(tiny_mnist):
     """digitnet's fast path (in-graph loop, in-graph batches) against model.train_on_batch."""
     import keras
 
-    from digitnet.models import build_model
+    from digitnet.training.networks import build_model
 
     config = TrainConfig(**TINY)
-    order = train.epoch_order(0, 0, len(tiny_mnist.train))
-    model, optimizer = train.new_model_and_optimizer(config, total_iterations=100)
-    steps = train.CompiledSteps(model, optimizer, tiny_mnist.train, config.batch_size)
+    order = loop.epoch_order(0, 0, len(tiny_mnist.train))
+    model, optimizer = loop.new_model_and_optimizer(config, total_iterations=100)
+    steps = loop.CompiledSteps(model, optimizer, tiny_mnist.train, config.batch_size)
     steps(order, 0, 12)
 
     plain = build_model(config.arch, dropout=config.dropout, seed=config.seed)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from digitnet import train
-from digitnet.config import TrainConfig
+from digitnet.training import loop
+from digitnet.training.config import TrainConfig
 from test_train import AUGMENTED, _weights
 
 STYLED = dict(
@@ -20,17 +20,17 @@ STYLED = dict(
 
 def test_style_augmented_run_interrupted_and_resumed_matches_an_uninterrupted_one(tmp_path, tiny_mnist):
     config = TrainConfig(epochs=2, seed=3, **STYLED)
-    train.train(config, tmp_path / "whole", tiny_mnist)
-    train.train(TrainConfig(epochs=2, seed=3, **AUGMENTED), tmp_path / "affine", tiny_mnist)
+    loop.train(config, tmp_path / "whole", tiny_mnist)
+    loop.train(TrainConfig(epochs=2, seed=3, **AUGMENTED), tmp_path / "affine", tiny_mnist)
 
     def interrupt_mid_epoch_two(progress):
         if progress.iteration == 16:  # epoch 2 of 2, a third of the way in
             raise KeyboardInterrupt
 
-    with pytest.raises(train.TrainingInterrupted) as interrupted:
-        train.train(config, tmp_path / "cut", tiny_mnist, on_progress=interrupt_mid_epoch_two)
+    with pytest.raises(loop.TrainingInterrupted) as interrupted:
+        loop.train(config, tmp_path / "cut", tiny_mnist, on_progress=interrupt_mid_epoch_two)
     assert interrupted.value.iteration == 16
-    result = train.resume(tmp_path / "cut", tiny_mnist)
+    result = loop.resume(tmp_path / "cut", tiny_mnist)
     assert result.iterations == 24
     whole, cut, affine = (_weights(tmp_path / name) for name in ("whole", "cut", "affine"))
     assert all(np.array_equal(x, y) for x, y in zip(whole, cut))
@@ -39,8 +39,8 @@ def test_style_augmented_run_interrupted_and_resumed_matches_an_uninterrupted_on
 
 def test_graph_applies_style_changes_only_when_asked(tiny_mnist):
     def body_ops(config):
-        model, optimizer = train.new_model_and_optimizer(config, total_iterations=100)
-        steps = train.CompiledSteps(
+        model, optimizer = loop.new_model_and_optimizer(config, total_iterations=100)
+        steps = loop.CompiledSteps(
             model,
             optimizer,
             tiny_mnist.train,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_mnist
-from digitnet import cli, runs
+from digitnet import cli
+from digitnet.training import runs
 
 
 def _error_line(capsys) -> str:
@@ -19,7 +20,7 @@ def _error_line(capsys) -> str:
 
 @pytest.fixture
 def tiny_data(monkeypatch):
-    monkeypatch.setattr(cli, "_load_data", lambda args: synthetic_mnist())
+    monkeypatch.setattr("digitnet.commands.training.load_data", lambda args: synthetic_mnist())
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from digitnet import writer
-from digitnet.writer import ALLOGRAPHS, BY_NAME, MEDIA, PLAIN_FORMS, WriterError
+from digitnet.data import writer
+from digitnet.data.writer import ALLOGRAPHS, BY_NAME, MEDIA, PLAIN_FORMS, WriterError
 
 # The forms issue 16 asks for, at the least.
 REQUIRED_FORMS = (
@@ -107,14 +107,14 @@ def test_bad_arguments_are_one_clear_line():
 
 
 def test_writing_imports_no_tensorflow():
-    code = "import sys, digitnet.writer; print(any(m in sys.modules for m in ('tensorflow', 'keras')))"
+    code = "import sys, digitnet.data.writer; print(any(m in sys.modules for m in ('tensorflow', 'keras')))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "False"
 
 
 def test_the_shipped_model_reads_the_plain_forms():
-    from digitnet.model_source import ModelSource
-    from digitnet.predict import ProbabilityModel
+    from digitnet.reading.model_source import ModelSource
+    from digitnet.reading.predict import ProbabilityModel
 
     written = writer.write_digits(300, "heldout", seed=0, forms=list(PLAIN_FORMS))
     predicted, _ = ProbabilityModel(ModelSource.default()).predict(written.images)
@@ -125,8 +125,8 @@ def test_the_shipped_model_reads_the_plain_forms():
 
 
 def test_writer_fraction_adds_training_writers_digits_beside_the_font_digits(tiny_mnist):
-    from digitnet.config import TrainConfig
-    from digitnet.train import training_data
+    from digitnet.training.config import TrainConfig
+    from digitnet.training.loop import training_data
 
     config = TrainConfig(seed=2, synthetic_fraction=0.1, writer_fraction=0.2)
     assert config.synthetic_count(700) == 100 and config.writer_count(700) == 200  # 700 is 70% of 1000
@@ -140,7 +140,7 @@ def test_writer_fraction_adds_training_writers_digits_beside_the_font_digits(tin
 
 
 def test_writer_fraction_is_checked_with_the_font_share():
-    from digitnet.config import ConfigError, TrainConfig
+    from digitnet.training.config import ConfigError, TrainConfig
 
     TrainConfig(synthetic_fraction=0.2, writer_fraction=0.3).validate()
     for bad in (-0.1, 0.31):
@@ -149,7 +149,8 @@ def test_writer_fraction_is_checked_with_the_font_share():
 
 
 def test_the_writer_flag_reaches_the_config():
-    from digitnet.cli import build_parser, config_from_args
+    from digitnet.cli import build_parser
+    from digitnet.commands.training import config_from_args
 
     args = build_parser().parse_args(["train", "--recipe", "read", "--writer", "0.2"])
     config = config_from_args(args)
@@ -160,8 +161,8 @@ def test_the_writer_flag_reaches_the_config():
 
 
 def test_written_letters_for_training_use_training_fonts_only():
-    from digitnet import negatives
-    from digitnet.synthetic import font_files
+    from digitnet.data import negatives
+    from digitnet.data.synthetic import font_files
 
     assert set(negatives.train_letter_fonts()) == set(font_files("train"))
     assert not set(negatives.train_letter_fonts()) & set(negatives.letter_fonts())

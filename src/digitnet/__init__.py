@@ -15,15 +15,14 @@ from importlib import import_module
 
 # name -> (module, attribute); an attribute of None means the module itself.
 _API = {
-    "load_mnist": ("digitnet.data", "load_mnist"),
-    "TrainConfig": ("digitnet.config", "TrainConfig"),
-    "recipe_config": ("digitnet.config", "recipe_config"),
-    # The digitnet.train module, callable as its train(config, run_dir, data): the function and the
-    # module share the name, and whichever an import binds, digitnet.train(...) trains.
-    "train": ("digitnet.train", None),
-    "Predictor": ("digitnet.predict", "Predictor"),
-    "ModelSource": ("digitnet.model_source", "ModelSource"),
-    "predict_images": ("digitnet.predict", "predict_images"),
+    "load_mnist": ("digitnet.data.mnist", "load_mnist"),
+    "TrainConfig": ("digitnet.training.config", "TrainConfig"),
+    "recipe_config": ("digitnet.training.config", "recipe_config"),
+    "train": ("digitnet.training.loop", "train"),
+    "resume": ("digitnet.training.loop", "resume"),
+    "Predictor": ("digitnet.reading.predict", "Predictor"),
+    "ModelSource": ("digitnet.reading.model_source", "ModelSource"),
+    "predict_images": ("digitnet.reading.predict", "predict_images"),
 }
 
 __all__ = [*_API, "__version__"]
@@ -31,7 +30,9 @@ __all__ = [*_API, "__version__"]
 
 def __getattr__(name: str):
     if name == "__version__":
-        return _version()
+        from digitnet.util.version import package_version
+
+        return package_version()
     if name not in _API:
         raise AttributeError(f"module 'digitnet' has no attribute {name!r}")
     module_name, attribute = _API[name]
@@ -41,12 +42,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("digitnet")
-    except PackageNotFoundError:  # a source checkout that was never installed
-        return "unknown"

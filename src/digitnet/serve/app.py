@@ -34,13 +34,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-import digitnet
 from digitnet.serve.batching import DEFAULT_MAX_IMAGES, BatchingPredictor
 from digitnet.serve.errors import InternalErrors, RequestError
 from digitnet.serve.images import DEFAULT_MAX_REQUEST_PIXELS
 from digitnet.serve.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from digitnet.serve.routes import Serving, open_inference_router, page_router, tf_serving_router
 from digitnet.shapes import INPUT_SHAPE
+from digitnet.util.version import package_version
 
 DEFAULT_MAX_BATCH = 128  # images in one request (instances, or N of a v2 input)
 
@@ -61,19 +61,19 @@ def create_app(
     max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS,
     collect=None,
 ) -> FastAPI:
-    """predictor: a digitnet.predict.Predictor (anything with its `predict`); model_info: for status.
+    """predictor: a digitnet.reading.predict.Predictor (anything with its `predict`); model_info: for status.
 
     max_body_bytes: larger request bodies get 413; max_batch: images per request;
     max_image_pixels: larger image files are refused before decoding (preprocess's limit by default);
     max_request_pixels: a request whose image files decode to more, all together, gets 413;
     collect: a serve.collect.ExampleStore to save corrected examples in, or None (collection off).
     """
-    from digitnet.preprocess import MAX_PIXELS
+    from digitnet.data.preprocess import MAX_PIXELS
 
     serving = Serving(
         batcher=BatchingPredictor(predictor, max_images=max(max_batch, DEFAULT_MAX_IMAGES)),
         model_info=model_info,
-        version=digitnet.__version__,
+        version=package_version(),
         page=(resources.files("digitnet.serve") / "static" / "index.html").read_text(encoding="utf-8"),
         max_batch=max_batch,
         pixel_limit=MAX_PIXELS if max_image_pixels is None else max_image_pixels,
@@ -155,13 +155,14 @@ def run_server(
     Raises ModelLoadError (or EnsembleError) for a bad path and ServeError if host:port cannot be
     listened on; the port is claimed first, so a taken port fails before the model loads.
     """
-    from digitnet.predict import Predictor
+    from digitnet.reading.predict import Predictor
     from digitnet.serve.collect import ExampleStore
     from digitnet.serve.model_info import describe_model
     from digitnet.serve.server import bind_socket, make_server, url_of
-    from digitnet.shutdown import sigterm_as_keyboard_interrupt
+    from digitnet.util.shutdown import sigterm_as_keyboard_interrupt
 
-    collect = ExampleStore(collect_dir) if collect_dir is not None else None  # ServeError if unusable
+    # ServeError if unusable; the page may post to it when reached by the name it is served on
+    collect = ExampleStore(collect_dir, hosts=(host,)) if collect_dir is not None else None
     sock = bind_socket(host, port)
     try:
         predictor = Predictor(

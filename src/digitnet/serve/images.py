@@ -1,4 +1,4 @@
-"""Image files in, MNIST-form arrays out (via digitnet.preprocess), and the 28x28 image back as PNG.
+"""Image files in, MNIST-form arrays out (via digitnet.data.preprocess), and the 28x28 image back as PNG.
 
 A request may carry many image files, and a few kilobytes of PNG can decode to 40 megapixels, so
 what a request's images cost together is checked from their headers before any is decoded.
@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from digitnet.inputs import mnist_png
+from digitnet.data.inputs import mnist_png
 from digitnet.serve.errors import RequestError
 
 # Decoded pixels one request may cost, all its images together: a little more than four 12-megapixel
@@ -28,7 +28,7 @@ def image_file_to_mnist(data: bytes, *, name: str | None, max_pixels: int) -> np
     """
     from PIL import Image, UnidentifiedImageError
 
-    from digitnet.preprocess import ImageError, image_to_mnist
+    from digitnet.data.preprocess import ImageError, image_to_mnist
 
     if not data:
         raise RequestError("the image is empty (0 bytes)")
@@ -47,7 +47,7 @@ def image_pixels(data: bytes) -> int:
     be read (decoding it then says what is wrong)."""
     from PIL import Image
 
-    from digitnet.preprocess import FORMATS
+    from digitnet.data.preprocess import FORMATS
 
     try:
         with warnings.catch_warnings():

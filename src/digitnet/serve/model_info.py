@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from digitnet.model_source import ModelSource
-
-METRICS_FILE = "metrics.csv"  # a run's per-epoch metrics (see digitnet.runs); read here, never written
-
-
-def _last_validation_accuracy(directory: Path | None) -> float | None:
-    if directory is None or not (directory / METRICS_FILE).is_file():
-        return None
-    try:
-        with open(directory / METRICS_FILE, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        return float(rows[-1]["validation_accuracy"]) if rows else None
-    except (OSError, ValueError, KeyError, TypeError):  # a damaged file costs the figure, not the service
-        return None
+from digitnet.layout import last_validation_accuracy
+from digitnet.reading.model_source import ModelSource
 
 
 def describe_model(source: ModelSource | Path, rule: str = "mean") -> dict:
@@ -41,6 +28,6 @@ def describe_model(source: ModelSource | Path, rule: str = "mean") -> dict:
     return {
         "arch": config.get("arch") if config else None,
         "ensemble_members": 1,
-        "validation_accuracy": _last_validation_accuracy(source.directory),
+        "validation_accuracy": last_validation_accuracy(source.directory),
         **({"default_model": True} if source.is_default else {}),
     }

@@ -50,11 +50,13 @@ class NotReadyBody(BaseModel):
 
 ERROR_MEANINGS = {
     400: "bad input: the JSON, the tensor or the image cannot be used; the error says why",
+    403: "(POST /collect) a browser page from another site, or reached by an untrusted name",
     404: "no such model or version here, or (POST /collect) collection is off",
     405: "this path answers another method (:predict takes POST)",
     408: "the request body did not arrive in time (limits.py)",
     413: "the request body, or all its images' pixels together, over the server's limit",
-    415: "not multipart/form-data",
+    415: "not multipart/form-data (POST /predict) or not application/json (POST /collect)",
+    503: "(POST /collect) the server's folder of corrected examples was removed",
     507: "the server's folder of corrected examples is full",
 }
 BODY_ERRORS = (400, 408, 413)  # any route that reads a body: the parse, and limits.BodySizeLimit
@@ -132,9 +134,9 @@ def page_router(serving: Serving) -> APIRouter:
     async def collect_status():
         return {"enabled": serving.collect is not None}
 
-    @router.post("/collect", responses=error_responses(*BODY_ERRORS, 404, 507))
+    @router.post("/collect", responses=error_responses(*BODY_ERRORS, 403, 404, 415, 503, 507))
     async def collect_example(request: Request):
-        from digitnet.serve.collect import parse_example
+        from digitnet.serve import collect
 
         if serving.collect is None:
             raise RequestError(
@@ -142,11 +144,28 @@ def page_router(serving: Serving) -> APIRouter:
                 "--collect DIR` to save corrected examples",
                 status=404,
             )
-        image, label = parse_example(parse_json(await request.body()))
+        collect.check_content_type(request.headers.get("content-type"))
+        collect.check_same_origin(
+            request.headers.get("origin"), request.headers.get("host"), serving.collect.hosts
+        )
+        body = await _capped_body(request, collect.MAX_BODY_BYTES)
+        image, label = await serving.off_loop(collect.parse_body, body)
         name, count = await run_in_threadpool(serving.collect.save, image, label)
         return JSONResponse({"saved": name, "count": count}, status_code=201)
 
     return router
+
+
+async def _capped_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `max_bytes` (a route's own cap,
+    below the server-wide one that limits.BodySizeLimit enforces)."""
+    parts, received = [], 0
+    async for part in request.stream():
+        received += len(part)
+        if received > max_bytes:
+            raise RequestError(f"request body over this route's {max_bytes:,}-byte limit", status=413)
+        parts.append(part)
+    return b"".join(parts)
 
 
 async def _uploaded_file(request: Request) -> tuple[bytes, str]:

@@ -34,8 +34,12 @@ def parse_json(body: bytes) -> Any:
         return json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise RequestError("the JSON is nested too deeply") from None
-    except ValueError as error:  # JSONDecodeError, and ints of more than 4,300 digits
+    except json.JSONDecodeError as error:
         raise RequestError(f"the request body is not valid JSON: {str(error)[:200]}") from None
+    except ValueError:  # an int of more than 4,300 digits (Python's advice about it is not the client's)
+        raise RequestError(
+            "a number in the JSON has more than 4,300 digits; send pixel values in [0, 1]"
+        ) from None
 
 
 def _refuse_constant(name: str):

@@ -1,0 +1,237 @@
+"""Training the not-a-digit detector: a small network that tells digits from everything else.
+
+It is trained once on MNIST training digits (as given and re-rendered like users' images)
+against negatives (Fashion-MNIST training photos, noise, scribbles, two digits side by
+side), and works beside any classifier. Its threshold is chosen on held-out data so that
+at most `TARGET_DIGIT_FLAG_RATE` of real digits are flagged. It never sees a test image.
+Loading and scoring with one is digitnet.reading.detector.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitnet.reading.detector import MODEL_FILE, THRESHOLD_FILE, logit_scores
+from digitnet.shapes import IMAGE_SIDE, INPUT_SHAPE
+from digitnet.util.fileio import atomic_save_keras, atomic_write_text
+
+TARGET_DIGIT_FLAG_RATE = 0.008  # of held-out validation digits; the budget is 1% on test digits
+
+NEGATIVE_MIX = {"fashion": 0.3, "noise": 0.1, "scribble": 0.25, "two_digits": 0.2, "shapes": 0.15}
+
+# Negatives that preprocess to a blank page teach nothing (a blank input is flagged without the
+# detector): they are drawn again, up to this many rounds.
+NEGATIVE_ROUNDS = 4
+
+
+def build_detector(seed: int = 0):
+    """Two small conv blocks and one logit: "this is a digit"."""
+    import keras
+    from keras import layers
+
+    init = keras.initializers.GlorotUniform
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="images"),
+            layers.Conv2D(16, 3, activation="relu", kernel_initializer=init(seed), name="conv1"),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(seed + 1), name="conv2"),
+            layers.MaxPooling2D(2, name="pool2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(64, activation="relu", kernel_initializer=init(seed + 2), name="hidden"),
+            layers.Dense(1, kernel_initializer=init(seed + 3), name="is_digit"),
+        ],
+        name="detector",
+    )
+
+
+def rerendered_digits(digits_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Digits as users supply them: dark on light, larger canvas, off-centre, then preprocessed."""
+    from PIL import Image
+
+    from digitnet.data.preprocess import to_mnist
+
+    out = []
+    for digit in digits_u8:
+        scale = int(rng.integers(2, 6))
+        side = IMAGE_SIDE * scale + int(rng.integers(0, 60))
+        canvas = Image.new("L", (side, side), int(rng.integers(200, 256)))
+        ink = Image.fromarray(255 - digit).resize((IMAGE_SIDE * scale, IMAGE_SIDE * scale), Image.BILINEAR)
+        x, y = (int(v) for v in rng.integers(0, side - IMAGE_SIDE * scale + 1, 2))
+        canvas.paste(ink, (x, y))
+        out.append(to_mnist(canvas))
+    return np.stack(out)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    images: np.ndarray  # float32 (N, 28, 28, 1)
+    is_digit: np.ndarray  # float32 (N,)
+
+
+def make_training_set(
+    digits_u8: np.ndarray,
+    fashion_u8: np.ndarray,
+    negatives: int,
+    rerendered: int,
+    seed: int = 0,
+    extra_positives: np.ndarray | None = None,
+) -> TrainingSet:
+    """MNIST digits (as given and re-rendered) and `extra_positives` (float32 (N, 28, 28), e.g.
+    digits in other handwriting styles) against `negatives` images of the training families."""
+
+    rng = np.random.default_rng(seed)
+    positives = [
+        digits_u8.astype(np.float32) / 255.0,
+        rerendered_digits(digits_u8[rng.choice(len(digits_u8), rerendered)], rng),
+    ]
+    if extra_positives is not None and len(extra_positives):
+        positives.append(np.asarray(extra_positives, np.float32).reshape(-1, IMAGE_SIDE, IMAGE_SIDE))
+    negative_sets = [
+        _inked_negatives(kind, int(negatives * share), rng, digits_u8, fashion_u8)
+        for kind, share in NEGATIVE_MIX.items()
+    ]
+    images = np.concatenate(positives + negative_sets)[..., np.newaxis]
+    labels = np.concatenate(
+        [
+            np.ones(sum(len(p) for p in positives), np.float32),
+            np.zeros(sum(len(n) for n in negative_sets), np.float32),
+        ]
+    )
+    return TrainingSet(images.astype(np.float32), labels)
+
+
+def _inked_negatives(kind: str, count: int, rng: np.random.Generator, digits_u8, fashion_u8) -> np.ndarray:
+    """`count` negatives of one kind that are not blank after preprocessing (fewer if a kind is
+    mostly blank even after NEGATIVE_ROUNDS tries, as uniform noise is)."""
+    from digitnet.data.negatives import negative_images
+    from digitnet.reading.uncertainty import is_blank
+
+    kept = []
+    for _ in range(NEGATIVE_ROUNDS):
+        missing = count - sum(len(batch) for batch in kept)
+        if missing <= 0:
+            break
+        batch = negative_images(kind, missing, rng, digits_u8, fashion_u8)
+        kept.append(batch[~is_blank(batch)])
+    return np.concatenate(kept)[:count] if kept else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.float32)
+
+
+def train_detector(
+    train_set: TrainingSet,
+    holdout_digits: np.ndarray,
+    out_dir: Path,
+    epochs: int = 3,
+    seed: int = 0,
+    flag_rate: float = TARGET_DIGIT_FLAG_RATE,
+    on_epoch=None,
+) -> float:
+    """Fit, choose the threshold on held-out digits, save model and threshold atomically.
+
+    The threshold flags `flag_rate` of `holdout_digits`; on_epoch(epoch, epochs, loss) reports progress.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = build_detector(seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        steps_per_execution=50,
+    )
+    callbacks = (
+        []
+        if on_epoch is None
+        else [
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, epochs, float(logs["loss"]))
+            )
+        ]
+    )
+    model.fit(
+        train_set.images,
+        train_set.is_digit,
+        batch_size=128,
+        epochs=epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    scores = detector_scores(model, holdout_digits)
+    # Flag anything scoring below the `flag_rate` quantile of real digits' scores.
+    threshold = float(np.quantile(scores, flag_rate))
+    save_detector(model, threshold, out_dir)
+    return threshold
+
+
+def train_on_mnist(
+    data,
+    fashion_u8: np.ndarray,
+    out_dir: Path,
+    *,
+    negatives: int = 30_000,
+    epochs: int = 3,
+    seed: int = 0,
+    extra_positives: np.ndarray | None = None,
+    extra_holdout: np.ndarray | None = None,
+    flag_rate: float = TARGET_DIGIT_FLAG_RATE,
+    on_epoch=None,
+) -> float:
+    """Train a detector on a digitnet.data.mnist.Mnist and save it in `out_dir`; returns its threshold.
+
+    Positives: the training digits as given, `negatives // 3` of them re-rendered, and
+    extra_positives; negatives: `negatives` images of the training families (fashion_u8 from
+    negatives.load_fashion("train")). The threshold is set on the validation digits as given,
+    2,000 of them re-rendered, and extra_holdout (float32 (N, 28, 28)).
+    """
+    digits_u8 = _as_uint8(data.train.images)
+    train_set = make_training_set(
+        digits_u8,
+        fashion_u8,
+        negatives=negatives,
+        rerendered=negatives // 3,
+        seed=seed,
+        extra_positives=extra_positives,
+    )
+    rng = np.random.default_rng(seed + 1)
+    holdout = [
+        data.validation.images[..., 0],
+        rerendered_digits(_as_uint8(data.validation.images)[:2000], rng),
+    ]
+    if extra_holdout is not None:
+        holdout.append(extra_holdout)
+    return train_detector(
+        train_set,
+        np.concatenate(holdout),
+        out_dir,
+        epochs=epochs,
+        seed=seed,
+        flag_rate=flag_rate,
+        on_epoch=on_epoch,
+    )
+
+
+def _as_uint8(images: np.ndarray) -> np.ndarray:
+    """float32 (N, 28, 28, 1) in [0, 1] -> uint8 (N, 28, 28), as the negative families draw them."""
+    return np.round(images[..., 0] * 255).astype(np.uint8)
+
+
+def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Logit of "is a digit" for each image (higher: more digit-like)."""
+    from digitnet.training.inference import make_logits_fn
+
+    return logit_scores(make_logits_fn(model), images, batch_size)
+
+
+def save_detector(model, threshold: float, out_dir: Path) -> None:
+    out_dir = Path(out_dir)
+    # A fresh, never-compiled copy: the trained one would save its Adam slots too, tripling the
+    # file for nothing (keras.models.clone_model keeps the compile state, so it will not do).
+    plain = build_detector()
+    plain.set_weights(model.get_weights())
+    atomic_save_keras(plain, out_dir / MODEL_FILE)
+    atomic_write_text(out_dir / THRESHOLD_FILE, json.dumps({"threshold": threshold}) + "\n")

@@ -1,0 +1,1 @@
+"""Shared basics with no knowledge of networks: atomic files, locks, shutdown signals."""
