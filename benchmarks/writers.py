@@ -18,7 +18,9 @@ choosing any threshold of the shipped model:
 For each set and each form: accuracy, the share of right answers flagged uncertain (Predictor's
 `uncertain`) and the share of wrong answers flagged (caught). On the natural mix, accuracy
 against the writer's pen width (of the digit's height) and horizontal stretch, and per medium;
---plot draws those two curves. Prints JSON (and writes it to --out).
+--plot draws those two curves. Also the share flagged of COUNT/4 images of each writing-like
+negative family (letters in the training fonts, stroke fragments, touching and crossed-out digits):
+training families that no shipped detector has trained on yet. Prints JSON (and writes it to --out).
 """
 
 from __future__ import annotations
@@ -110,6 +112,9 @@ def score(predictor, sets: dict) -> dict:
         images, labels = sets[name]
         digits, flags = read(predictor, images)
         result[name] = doubt(digits == labels, flags)
+    result["writing_non_digits_flagged"] = {
+        kind: round(float(read(predictor, images)[1].mean()), 4) for kind, images in sets["writing"].items()
+    }
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -169,7 +174,17 @@ def build_sets(per_form: int, count: int) -> dict:
         "mnist_validation": (data.validation.images, data.validation.labels),
         "train_fonts_validation": render_digits(count, split="train", seed=VALIDATION_SEED),
         "train_writers_validation": writer_digits(count, "train", seed=VALIDATION_SEED)[:2],
+        "writing": writing_non_digits(count // 4),
     }
+
+
+def writing_non_digits(count: int) -> dict:
+    """COUNT of each writing-like TRAINING negative family (digitnet.data.negatives.WRITING_KINDS):
+    no model has trained on them yet, but they are training families, not a held-out measure."""
+    from digitnet.data.negatives import WRITING_KINDS, negative_images
+
+    rng = np.random.default_rng(SEED + 2)
+    return {kind: negative_images(kind, count, rng) for kind in WRITING_KINDS}
 
 
 def predictors(specs: list[str]) -> dict:

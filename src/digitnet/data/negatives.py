@@ -25,7 +25,7 @@ import numpy as np
 from digitnet.errors import DigitnetError
 from digitnet.shapes import IMAGE_SIDE
 
-# The detector's own mix is detector.NEGATIVE_MIX, a subset of these.
+# The detector's own mix is jobs.detector_train.NEGATIVE_MIX, a subset of these.
 WRITING_KINDS = ("train_letters", "stroke_fragments", "touching_digits", "crossed_out")
 TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits", "shapes", *WRITING_KINDS)
 HELDOUT_KINDS = ("letters", "curves", "texture", "paper", "partial")  # for evaluation only
