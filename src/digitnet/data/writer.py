@@ -3,12 +3,12 @@
 MNIST's writers were American; people elsewhere write a 1 with a long flag and a foot, cross their
 7s, close or open their 4s, write a 9 whose tail curls back like a g. ALLOGRAPHS is the inventory:
 each form of each digit as pen strokes (polylines and cubic Béziers) in a box one unit tall, x to
-the right and y down. A *writer* is one draw of parameters from a seed (digitnet.data.writer.Writer):
+the right and y down. A *writer* is one draw of parameters from its id (digitnet.data.writer.Writer):
 slant, width-to-height ratio, proportions, pen width and pressure, tremor, hooks at stroke ends,
 how far strokes overshoot or fail to close, which forms the writer prefers, and the medium the
 digits reach us through (a pen on paper, a mouse, a marker, a low-resolution scan blown up, a
 binarised scan, a form reader that stretches each digit to fill a square box). Every image ends in
-`digitnet.preprocess.to_mnist`, exactly what `digitnet predict` does to a user's image.
+`digitnet.data.preprocess.to_mnist`, exactly what `digitnet predict` does to a user's image.
 
 Writer ids are split by a hash of the id into "train" and "heldout" (one in five), never both, so
 held-out writers measure what the model does with writers it has never seen. Everything random
