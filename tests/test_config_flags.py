@@ -49,6 +49,7 @@ VALUES = {
     "ink_fraction": 0.2,
     "occlusion_fraction": 0.1,
     "synthetic_fraction": 0.2,
+    "writer_fraction": 0.1,
 }
 # --iterations and --epochs exclude each other on a command line: each is set in one case.
 LENGTH = {"epochs": "goal_iterations", "iterations": "epochs"}

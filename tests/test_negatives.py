@@ -38,7 +38,7 @@ def make(kind, digits_u8, fashion_u8, seed=0, count=COUNT):
 
 
 def test_held_out_kinds_are_disjoint_from_the_training_kinds():
-    assert TRAIN_KINDS == ("fashion", "noise", "scribble", "two_digits", "shapes")
+    assert TRAIN_KINDS == ("fashion", "noise", "scribble", "two_digits", "shapes", *negatives.WRITING_KINDS)
     assert HELDOUT_KINDS == ("letters", "curves", "texture", "paper", "partial")
     assert not set(TRAIN_KINDS) & set(HELDOUT_KINDS)
     assert set(KINDS) == set(TRAIN_KINDS) | set(HELDOUT_KINDS)
@@ -63,7 +63,7 @@ def test_every_kind_is_in_mnist_form_and_deterministic(kind, digits_u8, fashion_
         assert all(inked), f"{kind}: {inked.count(False)} of {COUNT} came out blank"
 
 
-@pytest.mark.parametrize("kind", HELDOUT_KINDS)
+@pytest.mark.parametrize("kind", HELDOUT_KINDS + negatives.WRITING_KINDS)
 def test_held_out_kinds_vary_with_the_seed(kind, digits_u8, fashion_u8):
     assert not np.array_equal(
         make(kind, digits_u8, fashion_u8, seed=0), make(kind, digits_u8, fashion_u8, seed=1)

@@ -99,7 +99,8 @@ def cmd_train(args) -> int:
             result = loop.resume(args.resume, data, **callbacks)
         else:
             run_dir = args.out or runs.default_run_dir(config.arch)
-            _announce_run(config, run_dir, len(data.train) + config.synthetic_count(len(data.train)))
+            added = config.synthetic_count(len(data.train)) + config.writer_count(len(data.train))
+            _announce_run(config, run_dir, len(data.train) + added)
             result = loop.train(config, run_dir, data, **callbacks)
     except loop.TrainingInterrupted as interrupted:
         err(f"\n{interrupted}")

@@ -5,7 +5,10 @@ preprocessing as `digitnet predict`, so the detector learns what it will really 
 (A blank page needs no model: preprocessing finds no ink.)
 
 TRAIN_KINDS teach the detector: Fashion-MNIST photos of clothes, uniform noise, random
-scribbles, and two MNIST digits side by side. HELDOUT_KINDS are other families, never to be
+scribbles, and two MNIST digits side by side. WRITING_KINDS are training families too, of things
+that look like writing: letters and symbols in the TRAINING handwriting fonts, and from the
+synthetic writer (digitnet.data.writer, training writers only) fragments of a digit's strokes, two
+digits touching, and crossed-out digits. HELDOUT_KINDS are other families, never to be
 used in training, so that measuring the detector on them shows how it does on non-digits
 unlike anything it was taught: letters and symbols, curves drawn another way than the
 scribbles, textures, blank paper as a phone photographs it, and partial digits.
@@ -22,7 +25,9 @@ import numpy as np
 from digitnet.errors import DigitnetError
 from digitnet.shapes import IMAGE_SIDE
 
-TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits", "shapes")
+# The detector's own mix is jobs.detector_train.NEGATIVE_MIX, a subset of these.
+WRITING_KINDS = ("train_letters", "stroke_fragments", "touching_digits", "crossed_out")
+TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits", "shapes", *WRITING_KINDS)
 HELDOUT_KINDS = ("letters", "curves", "texture", "paper", "partial")  # for evaluation only
 KINDS = TRAIN_KINDS + HELDOUT_KINDS
 
@@ -168,6 +173,7 @@ def negative_images(
         "two_digits": lambda: two_digits(digits_u8, rng),
         "shapes": lambda: shapes(rng),
         **_heldout_makers(rng, digits_u8),
+        **_writing_makers(rng),
     }
     return np.stack([_preprocess(makers[kind]()) for _ in range(count)])
 
@@ -190,6 +196,21 @@ def _heldout_makers(rng: np.random.Generator, digits_u8: np.ndarray | None) -> d
         "paper": lambda: blank_paper(rng),
         "partial": lambda: partial_digit(digits_u8, rng),
     }
+
+
+def _writing_makers(rng: np.random.Generator) -> dict:
+    from digitnet.data import writer
+
+    fonts = functools.cache(train_letter_fonts)
+    pages = {kind: functools.partial(writer.non_digit_page, kind, rng) for kind in writer.NON_DIGIT_KINDS}
+    return {"train_letters": lambda: letter_image(rng, fonts())[0], **pages}
+
+
+def train_letter_fonts() -> list[Path]:
+    """The TRAINING handwriting fonts: letters in them may teach; letter_fonts() only measure."""
+    from digitnet.data.synthetic import font_files
+
+    return font_files("train")
 
 
 # ---------------------------------------------------------------- held-out families

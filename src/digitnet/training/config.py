@@ -188,6 +188,14 @@ class TrainConfig:
         flag="--synthetic",
         metavar="FRACTION",
     )
+    writer_fraction: float = hyperparameter(
+        0.0,
+        "share of the training set written by the TRAINING synthetic writers (digitnet.data.writer: "
+        "flagged 1s, crossed 7s, g-like 9s, the digit forms MNIST lacks), added like the font digits; "
+        f"the two shares together at most {MAX_SYNTHETIC_FRACTION}",
+        flag="--writer",
+        metavar="FRACTION",
+    )
 
     def validate(self) -> None:
         self._validate_types()
@@ -219,6 +227,11 @@ class TrainConfig:
         if not 0.0 <= self.synthetic_fraction <= MAX_SYNTHETIC_FRACTION:
             raise ConfigError(
                 f"synthetic_fraction must be in [0, {MAX_SYNTHETIC_FRACTION}], got {self.synthetic_fraction}"
+            )
+        if not 0.0 <= self.writer_fraction <= MAX_SYNTHETIC_FRACTION - self.synthetic_fraction:
+            raise ConfigError(
+                f"writer_fraction must be in [0, {MAX_SYNTHETIC_FRACTION}] less synthetic_fraction "
+                f"({self.synthetic_fraction}), got {self.writer_fraction}"
             )
         try:
             self.affine_ranges()
@@ -273,8 +286,16 @@ class TrainConfig:
 
     def synthetic_count(self, mnist_train_size: int) -> int:
         """Font-rendered digits added to `mnist_train_size` MNIST digits for synthetic_fraction."""
-        fraction = self.synthetic_fraction
-        return int(round(mnist_train_size * fraction / (1.0 - fraction))) if fraction else 0
+        return self._added_count(mnist_train_size, self.synthetic_fraction)
+
+    def writer_count(self, mnist_train_size: int) -> int:
+        """Digits by synthetic writers added to `mnist_train_size` MNIST digits for writer_fraction."""
+        return self._added_count(mnist_train_size, self.writer_fraction)
+
+    def _added_count(self, mnist_train_size: int, fraction: float) -> int:
+        # Each share is of the whole training set: MNIST's digits are what is left of it.
+        mnist_share = 1.0 - self.synthetic_fraction - self.writer_fraction
+        return int(round(mnist_train_size * fraction / mnist_share)) if fraction else 0
 
     def resolved_epochs(self, train_size: int) -> int:
         """Whole epochs to run: --epochs, or the goal iterations rounded down (at least 1)."""

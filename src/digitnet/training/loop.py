@@ -271,19 +271,26 @@ def new_model_and_optimizer(config: TrainConfig, total_iterations: int):
 
 def training_data(config: TrainConfig, data: Mnist) -> Mnist:
     """`data` with its training split as the run trains on it: MNIST's, plus font-rendered digits
-    when config.synthetic_fraction asks for them (rendered from the run's seed, so a resumed run
-    rebuilds the same set). Validation and test stay MNIST's own."""
-    count = config.synthetic_count(len(data.train))
-    if count == 0:
+    when config.synthetic_fraction asks for them and digits by the TRAINING synthetic writers when
+    config.writer_fraction does (rendered from the run's seed, so a resumed run rebuilds the same
+    set). Validation and test stay MNIST's own."""
+    count, writer_count = config.synthetic_count(len(data.train)), config.writer_count(len(data.train))
+    if count == 0 and writer_count == 0:
         return data
-    from digitnet.data.synthetic import render_digits
+    images, labels = [data.train.images], [data.train.labels]
+    if count:
+        from digitnet.data.synthetic import render_digits
 
-    images, labels = render_digits(count, split="train", seed=config.seed)
-    mixed = Split(
-        np.concatenate([data.train.images, images[..., np.newaxis].astype(np.float32)]),
-        np.concatenate([data.train.labels, labels.astype(np.int32)]),
-    )
-    return dataclasses.replace(data, train=mixed)
+        fonts, font_labels = render_digits(count, split="train", seed=config.seed)
+        images.append(fonts[..., np.newaxis].astype(np.float32))
+        labels.append(font_labels.astype(np.int32))
+    if writer_count:
+        from digitnet.data.writer import writer_digits
+
+        written, written_labels, _ = writer_digits(writer_count, split="train", seed=config.seed)
+        images.append(written)
+        labels.append(written_labels)
+    return dataclasses.replace(data, train=Split(np.concatenate(images), np.concatenate(labels)))
 
 
 def _score(logits_fn, split_images, split_labels, batch_size) -> tuple[float, float]:
