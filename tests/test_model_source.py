@@ -150,4 +150,4 @@ def test_predict_on_a_folder_without_images_is_refused(tiny_model_dir, tmp_path,
     (tmp_path / "empty").mkdir()
     assert main(["predict", "--model", str(tiny_model_dir), str(tmp_path / "empty")]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("digitnet: error")]
-    assert len(errors) == 1 and "no image found in" in errors[0]
+    assert len(errors) == 1 and "no image files in this folder" in errors[0] and "it is empty" in errors[0]
