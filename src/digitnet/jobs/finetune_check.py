@@ -10,9 +10,11 @@ A single split rather than k-fold cross-validation: each fold costs a whole fine
 them would make a few-second command a minute-long one for a figure only somewhat less noisy.
 
 The same held-out answers re-check the model's doubt (doubt_figures): the share of right answers
-it flags and the share of wrong answers it catches, under the calibration it will read with. The
-temperature is refitted on them only when they are enough to fit it honestly (calibration_choice);
-otherwise the source's calibration is kept, and the reason is recorded.
+it flags and the share of wrong answers it catches, under the source's calibration and the detector
+the tuned model reads with. The temperature is refitted on them only when they are enough to fit it
+honestly (calibration_choice); otherwise the source's calibration is kept, and the reason is
+recorded. A refit is fitted on the checking copy's answers and written with the model tuned on all
+(the same recipe on a fifth more examples): the only answers it has not trained on.
 
 Pure numpy here; the fine-tuning itself is digitnet.jobs.finetune.
 """
@@ -104,7 +106,7 @@ class HeldOutCheck:
     trained_on: int  # examples the checking copy was tuned on (the rest)
     accuracy_before: float  # the source model on the held-out examples
     accuracy_after: float  # the copy tuned on the rest, on the held-out examples
-    doubt: dict  # doubt_figures with the calibration the tuned model keeps or gets
+    doubt: dict  # doubt_figures under the source's calibration (and detector), before any refit
     calibration_refitted: bool
     calibration_reason: str
     temperature_before: float
