@@ -171,3 +171,9 @@ def test_predict_says_not_a_digit_for_a_shape_with_a_users_model_and_no_tensorfl
     assert "detector" not in done.stderr  # no "no detector" notice: the shipped one is used
     assert main(["predict", str(model), str(drawn)]) == 0  # and the plain line, in this process
     assert capsys.readouterr().out.strip() == f"{drawn}: not a digit"
+
+
+def test_a_digitnet_train_run_gets_the_shipped_detector(tiny_model_dir, empty_cache):
+    predictor = Predictor(tiny_model_dir)
+    assert predictor.detector.origin == "shipped" and predictor.detector_problem is None
+    assert {p.reason for p in predictor.predict(noise_images(4, seed=1))} == {"not-a-digit"}
