@@ -66,7 +66,8 @@ def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
     assert run_finetune(examples, out, tiny_model_dir) == 0
     printed = capsys.readouterr().out
     assert "examples: 12 (0: 2, 1: 2, 2: 1" in printed
-    assert "accuracy on the examples:" in printed and "MNIST test accuracy:" in printed
+    assert "accuracy on the examples it trained on:" in printed and "MNIST test accuracy:" in printed
+    assert "accuracy on held-out examples: not measured: no digit has 3 or more" in printed  # 1-2 each
     assert f"model: {out}" in printed
 
     written = ["config.json", "finetune.json", "model.keras", "model.tflite", "model.tflite.json"]
@@ -77,6 +78,8 @@ def test_finetune_writes_a_model_that_predict_loads_with_changed_weights(
     assert record["examples_per_digit"]["0"] == 2 and record["examples_per_digit"]["9"] == 1
     assert record["source_sha256"] == file_sha256(tiny_model_dir / "model.keras")
     assert record["mnist_test_accuracy_before"] is not None
+    assert record["held_out"] is None and "not measured" in record["held_out_reason"]
+    assert record["calibration_refitted"] is False
     assert (out / "config.json").read_bytes() == (tiny_model_dir / "config.json").read_bytes()
 
     before, after = weights_of(tiny_model_dir), weights_of(out)
@@ -328,7 +331,8 @@ def test_only_a_models_own_files_are_copied(tmp_path, tiny_model_dir):
     examples = ft.load_examples(write_examples(tmp_path / "writer"))
     ft.finetune(source, examples, tmp_path / "out", steps=2)
     copied = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
-    assert copied == ["config.json", "detector", "detector/detector.json", "finetune.json", "model.keras"]
+    own = ["config.json", "detector", "detector/detector.json", "finetune.json", "model.keras"]
+    assert copied == [*own, "model.tflite", "model.tflite.json"]  # and the tuned network's LiteRT file
 
 
 @pytest.mark.parametrize(
@@ -469,3 +473,93 @@ def test_the_source_detectors_litert_file_travels_bound_to_its_copy(tmp_path):
     assert read_litert_beside(staging / "detector" / "detector.keras") == b"its flatbuffer"
     (staging / "detector" / "detector.keras").write_bytes(b"other weights")  # a later swap is not trusted
     assert read_litert_beside(staging / "detector" / "detector.keras") is None
+
+
+# ---------------------------------------------------------------- accuracy on examples it did not train on
+
+
+def test_the_held_out_split_is_stratified_disjoint_and_seeded():
+    from digitnet.jobs.finetune_check import heldout_count, heldout_split
+
+    assert [heldout_count(n, 0.2) for n in (1, 2, 3, 5, 8, 10, 20)] == [0, 0, 1, 1, 2, 2, 4]
+    assert heldout_count(3, 0.5) == 2 and heldout_count(10, 0.0) == 0
+    labels = np.repeat(np.arange(10), [10, 10, 5, 5, 3, 3, 2, 2, 1, 20])
+    training, held = heldout_split(labels, 0.2, seed=4)
+    assert np.bincount(labels[held], minlength=10).tolist() == [2, 2, 1, 1, 1, 1, 0, 0, 0, 4]
+    assert not set(training) & set(held) and len(training) + len(held) == len(labels)
+    assert np.array_equal(heldout_split(labels, 0.2, seed=4)[1], held)
+    assert not np.array_equal(heldout_split(labels, 0.2, seed=5)[1], held)
+
+
+def test_doubt_figures_and_the_calibration_choice():
+    from digitnet.jobs.finetune_check import calibration_choice, doubt_figures
+
+    reasons = np.array(["none", "unsure", "none", "not-a-digit", "none"], dtype=object)
+    correct = np.array([True, True, True, False, False])
+    assert doubt_figures(reasons, correct) == {
+        "right": 3,
+        "wrong": 2,
+        "right_flagged_count": 1,
+        "wrong_caught_count": 1,
+        "right_flagged": pytest.approx(1 / 3),
+        "wrong_caught": 0.5,
+    }
+    assert doubt_figures(reasons[:1], correct[:1])["wrong_caught"] is None
+    assert calibration_choice(40, 10) == (False, calibration_choice(40, 10)[1])
+    assert "too few" in calibration_choice(40, 10)[1] and "kept" in calibration_choice(500, 2)[1]
+    assert calibration_choice(100, 5)[0] is True
+
+
+def test_finetune_scores_held_out_examples_and_keeps_the_calibration_of_a_small_set(
+    tmp_path, tiny_model_dir, synthetic_data, capsys
+):
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(tiny_model_dir, source)
+    (source / "calibration.json").write_text('{"temperature": 1.5, "confidence_threshold": 0.6}')
+    examples = write_examples(tmp_path / "writer", count=30)  # 3 a digit: one of each held out
+    assert run_finetune(examples, tmp_path / "out", source) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy on held-out examples: " in printed and "(10 examples it did not train on" in printed
+    assert "scored by a copy tuned on the other 20)" in printed
+    import re
+
+    doubt_line = re.search(r"doubt on held-out examples: flags (\d+) of (\d+) right answers, (.*)", printed)
+    assert doubt_line and int(doubt_line[1]) <= int(doubt_line[2]) <= 10
+    assert "calibration: the source's calibration is kept: 10 held-out examples" in printed
+    record = json.loads((tmp_path / "out" / "finetune.json").read_text())
+    check = record["held_out"]
+    assert check["examples"] == 10 and check["trained_on"] == 20 and check["examples_per_digit"] == [1] * 10
+    assert check["doubt"]["right"] + check["doubt"]["wrong"] == 10
+    assert 0.0 <= check["accuracy_after"] <= 1.0 and record["calibration_refitted"] is False
+    assert check["temperature_before"] == check["temperature_after"] == 1.5
+    assert (tmp_path / "out" / "calibration.json").read_text() == (source / "calibration.json").read_text()
+    assert record["writer_accuracy_after"] is not None  # the trained-on figure is kept beside it
+
+
+def test_a_big_held_out_set_with_errors_refits_the_temperature(tmp_path, tiny_model_dir):
+    from digitnet.reading.calibration import load_calibration
+
+    split = synthetic_split(600, seed=11)  # about 120 held out
+    labels = split.labels.astype(np.int32).copy()
+    labels[::4] = (labels[::4] + 3) % 10  # a quarter mislabelled: wrong answers to fit the temperature on
+    examples = ft.Examples(split.images, labels, tuple(f"e{i}" for i in range(len(labels))))
+    result = ft.finetune(tiny_model_dir, examples, tmp_path / "out", steps=3, seed=0)
+    assert result.held_out.examples >= 100 and result.held_out.doubt["wrong"] >= 5
+    assert result.calibration_refitted and "refitted on the" in result.calibration_reason
+    written = load_calibration(tmp_path / "out" / "calibration.json")
+    assert written.temperature == pytest.approx(result.held_out.temperature_after)
+    assert "held-out examples" in written.fitted_on
+    record = json.loads((tmp_path / "out" / "finetune.json").read_text())
+    assert record["calibration_refitted"] is True and record["held_out"]["temperature_before"] == 1.0
+
+
+def test_holdout_zero_skips_the_check_and_a_wrong_share_is_one_line(
+    tmp_path, tiny_model_dir, synthetic_data, capsys
+):
+    examples = write_examples(tmp_path / "writer", count=30)
+    assert run_finetune(examples, tmp_path / "out", tiny_model_dir, "--holdout", "0") == 0
+    assert "accuracy on held-out examples: not measured: --holdout 0" in capsys.readouterr().out
+    assert run_finetune(examples, tmp_path / "out2", tiny_model_dir, "--holdout", "0.9") == 2
+    assert "--holdout must be from 0" in capsys.readouterr().err

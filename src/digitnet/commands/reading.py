@@ -181,7 +181,8 @@ def _add_predictor_flags(parser, model_positional: bool) -> None:
         "--detector",
         type=Path,
         metavar="DIR",
-        help="the not-a-digit detector; default the model's own, else the one `digitnet detector train` made",
+        help="the not-a-digit detector; default, first found: the model's own (its detector/), the one "
+        "`digitnet detector train` cached, the one shipped with digitnet",
     )
     parser.add_argument(
         "--engine",

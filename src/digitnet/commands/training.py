@@ -272,7 +272,7 @@ def cmd_finetune(args) -> int:
     from digitnet.jobs import finetune as ft
     from digitnet.reading.model_source import ModelSource
 
-    ft.check_settings(args.seed, args.steps)
+    ft.check_settings(args.seed, args.steps, args.holdout)
     ft.check_out_dir(args.out)  # every cheap check before MNIST and the model load
     source = ModelSource.resolve(args.model)
     _ = source.model_file  # an ensemble has no single network to fine-tune: say so now
@@ -292,6 +292,9 @@ def cmd_finetune(args) -> int:
         + ")"
     )
     data = load_data(args)
+    held_out = len(ft.heldout_split(examples.labels, args.holdout, args.seed)[1])
+    if held_out:
+        err(f"fine-tuning a copy on all but {held_out} held-out examples (to score it on them), then on all")
 
     def progress(step: int, steps: int, loss: float) -> None:
         if step % 50 == 0 or step == steps:
@@ -306,11 +309,10 @@ def cmd_finetune(args) -> int:
         seed=args.seed,
         steps=args.steps,
         check_mnist=not args.no_mnist_check,
+        holdout=args.holdout,
         on_progress=progress,
     )
-    print(
-        f"accuracy on the examples: {result.writer_accuracy_before:.4f} -> {result.writer_accuracy_after:.4f}"
-    )
+    _print_finetune_accuracy(result)
     if result.mnist_test_accuracy_before is not None:
         print(
             f"MNIST test accuracy: {result.mnist_test_accuracy_before:.4f} -> "
@@ -322,6 +324,32 @@ def cmd_finetune(args) -> int:
     )
     print(f"model: {result.out_dir} (use it with `digitnet predict {result.out_dir} IMAGE...`)")
     return 0
+
+
+def _print_finetune_accuracy(result) -> None:
+    """Accuracy on the examples it trained on and on held-out ones, the doubt re-check, the calibration."""
+    print(
+        "accuracy on the examples it trained on: "
+        f"{result.writer_accuracy_before:.4f} -> {result.writer_accuracy_after:.4f}"
+    )
+    check = result.held_out
+    if check is None:
+        print(f"accuracy on held-out examples: {result.held_out_reason}")
+    else:
+        print(
+            f"accuracy on held-out examples: {check.accuracy_before:.4f} -> {check.accuracy_after:.4f} "
+            f"({check.examples} examples it did not train on, scored by a copy tuned on the other "
+            f"{check.trained_on})"
+        )
+        doubt = check.doubt
+        flagged = f"flags {doubt['right_flagged_count']} of {doubt['right']} right answers"
+        caught = (
+            f"catches {doubt['wrong_caught_count']} of {doubt['wrong']} wrong ones"
+            if doubt["wrong"]
+            else "no wrong answer to catch"
+        )
+        print(f"doubt on held-out examples: {flagged}, {caught}")
+    print(f"calibration: {result.calibration_reason}")
 
 
 def add_summary_command(commands) -> None:
@@ -389,6 +417,7 @@ def add_export_command(commands) -> None:
 
 
 def add_finetune_command(commands) -> None:
+    from digitnet.jobs.finetune_check import HOLDOUT_FRACTION, MIN_FOR_HOLDOUT
     from digitnet.training.config import FINETUNE
 
     finetune = commands.add_parser(
@@ -421,6 +450,15 @@ def add_finetune_command(commands) -> None:
         default=FINETUNE.steps,
         help=f"Adam steps, each on {FINETUNE.writer_batch} of your examples and {FINETUNE.replay_batch} "
         f"MNIST images; default {FINETUNE.steps}",
+    )
+    finetune.add_argument(
+        "--holdout",
+        type=float,
+        default=HOLDOUT_FRACTION,
+        metavar="FRACTION",
+        help=f"share of each digit's examples (with {MIN_FOR_HOLDOUT} or more) held out: a copy tuned on "
+        "the rest is scored on them, and the doubt re-checked; the model written is tuned on all. "
+        f"0 skips the check (half the time); default {HOLDOUT_FRACTION}",
     )
     finetune.add_argument(
         "--no-mnist-check",

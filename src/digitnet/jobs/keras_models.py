@@ -109,16 +109,17 @@ def convert_to_cache(keras_file: Path) -> Path:
 
 
 def networks_to_read(source: ModelSource, detector_dir: Path | None = None) -> list[Path]:
-    """The .keras networks reading `source` (with `detector_dir`, else its own or the cached
-    detector) runs that have no LiteRT file yet. The shipped model's are shipped: none."""
+    """The .keras networks reading `source` (and the detector choose_detector picks for it) runs
+    that have no LiteRT file yet. The shipped model's and the shipped detector are shipped: none."""
     from digitnet.reading.detector import MODEL_FILE as DETECTOR_MODEL
-    from digitnet.reading.detector import default_detector_dir
+    from digitnet.reading.detector import choose_detector
     from digitnet.reading.engine import find_flatbuffer
 
-    detector = Path(detector_dir or source.detector_dir or default_detector_dir()) / DETECTOR_MODEL
     networks = [] if source.is_default else list(source.model_files)
-    if (detector_dir is not None or not source.is_default) and detector.is_file():
-        networks.append(detector)
+    origin, folder = choose_detector(source, detector_dir)
+    shipped = origin == "shipped" or (origin == "own" and source.is_default)
+    if not shipped and (Path(folder) / DETECTOR_MODEL).is_file():
+        networks.append(Path(folder) / DETECTOR_MODEL)
     return [path for path in networks if find_flatbuffer(path) is None]
 
 

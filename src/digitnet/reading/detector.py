@@ -1,9 +1,23 @@
-"""The not-a-digit detector's reading half: load one (a small network and its threshold) and score
-images with it. Training one is digitnet.jobs.detector_train (`digitnet detector train`).
+"""The not-a-digit detector's reading half: choose one, load it (a small network and its threshold)
+and score images with it. Training one is digitnet.jobs.detector_train (`digitnet detector train`).
+
+Which detector reads a model's inputs, first found wins (choose_detector):
+
+1. `--detector DIR` (detector_dir): the one the user named;
+2. the model's own detector/ folder (the shipped model's, checked against its card; a fine-tuned
+   model's, copied from the model it was tuned from);
+3. the one `digitnet detector train` cached (default_detector_dir), when there is one;
+4. the detector shipped with digitnet, its LiteRT file checked against the shipped card: a model
+   without a detector of its own (a `digitnet train` run, a .keras file, an ensemble) still says
+   "not a digit" out of the box.
+
+The choice is made by which files exist, never by whether loading works: a named, own or cached
+detector that cannot be used is reported (DetectorError), not silently replaced by another.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +39,9 @@ LITERT_FILE = "detector.tflite"
 
 DETECTOR_FILES = (LITERT_FILE, THRESHOLD_FILE)  # what reading uses: checked against the shipped card
 
+# Where the detector in use came from (Detector.origin), in the order choose_detector tries them.
+ORIGINS = ("named", "own", "cached", "shipped")
+
 
 class DetectorError(DigitnetError):
     """No usable detector; the message says how to make one."""
@@ -43,7 +60,8 @@ def logit_scores(logits_fn, images: np.ndarray, batch_size: int = 1000) -> np.nd
 class Detector:
     logits_fn: object  # images -> "is a digit" logits (`.engine` on it says which engine runs it)
     threshold: float
-    source: Path | None = None  # its detector.keras
+    source: Path | None = None  # its detector.keras (the shipped one: its detector.tflite)
+    origin: str = "named"  # one of ORIGINS
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         return logit_scores(self.logits_fn, images)
@@ -72,3 +90,58 @@ def load_detector(directory: Path | None = None, engine: str = "auto") -> Detect
             "make a new one with `digitnet detector train`"
         ) from error
     return Detector(logits_fn, threshold, directory / MODEL_FILE)
+
+
+def has_detector(directory: Path | None) -> bool:
+    """True when `directory` holds a detector's files (usable or not: loading says which)."""
+    return directory is not None and all(
+        (Path(directory) / name).is_file() for name in (MODEL_FILE, THRESHOLD_FILE)
+    )
+
+
+def choose_detector(source, detector_dir: Path | None = None) -> tuple[str, Path | None]:
+    """(origin, folder) of the detector that reads `source` (a ModelSource): the order in this
+    module's docstring. The shipped detector's folder is None: it is read through its card."""
+    if detector_dir is not None:
+        return "named", Path(detector_dir)
+    if source.detector_dir is not None:
+        return "own", source.detector_dir
+    if has_detector(default_detector_dir()):
+        return "cached", default_detector_dir()
+    return "shipped", None
+
+
+def load_shipped_detector(engine: str = "auto") -> Detector:
+    """The detector shipped with digitnet: its LiteRT file and threshold, each checked against the
+    shipped card (ShippedModelError on a mismatch); no TensorFlow, no conversion."""
+    from digitnet.layout import DETECTOR_DIR
+    from digitnet.reading.engine import check_engine, litert_logits
+    from digitnet.reading.model_source import default_model_dir, read_shipped_file
+
+    check_engine(engine)
+    directory = default_model_dir()
+    flatbuffer = read_shipped_file(directory, f"{DETECTOR_DIR}/{LITERT_FILE}")
+    threshold_json = read_shipped_file(directory, f"{DETECTOR_DIR}/{THRESHOLD_FILE}")
+    threshold = float(json.loads(threshold_json)["threshold"])
+    path = directory / DETECTOR_DIR / LITERT_FILE
+    return Detector(litert_logits(flatbuffer, path), threshold, path, origin="shipped")
+
+
+def find_detector(source, detector_dir: Path | None = None, engine: str = "auto") -> Detector:
+    """The detector choose_detector picks for `source`, loaded; DetectorError when it cannot be used.
+
+    The shipped model's own detector and the shipped fallback are read through the card; a damaged
+    shipped file refuses the shipped model (ShippedModelError), but for another model it only
+    costs the detector (DetectorError): that model's own answers are still sound.
+    """
+    from digitnet.reading.model_source import ShippedModelError
+
+    origin, directory = choose_detector(source, detector_dir)
+    if origin == "own" and source.is_default:
+        return dataclasses.replace(load_shipped_detector(engine), origin="own")
+    if origin == "shipped":
+        try:
+            return load_shipped_detector(engine)
+        except ShippedModelError as error:
+            raise DetectorError(f"the shipped detector cannot be used: {error}") from error
+    return dataclasses.replace(load_detector(directory, engine), origin=origin)

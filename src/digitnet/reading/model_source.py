@@ -9,7 +9,7 @@ model.keras files hold its networks, and the folder whose side files travel with
       model.keras          the network (an ensemble has one per member, see ensemble_dir)
       config.json          how it was trained (a run made by `digitnet train`)
       calibration.json     temperature and doubt threshold fitted on validation data (optional)
-      detector/            its own not-a-digit detector (optional; else the cached one)
+      detector/            its own not-a-digit detector (optional; else the cached, else the shipped one)
 
 Imports no Keras: deciding what a path is needs only the file system.
 """

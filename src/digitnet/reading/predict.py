@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet.layout import CALIBRATION_FILE, DETECTOR_DIR
+from digitnet.layout import CALIBRATION_FILE
 from digitnet.reading.ensemble_rules import combine, softmax
 from digitnet.reading.model_source import ModelLoadError, ModelSource
 from digitnet.shapes import INPUT_SHAPE
@@ -147,8 +147,9 @@ class Predictor:
     """What `predict` and the service use: MNIST-form images in, digits and uncertainty out.
 
     `path` None means the reading model shipped with digitnet. A model's own calibration.json
-    (temperature and confidence threshold) and detector/ travel with it; `detector_dir` overrides
-    the detector, and without either the one `digitnet detector train` cached is used.
+    (temperature and confidence threshold) and detector/ travel with it. The detector, first found:
+    `detector_dir`, the model's own, the one `digitnet detector train` cached, the one shipped with
+    digitnet (digitnet.reading.detector.choose_detector); `self.detector.origin` says which.
     """
 
     def __init__(
@@ -178,11 +179,9 @@ class Predictor:
                 self.detector_problem = str(error)
 
     def _load_detector(self, detector_dir: Path | None, engine: str):
-        from digitnet.reading.detector import DETECTOR_FILES, load_detector
+        from digitnet.reading.detector import find_detector
 
-        if detector_dir is None and self.source.is_default:  # the shipped one: checked against the card
-            self.source.check_shipped(*(f"{DETECTOR_DIR}/{name}" for name in DETECTOR_FILES))
-        return load_detector(detector_dir or self.source.detector_dir, engine)
+        return find_detector(self.source, detector_dir, engine)
 
     def predict(self, images) -> list[Prediction]:
         """images: float32 (N, 28, 28, 1) in [0, 1], ink bright on black (see preprocess)."""
