@@ -4,8 +4,8 @@
                                  [--plot PNG] [--out JSON]
 
 Models: the reading model shipped in the package ("shipped"), and any run directory or .keras
-file given as NAME=PATH (one without its own detector borrows the shipped one, as
-benchmarks/handwriting.py does for the tutorial network). Sets, none seen in training or in
+file given as NAME=PATH (one without its own detector reads with the shipped one, as every model
+does). Sets, none seen in training or in
 choosing any threshold of the shipped model:
 - every allograph of digitnet.data.writer.ALLOGRAPHS, PER_FORM digits each, each by another HELD-OUT
   writer (the digit x form table);
@@ -26,6 +26,7 @@ training families that no shipped detector has trained on yet. Prints JSON (and 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -191,12 +192,15 @@ def predictors(specs: list[str]) -> dict:
     from digitnet.reading.model_source import ModelSource
     from digitnet.reading.predict import Predictor
 
-    shipped = ModelSource.default()
-    models = {"shipped": Predictor(shipped)}
+    models = {"shipped": Predictor(ModelSource.default())}
     for spec in specs:
         name, _, path = spec.partition("=")
         source = ModelSource.from_path(Path(path))
-        models[name] = Predictor(source, detector_dir=None if source.detector_dir else shipped.detector_dir)
+        if importlib.util.find_spec("tensorflow") is not None:  # a run without its LiteRT file
+            from digitnet.jobs.keras_models import convert_for_reading
+
+            convert_for_reading(source)
+        models[name] = Predictor(source)  # no detector of its own: the shipped one (reading.detector)
     return models
 
 
