@@ -193,3 +193,35 @@ def test_show_input_never_overwrites(tmp_path, capsys):
     assert main(argv) == 0
     assert sorted(p.name for p in shown.iterdir()) == ["7-2.png", "7-3.png", "7.png"]
     assert (shown / "7.png").read_bytes() == b"mine"
+
+
+def test_the_python_api_reads_paths_pil_images_and_arrays_without_tensorflow(tmp_path):
+    # What Python users hold, each read as `digitnet predict` reads a file: a path, a PIL image, a
+    # dark-on-light uint8 array of any size, its bright-on-dark float inverse, and a batch.
+    script = f"""
+import json, sys
+import numpy as np
+from PIL import Image
+import digitnet
+page = np.asarray(Image.open(sys.argv[1]))  # a dark 1 on white, 112x112
+inputs = [sys.argv[1], Image.open(sys.argv[1]), page, (255 - page) / 255.0, np.stack([page[::2, ::2]] * 2)]
+readings = digitnet.predict_images(inputs)
+blank = digitnet.Reader().read(np.zeros((40, 30), np.uint8))[0]
+print(json.dumps({{"readings": [[r.source, r.digit, r.reason] for r in readings],
+                   "blank": [blank.source, blank.reason], "heavy": {HEAVY}}}))
+"""
+    image = _one_png(tmp_path / "one.png")
+    done = _python(script, image)
+    assert _last_json(done) == {
+        "readings": [
+            [str(image), 1, "none"],
+            [str(image), 1, "none"],  # a PIL image opened from a file is named by it
+            ["<array 2>", 1, "none"],
+            ["<array 3>", 1, "none"],
+            ["<array 4>", 1, "none"],
+            ["<array 5>", 1, "none"],
+        ],
+        "blank": ["<array 0>", "blank"],
+        "heavy": [],
+    }, done.stderr
+    assert done.stderr == ""  # no TensorFlow or LiteRT log lines
