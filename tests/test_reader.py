@@ -70,7 +70,7 @@ def test_reading_an_image_imports_no_tensorflow_or_keras(tmp_path):
     assert "XNNPACK" not in done.stderr  # nothing of LiteRT's own logging reaches the user
 
 
-@pytest.mark.parametrize("argv", [["models"], ["--version"], ["predict", "default", "IMAGE"]])
+@pytest.mark.parametrize("argv", [["models"], ["card"], ["--version"], ["predict", "default", "IMAGE"]])
 def test_the_reading_commands_import_no_tensorflow(tmp_path, argv):
     argv = [str(_one_png(tmp_path / "one.png")) if word == "IMAGE" else word for word in argv]
     script = (
@@ -225,3 +225,23 @@ print(json.dumps({{"readings": [[r.source, r.digit, r.reason] for r in readings]
         "heavy": [],
     }, done.stderr
     assert done.stderr == ""  # no TensorFlow or LiteRT log lines
+
+
+def test_card_prints_the_shipped_models_accuracy_use_limits_and_checked_files(capsys):
+    card = json.loads((default_model_dir() / "card.json").read_text())
+    assert main(["card"]) == 0
+    out = capsys.readouterr().out
+    assert f"MNIST test {100 * card['mnist_test_accuracy']:.2f}%" in out
+    assert f"MNIST validation {100 * card['mnist_validation_accuracy']:.2f}%" in out
+    assert card["intended_use"] in out and all(limit in out for limit in card["limits"])
+    for name, sha in [*card["sha256"].items(), *card["detector_sha256"].items()]:
+        assert f"{name}" in out and f"sha256 {sha}  ok" in out, name
+
+
+def test_card_says_when_a_file_does_not_match(tmp_path, monkeypatch, capsys):
+    copy = copy_of_the_shipped_model(tmp_path, monkeypatch)
+    (copy / "model.tflite").write_bytes(b"swapped")
+    assert main(["card", "--json"]) == 2
+    files = {entry["file"]: entry for entry in json.loads(capsys.readouterr().out)["files"]}
+    assert not files["model.tflite"]["matches"] and files["model.tflite"]["bytes"] == 7
+    assert files["model.keras"]["matches"]

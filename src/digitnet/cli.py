@@ -2,7 +2,7 @@
 reading, training, jobs) and runs the chosen command.
 
 Heavy libraries (TensorFlow, Keras) are imported inside the commands that need them; the reading
-commands (predict, serve, models, data, --version) never import them, so they run on the plain
+commands (predict, serve, models, card, data, --version) never import them, so they run on the plain
 install (`pip install digitnet`). A command that needs the training extra and lacks it says so in
 one line. User mistakes (any DigitnetError) exit with status 2 and one line on stderr, never a
 traceback.
@@ -30,6 +30,7 @@ from digitnet.commands.jobs import (
     cmd_sweep,
 )
 from digitnet.commands.reading import (
+    add_card_command,
     add_data_commands,
     add_models_command,
     add_predict_command,
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_data_commands,
         add_summary_command,
         add_models_command,
+        add_card_command,
         add_train_command,
         add_evaluate_command,
         add_predict_command,

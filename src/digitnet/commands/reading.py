@@ -1,4 +1,4 @@
-"""The reading commands: data fetch/info, models, predict, serve."""
+"""The reading commands: data fetch/info, models, card, predict, serve."""
 
 from __future__ import annotations
 
@@ -57,6 +57,19 @@ def cmd_models(args) -> int:
     for name, description in DESCRIPTIONS.items():
         print(f"{name:<8} {PARAMETERS[name]:>10,} params  {description}")
     return 0
+
+
+def cmd_card(args) -> int:
+    from digitnet.reading.card import card_files, card_lines, load_card
+
+    card = load_card()
+    files = card_files(card)
+    if args.json:
+        print(json.dumps({**card, "files": files}, indent=2, sort_keys=True))
+    else:
+        print("the reading model shipped with digitnet (`default`), from its card.json:")
+        print("\n".join(card_lines(card, files)))
+    return 0 if all(entry["matches"] for entry in files) else EXIT_USER_ERROR
 
 
 def _model_and_images(args) -> tuple[Path | None, list[str]]:
@@ -218,6 +231,19 @@ def add_data_commands(commands) -> None:
 def add_models_command(commands) -> None:
     models = commands.add_parser("models", help="list the networks")
     models.set_defaults(handler=cmd_models)
+
+
+def add_card_command(commands) -> None:
+    # A command of its own, not `models --card`: `models` lists the networks one can train, the
+    # card describes one trained model, the one that reads when no MODEL is named.
+    card = commands.add_parser(
+        "card",
+        help="the shipped reading model's card: accuracy, intended use, limits, files and SHA-256s",
+        description="Print the card of the reading model shipped with digitnet and check every file "
+        "it names against its SHA-256 (exit status 2 if one does not match).",
+    )
+    card.add_argument("--json", action="store_true", help="the card as JSON, with each file's check")
+    card.set_defaults(handler=cmd_card)
 
 
 def add_predict_command(commands) -> None:
