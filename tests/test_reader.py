@@ -5,6 +5,7 @@ holding only the plain install (and pytest), so this file imports nothing of Ker
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -245,3 +246,31 @@ def test_card_says_when_a_file_does_not_match(tmp_path, monkeypatch, capsys):
     files = {entry["file"]: entry for entry in json.loads(capsys.readouterr().out)["files"]}
     assert not files["model.tflite"]["matches"] and files["model.tflite"]["bytes"] == 7
     assert files["model.keras"]["matches"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_long_predict_shows_a_progress_bar_on_a_terminal_only(tmp_path, monkeypatch, capsys, terminal):
+    from digitnet.commands import common, reading
+
+    monkeypatch.setattr(common, "PROGRESS_MIN_ITEMS", 2)  # "long": more than 2 images, here
+    monkeypatch.setattr(reading, "PREDICT_BATCH", 1)
+    stderr = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    images = [str(_one_png(tmp_path / f"{index}.png")) for index in range(3)]
+    assert main(["predict", *images]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == images  # answers unmixed with the bar
+    if terminal:
+        drawn = stderr.getvalue()
+        assert [f"{done}/3 images" in drawn for done in (1, 2, 3)] == [True] * 3
+        assert drawn.endswith("\r\033[K")  # wiped at the end: the terminal keeps only the answers
+    else:
+        assert stderr.getvalue() == ""
+    before = len(stderr.getvalue())
+    assert main(["predict", *images[:2]]) == 0
+    assert stderr.getvalue()[before:] == ""  # short: no bar even on a terminal

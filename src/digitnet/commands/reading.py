@@ -16,6 +16,7 @@ from digitnet.commands.common import (
     err,
     import_tensorflow_quietly,
     load_data,
+    progress_bar,
     require_writable_folder,
 )
 
@@ -94,7 +95,7 @@ PREDICT_BATCH = 100  # images read, predicted and printed at a time (6 shifted c
 
 
 def cmd_predict(args) -> int:
-    from digitnet.data.inputs import expand_inputs, read_inputs, write_model_input
+    from digitnet.data.inputs import expand_inputs
     from digitnet.reading.model_source import ModelSource
     from digitnet.reading.predict import Predictor
 
@@ -109,17 +110,36 @@ def cmd_predict(args) -> int:
             f"note: {predictor.detector_problem}; until then only blank and low-confidence "
             "inputs are flagged uncertain"
         )
-    names, problems, shown = expand_inputs(inputs), 0, set()
+    names = expand_inputs(inputs)
+    bar = progress_bar(len(names))  # on a terminal, for a long job only
+    try:
+        problems = _predict_in_batches(predictor, names, args, bar)
+    finally:
+        if bar:  # also when interrupted: the terminal's line is left clean
+            bar.clear()
+    return EXIT_USER_ERROR if problems else 0
+
+
+def _predict_in_batches(predictor, names: list[str], args, bar) -> int:
+    """Read, predict and print PREDICT_BATCH inputs at a time; the number that could not be read."""
+    from digitnet.data.inputs import read_inputs, write_model_input
+
+    problems, shown = 0, set()
     for start in range(0, len(names), PREDICT_BATCH):  # the first answers print before the last read
         read = read_inputs(names[start : start + PREDICT_BATCH])
+        predictions = predictor.predict(read.batch())
+        if bar:
+            bar.clear()
         for problem in read.problems:
             err(f"digitnet: error: {problem}")
         problems += len(read.problems)
-        for name, image, prediction in zip(read.names, read.images, predictor.predict(read.batch())):
+        for name, image, prediction in zip(read.names, read.images, predictions):
             if args.show_input:
                 write_model_input(image, Path(args.show_input), name, shown)
             _print_prediction(name, prediction, args.json)
-    return EXIT_USER_ERROR if problems else 0
+        if bar:
+            bar.show(min(start + PREDICT_BATCH, len(names)))
+    return problems
 
 
 def convert_once(source, detector_dir: Path | None) -> None:
