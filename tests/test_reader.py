@@ -274,3 +274,18 @@ def test_a_long_predict_shows_a_progress_bar_on_a_terminal_only(tmp_path, monkey
     before = len(stderr.getvalue())
     assert main(["predict", *images[:2]]) == 0
     assert stderr.getvalue()[before:] == ""  # short: no bar even on a terminal
+
+
+@pytest.mark.parametrize("command", ["predict", "serve", "models", "card", "data"])
+def test_a_reading_command_line_is_parsed_without_the_training_side(command):
+    # The train flags come from TrainConfig's fields; reading commands never build them.
+    script = (
+        "import sys, json; from digitnet.cli import build_parser\n"
+        "build_parser(sys.argv[1]).parse_args([sys.argv[1], *sys.argv[2:]])\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('digitnet.training', "
+        "'digitnet.jobs', 'digitnet.commands.training', 'digitnet.commands.jobs')))))"
+    )
+    extra = {"predict": ["one.png"], "serve": [], "models": [], "card": [], "data": ["info"]}[command]
+    done = _python(script, command, *extra)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
