@@ -243,7 +243,9 @@ def test_card_says_when_a_file_does_not_match(tmp_path, monkeypatch, capsys):
     copy = copy_of_the_shipped_model(tmp_path, monkeypatch)
     (copy / "model.tflite").write_bytes(b"swapped")
     assert main(["card", "--json"]) == 2
-    files = {entry["file"]: entry for entry in json.loads(capsys.readouterr().out)["files"]}
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "model.tflite" in err and "reinstall digitnet" in err
+    files = {entry["file"]: entry for entry in json.loads(out)["files"]}
     assert not files["model.tflite"]["matches"] and files["model.tflite"]["bytes"] == 7
     assert files["model.keras"]["matches"]
 

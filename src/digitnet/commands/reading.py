@@ -70,7 +70,12 @@ def cmd_card(args) -> int:
     else:
         print("the reading model shipped with digitnet (`default`), from its card.json:")
         print("\n".join(card_lines(card, files)))
-    return 0 if all(entry["matches"] for entry in files) else EXIT_USER_ERROR
+    differing = [entry["file"] for entry in files if not entry["matches"]]
+    if differing:
+        names = ", ".join(differing)
+        err(f"digitnet: error: shipped file(s) not matching the card's SHA-256: {names}; reinstall digitnet")
+        return EXIT_USER_ERROR
+    return 0
 
 
 def _model_and_images(args) -> tuple[Path | None, list[str]]:
