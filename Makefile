@@ -50,7 +50,7 @@ test: system-deps data lint test-reader
 # checkout (with its package data: the shipped model) on every run (seconds).
 test-reader: $(READER_STAMP)
 	$(READER_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
-	$(READER_VENV)/bin/python -m pytest -q -m reader -p no:cacheprovider tests/test_reader.py
+	$(READER_VENV)/bin/python -m pytest -q -m reader -p no:cacheprovider tests/test_reader.py tests/test_held.py
 
 $(READER_STAMP): pyproject.toml
 	rm -rf $(READER_VENV)

@@ -18,7 +18,7 @@ def test_import_digitnet_loads_no_tensorflow_and_offers_the_api():
         "import sys, digitnet\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported at once'\n"
         "names = [digitnet.load_mnist, digitnet.TrainConfig, digitnet.recipe_config, digitnet.Predictor,\n"
-        "         digitnet.ModelSource, digitnet.predict_images, digitnet.__version__]\n"
+        "         digitnet.ModelSource, digitnet.predict_images, digitnet.Reader, digitnet.__version__]\n"
         "assert 'tensorflow' not in sys.modules, 'imported by a name'\n"
         "print(sorted(digitnet.__all__))\n"
     )
@@ -60,6 +60,10 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch, capsys):
     example = readme_example()
     assert len([line for line in example.splitlines() if line.strip()]) == 5  # five lines, as promised
     exec(compile(example, "README.md", "exec"), {})
-    digit, probability, uncertain = capsys.readouterr().out.split()
-    assert digit in "0123456789" and 0.0 <= float(probability) <= 1.0 and uncertain in ("True", "False")
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [line[0] for line in lines] == ["seven.png", "<array", "<array"]
+    assert [line[1] for line in lines[1:]] == ["1>", "2>"]
+    for digit, probability, reason in (line[-3:] for line in lines):
+        assert digit in "0123456789" and 0.0 <= float(probability) <= 1.0
+        assert reason in ("none", "blank", "not-a-digit", "unsure")
     assert (tmp_path / "runs" / "fast" / "model.keras").is_file()

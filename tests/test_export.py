@@ -9,6 +9,7 @@ import pytest
 
 from conftest import synthetic_mnist
 from digitnet.jobs.export import FORMATS, RUNNERS, export_model, run_onnx
+from digitnet.jobs.export_metadata import read_metadata
 from digitnet.jobs.keras_models import load_model
 from digitnet.reading.model_source import ModelLoadError
 from digitnet.training.inference import ExportError
@@ -42,6 +43,41 @@ def test_exported_model_matches_keras(exported, images_and_logits):
     assert logits.shape == (1000, 10)
     assert np.max(np.abs(logits - expected)) < LOGIT_TOLERANCE
     np.testing.assert_array_equal(np.argmax(logits, axis=1), np.argmax(expected, axis=1))
+
+
+def test_every_export_carries_labels_and_the_expected_input(exported, tiny_model_dir):
+    fmt, path = exported
+    metadata = read_metadata(fmt, path)
+    assert metadata["labels"] == list(range(10))
+    assert metadata["input"]["shape"] == [None, 28, 28, 1] and metadata["input"]["dtype"] == "float32"
+    assert metadata["input"]["range"] == [0.0, 1.0] and "bright on black" in metadata["input"]["ink"]
+    assert "centre of mass" in metadata["input"]["form"]
+    assert metadata["source"]["model"] == str(tiny_model_dir / "model.keras")
+    assert "calibration" not in metadata  # this run has no calibration.json: a temperature of 1
+
+
+@pytest.mark.parametrize("fmt", ["litert", "onnx"])
+def test_an_export_carries_the_models_calibration_temperature(tiny_model_dir, tmp_path, fmt):
+    import shutil
+
+    from digitnet.reading.calibration import Calibration, save_calibration
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    save_calibration(Calibration(temperature=0.625, confidence_threshold=0.75), run / "calibration.json")
+    out = export_model(run, fmt, tmp_path / OUT_NAMES[fmt])
+    calibration = read_metadata(fmt, out)["calibration"]
+    assert calibration["temperature"] == 0.625 and calibration["confidence_threshold"] == 0.75
+    if fmt == "onnx":  # as a consumer reads it, with ONNX Runtime alone
+        import json
+
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        props = session.get_modelmeta().custom_metadata_map
+        assert json.loads(props["calibration"])["temperature"] == 0.625
+        assert json.loads(props["labels"]) == list(range(10))
+        assert session.get_inputs()[0].name == "images"
 
 
 def test_export_leaves_only_the_artifact(exported):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 
-from digitnet.jobs.model_build import CARD_FILE, SHIPPED_FILES, package_model, save_model_calibration
+from digitnet.jobs.model_build import (
+    CARD_FILE,
+    INTENDED_USE,
+    LIMITS,
+    SHIPPED_FILES,
+    package_model,
+    save_model_calibration,
+)
 from digitnet.reading.calibration import Calibration
 from digitnet.reading.model_source import ModelSource, default_model_dir
 from digitnet.util.fileio import file_sha256
@@ -30,6 +37,7 @@ def test_package_copies_what_predicting_needs_and_a_matching_card(tiny_model_dir
     )
     saved = json.loads((destination / CARD_FILE).read_text())
     assert saved == card and saved["recipe"] == "read"
+    assert saved["intended_use"] == INTENDED_USE and saved["limits"] == list(LIMITS)  # `digitnet card`
     assert all(saved["sha256"][name] == file_sha256(destination / name) for name in SHIPPED_FILES)
     assert (destination / "model.keras").stat().st_mode & 0o444 == 0o444  # readable by everyone
     assert "checkpoints" not in {p.name for p in destination.iterdir()}  # no training leftovers

@@ -5,6 +5,7 @@ holding only the plain install (and pytest), so this file imports nothing of Ker
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -70,7 +71,7 @@ def test_reading_an_image_imports_no_tensorflow_or_keras(tmp_path):
     assert "XNNPACK" not in done.stderr  # nothing of LiteRT's own logging reaches the user
 
 
-@pytest.mark.parametrize("argv", [["models"], ["--version"], ["predict", "default", "IMAGE"]])
+@pytest.mark.parametrize("argv", [["models"], ["card"], ["--version"], ["predict", "default", "IMAGE"]])
 def test_the_reading_commands_import_no_tensorflow(tmp_path, argv):
     argv = [str(_one_png(tmp_path / "one.png")) if word == "IMAGE" else word for word in argv]
     script = (
@@ -193,3 +194,100 @@ def test_show_input_never_overwrites(tmp_path, capsys):
     assert main(argv) == 0
     assert sorted(p.name for p in shown.iterdir()) == ["7-2.png", "7-3.png", "7.png"]
     assert (shown / "7.png").read_bytes() == b"mine"
+
+
+def test_the_python_api_reads_paths_pil_images_and_arrays_without_tensorflow(tmp_path):
+    # What Python users hold, each read as `digitnet predict` reads a file: a path, a PIL image, a
+    # dark-on-light uint8 array of any size, its bright-on-dark float inverse, and a batch.
+    script = f"""
+import json, sys
+import numpy as np
+from PIL import Image
+import digitnet
+page = np.asarray(Image.open(sys.argv[1]))  # a dark 1 on white, 112x112
+inputs = [sys.argv[1], Image.open(sys.argv[1]), page, (255 - page) / 255.0, np.stack([page[::2, ::2]] * 2)]
+readings = digitnet.predict_images(inputs)
+blank = digitnet.Reader().read(np.zeros((40, 30), np.uint8))[0]
+print(json.dumps({{"readings": [[r.source, r.digit, r.reason] for r in readings],
+                   "blank": [blank.source, blank.reason], "heavy": {HEAVY}}}))
+"""
+    image = _one_png(tmp_path / "one.png")
+    done = _python(script, image)
+    assert _last_json(done) == {
+        "readings": [
+            [str(image), 1, "none"],
+            [str(image), 1, "none"],  # a PIL image opened from a file is named by it
+            ["<array 2>", 1, "none"],
+            ["<array 3>", 1, "none"],
+            ["<array 4>", 1, "none"],
+            ["<array 5>", 1, "none"],
+        ],
+        "blank": ["<array 0>", "blank"],
+        "heavy": [],
+    }, done.stderr
+    assert done.stderr == ""  # no TensorFlow or LiteRT log lines
+
+
+def test_card_prints_the_shipped_models_accuracy_use_limits_and_checked_files(capsys):
+    card = json.loads((default_model_dir() / "card.json").read_text())
+    assert main(["card"]) == 0
+    out = capsys.readouterr().out
+    assert f"MNIST test {100 * card['mnist_test_accuracy']:.2f}%" in out
+    assert f"MNIST validation {100 * card['mnist_validation_accuracy']:.2f}%" in out
+    assert card["intended_use"] in out and all(limit in out for limit in card["limits"])
+    for name, sha in [*card["sha256"].items(), *card["detector_sha256"].items()]:
+        assert f"{name}" in out and f"sha256 {sha}  ok" in out, name
+
+
+def test_card_says_when_a_file_does_not_match(tmp_path, monkeypatch, capsys):
+    copy = copy_of_the_shipped_model(tmp_path, monkeypatch)
+    (copy / "model.tflite").write_bytes(b"swapped")
+    assert main(["card", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "model.tflite" in err and "reinstall digitnet" in err
+    files = {entry["file"]: entry for entry in json.loads(out)["files"]}
+    assert not files["model.tflite"]["matches"] and files["model.tflite"]["bytes"] == 7
+    assert files["model.keras"]["matches"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_long_predict_shows_a_progress_bar_on_a_terminal_only(tmp_path, monkeypatch, capsys, terminal):
+    from digitnet.commands import common, reading
+
+    monkeypatch.setattr(common, "PROGRESS_MIN_ITEMS", 2)  # "long": more than 2 images, here
+    monkeypatch.setattr(reading, "PREDICT_BATCH", 1)
+    stderr = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    images = [str(_one_png(tmp_path / f"{index}.png")) for index in range(3)]
+    assert main(["predict", *images]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == images  # answers unmixed with the bar
+    if terminal:
+        drawn = stderr.getvalue()
+        assert [f"{done}/3 images" in drawn for done in (1, 2, 3)] == [True] * 3
+        assert drawn.endswith("\r\033[K")  # wiped at the end: the terminal keeps only the answers
+    else:
+        assert stderr.getvalue() == ""
+    before = len(stderr.getvalue())
+    assert main(["predict", *images[:2]]) == 0
+    assert stderr.getvalue()[before:] == ""  # short: no bar even on a terminal
+
+
+@pytest.mark.parametrize("command", ["predict", "serve", "models", "card", "data"])
+def test_a_reading_command_line_is_parsed_without_the_training_side(command):
+    # The train flags come from TrainConfig's fields; reading commands never build them.
+    script = (
+        "import sys, json; from digitnet.cli import build_parser\n"
+        "build_parser(sys.argv[1]).parse_args([sys.argv[1], *sys.argv[2:]])\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('digitnet.training', "
+        "'digitnet.jobs', 'digitnet.commands.training', 'digitnet.commands.jobs')))))"
+    )
+    extra = {"predict": ["one.png"], "serve": [], "models": [], "card": [], "data": ["info"]}[command]
+    done = _python(script, command, *extra)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []

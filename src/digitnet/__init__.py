@@ -4,8 +4,11 @@
 
     data = digitnet.load_mnist()                       # MNIST, downloaded and checked once, then cached
     result = digitnet.train(digitnet.recipe_config("fast"), "runs/fast", data)
-    for prediction in digitnet.predict_images(["seven.png"], model=result.run_dir):
-        print(prediction.digit, prediction.probability, prediction.uncertain)
+    for reading in digitnet.predict_images(["seven.png", data.test.images[:2]], model=result.run_dir):
+        print(reading.source, reading.digit, reading.probability, reading.reason)
+
+    reader = digitnet.Reader()                         # the shipped model, loaded once
+    reader.read([pil_image, numpy_array, "eight.jpg"]) # any size, either polarity, uint8 or float
 
 Every name is imported on first use (module __getattr__), so `import digitnet` stays fast and
 imports no TensorFlow; `digitnet --help` likewise.
@@ -22,7 +25,9 @@ _API = {
     "resume": ("digitnet.training.loop", "resume"),
     "Predictor": ("digitnet.reading.predict", "Predictor"),
     "ModelSource": ("digitnet.reading.model_source", "ModelSource"),
-    "predict_images": ("digitnet.reading.predict", "predict_images"),
+    "Reader": ("digitnet.reading.reader", "Reader"),
+    "Reading": ("digitnet.reading.reader", "Reading"),
+    "predict_images": ("digitnet.reading.reader", "predict_images"),
 }
 
 __all__ = [*_API, "__version__"]

@@ -2,7 +2,7 @@
 reading, training, jobs) and runs the chosen command.
 
 Heavy libraries (TensorFlow, Keras) are imported inside the commands that need them; the reading
-commands (predict, serve, models, data, --version) never import them, so they run on the plain
+commands (predict, serve, models, card, data, --version) never import them, so they run on the plain
 install (`pip install digitnet`). A command that needs the training extra and lacks it says so in
 one line. User mistakes (any DigitnetError) exit with status 2 and one line on stderr, never a
 traceback.
@@ -22,36 +22,58 @@ from digitnet.commands.common import (
     import_tensorflow_quietly,
     require_training_extra,
 )
-from digitnet.commands.jobs import (
-    add_ensemble_commands,
-    add_sweep_command,
-    cmd_ensemble_evaluate,
-    cmd_ensemble_train,
-    cmd_sweep,
-)
 from digitnet.commands.reading import (
+    add_card_command,
     add_data_commands,
     add_models_command,
     add_predict_command,
     add_serve_command,
 )
-from digitnet.commands.training import (
-    add_augment_preview_command,
-    add_detector_commands,
-    add_evaluate_command,
-    add_export_command,
-    add_finetune_command,
-    add_summary_command,
-    add_train_command,
-    cmd_augment_preview,
-    cmd_detector_train,
-    cmd_evaluate,
-    cmd_export,
-    cmd_finetune,
-    cmd_summary,
-    cmd_train,
-)
 from digitnet.errors import DigitnetError
+
+# The reading commands, by name: `digitnet predict …` builds only its own parser, so it never
+# imports the training side (TrainConfig's fields make the train flags) just to parse its line.
+READING_COMMANDS = {
+    "data": add_data_commands,
+    "models": add_models_command,
+    "card": add_card_command,
+    "predict": add_predict_command,
+    "serve": add_serve_command,
+}
+# Every handler in these modules needs the training extra (TensorFlow, Keras); the reading
+# commands (digitnet.commands.reading) run LiteRT files on the plain install.
+TRAINING_COMMAND_MODULES = ("digitnet.commands.training", "digitnet.commands.jobs")
+
+
+def _command_adders() -> list:
+    """Every command's add_* function, in the order `digitnet --help` lists them."""
+    from digitnet.commands.jobs import add_ensemble_commands, add_sweep_command
+    from digitnet.commands.training import (
+        add_augment_preview_command,
+        add_detector_commands,
+        add_evaluate_command,
+        add_export_command,
+        add_finetune_command,
+        add_summary_command,
+        add_train_command,
+    )
+
+    return [
+        add_data_commands,
+        add_summary_command,
+        add_models_command,
+        add_card_command,
+        add_train_command,
+        add_evaluate_command,
+        add_predict_command,
+        add_serve_command,
+        add_export_command,
+        add_finetune_command,
+        add_detector_commands,
+        add_augment_preview_command,
+        add_ensemble_commands,
+        add_sweep_command,
+    ]
 
 
 class VersionAction(argparse.Action):
@@ -66,43 +88,20 @@ class VersionAction(argparse.Action):
         parser.exit(0, f"digitnet {package_version()}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `command` one of READING_COMMANDS, only that command's (all that
+    parsing its line needs: the top-level --help and --version are not commands)."""
     parser = Parser(prog="digitnet", description="A convolutional network that reads handwritten digits.")
     parser.add_argument("--version", action=VersionAction, help="print digitnet's version and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for add_command in (
-        add_data_commands,
-        add_summary_command,
-        add_models_command,
-        add_train_command,
-        add_evaluate_command,
-        add_predict_command,
-        add_serve_command,
-        add_export_command,
-        add_finetune_command,
-        add_detector_commands,
-        add_augment_preview_command,
-        add_ensemble_commands,
-        add_sweep_command,
-    ):
+    adders = [READING_COMMANDS[command]] if command in READING_COMMANDS else _command_adders()
+    for add_command in adders:
         add_command(commands)
     return parser
 
 
-# The commands that need the training extra (TensorFlow, Keras); the reading commands (predict,
-# serve, models, data) are absent: they run LiteRT files on the plain install.
-NEEDS_TENSORFLOW = (
-    cmd_summary,
-    cmd_train,
-    cmd_evaluate,
-    cmd_ensemble_train,
-    cmd_ensemble_evaluate,
-    cmd_sweep,
-    cmd_augment_preview,
-    cmd_detector_train,
-    cmd_export,
-    cmd_finetune,
-)
+def needs_training_extra(handler) -> bool:
+    return handler.__module__ in TRAINING_COMMAND_MODULES
 
 
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
@@ -116,9 +115,10 @@ def _silence_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
-        if args.handler in NEEDS_TENSORFLOW:
+        if needs_training_extra(args.handler):
             require_training_extra(f"digitnet {args.command}")
             import_tensorflow_quietly()
         return args.handler(args)

@@ -120,6 +120,46 @@ class DownloadProgress:
         err(f"  {name}: {size}")
 
 
+class ProgressBar:
+    """`[#####.....] 300/1,000 images` on one line of a terminal, redrawn in place.
+
+    Answers printed to the same terminal would run into the bar, so clear() wipes it before they
+    are printed and show() draws it again after.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream=None, unit: str = "images"):
+        self.total, self.unit = total, unit
+        self.stream = stream if stream is not None else sys.stderr
+        self._drawn = False
+
+    def show(self, done: int) -> None:
+        filled = self.WIDTH * done // max(self.total, 1)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self.stream.write(f"\r[{bar}] {done:,}/{self.total:,} {self.unit}")
+        self.stream.flush()
+        self._drawn = True
+
+    def clear(self) -> None:
+        if self._drawn:
+            self.stream.write("\r\033[K")  # back to the line's start, erase to its end
+            self.stream.flush()
+            self._drawn = False
+
+
+PROGRESS_MIN_ITEMS = 200  # shorter jobs end before a bar would help
+
+
+def progress_bar(total: int, stream=None) -> ProgressBar | None:
+    """A ProgressBar when `stream` (stderr) is a terminal and the job is long; never in pipes or logs."""
+    stream = stream if stream is not None else sys.stderr
+    is_terminal = getattr(stream, "isatty", None)
+    if total <= PROGRESS_MIN_ITEMS or not (is_terminal and is_terminal()):
+        return None
+    return ProgressBar(total, stream)
+
+
 def add_data_dir(parser) -> None:
     parser.add_argument(
         "--data-dir",

@@ -1,4 +1,4 @@
-"""The reading commands: data fetch/info, models, predict, serve."""
+"""The reading commands: data fetch/info, models, card, predict, serve."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from digitnet.commands.common import (
     err,
     import_tensorflow_quietly,
     load_data,
+    progress_bar,
     require_writable_folder,
 )
 
@@ -59,6 +60,24 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_card(args) -> int:
+    from digitnet.reading.card import card_files, card_lines, load_card
+
+    card = load_card()
+    files = card_files(card)
+    if args.json:
+        print(json.dumps({**card, "files": files}, indent=2, sort_keys=True))
+    else:
+        print("the reading model shipped with digitnet (`default`), from its card.json:")
+        print("\n".join(card_lines(card, files)))
+    differing = [entry["file"] for entry in files if not entry["matches"]]
+    if differing:
+        names = ", ".join(differing)
+        err(f"digitnet: error: shipped file(s) not matching the card's SHA-256: {names}; reinstall digitnet")
+        return EXIT_USER_ERROR
+    return 0
+
+
 def _model_and_images(args) -> tuple[Path | None, list[str]]:
     """`predict [MODEL] IMAGE...`: the first name is the model when it is one (a run, a .keras
     file, an ensemble), else every name is an image and the shipped default model reads them."""
@@ -81,7 +100,7 @@ PREDICT_BATCH = 100  # images read, predicted and printed at a time (6 shifted c
 
 
 def cmd_predict(args) -> int:
-    from digitnet.data.inputs import expand_inputs, read_inputs, write_model_input
+    from digitnet.data.inputs import expand_inputs
     from digitnet.reading.model_source import ModelSource
     from digitnet.reading.predict import Predictor
 
@@ -96,17 +115,36 @@ def cmd_predict(args) -> int:
             f"note: {predictor.detector_problem}; until then only blank and low-confidence "
             "inputs are flagged uncertain"
         )
-    names, problems, shown = expand_inputs(inputs), 0, set()
+    names = expand_inputs(inputs)
+    bar = progress_bar(len(names))  # on a terminal, for a long job only
+    try:
+        problems = _predict_in_batches(predictor, names, args, bar)
+    finally:
+        if bar:  # also when interrupted: the terminal's line is left clean
+            bar.clear()
+    return EXIT_USER_ERROR if problems else 0
+
+
+def _predict_in_batches(predictor, names: list[str], args, bar) -> int:
+    """Read, predict and print PREDICT_BATCH inputs at a time; the number that could not be read."""
+    from digitnet.data.inputs import read_inputs, write_model_input
+
+    problems, shown = 0, set()
     for start in range(0, len(names), PREDICT_BATCH):  # the first answers print before the last read
         read = read_inputs(names[start : start + PREDICT_BATCH])
+        predictions = predictor.predict(read.batch())
+        if bar:
+            bar.clear()
         for problem in read.problems:
             err(f"digitnet: error: {problem}")
         problems += len(read.problems)
-        for name, image, prediction in zip(read.names, read.images, predictor.predict(read.batch())):
+        for name, image, prediction in zip(read.names, read.images, predictions):
             if args.show_input:
                 write_model_input(image, Path(args.show_input), name, shown)
             _print_prediction(name, prediction, args.json)
-    return EXIT_USER_ERROR if problems else 0
+        if bar:
+            bar.show(min(start + PREDICT_BATCH, len(names)))
+    return problems
 
 
 def convert_once(source, detector_dir: Path | None) -> None:
@@ -219,6 +257,19 @@ def add_data_commands(commands) -> None:
 def add_models_command(commands) -> None:
     models = commands.add_parser("models", help="list the networks")
     models.set_defaults(handler=cmd_models)
+
+
+def add_card_command(commands) -> None:
+    # A command of its own, not `models --card`: `models` lists the networks one can train, the
+    # card describes one trained model, the one that reads when no MODEL is named.
+    card = commands.add_parser(
+        "card",
+        help="the shipped reading model's card: accuracy, intended use, limits, files and SHA-256s",
+        description="Print the card of the reading model shipped with digitnet and check every file "
+        "it names against its SHA-256 (exit status 2 if one does not match).",
+    )
+    card.add_argument("--json", action="store_true", help="the card as JSON, with each file's check")
+    card.set_defaults(handler=cmd_card)
 
 
 def add_predict_command(commands) -> None:

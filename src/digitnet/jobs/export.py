@@ -2,6 +2,8 @@
 
 Each export is written into a staging folder beside `out` and renamed into place once
 complete, so `out` is either absent or a whole artifact; an existing `out` is never replaced.
+Every export carries what a consumer needs as model metadata: class labels, the expected input
+and the calibration temperature (digitnet.jobs.export_metadata).
 The `run_*` functions run an exported artifact on images and return its logits.
 """
 
@@ -75,18 +77,23 @@ def export_model(model_path: Path | ModelSource, fmt: str, out: Path) -> Path:
     """Export the model at `model_path` (run directory or .keras) as `fmt` to `out`; returns `out`.
 
     saved_model writes a directory, litert a .tflite file, onnx a .onnx file. The input is the
-    model's own ("images", float32, any batch size); the output is the ten logits.
+    model's own ("images", float32, any batch size); the output is the ten logits. The metadata
+    (export_metadata.model_metadata) is embedded in each.
     """
+    from digitnet.jobs.export_metadata import embed_metadata, model_metadata
     from digitnet.jobs.keras_models import load_model
 
     out = Path(out)
     _check_request(fmt, out)
-    model = load_model(ModelSource.resolve(model_path))  # an ensemble has no single network to export
+    source = ModelSource.resolve(model_path)
+    model = load_model(source)  # an ensemble has no single network to export
+    metadata = model_metadata(source)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".export"))
     try:
         staged = staging / STAGED_NAMES[fmt]
         keras_export(model, fmt, staged)
+        embed_metadata(fmt, staged, metadata)
         _fsync_tree(staged)
         _publish(staged, out)
     finally:

@@ -11,10 +11,11 @@
 4. copy what predicting needs into the package (model.tflite and detector/detector.tflite, the
    LiteRT files the reader runs; model.keras and detector.keras, what finetune and export start
    from; config.json, metrics.csv, calibration.json, detector.json) with a card.json saying how it
-   was made and every file's SHA-256, which reading checks on load.
+   was made, its intended use and limits, and every file's SHA-256, which reading checks on load.
 
-Held-out fonts, held-out negative families and MNIST's test split are never used here: they are
-for benchmarks/handwriting.py alone.
+Held-out fonts and held-out negative families are never used here: they are for
+benchmarks/handwriting.py alone. MNIST's test split is read once, after every choice is made, for
+the card's test accuracy (scripts/make_model.py); nothing is chosen on it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,26 @@ DETECTOR_FONT_DIGITS = 10_000  # training-font digits among the detector's posit
 CONFIDENCE_FLAG_RATE = 0.02
 DETECTOR_FLAG_RATE = 0.01  # of validation digits, for the detector's threshold
 CARD_FILE = "card.json"
+# What the card says of the model's use (`digitnet card` prints it). Figures stay out of this text:
+# they are the card's own fields, measured when the model is made.
+INTENDED_USE = (
+    "reading one handwritten digit (0-9) per image, from a photo, a scan or a drawing, e.g. the "
+    "`digitnet serve` page; flagging blank, not-a-digit and unsure inputs rather than guessing; a "
+    "starting point to fine-tune on one writer's digits (`digitnet finetune`); teaching and demos"
+)
+LIMITS = (
+    "one digit per image: not numbers of several digits, letters or text; crop each digit first",
+    "the digit must be the main ink in the image: other marks, ruled lines or a second digit change "
+    "what is read",
+    "trained on MNIST (US Census Bureau employees and high-school students) and 21 handwriting "
+    "fonts: writers far from those styles are read less well (held-out fonts and per-writer "
+    "figures: the README's 'How well it reads writers it never saw')",
+    "the not-a-digit detector was trained on a few families of non-digits: letters, symbols and "
+    "partial digits are not always flagged, and then are read as digits",
+    "a probability is calibrated on validation digits like MNIST's, not on every writer; an answer "
+    "that matters (a cheque, a form of record) needs a person to check it",
+)
+CARD_TEXT = {"intended_use": INTENDED_USE, "limits": list(LIMITS)}
 LITERT_FILE = litert_path(Path(MODEL_FILE)).name
 SHIPPED_FILES = (MODEL_FILE, LITERT_FILE, CONFIG_FILE, METRICS_FILE, CALIBRATION_FILE)
 DETECTOR_FILES = ("detector.keras", "detector.tflite", "detector.json")  # inside detector/
@@ -177,7 +198,7 @@ def package_model(run_dir: Path, destination: Path, card: dict) -> dict:
         for name in DETECTOR_FILES:
             shutil.copy2(run_dir / DETECTOR_DIR / name, staging / DETECTOR_DIR / name)
         (staging / "__init__.py").write_text("")  # keeps it a package-data folder setuptools ships
-        card = {**card, **card_checksums(staging)}
+        card = {**CARD_TEXT, **card, **card_checksums(staging)}
         atomic_write_text(staging / CARD_FILE, json.dumps(card, indent=2, sort_keys=True) + "\n")
         _make_readable(staging)
         if destination.exists():

@@ -20,7 +20,6 @@ __all__ = [
     "Prediction",
     "Predictor",
     "ProbabilityModel",
-    "predict_images",
     "predict_logits",
     "resolve_model_path",
 ]
@@ -205,18 +204,3 @@ class Predictor:
             top3 = [(d, row[d]) for d in order]
             results.append(Prediction(int(digit), row[int(digit)], row, top3, reason != "none", reason))
         return results
-
-
-def predict_images(
-    paths: list, model: Path | ModelSource | None = None, *, rule: str = "mean", engine: str = "auto"
-) -> list[Prediction]:
-    """The digit in each image file, read as `digitnet predict` reads it (preprocess.image_to_mnist).
-
-    model: a run directory, .keras file, ensemble or ModelSource; None, the reading model shipped
-    with digitnet. An unreadable file raises preprocess.ImageError naming it.
-    """
-    from digitnet.data.preprocess import image_to_mnist
-
-    images = [image_to_mnist(Path(path), name=str(path)) for path in paths]
-    predictor = Predictor(model, rule=rule, engine=engine)
-    return predictor.predict(np.stack(images) if images else np.zeros((0, *INPUT_SHAPE), np.float32))
