@@ -99,7 +99,8 @@ def main() -> int:
         "arch": config.arch,
         "config": config.to_dict(),
         "data": "MNIST training split (55,000) + digits rendered from the training handwriting "
-        "fonts (digitnet.data.synthetic); calibration and thresholds on validation digits only",
+        "fonts (digitnet.data.synthetic) + digits by the training synthetic writers "
+        "(digitnet.data.writer); calibration and thresholds on validation digits only",
         "mnist_validation_accuracy": accuracy(predicted, data.validation.labels),
         "mnist_test_accuracy": accuracy(test_predicted, data.test.labels),
         "calibration": json.loads(calibration.to_json()),
