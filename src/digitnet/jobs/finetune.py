@@ -531,12 +531,8 @@ def finetune(
 
     from digitnet.jobs.keras_models import load_model
     from digitnet.reading.calibration import load_calibration
-    from digitnet.reading.model_source import ModelSource
 
-    check_settings(seed, steps, holdout)
-    check_out_dir(out_dir)
-    source = ModelSource.resolve(model_path)
-    side_files(source)  # a tampered source folder is refused before the work, not after
+    source = _checked_source(model_path, out_dir, seed, steps, holdout)
     calibration = load_calibration(source.calibration_file)
     replay = mnist.train if mnist is not None else None
     check, refitted = _held_out_check(
@@ -547,7 +543,7 @@ def finetune(
     model = load_model(source)
     measure = mnist is not None and check_mnist
     writer_before = accuracy_of(model, examples.images, examples.labels)
-    mnist_before = accuracy_of(model, mnist.test.images, mnist.test.labels) if measure else None
+    mnist_before = _mnist_accuracy(model, mnist if measure else None)
 
     seconds = _run_steps(model, examples, replay, steps, seed, on_progress)
 
@@ -560,22 +556,44 @@ def finetune(
         writer_accuracy_before=writer_before,
         writer_accuracy_after=accuracy_of(model, examples.images, examples.labels),
         mnist_test_accuracy_before=mnist_before,
-        mnist_test_accuracy_after=(
-            accuracy_of(model, mnist.test.images, mnist.test.labels) if measure else None
-        ),
+        mnist_test_accuracy_after=_mnist_accuracy(model, mnist if measure else None),
         out_dir=Path(out_dir),
-        held_out=check,
-        held_out_reason=None if check else no_holdout_reason(examples.per_digit(), holdout),
-        calibration_refitted=refitted is not None,
-        calibration_reason=(
-            check.calibration_reason
-            if check
-            else "the source's calibration is kept: no held-out examples to check it on"
-        ),
+        **_held_out_fields(check, refitted, examples, holdout),
     )
     record = _record(result, source.model_file, examples, holdout)
     write_model_dir(model, out_dir, source, record, calibration=refitted)
     return result
+
+
+def _checked_source(model_path, out_dir: Path, seed: int, steps: int, holdout: float) -> ModelSource:
+    """The source model, after every check that needs no training: settings, --out, and a tampered
+    source folder refused before the work, not after."""
+    from digitnet.reading.model_source import ModelSource
+
+    check_settings(seed, steps, holdout)
+    check_out_dir(out_dir)
+    source = ModelSource.resolve(model_path)
+    side_files(source)
+    return source
+
+
+def _mnist_accuracy(model, mnist) -> float | None:
+    """MNIST test accuracy, or None when there is no MNIST to measure on."""
+    return None if mnist is None else accuracy_of(model, mnist.test.images, mnist.test.labels)
+
+
+def _held_out_fields(check, refitted, examples: Examples, holdout: float) -> dict:
+    """FinetuneResult's fields on the held-out check and the calibration it kept or refitted."""
+    return {
+        "held_out": check,
+        "held_out_reason": None if check else no_holdout_reason(examples.per_digit(), holdout),
+        "calibration_refitted": refitted is not None,
+        "calibration_reason": (
+            check.calibration_reason
+            if check
+            else "the source's calibration is kept: no held-out examples to check it on"
+        ),
+    }
 
 
 def _held_out_check(source, examples: Examples, calibration, replay, steps, seed, holdout, on_progress):

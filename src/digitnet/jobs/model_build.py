@@ -66,9 +66,10 @@ LIMITS = (
     "one digit per image: not numbers of several digits, letters or text; crop each digit first",
     "the digit must be the main ink in the image: other marks, ruled lines or a second digit change "
     "what is read",
-    "trained on MNIST (US Census Bureau employees and high-school students) and 21 handwriting "
-    "fonts: writers far from those styles are read less well (held-out fonts and per-writer "
-    "figures: the README's 'How well it reads writers it never saw')",
+    "trained on MNIST (US Census Bureau employees and high-school students), 21 handwriting fonts "
+    "and the digit forms of synthetic writers (digitnet.data.writer): writers far from those styles "
+    "are read less well (held-out fonts and writers: the README's 'How well it reads writers it "
+    "never saw' and 'The digit forms people write')",
     "the not-a-digit detector was trained on a few families of non-digits: letters, symbols and "
     "partial digits are not always flagged, and then are read as digits",
     "a probability is calibrated on validation digits like MNIST's, not on every writer; an answer "
