@@ -7,7 +7,11 @@ Each round runs, one after another (side by side, so load on the machine hits al
 - floor: `python -c "import numpy, PIL, ai_edge_litert"` (what any LiteRT reader must import);
 - predict_one: `python -m digitnet predict one.png` with the shipped model;
 - predict_1000: the same over a folder of 1,000 PNGs (MNIST test digits when cached, else drawn);
-- serve_ready: `python -m digitnet serve --port P` until GET /v2/health/ready answers 200.
+- serve_ready: `python -m digitnet serve --port P` until GET /v2/health/ready answers 200;
+- onnxruntime_one (with --onnx MODEL.onnx, e.g. `digitnet export default --format onnx`): what an
+  onnxruntime user's script does for one image: import onnxruntime, numpy and PIL, scale the PNG to
+  28x28 and invert it (no centring by mass, no doubt), run the session (--onnx-python: the Python
+  that has onnxruntime).
 
 Each figure is the median over `--runs` rounds of a fresh process: wall seconds, and peak RSS
 (GNU time's %M of that very process; /usr/bin/time must be installed). Run it with the Python of
@@ -35,6 +39,12 @@ import numpy as np
 from PIL import Image
 
 FLOOR = "import numpy, PIL, ai_edge_litert"
+ONNX_READ = (
+    "import sys, numpy as np, onnxruntime as ort; from PIL import Image; "
+    "x = 1 - np.asarray(Image.open(sys.argv[2]).convert('L').resize((28, 28)), np.float32) / 255; "
+    "s = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider']); "
+    "print(int(s.run(None, {s.get_inputs()[0].name: x.reshape(1, 28, 28, 1)})[0].argmax()))"
+)
 TIME = "/usr/bin/time"  # GNU time: the peak RSS of exactly the measured process
 
 
@@ -141,6 +151,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--python", default=sys.executable, help="the install to measure")
+    parser.add_argument("--onnx", type=Path, help="an exported model: also time onnxruntime reading one")
+    parser.add_argument("--onnx-python", default=sys.executable, help="a Python with onnxruntime")
     args = parser.parse_args()
 
     python = args.python
@@ -150,6 +162,8 @@ def main() -> int:
         one = folder / "0000.png"
         many = f"predict_{args.images}"
         samples = {name: [] for name in ("floor", "predict_one", many, "serve_ready")}
+        if args.onnx:
+            samples["onnxruntime_one"] = []
         run_timed([python, "-m", "digitnet", "predict", str(one)])  # page caches warm, not counted
         for _ in range(args.runs):
             samples["floor"].append(run_timed([python, "-c", FLOOR]))
@@ -162,6 +176,9 @@ def main() -> int:
             samples["serve_ready"].append(
                 run_timed(serve, until=ready(f"http://127.0.0.1:{port}/v2/health/ready"))
             )
+            if args.onnx:
+                onnx = [args.onnx_python, "-c", ONNX_READ, str(args.onnx), str(one)]
+                samples["onnxruntime_one"].append(run_timed(onnx))
     results = {name: summary(runs) for name, runs in samples.items()}
     floor = results["floor"]["median_seconds"]
     report = {
