@@ -27,7 +27,7 @@ train: data
 
 # The reading model shipped in src/digitnet/default_model: the `read` recipe (seed 0), its
 # detector and calibration, the LiteRT files reading runs and a card with every file's SHA-256
-# (measured: training 1,526 s while sharing the 2 cores with another training, detector 210 s;
+# (measured: training 1,526 s while sharing the 2 cores with another training, detector 213 s;
 # resumable via runs/default-model).
 model: system-deps data
 	mkdir -p runs

@@ -45,9 +45,12 @@ def test_held_out_kinds_are_disjoint_from_the_training_kinds():
 
 
 def test_the_detector_trains_on_training_kinds_only():
-    from digitnet.jobs.detector_train import NEGATIVE_MIX
+    from digitnet.data.negatives import WRITING_KINDS
+    from digitnet.jobs.detector_train import NEGATIVE_MIX, READING_NEGATIVE_MIX
 
-    assert set(NEGATIVE_MIX) <= set(TRAIN_KINDS)
+    for mix in (NEGATIVE_MIX, READING_NEGATIVE_MIX):
+        assert set(mix) <= set(TRAIN_KINDS) and sum(mix.values()) == pytest.approx(1.0)
+    assert set(WRITING_KINDS) <= set(READING_NEGATIVE_MIX)  # the shipped detector's mix has them
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -21,6 +21,18 @@ from digitnet.training.config import DETECTOR
 from digitnet.util.fileio import atomic_save_keras, atomic_write_text
 
 NEGATIVE_MIX = {"fashion": 0.3, "noise": 0.1, "scribble": 0.25, "two_digits": 0.2, "shapes": 0.15}
+# The shipped detector's mix (jobs.model_build, with digits by training writers among its positives):
+# the families above scaled to 70%, and 30% writing-like families (negatives.WRITING_KINDS). Chosen
+# on validation over NEGATIVE_MIX (benchmarks/detector_choice.py: it flags more of every
+# writing-like family and fewer training writers' digits; docs/measurements/detector-choice.json).
+WRITING_SHARE = 0.3
+READING_NEGATIVE_MIX = {
+    **{kind: share * (1 - WRITING_SHARE) for kind, share in NEGATIVE_MIX.items()},
+    **{
+        kind: WRITING_SHARE / 4
+        for kind in ("train_letters", "stroke_fragments", "touching_digits", "crossed_out")
+    },
+}
 
 # Negatives that preprocess to a blank page teach nothing (a blank input is flagged without the
 # detector): they are drawn again, up to this many rounds.
@@ -79,9 +91,11 @@ def make_training_set(
     rerendered: int,
     seed: int = 0,
     extra_positives: np.ndarray | None = None,
+    mix: dict[str, float] | None = None,
 ) -> TrainingSet:
     """MNIST digits (as given and re-rendered) and `extra_positives` (float32 (N, 28, 28), e.g.
-    digits in other handwriting styles) against `negatives` images of the training families."""
+    digits in other handwriting styles) against `negatives` images of the training families, in
+    the shares of `mix` (default NEGATIVE_MIX)."""
 
     rng = np.random.default_rng(seed)
     positives = [
@@ -92,7 +106,7 @@ def make_training_set(
         positives.append(np.asarray(extra_positives, np.float32).reshape(-1, IMAGE_SIDE, IMAGE_SIDE))
     negative_sets = [
         _inked_negatives(kind, int(negatives * share), rng, digits_u8, fashion_u8)
-        for kind, share in NEGATIVE_MIX.items()
+        for kind, share in (mix or NEGATIVE_MIX).items()
     ]
     images = np.concatenate(positives + negative_sets)[..., np.newaxis]
     labels = np.concatenate(
@@ -179,6 +193,7 @@ def train_on_mnist(
     extra_holdout: np.ndarray | None = None,
     flag_rate: float = DETECTOR.digit_flag_rate,
     on_epoch=None,
+    mix: dict[str, float] | None = None,
 ) -> float:
     """Train a detector on a digitnet.data.mnist.Mnist and save it in `out_dir`; returns its threshold.
 
@@ -195,6 +210,7 @@ def train_on_mnist(
         rerendered=negatives // 3,
         seed=seed,
         extra_positives=extra_positives,
+        mix=mix,
     )
     rng = np.random.default_rng(seed + 1)
     holdout = [

@@ -49,6 +49,10 @@ VALIDATION_FONT_SEED = 9_001
 DETECTOR_FONT_SEED = 7_001
 VALIDATION_FONT_DIGITS = 2_000  # training-font digits rendered for validation
 DETECTOR_FONT_DIGITS = 10_000  # training-font digits among the detector's positives
+# Digits by TRAINING synthetic writers among the detector's positives, and among the digits its
+# threshold is set on: it must not reject the forms the reading model learns (a flagged 1, a g-9).
+DETECTOR_WRITER_DIGITS, DETECTOR_WRITER_SEED = 5_000, 7_101
+THRESHOLD_WRITER_DIGITS, THRESHOLD_WRITER_SEED = 1_000, 7_201
 # Share of validation digits the confidence threshold flags. The budget for real digits is 5%
 # in all (detector included); this leaves room for the detector and for writers less familiar
 # than the validation digits.
@@ -127,12 +131,14 @@ def calibrate(
 
 
 def detector_positives(data: Mnist, seed: int) -> np.ndarray:
-    """Style-varied digits, float32 (N, 28, 28): training-font digits (the detector must not reject
-    a digit for its style); MNIST's own come in through make_training_set."""
+    """Style-varied digits, float32 (N, 28, 28): training-font digits and digits by training writers
+    (the detector must not reject a digit for its style); MNIST's own come in through make_training_set."""
     from digitnet.data.synthetic import render_digits
+    from digitnet.data.writer import writer_digits
 
-    images, _ = render_digits(DETECTOR_FONT_DIGITS, split="train", seed=DETECTOR_FONT_SEED + seed)
-    return images.astype(np.float32)
+    fonts, _ = render_digits(DETECTOR_FONT_DIGITS, split="train", seed=DETECTOR_FONT_SEED + seed)
+    written = writer_digits(DETECTOR_WRITER_DIGITS, "train", DETECTOR_WRITER_SEED + seed)[0]
+    return np.concatenate([fonts.reshape(-1, 28, 28), written.reshape(-1, 28, 28)]).astype(np.float32)
 
 
 def train_reading_detector(
@@ -143,12 +149,17 @@ def train_reading_detector(
     epochs: int = DETECTOR.epochs,
     seed: int = 0,
     on_epoch=None,
+    mix: dict[str, float] | None = None,
 ) -> float:
-    """The detector for the reading model; its threshold flags DETECTOR_FLAG_RATE of validation digits."""
+    """The detector for the reading model; its threshold flags DETECTOR_FLAG_RATE of validation digits
+    (MNIST's, re-rendered, training-font and training-writer digits). mix: the negatives' shares
+    (default detector_train.READING_NEGATIVE_MIX)."""
     from digitnet.data.negatives import load_fashion
+    from digitnet.data.writer import writer_digits
     from digitnet.jobs import detector_train
 
     font_digits = validation_digits(data, font_digits=2000).images[len(data.validation) :, ..., 0]
+    written = writer_digits(THRESHOLD_WRITER_DIGITS, "train", THRESHOLD_WRITER_SEED)[0][..., 0]
     return detector_train.train_on_mnist(
         data,
         load_fashion("train"),
@@ -157,9 +168,10 @@ def train_reading_detector(
         epochs=epochs,
         seed=seed,
         extra_positives=detector_positives(data, seed),
-        extra_holdout=font_digits,
+        extra_holdout=np.concatenate([font_digits, written]),
         flag_rate=DETECTOR_FLAG_RATE,
         on_epoch=on_epoch,
+        mix=mix or detector_train.READING_NEGATIVE_MIX,
     )
 
 

@@ -1,0 +1,129 @@
+"""Which not-a-digit detector to ship, chosen on validation data only: prints JSON.
+
+    python benchmarks/detector_choice.py --out DIR [--candidate NAME ...]
+
+Candidates, each trained as `make model` trains the shipped detector (model_build's positives,
+negatives, epochs, seed and threshold rule) with one change (the figures in
+docs/measurements/detector-choice.json were measured with the detector shipped before, trained
+on fonts alone with NEGATIVE_MIX, as "shipped"; writing_negatives won and is now model_build's):
+- shipped: the detector in the package, not retrained;
+- writer_positives: digits by TRAINING synthetic writers (digitnet.data.writer) added to the
+  positives and to the digits the threshold is set on, so the detector does not reject the digit
+  forms the reading model now learns;
+- writing_negatives: the same, and the writing-like training families (letters in the training
+  fonts, stroke fragments, touching and crossed-out digits: negatives.WRITING_KINDS) in the mix.
+Validation, no held-out family and no test image: 2,000 digits by TRAINING-split writers and 2,000
+training-font digits from seeds no detector trains on, MNIST's validation split, and 300 images
+of each training family drawn with a seed no detector trains on. For each: the share the detector
+alone flags. The rule, fixed before any figure was read: the highest mean share flagged over the
+training families, among candidates that flag no more of the writers' validation digits than the
+shipped detector does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import describe_machine  # noqa: E402
+
+VALIDATION_SEED = 9_001  # model_build's validation font seed: calibration's digits, never trained on
+NEGATIVES_PER_KIND, NEGATIVES_SEED = 300, 9_301
+
+
+def train_candidate(name: str, data, out_dir: Path) -> None:
+    """As `make model` trains the shipped detector (jobs.model_build.train_reading_detector: writer
+    digits among positives and threshold digits), with the negatives' mix the candidate names."""
+    from digitnet.jobs import detector_train, model_build
+
+    mix = {"writer_positives": detector_train.NEGATIVE_MIX, "writing_negatives": None}[name]
+    model_build.train_reading_detector(data, out_dir, seed=0, mix=mix)
+
+
+def validation_sets(data) -> dict[str, np.ndarray]:
+    from digitnet.data.negatives import TRAIN_KINDS, load_fashion, negative_images
+    from digitnet.data.synthetic import render_digits
+    from digitnet.data.writer import writer_digits
+
+    digits_u8 = np.round(data.validation.images[..., 0] * 255).astype(np.uint8)
+    fashion = load_fashion("train")
+    rng = np.random.default_rng(NEGATIVES_SEED)
+    sets = {
+        "digits: training writers": writer_digits(2000, "train", VALIDATION_SEED)[0],
+        "digits: training fonts": render_digits(2000, split="train", seed=VALIDATION_SEED)[0],
+        "digits: MNIST validation": data.validation.images,
+    }
+    for kind in TRAIN_KINDS:
+        sets[f"negatives: {kind}"] = negative_images(kind, NEGATIVES_PER_KIND, rng, digits_u8, fashion)
+    return sets
+
+
+def flagged_shares(detector_dir: Path | None, sets: dict) -> dict[str, float]:
+    """detector_dir None: the shipped detector, read through its card as reading does."""
+    from digitnet.reading.detector import load_detector, load_shipped_detector
+    from digitnet.reading.uncertainty import too_faint_to_read
+
+    detector = load_shipped_detector() if detector_dir is None else load_detector(detector_dir)
+    shares = {}
+    for name, images in sets.items():
+        images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+        if name.startswith("negatives"):
+            images = images[~too_faint_to_read(images)]  # a blank input is flagged without the detector
+        # None: every image of the family preprocessed to blank (uniform noise does), nothing to score
+        shares[name] = round(float(detector.not_a_digit(images).mean()), 4) if len(images) else None
+    return shares
+
+
+def choose(results: dict[str, dict[str, float]]) -> str:
+    limit = results["shipped"]["digits: training writers"]
+
+    def negatives_mean(shares: dict) -> float:
+        return float(np.mean([v for k, v in shares.items() if k.startswith("negatives") and v is not None]))
+
+    allowed = [name for name, shares in results.items() if shares["digits: training writers"] <= limit]
+    return max(allowed, key=lambda name: negatives_mean(results[name]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="a folder for the trained candidates")
+    parser.add_argument("--candidate", action="append", default=[], help="train only these")
+    args = parser.parse_args()
+
+    from digitnet.data.mnist import load_mnist
+
+    data = load_mnist()
+    seconds = {}
+    for name in args.candidate or ["writer_positives", "writing_negatives"]:
+        if not (args.out / name / "detector.json").is_file():
+            started = time.perf_counter()
+            train_candidate(name, data, args.out / name)
+            seconds[name] = round(time.perf_counter() - started, 1)
+    sets = validation_sets(data)
+    folders = {"shipped": None}
+    folders.update({p.name: p for p in sorted(args.out.iterdir()) if (p / "detector.json").is_file()})
+    results = {name: flagged_shares(folder, sets) for name, folder in folders.items()}
+    report = {
+        "benchmark": "detector_choice",
+        "machine": describe_machine(),
+        "rule": "highest mean share flagged over the training families' validation draws, among "
+        "candidates flagging no more training-writer validation digits than the shipped detector",
+        "validation": results,
+        "chosen": choose(results),
+        "training_seconds": seconds,
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
