@@ -60,7 +60,8 @@ def main() -> None:
     from digitnet.data.mnist import load_mnist
     from digitnet.jobs.export import FORMATS
     from digitnet.jobs.keras_models import load_model
-    from digitnet.training.inference import make_logits_fn, predict_logits
+    from digitnet.training.inference import make_logits_fn
+    from digitnet.util.batches import predict_logits
 
     data = load_mnist()
     with tempfile.TemporaryDirectory() as temp:

@@ -21,7 +21,8 @@ OUT_NAMES = {"saved_model": "digits_saved_model", "litert": "digits.tflite", "on
 @pytest.fixture(scope="module")
 def images_and_logits(tiny_model_dir):
     """1,000 digit-like images and the Keras model's own logits for them (dropout off)."""
-    from digitnet.training.inference import make_logits_fn, predict_logits
+    from digitnet.training.inference import make_logits_fn
+    from digitnet.util.batches import predict_logits
 
     images = synthetic_mnist(train_size=1000, seed=7).train.images
     return images, predict_logits(make_logits_fn(load_model(tiny_model_dir / "model.keras")), images)

@@ -3,7 +3,6 @@ import math
 import numpy as np
 import pytest
 
-from digitnet.training.inference import predict_logits
 from digitnet.training.metrics import (
     accuracy,
     confusion_matrix,
@@ -11,6 +10,7 @@ from digitnet.training.metrics import (
     evaluate_split,
     per_class_accuracy,
 )
+from digitnet.util.batches import predict_logits
 
 
 def test_accuracy_and_confusion_on_a_hand_example():

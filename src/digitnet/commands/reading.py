@@ -201,6 +201,9 @@ def cmd_serve(args) -> int:
 
 def _add_predictor_flags(parser, model_positional: bool) -> None:
     """MODEL, --rule, --detector and --engine: what `predict` and `serve` need to build a Predictor."""
+    from digitnet.reading.engine import ENGINES
+    from digitnet.reading.ensemble_rules import RULES
+
     model_help = (
         "a run directory, a model.keras file, an ensemble directory, or `default`: the "
         "reading model shipped with digitnet (the default)"
@@ -212,7 +215,7 @@ def _add_predictor_flags(parser, model_positional: bool) -> None:
     parser.add_argument(
         "--rule",
         default="mean",
-        choices=["mean", "most_confident", "vote"],
+        choices=list(RULES),
         help="how an ensemble's members combine; default mean probability",
     )
     parser.add_argument(
@@ -225,7 +228,7 @@ def _add_predictor_flags(parser, model_positional: bool) -> None:
     parser.add_argument(
         "--engine",
         default="auto",
-        choices=["auto", "litert"],
+        choices=list(ENGINES),
         help="what runs the networks: LiteRT, from the model's .tflite file (a .keras network without "
         "one is converted once, with the training extra, and cached); auto is LiteRT",
     )

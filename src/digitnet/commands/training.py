@@ -373,6 +373,8 @@ def add_train_command(commands) -> None:
 
 
 def add_evaluate_command(commands) -> None:
+    from digitnet.reading.ensemble_rules import RULES
+
     evaluate = commands.add_parser("evaluate", help="test and train accuracy, per class, confusion matrix")
     evaluate.add_argument(
         "path",
@@ -383,7 +385,7 @@ def add_evaluate_command(commands) -> None:
     evaluate.add_argument(
         "--rule",
         default="mean",
-        choices=["mean", "most_confident", "vote"],
+        choices=list(RULES),
         help="how an ensemble's members combine; default mean probability",
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON")
@@ -399,6 +401,8 @@ def add_evaluate_command(commands) -> None:
 
 
 def add_export_command(commands) -> None:
+    from digitnet.jobs.export import FORMATS
+
     export = commands.add_parser("export", help="export a model as TF SavedModel, LiteRT or ONNX")
     export.add_argument(
         "model",
@@ -406,7 +410,7 @@ def add_export_command(commands) -> None:
         metavar="MODEL",
         help="a run directory, a model.keras file or `default` (the shipped model)",
     )
-    export.add_argument("--format", required=True, choices=["saved_model", "litert", "onnx"])
+    export.add_argument("--format", required=True, choices=list(FORMATS))
     export.add_argument(
         "--out",
         type=Path,

@@ -457,8 +457,9 @@ def all_layers(layer) -> list:
 
 
 def accuracy_of(model, images: np.ndarray, labels: np.ndarray) -> float:
-    from digitnet.training.inference import make_logits_fn, predict_logits
+    from digitnet.training.inference import make_logits_fn
     from digitnet.training.metrics import accuracy
+    from digitnet.util.batches import predict_logits
 
     return accuracy(predict_logits(make_logits_fn(model), images).argmax(axis=1), labels)
 
@@ -635,7 +636,8 @@ def _held_out_check(source, examples: Examples, calibration, replay, steps, seed
 
 
 def _logits_fn(model):
-    from digitnet.training.inference import make_logits_fn, predict_logits
+    from digitnet.training.inference import make_logits_fn
+    from digitnet.util.batches import predict_logits
 
     compiled = make_logits_fn(model)
     return lambda images: np.asarray(predict_logits(compiled, images))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from digitnet.errors import DigitnetError, first_line
-from digitnet.util.batches import LogitsFn, predict_logits  # noqa: F401  (re-exported)
+from digitnet.util.batches import LogitsFn
 
 KERAS_FORMATS = {"saved_model": "tf_saved_model", "litert": "litert", "onnx": "onnx"}
 INSTALL_HINT = "pip install 'digitnet[export]'"

@@ -22,9 +22,10 @@ from digitnet.errors import DigitnetError
 from digitnet.training import runs
 from digitnet.training.augment import AffineRanges, StyleRanges, augment_batch, augment_seed
 from digitnet.training.config import ConfigError, TrainConfig
-from digitnet.training.inference import make_logits_fn, predict_logits
+from digitnet.training.inference import make_logits_fn
 from digitnet.training.metrics import accuracy, cross_entropy
 from digitnet.util import locks
+from digitnet.util.batches import predict_logits
 from digitnet.util.fileio import atomic_save_keras
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitnet.shapes import NUM_CLASSES
-from digitnet.training.inference import LogitsFn, predict_logits
+from digitnet.util.batches import LogitsFn, predict_logits
 
 
 def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
