@@ -195,7 +195,7 @@ def fuzz_idx(cases: int, rng, scratch: Path) -> dict:
 
 
 def fuzz_images(cases: int, rng) -> dict:
-    from digitnet.data.mnist.preprocess import ImageError, image_to_mnist
+    from digitnet.data.preprocess import ImageError, image_to_mnist
 
     seeds = [(fmt, image_file(digit_pixels(rng), fmt)) for fmt in ("PNG", "JPEG", "GIF", "BMP")]
 
