@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from digitnet.data.preprocess import (
     MNIST_STROKE_RANGE,
@@ -283,6 +283,24 @@ def test_a_blank_image_gives_zeros(make):
     out = to_mnist(make())
     assert out.shape == (28, 28) and out.dtype == np.float32
     assert not out.any() and has_no_ink(out)
+
+
+def _tight_zero(blur: float) -> Image.Image:
+    """A thick '0' blown up from a 20-pixel scan, cropped at its ink: ink covers about half the image."""
+    small = Image.new("L", (14, 20), 255)
+    ImageDraw.Draw(small).ellipse((0, 0, 13, 19), outline=0, width=4)
+    return small.resize((140, 200), Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(blur))
+
+
+@pytest.mark.parametrize("blur", [0, 3])
+def test_a_crop_tight_around_a_thick_blown_up_digit_keeps_its_ink(blur):
+    # The median pixel of such a crop is ink: taken for the background, it hid the whole digit.
+    image = _tight_zero(blur)
+    assert np.mean(np.asarray(image) < 128) > 0.4
+    out = to_mnist(image)
+    _assert_mnist_form(out)
+    assert out[14, 14] < 0.1 and out[14, 14:].max() > 0.9  # a ring: hollow middle, ink to its right
+    np.testing.assert_allclose(to_mnist(ImageOps.invert(image)), out, atol=1e-5)  # either polarity alike
 
 
 def test_has_no_ink_sees_any_ink(reference):

@@ -48,6 +48,9 @@ MNIST_STROKE_RANGE = (2.2, 3.25)
 WIDTH_STEPS = 3  # at most this many tries to bring the stroke width into that range
 SPECK_FRACTION = 0.03  # parts smaller than this fraction of the largest part are specks
 SPECK_SIDE_FRACTION = 1 / 80  # ... and so are parts smaller than a square of this fraction of the short side
+# Above this share of the pixels, ink spoils the median as the background's level (a tight crop):
+# well above what a digit with a margin covers, so those images are read as before.
+CROWDED_INK_SHARE = 0.3
 
 
 class ImageError(DigitnetError, ValueError):
@@ -223,8 +226,7 @@ def _border_level(gray: np.ndarray) -> float:
 def _ink_map(light: np.ndarray) -> np.ndarray:
     """float32 (H, W) in [0, 1]: 1 = ink, 0 = background, soft at the ink's edges; `light` has bright ink."""
     residual = light - _background(light)
-    level = np.median(residual)
-    noise = 1.4826 * np.median(np.abs(residual - level))  # robust sigma: most pixels are background
+    level, noise = _background_statistics(residual)
     sure = level + max(MIN_CONTRAST, NOISE_SIGMAS * noise)
     strong = residual[residual > sure]
     if strong.size == 0:
@@ -237,6 +239,48 @@ def _ink_map(light: np.ndarray) -> np.ndarray:
     full = max(floor + (peak - floor) * INK_FULL, floor + 1e-3)
     ink = ((residual - floor) / (full - floor)).clip(0, 1).astype(np.float32)
     return ink * _ink_parts(ink > 0, residual > sure)
+
+
+def _background_statistics(residual: np.ndarray) -> tuple[float, float]:
+    """The background's level and noise (a robust sigma) in `residual`, where ink is bright.
+
+    Median and median absolute deviation, when most pixels are background. In a crop tight around a
+    thick, blurred or blown-up digit, ink covers 40% of the pixels or more: the median then lies in
+    the ink and the deviation spans ink and paper, so no ink stands out (the whole digit was lost).
+    Then (above Otsu's threshold lies CROWDED_INK_SHARE of the pixels or more) the pixels below the
+    threshold are the background, provided the two sides differ by more than ink must differ from
+    noise; a blank or evenly noisy page never splits that clearly.
+    """
+    level = float(np.median(residual))
+    noise = _robust_sigma(residual, level)
+    split = _otsu_threshold(residual)
+    below, above = residual[residual <= split], residual[residual > split]
+    if below.size == 0 or above.size < CROWDED_INK_SHARE * residual.size:
+        return level, noise
+    paper_level = float(np.median(below))
+    paper_noise = _robust_sigma(below, paper_level)
+    gap = float(np.median(above)) - paper_level
+    if paper_noise < noise and gap > max(MIN_CONTRAST, NOISE_SIGMAS * paper_noise) / FAINT_FRACTION:
+        return paper_level, paper_noise
+    return level, noise
+
+
+def _robust_sigma(values: np.ndarray, centre: float) -> float:
+    return float(1.4826 * np.median(np.abs(values - centre)))
+
+
+def _otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """The level that best splits `values` in two (Otsu 1979: the largest between-class variance)."""
+    counts, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_below = np.cumsum(counts)
+    weight_above = weight_below[-1] - weight_below
+    sum_below = np.cumsum(counts * centres)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_below = sum_below / weight_below
+        mean_above = (sum_below[-1] - sum_below) / weight_above
+        between = weight_below * weight_above * (mean_below - mean_above) ** 2
+    return float(edges[1:][int(np.nanargmax(np.nan_to_num(between, nan=-1.0)))])
 
 
 def _background(light: np.ndarray) -> np.ndarray:
