@@ -50,6 +50,7 @@ VALUES = {
     "occlusion_fraction": 0.1,
     "synthetic_fraction": 0.2,
     "writer_fraction": 0.1,
+    "writer_forms": "even",
 }
 # --iterations and --epochs exclude each other on a command line: each is set in one case.
 LENGTH = {"epochs": "goal_iterations", "iterations": "epochs"}

@@ -192,3 +192,28 @@ def test_crossed_out_and_touching_digits_hold_more_ink_than_one_digit():
     assert width > 1.7 * np.ptp(np.concatenate(digit)[:, 0])
     with pytest.raises(WriterError):
         writer.non_digit_page("doodles", rng)
+
+
+def test_even_writer_forms_write_every_allograph_equally_often(tiny_mnist):
+    from digitnet.training.config import TrainConfig
+    from digitnet.training.loop import training_data
+
+    config = TrainConfig(seed=3, writer_fraction=0.2, writer_forms="even")
+    count = config.writer_count(len(tiny_mnist.train))
+    assert count >= 2 * len(writer.ALLOGRAPHS)
+    written = writer.write_digits(count, "train", seed=3, forms=[a.name for a in writer.ALLOGRAPHS])
+    mixed = training_data(config, tiny_mnist)
+    np.testing.assert_array_equal(mixed.train.images[-count:], written.images)
+    np.testing.assert_array_equal(mixed.train.labels[-count:], written.labels)
+    per_form = np.unique(written.forms, return_counts=True)[1]
+    assert len(per_form) == len(writer.ALLOGRAPHS) and per_form.max() - per_form.min() <= 1
+    # The natural mix gives a digit's forms a tenth of the digits between them: 1's five forms share
+    # a tenth, while 'even' gives them five of the 29 allographs' shares.
+    assert np.mean(written.labels == 1) > 0.15
+
+
+def test_writer_forms_is_checked():
+    from digitnet.training.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match="writer_forms"):
+        TrainConfig(writer_forms="rare").validate()

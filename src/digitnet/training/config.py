@@ -23,6 +23,10 @@ _STYLE_DEFAULTS = StyleRanges()
 # 55,000 training images // batch 50 = 1,100 iterations an epoch -> 18 epochs.
 TUTORIAL_GOAL_ITERATIONS = 20_000
 SCHEDULES = ("constant", "one-cycle")  # learning-rate schedules, built in digitnet.training.schedules
+# How the training writers choose a digit's form: each writer's own preferences (the natural mix:
+# a rare form stays rare), or every allograph equally often (a digit with five forms is written
+# five times as often as one with one: the forms MNIST lacks get as many examples as the rest).
+WRITER_FORMS = ("preferred", "even")
 MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns
 # Adam's step is about the learning rate in size; past 10 a network of [0, 1] pixels only diverges.
 MAX_LEARNING_RATE = 10.0
@@ -196,6 +200,12 @@ class TrainConfig:
         flag="--writer",
         metavar="FRACTION",
     )
+    writer_forms: str = hyperparameter(
+        "preferred",
+        "which forms the training writers write: 'preferred' (each writer's own, the natural mix) or "
+        "'even' (every allograph of digitnet.data.writer equally often)",
+        choices=WRITER_FORMS,
+    )
 
     def validate(self) -> None:
         self._validate_types()
@@ -233,6 +243,9 @@ class TrainConfig:
                 f"writer_fraction must be in [0, {MAX_SYNTHETIC_FRACTION}] less synthetic_fraction "
                 f"({self.synthetic_fraction}), got {self.writer_fraction}"
             )
+        if self.writer_forms not in WRITER_FORMS:
+            choices = ", ".join(WRITER_FORMS)
+            raise ConfigError(f"unknown writer_forms {self.writer_forms!r}; choose one of: {choices}")
         try:
             self.affine_ranges()
             self.style_ranges()

@@ -273,8 +273,8 @@ def new_model_and_optimizer(config: TrainConfig, total_iterations: int):
 def training_data(config: TrainConfig, data: Mnist) -> Mnist:
     """`data` with its training split as the run trains on it: MNIST's, plus font-rendered digits
     when config.synthetic_fraction asks for them and digits by the TRAINING synthetic writers when
-    config.writer_fraction does (rendered from the run's seed, so a resumed run rebuilds the same
-    set). Validation and test stay MNIST's own."""
+    config.writer_fraction does, in the forms config.writer_forms names (rendered from the run's
+    seed, so a resumed run rebuilds the same set). Validation and test stay MNIST's own."""
     count, writer_count = config.synthetic_count(len(data.train)), config.writer_count(len(data.train))
     if count == 0 and writer_count == 0:
         return data
@@ -286,11 +286,12 @@ def training_data(config: TrainConfig, data: Mnist) -> Mnist:
         images.append(fonts[..., np.newaxis].astype(np.float32))
         labels.append(font_labels.astype(np.int32))
     if writer_count:
-        from digitnet.data.writer import writer_digits
+        from digitnet.data.writer import ALLOGRAPHS, write_digits
 
-        written, written_labels, _ = writer_digits(writer_count, split="train", seed=config.seed)
-        images.append(written)
-        labels.append(written_labels)
+        forms = [allograph.name for allograph in ALLOGRAPHS] if config.writer_forms == "even" else None
+        written = write_digits(writer_count, split="train", seed=config.seed, forms=forms)
+        images.append(written.images)
+        labels.append(written.labels)
     return dataclasses.replace(data, train=Split(np.concatenate(images), np.concatenate(labels)))
 
 
