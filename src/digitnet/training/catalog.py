@@ -13,7 +13,16 @@ DESCRIPTIONS = {
     "for the strong recipe with augmentation",
     "wide": "lean with 32-64-128 channels (about 1.75x its arithmetic); "
     "for the read recipe's heavier augmentation",
+    "wider": "lean with 48-96-192 channels (about 2.2x wide's arithmetic); "
+    "for reading the digit forms MNIST lacks without losing MNIST accuracy",
     "fast": "small ReLU CNN (conv 24, conv 32, dense 256) for the fast recipe: 99.2% in about two epochs",
 }
 
-PARAMETERS = {"seed": 325_418, "expert": 3_274_634, "lean": 100_162, "wide": 156_586, "fast": 411_802}
+PARAMETERS = {
+    "seed": 325_418,
+    "expert": 3_274_634,
+    "lean": 100_162,
+    "wide": 156_586,
+    "wider": 303_994,
+    "fast": 411_802,
+}

@@ -151,6 +151,15 @@ def build_wide(dropout: float = 0.25, seed: int | None = None) -> keras.Model:
     return _lean_stack((32, 64, 128), dropout, seed, "wide")
 
 
+def build_wider(dropout: float = 0.25, seed: int | None = None) -> keras.Model:
+    """lean with twice its channels (48-96-192): about 17 M multiply-adds an image, 2.2x wide's.
+
+    For reading writers MNIST lacks: wide trained on more writer digits loses MNIST accuracy
+    (validation 99.24 -> 99.06% with 15% even-form writer digits), the sign of a network full.
+    """
+    return _lean_stack((48, 96, 192), dropout, seed, "wider")
+
+
 def build_fast(dropout: float = 0.0, seed: int | None = None) -> keras.Model:
     """A small ReLU CNN for time-to-accuracy: about 2.2 M multiply-adds an image, a third of lean's.
 
@@ -187,6 +196,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         "expert": build_expert,
         "lean": build_lean,
         "wide": build_wide,
+        "wider": build_wider,
         "fast": build_fast,
     }.items()
 }
