@@ -11,7 +11,10 @@ on fonts alone with NEGATIVE_MIX, as "shipped"; writing_negatives won and is now
   positives and to the digits the threshold is set on, so the detector does not reject the digit
   forms the reading model now learns;
 - writing_negatives: the same, and the writing-like training families (letters in the training
-  fonts, stroke fragments, touching and crossed-out digits: negatives.WRITING_KINDS) in the mix.
+  fonts, stroke fragments, touching and crossed-out digits: negatives.WRITING_KINDS) in the mix;
+- larger: writing_negatives on a network twice as wide (LARGER_WIDTHS) trained for LARGER_EPOCHS
+  epochs: more of each family flagged if the small network lacks capacity for them (run
+  with `--candidate larger`; shipped then stands for writing_negatives, the detector in the package).
 Validation, no held-out family and no test image: 2,000 digits by TRAINING-split writers and 2,000
 training-font digits from seeds no detector trains on, MNIST's validation split, and 300 images
 of each training family drawn with a seed no detector trains on. For each: the share the detector
@@ -38,6 +41,7 @@ from machine import describe_machine  # noqa: E402
 
 VALIDATION_SEED = 9_001  # model_build's validation font seed: calibration's digits, never trained on
 NEGATIVES_PER_KIND, NEGATIVES_SEED = 300, 9_301
+LARGER_WIDTHS, LARGER_EPOCHS = (32, 64, 128), 6
 
 
 def train_candidate(name: str, data, out_dir: Path) -> None:
@@ -45,6 +49,9 @@ def train_candidate(name: str, data, out_dir: Path) -> None:
     digits among positives and threshold digits), with the negatives' mix the candidate names."""
     from digitnet.jobs import detector_train, model_build
 
+    if name == "larger":
+        model_build.train_reading_detector(data, out_dir, seed=0, widths=LARGER_WIDTHS, epochs=LARGER_EPOCHS)
+        return
     mix = {"writer_positives": detector_train.NEGATIVE_MIX, "writing_negatives": None}[name]
     model_build.train_reading_detector(data, out_dir, seed=0, mix=mix)
 

@@ -39,8 +39,8 @@ READING_NEGATIVE_MIX = {
 NEGATIVE_ROUNDS = 4
 
 
-def build_detector(seed: int = 0):
-    """Two small conv blocks and one logit: "this is a digit"."""
+def build_detector(seed: int = 0, widths: tuple[int, int, int] = DETECTOR.widths):
+    """Two small conv blocks, a hidden layer and one logit: "this is a digit"."""
     import keras
     from keras import layers
 
@@ -48,12 +48,12 @@ def build_detector(seed: int = 0):
     return keras.Sequential(
         [
             keras.Input(INPUT_SHAPE, name="images"),
-            layers.Conv2D(16, 3, activation="relu", kernel_initializer=init(seed), name="conv1"),
+            layers.Conv2D(widths[0], 3, activation="relu", kernel_initializer=init(seed), name="conv1"),
             layers.MaxPooling2D(2, name="pool1"),
-            layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(seed + 1), name="conv2"),
+            layers.Conv2D(widths[1], 3, activation="relu", kernel_initializer=init(seed + 1), name="conv2"),
             layers.MaxPooling2D(2, name="pool2"),
             layers.Flatten(name="flatten"),
-            layers.Dense(64, activation="relu", kernel_initializer=init(seed + 2), name="hidden"),
+            layers.Dense(widths[2], activation="relu", kernel_initializer=init(seed + 2), name="hidden"),
             layers.Dense(1, kernel_initializer=init(seed + 3), name="is_digit"),
         ],
         name="detector",
@@ -142,6 +142,7 @@ def train_detector(
     seed: int = 0,
     flag_rate: float = DETECTOR.digit_flag_rate,
     on_epoch=None,
+    widths: tuple[int, int, int] = DETECTOR.widths,
 ) -> float:
     """Fit, choose the threshold on held-out digits, save model and threshold atomically.
 
@@ -150,7 +151,7 @@ def train_detector(
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = build_detector(seed)
+    model = build_detector(seed, widths)
     model.compile(
         optimizer=keras.optimizers.Adam(DETECTOR.learning_rate),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
@@ -177,7 +178,7 @@ def train_detector(
     scores = detector_scores(model, holdout_digits)
     # Flag anything scoring below the `flag_rate` quantile of real digits' scores.
     threshold = float(np.quantile(scores, flag_rate))
-    save_detector(model, threshold, out_dir)
+    save_detector(model, threshold, out_dir, widths)
     return threshold
 
 
@@ -194,6 +195,7 @@ def train_on_mnist(
     flag_rate: float = DETECTOR.digit_flag_rate,
     on_epoch=None,
     mix: dict[str, float] | None = None,
+    widths: tuple[int, int, int] = DETECTOR.widths,
 ) -> float:
     """Train a detector on a digitnet.data.mnist.Mnist and save it in `out_dir`; returns its threshold.
 
@@ -227,6 +229,7 @@ def train_on_mnist(
         seed=seed,
         flag_rate=flag_rate,
         on_epoch=on_epoch,
+        widths=widths,
     )
 
 
@@ -242,13 +245,15 @@ def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.nda
     return logit_scores(make_logits_fn(model), images, batch_size)
 
 
-def save_detector(model, threshold: float, out_dir: Path) -> None:
+def save_detector(
+    model, threshold: float, out_dir: Path, widths: tuple[int, int, int] = DETECTOR.widths
+) -> None:
     from digitnet.training.inference import write_litert_beside
 
     out_dir = Path(out_dir)
     # A fresh, never-compiled copy: the trained one would save its Adam slots too, tripling the
     # file for nothing (keras.models.clone_model keeps the compile state, so it will not do).
-    plain = build_detector()
+    plain = build_detector(widths=widths)
     plain.set_weights(model.get_weights())
     atomic_save_keras(plain, out_dir / MODEL_FILE)
     write_litert_beside(plain, out_dir / MODEL_FILE)  # detector.tflite: what reading runs

@@ -150,6 +150,7 @@ def train_reading_detector(
     seed: int = 0,
     on_epoch=None,
     mix: dict[str, float] | None = None,
+    widths: tuple[int, int, int] = DETECTOR.widths,
 ) -> float:
     """The detector for the reading model; its threshold flags DETECTOR_FLAG_RATE of validation digits
     (MNIST's, re-rendered, training-font and training-writer digits). mix: the negatives' shares
@@ -172,6 +173,7 @@ def train_reading_detector(
         flag_rate=DETECTOR_FLAG_RATE,
         on_epoch=on_epoch,
         mix=mix or detector_train.READING_NEGATIVE_MIX,
+        widths=widths,
     )
 
 

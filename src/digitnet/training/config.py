@@ -453,6 +453,7 @@ class DetectorConfig:
     binary network trained once, from scratch, on in-memory arrays, so no custom loop is needed."""
 
     epochs: int = 3  # `digitnet detector train`'s default
+    widths: tuple[int, int, int] = (16, 32, 64)  # filters of the two conv blocks, units of the hidden layer
     negatives: int = 30_000  # negative images rendered; a third as many digits are re-rendered
     batch_size: int = 128  # images per step (the strong recipe's batch)
     learning_rate: float = 1e-3  # Adam's usual step for a network trained from scratch
