@@ -33,7 +33,7 @@ def test_tiny_detector_learns_digits_from_noise_and_round_trips(tmp_path):
     train_set = detector_train.make_training_set(digits, fashion_like, negatives=400, rerendered=100)
     assert set(np.unique(train_set.is_digit)) == {0.0, 1.0}
     holdout = synthetic_split(300, 1).images[..., 0]
-    threshold = detector_train.train_detector(train_set, holdout, tmp_path / "det", epochs=3)
+    threshold = detector_train.train_detector(train_set, [holdout], tmp_path / "det", epochs=3)
     loaded = detector.load_detector(tmp_path / "det")
     assert loaded.threshold == pytest.approx(threshold)
     assert loaded.not_a_digit(holdout).mean() <= 0.02  # the threshold flags about 0.8% of held-out digits
@@ -58,6 +58,18 @@ def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):
         detector.load_detector(tmp_path)
 
 
+def test_the_threshold_flags_at_most_the_rate_of_every_kind_of_digit():
+    rng = np.random.default_rng(0)
+    plain, unusual = rng.normal(5.0, 1.0, 10_000), rng.normal(2.0, 1.0, 1_000)  # unusual: less digit-like
+    threshold = detector_train.each_kind_threshold([plain, unusual], 0.01)
+    assert np.mean(unusual < threshold) == pytest.approx(0.01, abs=0.001)
+    assert np.mean(plain < threshold) < 0.001  # the plain kind is flagged less, not the unusual more
+    pooled = np.quantile(np.concatenate([plain, unusual]), 0.01)
+    assert np.mean(unusual < pooled) > 0.05  # what one threshold over both pooled would have done
+    with pytest.raises(ValueError, match="every kind"):
+        detector_train.each_kind_threshold([plain, np.array([])], 0.01)
+
+
 def test_training_negatives_are_never_blank():
     """A negative that preprocesses to a blank page teaches nothing: it is drawn again."""
     from digitnet.reading.uncertainty import too_faint_to_read
@@ -79,7 +91,7 @@ def test_train_on_mnist_assembles_the_sets_from_the_splits_and_saves_the_detecto
         tmp_path / "det",
         negatives=150,
         epochs=1,
-        extra_holdout=synthetic_split(20, 3).images[..., 0],
+        extra_holdout=[synthetic_split(20, 3).images[..., 0]],
     )
     assert detector.load_detector(tmp_path / "det").threshold == pytest.approx(threshold)
 
@@ -91,7 +103,7 @@ def test_a_saved_detector_carries_its_litert_file_and_reads_without_keras(tmp_pa
     fashion_like = np.random.default_rng(5).integers(0, 256, (100, 28, 28), dtype=np.uint8)
     train_set = detector_train.make_training_set(digits, fashion_like, negatives=100, rerendered=20)
     detector_train.train_detector(
-        train_set, synthetic_split(50, 1).images[..., 0], tmp_path / "det", epochs=1
+        train_set, [synthetic_split(50, 1).images[..., 0]], tmp_path / "det", epochs=1
     )
     assert read_litert_beside(tmp_path / "det" / detector.MODEL_FILE) is not None
     loaded = detector.load_detector(tmp_path / "det")

@@ -169,7 +169,7 @@ def train_reading_detector(
         epochs=epochs,
         seed=seed,
         extra_positives=detector_positives(data, seed),
-        extra_holdout=np.concatenate([font_digits, written]),
+        extra_holdout=[font_digits, written],
         flag_rate=DETECTOR_FLAG_RATE,
         on_epoch=on_epoch,
         mix=mix or detector_train.READING_NEGATIVE_MIX,
