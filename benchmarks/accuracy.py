@@ -59,9 +59,9 @@ PLANS = {
         ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9)),
     ),
     "read": Plan(
-        "the reading recipe: lean network, strong schedule, affine + style augmentation "
+        "the reading recipe: wide network, strong schedule, affine + style augmentation "
         "(elastic, stroke width, blur, low resolution, ink, occlusion), 10% training-font "
-        "digits",
+        "digits, 10% digits by training synthetic writers (every allograph equally often)",
         ("--recipe", "read"),
         3,
     ),

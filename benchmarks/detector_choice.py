@@ -52,12 +52,14 @@ def train_candidate(name: str, data, out_dir: Path) -> None:
     """As `make model` trains the shipped detector (jobs.model_build.train_reading_detector: writer
     digits among positives and threshold digits), with the negatives' mix the candidate names."""
     from digitnet.jobs import detector_train, model_build
+    from digitnet.training.config import DETECTOR
 
     if name == "larger":
         model_build.train_reading_detector(data, out_dir, seed=0, widths=LARGER_WIDTHS, epochs=LARGER_EPOCHS)
         return
     mix = {"writer_positives": detector_train.NEGATIVE_MIX, "writing_negatives": None}[name]
-    model_build.train_reading_detector(data, out_dir, seed=0, mix=mix)
+    small = {"widths": DETECTOR.widths, "epochs": DETECTOR.epochs}  # as those two were compared
+    model_build.train_reading_detector(data, out_dir, seed=0, mix=mix, **small)
 
 
 def validation_sets(data) -> dict[str, np.ndarray]:

@@ -57,7 +57,10 @@ THRESHOLD_WRITER_DIGITS, THRESHOLD_WRITER_SEED = 1_000, 7_201
 # in all (detector included); this leaves room for the detector and for writers less familiar
 # than the validation digits.
 CONFIDENCE_FLAG_RATE = 0.02
-DETECTOR_FLAG_RATE = 0.01  # of validation digits, for the detector's threshold
+DETECTOR_FLAG_RATE = 0.01  # of each kind of validation digit, for the detector's threshold
+# The shipped detector is twice as wide as `digitnet detector train`'s and trains twice as long:
+# chosen on validation (benchmarks/detector_choice.py, "larger"; docs/measurements/detector-choice.json).
+READING_DETECTOR_WIDTHS, READING_DETECTOR_EPOCHS = (32, 64, 128), 6
 CARD_FILE = "card.json"
 # What the card says of the model's use (`digitnet card` prints it). Figures stay out of this text:
 # they are the card's own fields, measured when the model is made.
@@ -146,15 +149,15 @@ def train_reading_detector(
     out_dir: Path,
     *,
     negatives: int = DETECTOR.negatives,
-    epochs: int = DETECTOR.epochs,
+    epochs: int = READING_DETECTOR_EPOCHS,
     seed: int = 0,
     on_epoch=None,
     mix: dict[str, float] | None = None,
-    widths: tuple[int, int, int] = DETECTOR.widths,
+    widths: tuple[int, int, int] = READING_DETECTOR_WIDTHS,
 ) -> float:
-    """The detector for the reading model; its threshold flags DETECTOR_FLAG_RATE of validation digits
-    (MNIST's, re-rendered, training-font and training-writer digits). mix: the negatives' shares
-    (default detector_train.READING_NEGATIVE_MIX)."""
+    """The detector for the reading model; its threshold flags at most DETECTOR_FLAG_RATE of each kind
+    of validation digit (MNIST's, re-rendered, training-font and training-writer digits). mix: the
+    negatives' shares (default detector_train.READING_NEGATIVE_MIX)."""
     from digitnet.data.negatives import load_fashion
     from digitnet.data.writer import writer_digits
     from digitnet.jobs import detector_train
