@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe_machine  # noqa: E402
+from report import emit_json  # noqa: E402
 
 MARGINS = (0, 1, 3)  # pixels of the 28x28 original left around the ink
 SMALL_SIDES = (12, 20)  # the scan's side before it is blown up
@@ -86,12 +86,7 @@ def main() -> None:
         "cases": cases,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    text = json.dumps(payload, indent=2)
-    if args.out:
-        from digitnet.util.fileio import atomic_write_text
-
-        atomic_write_text(args.out, text + "\n")
-    print(text)
+    emit_json(payload, args.out)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -39,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe_machine  # noqa: E402
+from report import emit_json  # noqa: E402
 
 SEED = 20261202  # no training or calibration step uses it
 VALIDATION_SEED = 9_001  # digitnet.model_build.VALIDATION_FONT_SEED: calibration's font digits
@@ -229,12 +229,7 @@ def main() -> None:
         "models": models,
         "form_table": form_table(models),
     }
-    text = json.dumps(payload, indent=2)
-    if args.out:
-        from digitnet.util.fileio import atomic_write_text
-
-        atomic_write_text(args.out, text + "\n")
-    print(text)
+    emit_json(payload, args.out)
 
 
 if __name__ == "__main__":
