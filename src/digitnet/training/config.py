@@ -25,7 +25,8 @@ TUTORIAL_GOAL_ITERATIONS = 20_000
 SCHEDULES = ("constant", "one-cycle")  # learning-rate schedules, built in digitnet.training.schedules
 # How the training writers choose a digit's form: each writer's own preferences (the natural mix:
 # a rare form stays rare), or every allograph equally often (a digit with five forms is written
-# five times as often as one with one: the forms MNIST lacks get as many examples as the rest).
+# two and a half times as often as one with two: the forms MNIST lacks get as many examples as
+# the plain ones).
 WRITER_FORMS = ("preferred", "even")
 MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns
 # Adam's step is about the learning rate in size; past 10 a network of [0, 1] pixels only diverges.
