@@ -58,9 +58,11 @@ THRESHOLD_WRITER_DIGITS, THRESHOLD_WRITER_SEED = 1_000, 7_201
 # than the validation digits.
 CONFIDENCE_FLAG_RATE = 0.02
 DETECTOR_FLAG_RATE = 0.01  # of each kind of validation digit, for the detector's threshold
-# The shipped detector is twice as wide as `digitnet detector train`'s and trains twice as long:
-# chosen on validation (benchmarks/detector_choice.py, "larger"; docs/measurements/detector-choice.json).
-READING_DETECTOR_WIDTHS, READING_DETECTOR_EPOCHS = (32, 64, 128), 6
+# The shipped detector is `digitnet detector train`'s network trained twice as long: chosen on
+# validation (benchmarks/detector_choice.py, "longer"; docs/measurements/detector-choice-size.json)
+# among detectors that keep the shipped model under 2 MB (one twice as wide flagged more, but its
+# two files alone were 1.8 MB).
+READING_DETECTOR_WIDTHS, READING_DETECTOR_EPOCHS = DETECTOR.widths, 6
 CARD_FILE = "card.json"
 # What the card says of the model's use (`digitnet card` prints it). Figures stay out of this text:
 # they are the card's own fields, measured when the model is made.
