@@ -181,7 +181,7 @@ def train_detector(
         callbacks=callbacks,
     )
     threshold = each_kind_threshold([detector_scores(model, digits) for digits in holdout_digits], flag_rate)
-    save_detector(model, threshold, out_dir, widths)
+    save_detector(model, threshold, out_dir)
     return threshold
 
 
@@ -255,15 +255,14 @@ def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.nda
     return logit_scores(make_logits_fn(model), images, batch_size)
 
 
-def save_detector(
-    model, threshold: float, out_dir: Path, widths: tuple[int, int, int] = DETECTOR.widths
-) -> None:
+def save_detector(model, threshold: float, out_dir: Path) -> None:
     from digitnet.training.inference import write_litert_beside
 
     out_dir = Path(out_dir)
     # A fresh, never-compiled copy: the trained one would save its Adam slots too, tripling the
-    # file for nothing (keras.models.clone_model keeps the compile state, so it will not do).
-    plain = build_detector(widths=widths)
+    # file for nothing (keras.models.clone_model keeps the compile state, so it will not do); built
+    # from the model's own config, so it has the trained network's widths.
+    plain = type(model).from_config(model.get_config())
     plain.set_weights(model.get_weights())
     atomic_save_keras(plain, out_dir / MODEL_FILE)
     write_litert_beside(plain, out_dir / MODEL_FILE)  # detector.tflite: what reading runs

@@ -244,9 +244,7 @@ class TrainConfig:
                 f"writer_fraction must be in [0, {MAX_SYNTHETIC_FRACTION}] less synthetic_fraction "
                 f"({self.synthetic_fraction}), got {self.writer_fraction}"
             )
-        if self.writer_forms not in WRITER_FORMS:
-            choices = ", ".join(WRITER_FORMS)
-            raise ConfigError(f"unknown writer_forms {self.writer_forms!r}; choose one of: {choices}")
+        self._validate_choices()
         try:
             self.affine_ranges()
             self.style_ranges()
@@ -265,6 +263,13 @@ class TrainConfig:
             # when augmenting: unused, they may hold anything.
             if isinstance(value, float) and not math.isfinite(value) and item.name not in _RANGE_FIELDS:
                 raise ConfigError(f"{item.name} must be a finite number, got {value}")
+
+    def _validate_choices(self) -> None:
+        """Each field that declares its choices (the flag's metadata) holds one of them."""
+        for item in dataclasses.fields(self):
+            choices, value = item.metadata["choices"], getattr(self, item.name)
+            if choices is not None and value not in choices:
+                raise ConfigError(f"unknown {item.name} {value!r}; choose one of: {', '.join(choices)}")
 
     def affine_ranges(self) -> AffineRanges | None:
         """The augmentation ranges, validated; None when augmentation is off."""
@@ -389,7 +394,7 @@ _READ = {
     "writer_fraction": 0.1,
     # Every allograph equally often: chosen by the same rule over the writers' preferred forms, and
     # over 15% even-form writers on wide (18 epochs) and on wider, which both lost MNIST validation
-    # accuracy (README, "The digit forms people write"; docs/measurements/writers-choice.json).
+    # accuracy (README, "The digit forms people write"; docs/measurements/writers-forms-choice.json).
     "writer_forms": "even",
 }
 # Named recipes: a starting config that flags given on the command line override.

@@ -154,8 +154,8 @@ def build_wide(dropout: float = 0.25, seed: int | None = None) -> keras.Model:
 def build_wider(dropout: float = 0.25, seed: int | None = None) -> keras.Model:
     """lean with twice its channels (48-96-192): about 17 M multiply-adds an image, 2.2x wide's.
 
-    For reading writers MNIST lacks: wide trained on more writer digits loses MNIST accuracy
-    (validation 99.24 -> 99.06% with 15% even-form writer digits), the sign of a network full.
+    Tried for the read recipe with 15% even-form writer digits, in case wide lacked room for them
+    (it lost MNIST validation: 99.24 -> 99.06%): wider lost it too (99.10%), so no recipe uses it yet.
     """
     return _lean_stack((48, 96, 192), dropout, seed, "wider")
 
