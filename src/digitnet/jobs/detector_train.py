@@ -109,7 +109,7 @@ def make_training_set(
     if extra_positives is not None and len(extra_positives):
         positives.append(np.asarray(extra_positives, np.float32).reshape(-1, IMAGE_SIDE, IMAGE_SIDE))
     negative_sets = [
-        _inked_negatives(kind, int(negatives * share), rng, digits_u8, fashion_u8)
+        inked_negatives(kind, int(negatives * share), rng, digits_u8, fashion_u8)
         for kind, share in (mix or NEGATIVE_MIX).items()
     ]
     images = np.concatenate(positives + negative_sets)[..., np.newaxis]
@@ -122,7 +122,7 @@ def make_training_set(
     return TrainingSet(images.astype(np.float32), labels)
 
 
-def _inked_negatives(kind: str, count: int, rng: np.random.Generator, digits_u8, fashion_u8) -> np.ndarray:
+def inked_negatives(kind: str, count: int, rng: np.random.Generator, digits_u8, fashion_u8) -> np.ndarray:
     """`count` negatives of one kind that are not blank after preprocessing (fewer if a kind is
     mostly blank even after NEGATIVE_ROUNDS tries, as uniform noise is)."""
     from digitnet.data.negatives import negative_images
