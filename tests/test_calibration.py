@@ -90,29 +90,71 @@ def test_shifted_copies_move_ink_by_one_pixel_and_fill_with_zeros():
     assert shifted(edge, 1, 0).sum() == 0.0  # pushed off the image, nothing wraps around
 
 
-def test_shifted_confidence_averages_the_answers_probability_over_the_copies():
-    from digitnet.reading.uncertainty import TEST_TIME_SHIFTS, shifted_confidence
+def test_shift_averaged_averages_each_image_over_its_copies():
+    from digitnet.reading.uncertainty import TEST_TIME_SHIFTS, shift_averaged
 
     images = np.zeros((2, 28, 28, 1), np.float32)
     probabilities = np.full((2, 10), 0.05, np.float32)
     probabilities[:, 3] = 0.55
 
-    def unsure_when_moved(copies):
+    def sure_of_seven_when_moved(copies):
         return np.tile(np.eye(10, dtype=np.float32)[[7]], (len(copies), 1))
 
-    scores = shifted_confidence(unsure_when_moved, images, np.array([3, 3]), probabilities)
-    assert scores == pytest.approx([0.55 / (1 + len(TEST_TIME_SHIFTS))] * 2)
+    averaged = shift_averaged(sure_of_seven_when_moved, images, probabilities)
+    copies = 1 + len(TEST_TIME_SHIFTS)
+    assert averaged[:, 3] == pytest.approx([0.55 / copies] * 2)
+    assert averaged[:, 7] == pytest.approx([(0.05 + len(TEST_TIME_SHIFTS)) / copies] * 2)
+    assert averaged.sum(axis=1) == pytest.approx([1.0, 1.0])
+
+
+def _averaged_with_answer_score(logits, answer_score):
+    """(N, 10): the plain answers kept, each with probability `answer_score` (N,), the rest spread."""
+    answers = logits.argmax(1)
+    averaged = np.repeat(((1.0 - answer_score) / 10)[:, None], 10, axis=1)
+    averaged[np.arange(len(answers)), answers] += answer_score
+    return averaged
 
 
 def test_calibration_uses_shifts_only_when_they_separate_better_on_validation():
     logits, labels = overconfident_logits()
     correct = logits.argmax(1) == labels
+    helpful = _averaged_with_answer_score(logits, np.where(correct, 0.9, 0.2))  # knows the wrong ones
+    useless = _averaged_with_answer_score(logits, np.random.default_rng(0).uniform(0.2, 0.9, len(labels)))
 
-    def helpful(temperature):  # a score that knows the wrong ones
-        return np.where(correct, 0.9, 0.1)
+    def fit(averaged):
+        return fit_calibration(logits, labels, 0.05, shift_averaged=lambda t: averaged, shift_answers=False)
 
-    def useless(temperature):
-        return np.random.default_rng(0).random(len(labels))
+    assert fit(helpful).test_time_shifts
+    assert not fit(useless).test_time_shifts
+    assert not fit(helpful).shift_answers  # the answers stay the image's own when told so
 
-    assert fit_calibration(logits, labels, 0.05, shifted_confidence=helpful).test_time_shifts
-    assert not fit_calibration(logits, labels, 0.05, shifted_confidence=useless).test_time_shifts
+
+def test_answers_come_from_the_shifts_only_when_more_accurate_on_validation():
+    logits, labels = overconfident_logits()
+    knows_the_labels = np.eye(10)[labels] * 0.6 + 0.04
+    wrong_everywhere = np.eye(10)[(labels + 1) % 10] * 0.6 + 0.04
+    chosen = fit_calibration(logits, labels, 0.05, shift_averaged=lambda t: knows_the_labels)
+    assert chosen.shift_answers
+    assert not fit_calibration(logits, labels, 0.05, shift_averaged=lambda t: wrong_everywhere).shift_answers
+    assert not fit_calibration(logits, labels, 0.05).shift_answers  # nothing to choose from
+
+
+def test_read_answers_follows_the_calibration():
+    from digitnet.reading.calibration import read_answers
+
+    probabilities = np.array([[0.6, 0.4] + [0.0] * 8, [0.1, 0.9] + [0.0] * 8])
+    over_shifts = np.array([[0.3, 0.7] + [0.0] * 8, [0.2, 0.8] + [0.0] * 8])
+    answers = probabilities.argmax(1)
+    calls = []
+
+    def averaged():
+        calls.append(1)
+        return over_shifts
+
+    plain = read_answers(answers, probabilities, averaged, Calibration())
+    assert plain[0].tolist() == [0, 1] and plain[1] == pytest.approx([0.6, 0.9]) and not calls
+    scored = read_answers(answers, probabilities, averaged, Calibration(test_time_shifts=True))
+    assert scored[0].tolist() == [0, 1] and scored[1] == pytest.approx([0.3, 0.8])
+    shifted = read_answers(answers, probabilities, averaged, Calibration(shift_answers=True))
+    assert shifted[0].tolist() == [1, 1] and shifted[1] == pytest.approx([0.4, 0.9])
+    assert shifted[2] is over_shifts  # the probabilities shown are those the answer came from

@@ -196,6 +196,26 @@ def test_a_models_calibration_sets_temperature_threshold_and_shift_test(tiny_mod
     assert all(p.uncertain for p in strict)  # no shifted copy is that sure
 
 
+def test_a_calibration_can_take_the_answers_over_the_shifted_copies(tiny_model_dir, tiny_mnist, tmp_path):
+    import shutil
+
+    from digitnet.reading.calibration import Calibration, save_calibration
+    from digitnet.reading.uncertainty import shift_averaged
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    images = tiny_mnist.test.images[:40]
+    calibration = Calibration(temperature=1.0, confidence_threshold=0.0, shift_answers=True)
+    save_calibration(calibration, run / "calibration.json")
+    reader = Predictor(run, use_detector=False)
+    read = reader.predict(images)
+    _, probabilities = reader.model.predict(images)
+    averaged = shift_averaged(lambda copies: reader.model.predict(copies)[1], images, probabilities)
+    assert [p.digit for p in read] == averaged.argmax(axis=1).tolist()
+    assert [p.probability for p in read] == pytest.approx(averaged.max(axis=1).tolist(), abs=1e-6)
+    assert [sum(p.probabilities) for p in read] == pytest.approx([1.0] * len(read), abs=1e-5)
+
+
 def _zip_with_config_of_spaces(path, megabytes):
     import zipfile
 

@@ -74,6 +74,9 @@ def model_metadata(source: ModelSource) -> dict:
             "threshold_on": "the mean probability over six one-pixel shifts of the image"
             if calibration.test_time_shifts
             else "the calibrated probability of the answer",
+            "answer": "the digit most probable on average over the image and those shifts"
+            if calibration.shift_answers
+            else "the digit most probable for the image",
         }
     return metadata
 

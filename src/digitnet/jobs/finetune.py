@@ -609,14 +609,19 @@ def _held_out_check(source, examples: Examples, calibration, replay, steps, seed
         return None, None
     rest, held_out = examples.subset(training), examples.subset(held)
     keras.utils.set_random_seed(seed)
+    from digitnet.reading.uncertainty import doubt_reasons
+
     model = load_model(source)
-    accuracy_before = accuracy_of(model, held_out.images, held_out.labels)
+    accuracy_before = _read_accuracy(model, held_out, calibration)
     seconds = _run_steps(model, rest, replay, steps, seed, on_progress)
     logits_fn = _logits_fn(model)
     logits = logits_fn(held_out.images)
-    correct = logits.argmax(axis=1) == held_out.labels
+    answers, scores = _read(logits_fn, logits, held_out.images, calibration)
+    correct = answers == held_out.labels
     detector = _reading_detector(source)
-    doubt = doubt_figures(_doubt_reasons(logits_fn, logits, held_out.images, calibration, detector), correct)
+    doubt = doubt_figures(
+        doubt_reasons(scores, held_out.images, detector, calibration.confidence_threshold), correct
+    )
     refit, reason = calibration_choice(len(held_out), doubt["wrong"])
     refitted = _refit_calibration(logits_fn, logits, held_out, calibration) if refit else None
     check = HeldOutCheck(
@@ -654,48 +659,52 @@ def _reading_detector(source):
         return None
 
 
-def _confidence(logits_fn, logits, images, calibration, temperature: float) -> np.ndarray:
-    """Each answer's doubt score as reading computes it: the temperature-scaled probability, or
-    its mean over the one-pixel shifts when the calibration says so."""
+def _averaged(logits_fn, logits, images, temperature: float) -> np.ndarray:
+    """(N, 10) the probabilities at `temperature`, averaged over each image and its one-pixel shifts."""
     from digitnet.reading.calibration import scaled_probabilities
-    from digitnet.reading.uncertainty import shifted_confidence
+    from digitnet.reading.uncertainty import shift_averaged
 
     probabilities = scaled_probabilities(logits, temperature)
-    if not calibration.test_time_shifts:
-        return probabilities.max(axis=1)
-    return shifted_confidence(
-        lambda copies: scaled_probabilities(logits_fn(copies), temperature),
-        images,
-        probabilities.argmax(axis=1),
-        probabilities,
+    return shift_averaged(
+        lambda copies: scaled_probabilities(logits_fn(copies), temperature), images, probabilities
     )
 
 
-def _doubt_reasons(logits_fn, logits, images, calibration, detector) -> np.ndarray:
-    from digitnet.reading.uncertainty import doubt_reasons
+def _read(logits_fn, logits, images, calibration) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's answer and its doubt score as reading computes them (calibration.read_answers)."""
+    from digitnet.reading.calibration import read_answers, scaled_probabilities
 
-    confidence = _confidence(logits_fn, logits, images, calibration, calibration.temperature)
-    return doubt_reasons(confidence, images, detector, calibration.confidence_threshold)
+    probabilities = scaled_probabilities(logits, calibration.temperature)
+    answers, scores, _ = read_answers(
+        probabilities.argmax(axis=1),
+        probabilities,
+        lambda: _averaged(logits_fn, logits, images, calibration.temperature),
+        calibration,
+    )
+    return answers, scores
+
+
+def _read_accuracy(model, examples: Examples, calibration) -> float:
+    logits_fn = _logits_fn(model)
+    answers, _ = _read(logits_fn, logits_fn(examples.images), examples.images, calibration)
+    return float((answers == examples.labels).mean())
 
 
 def _refit_calibration(logits_fn, logits, held_out: Examples, calibration):
     """A calibration fitted on the held-out answers (temperature, then the threshold that flags the
-    source's share of them; test-time shifts when they separate right from wrong better)."""
-    import dataclasses
-
+    source's share of them; test-time shifts when they separate right from wrong better). The
+    source's choice of answers (shift_answers) is kept: a few examples cannot choose it again."""
     from digitnet.reading.calibration import fit_calibration
 
     flag_rate = calibration.flag_rate if calibration.flag_rate is not None else REFIT_FLAG_RATE
-    refitted = fit_calibration(
+    return fit_calibration(
         logits,
         held_out.labels,
         flag_rate,
         f"{len(held_out)} held-out examples of this writer (digitnet finetune)",
-        shifted_confidence=lambda t: _confidence(
-            logits_fn, logits, held_out.images, dataclasses.replace(calibration, test_time_shifts=True), t
-        ),
+        shift_averaged=lambda t: _averaged(logits_fn, logits, held_out.images, t),
+        shift_answers=calibration.shift_answers,
     )
-    return refitted
 
 
 def _record(result: FinetuneResult, source: Path, examples: Examples, holdout: float) -> dict:

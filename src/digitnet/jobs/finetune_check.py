@@ -104,7 +104,7 @@ class HeldOutCheck:
     examples: int  # held out
     examples_per_digit: list[int]
     trained_on: int  # examples the checking copy was tuned on (the rest)
-    accuracy_before: float  # the source model on the held-out examples
+    accuracy_before: float  # the source model on the held-out examples, answers as reading gives them
     accuracy_after: float  # the copy tuned on the rest, on the held-out examples
     doubt: dict  # doubt_figures under the source's calibration (and detector), before any refit
     calibration_refitted: bool

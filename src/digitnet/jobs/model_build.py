@@ -113,25 +113,24 @@ def validation_digits(data: Mnist, font_digits: int = VALIDATION_FONT_DIGITS) ->
 def calibrate(
     model_path: Path, validation: ValidationDigits, flag_rate: float = CONFIDENCE_FLAG_RATE
 ) -> Calibration:
-    """Temperature and confidence threshold of one network, from validation digits."""
+    """Temperature, confidence threshold and the use of test-time shifts (for the doubt score and
+    for the answers) of one network, from validation digits."""
     from digitnet.jobs.keras_models import keras_probability_model
     from digitnet.reading.calibration import scaled_probabilities
-    from digitnet.reading.uncertainty import shifted_confidence
+    from digitnet.reading.uncertainty import shift_averaged
 
     model = keras_probability_model(model_path)
     logits = model.member_logits(validation.images)[0]
 
-    def shifted_scores(temperature: float) -> np.ndarray:
-        probabilities = scaled_probabilities(logits, temperature)
-        return shifted_confidence(
+    def averaged(temperature: float) -> np.ndarray:
+        return shift_averaged(
             lambda images: scaled_probabilities(model.member_logits(images)[0], temperature),
             validation.images,
-            probabilities.argmax(axis=1),
-            probabilities,
+            scaled_probabilities(logits, temperature),
         )
 
     return fit_calibration(
-        logits, validation.labels, flag_rate, validation.description, shifted_confidence=shifted_scores
+        logits, validation.labels, flag_rate, validation.description, shift_averaged=averaged
     )
 
 

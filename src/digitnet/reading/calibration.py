@@ -121,8 +121,12 @@ class Calibration:
     validation_nll_before: float | None = None
     validation_nll_after: float | None = None
     # Doubt scored by the answer's mean probability over one-pixel shifts (uncertainty.
-    # shifted_confidence) rather than its probability alone; chosen on validation data.
+    # shift_averaged) rather than its probability alone; chosen on validation data.
     test_time_shifts: bool = False
+    # The answer itself is the digit most probable on average over the image and those shifts
+    # (uncertainty.shift_averaged: test-time augmentation), not over the image alone; chosen on
+    # validation data (it is more accurate there).
+    shift_answers: bool = False
 
     def validate(self) -> None:
         low, high = TEMPERATURE_RANGE
@@ -140,20 +144,34 @@ class Calibration:
 
 
 def fit_calibration(
-    logits: np.ndarray, labels: np.ndarray, flag_rate: float, fitted_on: str = "", shifted_confidence=None
+    logits: np.ndarray,
+    labels: np.ndarray,
+    flag_rate: float,
+    fitted_on: str = "",
+    shift_averaged=None,
+    shift_answers: bool | None = None,
 ) -> Calibration:
     """Temperature by validation NLL, then the threshold that flags `flag_rate` of validation answers.
 
-    shifted_confidence: optional function (temperature) -> (N,) doubt scores from test-time shifts;
-    they are used when, at `flag_rate`, they leave a higher accuracy on the unflagged validation
-    answers than the plain top probability does.
+    shift_averaged: optional function (temperature) -> (N, 10) probabilities averaged over each
+    image and its test-time shifts (uncertainty.shift_averaged). With it the answers are the
+    averaged ones when `shift_answers` says so (None: when they are more accurate on these
+    digits), and doubt is scored by the answer's averaged probability when that leaves a higher
+    accuracy on the unflagged validation answers than its probability alone.
     """
+    labels = np.asarray(labels)
     temperature = fit_temperature(logits, labels)
     probabilities = scaled_probabilities(logits, temperature)
-    confidence, use_shifts = probabilities.max(axis=1), False
-    if shifted_confidence is not None:
-        correct = probabilities.argmax(axis=1) == np.asarray(labels)
-        shifted = np.asarray(shifted_confidence(temperature))
+    answers, use_shifts = probabilities.argmax(axis=1), False
+    rows = np.arange(len(answers))
+    if shift_averaged is not None:
+        averaged = np.asarray(shift_averaged(temperature))
+        if shift_answers is None:
+            shift_answers = bool((averaged.argmax(axis=1) == labels).mean() > (answers == labels).mean())
+        answers = averaged.argmax(axis=1) if shift_answers else answers
+    confidence = probabilities[rows, answers]
+    if shift_averaged is not None:
+        correct, shifted = answers == labels, averaged[rows, answers]
         plain_rows = selective_accuracy(confidence, correct, (flag_rate,))
         shifted_rows = selective_accuracy(shifted, correct, (flag_rate,))
         if shifted_rows[0]["accuracy_unflagged"] > plain_rows[0]["accuracy_unflagged"]:
@@ -166,7 +184,24 @@ def fit_calibration(
         negative_log_likelihood(logits, labels),
         negative_log_likelihood(logits, labels, temperature),
         use_shifts,
+        bool(shift_answers) and shift_averaged is not None,
     )
+
+
+def read_answers(answers, probabilities, averaged, calibration: Calibration):
+    """(answers, doubt scores, probabilities shown) as reading computes them with `calibration`.
+
+    answers (N,) and probabilities (N, 10): the model's own for the images; averaged: a function
+    () -> (N, 10), their probabilities over each image and its test-time shifts
+    (uncertainty.shift_averaged), called only when the calibration uses them.
+    """
+    uses_shifts = calibration.test_time_shifts or calibration.shift_answers
+    over_shifts = averaged() if uses_shifts else probabilities
+    if calibration.shift_answers:
+        answers = over_shifts.argmax(axis=1)
+    scored = over_shifts if calibration.test_time_shifts else probabilities
+    shown = over_shifts if calibration.shift_answers else probabilities
+    return answers, scored[np.arange(len(answers)), answers], shown
 
 
 def save_calibration(calibration: Calibration, path: Path) -> None:

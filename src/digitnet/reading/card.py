@@ -59,6 +59,17 @@ def _percent(value) -> str:
     return f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "not recorded"
 
 
+def _accuracy_line(card: dict) -> str:
+    line = (
+        f"MNIST test {_percent(card.get('mnist_test_accuracy'))}, "
+        f"MNIST validation {_percent(card.get('mnist_validation_accuracy'))}"
+    )
+    alone = card.get("mnist_test_accuracy_network_alone")
+    if card.get("calibration", {}).get("shift_answers") and alone is not None:
+        line += f" (answers over one-pixel shifts; the network alone: MNIST test {_percent(alone)})"
+    return line
+
+
 def _size(count: int | None) -> str:
     if count is None:
         return "missing"
@@ -71,11 +82,7 @@ def card_lines(card: dict, files: list[dict]) -> list[str]:
     network = f"{card.get('arch', '?')}, recipe {card.get('recipe', '?')}, seed {card.get('seed', '?')}"
     rows = [
         ("network", network),
-        (
-            "accuracy",
-            f"MNIST test {_percent(card.get('mnist_test_accuracy'))}, "
-            f"MNIST validation {_percent(card.get('mnist_validation_accuracy'))}",
-        ),
+        ("accuracy", _accuracy_line(card)),
         ("data", card.get("data", "not recorded")),
     ]
     if calibration:

@@ -121,6 +121,20 @@ class ProbabilityModel:
             return single.argmax(axis=1), single
         return combine(self.rule, probabilities)
 
+    def read(self, images, calibration):
+        """(answers (N,), doubt scores (N,), probabilities shown (N, 10)) as reading gives them
+        under `calibration` (digitnet.reading.calibration.read_answers)."""
+        from digitnet.reading.calibration import read_answers
+        from digitnet.reading.uncertainty import shift_averaged
+
+        answers, probabilities = self.predict(images)
+        return read_answers(
+            answers,
+            probabilities,
+            lambda: shift_averaged(lambda copies: self.predict(copies)[1], images, probabilities),
+            calibration,
+        )
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -184,17 +198,12 @@ class Predictor:
 
     def predict(self, images) -> list[Prediction]:
         """images: float32 (N, 28, 28, 1) in [0, 1], ink bright on black (see preprocess)."""
-        from digitnet.reading.uncertainty import doubt_reasons, shifted_confidence
+        from digitnet.reading.uncertainty import doubt_reasons
 
         images = np.asarray(images, dtype=np.float32).reshape(-1, *INPUT_SHAPE)
         if len(images) == 0:
             return []
-        predicted, combined = self.model.predict(images)
-        scores = combined
-        if self.calibration.test_time_shifts:
-            scores = shifted_confidence(
-                lambda copies: self.model.predict(copies)[1], images, predicted, combined
-            )
+        predicted, scores, combined = self.model.read(images, self.calibration)
         reasons = doubt_reasons(scores, images, self.detector, self.calibration.confidence_threshold)
         results = []
         for index, digit in enumerate(predicted):

@@ -38,18 +38,16 @@ def shifted(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out
 
 
-def shifted_confidence(
-    probabilities_fn, images: np.ndarray, answers: np.ndarray, probabilities: np.ndarray
-) -> np.ndarray:
-    """(N,) the mean probability of each answer over the image and its TEST_TIME_SHIFTS copies.
+def shift_averaged(probabilities_fn, images: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """(N, 10) each image's probabilities averaged over it and its TEST_TIME_SHIFTS copies.
 
     probabilities_fn: images -> (N, 10) probabilities (the model's combined ones);
     probabilities: what it gave for the unshifted images (not computed again).
     """
-    rows = np.arange(len(answers))
+    count = len(probabilities)
     copies = np.concatenate([shifted(images, dy, dx) for dy, dx in TEST_TIME_SHIFTS])
-    moved = np.asarray(probabilities_fn(copies)).reshape(len(TEST_TIME_SHIFTS), len(answers), -1)
-    return (probabilities[rows, answers] + moved[:, rows, answers].sum(axis=0)) / (1 + len(moved))
+    moved = np.asarray(probabilities_fn(copies)).reshape(len(TEST_TIME_SHIFTS), count, -1)
+    return (np.asarray(probabilities) + moved.sum(axis=0)) / (1 + len(moved))
 
 
 # Why an answer is doubted, strongest first: nothing drawn; drawn, but the detector says it is no

@@ -1,0 +1,126 @@
+"""Answers over one-pixel shifts (test-time augmentation) or from the image alone: prints JSON.
+
+    python benchmarks/shift_answers.py --model NAME=PATH [--model ...] [--out JSON]
+
+The reading model already reads each image six more times, moved by one pixel, to score its doubt
+(digitnet.reading.uncertainty.TEST_TIME_SHIFTS). Taking the answer itself from the probabilities
+averaged over those seven copies costs nothing more. For each network given (a run directory or a
+.keras file; "shipped" for the package's own), calibrated as `make model` calibrates
+(jobs.model_build.calibrate: temperature on validation digits, at which the copies are averaged),
+the accuracy of both kinds of answer on the validation sets benchmarks/writers.py chooses on:
+MNIST's validation split, 2,000 training-font digits and 2,000 digits by training-split writers
+(seed VALIDATION_SEED, which no training run draws). The rule, fixed before seeds 1 and 2 were
+read: answers over the shifts are taken if, over the networks given (seeds 0-2 of the read
+recipe), the mean MNIST validation accuracy rises and so does the mean over the three sets. MNIST
+test accuracy of both is reported afterwards, never chosen on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import describe_machine  # noqa: E402
+from report import emit_json  # noqa: E402
+from writers import VALIDATION_SEED  # noqa: E402
+
+SETS = ("MNIST validation", "training fonts", "training writers")
+
+
+def validation_sets(data) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    from digitnet.data.synthetic import render_digits
+    from digitnet.data.writer import writer_digits
+
+    fonts, font_labels = render_digits(2000, split="train", seed=VALIDATION_SEED)
+    written, written_labels, _ = writer_digits(2000, "train", VALIDATION_SEED)
+    return {
+        "MNIST validation": (data.validation.images, data.validation.labels),
+        "training fonts": (fonts[..., np.newaxis].astype(np.float32), font_labels),
+        "training writers": (written, written_labels),
+        "MNIST test (reported, not chosen on)": (data.test.images, data.test.labels),
+    }
+
+
+def keras_file(path: str) -> Path:
+    from digitnet.reading.model_source import ModelSource
+
+    if path == "shipped":
+        return Path(ModelSource.default().path) / "model.keras"
+    path = Path(path)
+    return path / "model.keras" if path.is_dir() else path
+
+
+def score_network(model_file: Path, data, sets: dict) -> dict:
+    import dataclasses
+
+    from digitnet.jobs import model_build
+    from digitnet.jobs.keras_models import keras_probability_model
+
+    calibration = model_build.calibrate(model_file, model_build.validation_digits(data))
+    model = keras_probability_model(model_file, temperature=calibration.temperature)
+    plain = dataclasses.replace(calibration, shift_answers=False)
+    shifted = dataclasses.replace(calibration, shift_answers=True)
+    scores = {
+        "temperature": round(calibration.temperature, 4),
+        "calibration_chose": calibration.shift_answers,
+    }
+    for name, (images, labels) in sets.items():
+        scores[name] = {
+            "image alone": round(float((model.read(images, plain)[0] == labels).mean()), 4),
+            "over shifts": round(float((model.read(images, shifted)[0] == labels).mean()), 4),
+        }
+    return scores
+
+
+def rule(results: dict) -> dict:
+    def mean_of(answers: str, sets) -> float:
+        return statistics.mean(statistics.mean(r[s][answers] for s in sets) for r in results.values())
+
+    mnist = {a: round(mean_of(a, ["MNIST validation"]), 4) for a in ("image alone", "over shifts")}
+    three = {a: round(mean_of(a, SETS), 4) for a in ("image alone", "over shifts")}
+    taken = mnist["over shifts"] > mnist["image alone"] and three["over shifts"] > three["image alone"]
+    return {
+        "mean MNIST validation": mnist,
+        "mean of the three validation sets": three,
+        "over shifts taken": taken,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", required=True, help="NAME=PATH, or NAME=shipped")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    from digitnet.data.mnist import load_mnist
+
+    data = load_mnist()
+    sets = validation_sets(data)
+    results = {}
+    for entry in args.model:
+        name, _, path = entry.partition("=")
+        results[name] = score_network(keras_file(path), data, sets)
+    test = "MNIST test (reported, not chosen on)"
+    report = {
+        "benchmark": "shift_answers",
+        "machine": describe_machine(),
+        "networks": results,
+        "rule": rule(results),
+        "mnist_test_mean": {
+            a: round(statistics.mean(r[test][a] for r in results.values()), 4)
+            for a in ("image alone", "over shifts")
+        },
+    }
+    emit_json(report, args.out)
+
+
+if __name__ == "__main__":
+    main()
