@@ -40,18 +40,23 @@ def accuracy_by_medium(correct: np.ndarray, media: np.ndarray) -> dict[str, dict
     }
 
 
+def breakdown(correct: np.ndarray, written) -> dict:
+    """Accuracy over digitnet.data.writer.WrittenDigits, in all, per medium and per writer width."""
+    return {
+        "accuracy": round(float(correct.mean()), 3),
+        "by_medium": accuracy_by_medium(correct, written.media),
+        "by_width_factor": binned(written.width_factors, correct, WIDTH_FACTOR_BINS),
+    }
+
+
 def score_form(model, form: str, count: int) -> dict:
     from digitnet.data.writer import write_digits
 
     written = write_digits(count, "train", VALIDATION_SEED, forms=[form])
     predicted, _ = model.predict(written.images)
     correct = predicted == written.labels
-    return {
-        "accuracy": round(float(correct.mean()), 3),
-        "misread_as": dict(collections.Counter(map(str, predicted[~correct].tolist())).most_common(3)),
-        "by_medium": accuracy_by_medium(correct, written.media),
-        "by_width_factor": binned(written.width_factors, correct, WIDTH_FACTOR_BINS),
-    }
+    misread = collections.Counter(map(str, predicted[~correct].tolist())).most_common(3)
+    return {**breakdown(correct, written), "misread_as": dict(misread)}
 
 
 def main() -> None:

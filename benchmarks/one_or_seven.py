@@ -24,10 +24,10 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hard_forms import accuracy_by_medium  # noqa: E402
+from hard_forms import breakdown  # noqa: E402
 from machine import describe_machine  # noqa: E402
 from report import emit_json  # noqa: E402
-from writers import VALIDATION_SEED, WIDTH_FACTOR_BINS, binned  # noqa: E402
+from writers import VALIDATION_SEED  # noqa: E402
 
 TRAIN_SEED = 4_242  # no training run of the reading model draws it
 EPOCHS = 6
@@ -82,12 +82,7 @@ def score(model, form: str) -> dict:
 
     written = write_digits(PER_FORM, "train", VALIDATION_SEED, forms=[form])
     says_one = model.predict(written.images, batch_size=1000, verbose=0)[:, 0] > 0
-    correct = says_one == (written.labels == 1)
-    return {
-        "accuracy": round(float(correct.mean()), 3),
-        "by_medium": accuracy_by_medium(correct, written.media),
-        "by_width_factor": binned(written.width_factors, correct, WIDTH_FACTOR_BINS),
-    }
+    return breakdown(says_one == (written.labels == 1), written)
 
 
 def main() -> None:
