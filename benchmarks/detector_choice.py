@@ -47,9 +47,9 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import writers  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
-VALIDATION_SEED = 9_001  # model_build's validation font seed: calibration's digits, never trained on
 NEGATIVES_PER_KIND, NEGATIVES_SEED = 300, 9_301
 NETWORKS = {  # candidate: (widths, epochs), all with writing_negatives' mix and positives
     "larger": ((32, 64, 128), 6),
@@ -73,22 +73,36 @@ def train_candidate(name: str, data, out_dir: Path) -> None:
     model_build.train_reading_detector(data, out_dir, seed=0, mix=mix, **small)
 
 
-def validation_sets(data) -> dict[str, np.ndarray]:
+# The digit sets by their names here, and by benchmarks/writers.py's (which draws them).
+DIGIT_SETS = {
+    "digits: training writers": "train_writers_validation",
+    "digits: training fonts": "train_fonts_validation",
+    "digits: MNIST validation": "mnist_validation",
+}
+
+
+def labelled_digit_sets(data) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(images, labels) of the validation digits: writers.validation_sets, 2,000 of each drawn kind."""
+    chosen_on = writers.validation_sets(data, 2000)
+    return {name: chosen_on[key] for name, key in DIGIT_SETS.items()}
+
+
+def negative_sets(data) -> dict[str, np.ndarray]:
+    """NEGATIVES_PER_KIND images of each training family, from a seed no detector trains on."""
     from digitnet.data.negatives import TRAIN_KINDS, load_fashion, negative_images
-    from digitnet.data.synthetic import render_digits
-    from digitnet.data.writer import writer_digits
 
     digits_u8 = np.round(data.validation.images[..., 0] * 255).astype(np.uint8)
     fashion = load_fashion("train")
     rng = np.random.default_rng(NEGATIVES_SEED)
-    sets = {
-        "digits: training writers": writer_digits(2000, "train", VALIDATION_SEED)[0],
-        "digits: training fonts": render_digits(2000, split="train", seed=VALIDATION_SEED)[0],
-        "digits: MNIST validation": data.validation.images,
+    return {
+        f"negatives: {kind}": negative_images(kind, NEGATIVES_PER_KIND, rng, digits_u8, fashion)
+        for kind in TRAIN_KINDS
     }
-    for kind in TRAIN_KINDS:
-        sets[f"negatives: {kind}"] = negative_images(kind, NEGATIVES_PER_KIND, rng, digits_u8, fashion)
-    return sets
+
+
+def validation_sets(data) -> dict[str, np.ndarray]:
+    digits = {name: images for name, (images, _) in labelled_digit_sets(data).items()}
+    return {**digits, **negative_sets(data)}
 
 
 def flagged_shares(detector_dir: Path | None, sets: dict) -> dict[str, float]:

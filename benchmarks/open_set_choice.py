@@ -37,7 +37,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from detector_choice import VALIDATION_SEED, flagged_shares, validation_sets  # noqa: E402
+from detector_choice import flagged_shares, labelled_digit_sets, negative_sets  # noqa: E402
 from handwriting import non_digit_sets  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
@@ -156,29 +156,11 @@ def digit_score(logits: np.ndarray) -> np.ndarray:
 
 
 def threshold_digits(data) -> list[np.ndarray]:
-    """The kinds of validation digit the shipped detector's threshold is set on, drawn as it draws them."""
-    from digitnet.data.writer import writer_digits
+    """The kinds of validation digit the shipped detector's threshold is set on, as it draws them."""
     from digitnet.jobs import model_build
-    from digitnet.jobs.detector_train import rerendered_digits
+    from digitnet.jobs.detector_train import mnist_threshold_digits
 
-    fonts = model_build.validation_digits(data, font_digits=2000).images[len(data.validation) :, ..., 0]
-    count, seed = model_build.THRESHOLD_WRITER_DIGITS, model_build.THRESHOLD_WRITER_SEED
-    written = writer_digits(count, "train", seed)[0]
-    rng = np.random.default_rng(SEED + 1)  # as detector_train.train_on_mnist with seed 0
-    validation_u8 = np.round(data.validation.images[..., 0] * 255).astype(np.uint8)
-    return [data.validation.images, rerendered_digits(validation_u8[:2000], rng), fonts, written]
-
-
-def digit_labels(data) -> dict[str, np.ndarray]:
-    """Labels of detector_choice.validation_sets' digit sets (the same seeds)."""
-    from digitnet.data.synthetic import render_digits
-    from digitnet.data.writer import writer_digits
-
-    return {
-        "digits: training writers": writer_digits(2000, "train", VALIDATION_SEED)[1],
-        "digits: training fonts": render_digits(2000, split="train", seed=VALIDATION_SEED)[1],
-        "digits: MNIST validation": data.validation.labels,
-    }
+    return [*mnist_threshold_digits(data, model_build.SEED), *model_build.style_threshold_digits(data)]
 
 
 def open_set_shares(model, threshold: float, sets: dict, labels: dict) -> dict[str, float]:
@@ -248,7 +230,9 @@ def main() -> int:
     threshold = each_kind_threshold(
         [digit_score(logits_of(model, digits)) for digits in threshold_digits(data)], DETECTOR_FLAG_RATE
     )
-    sets, labels = validation_sets(data), digit_labels(data)
+    labelled = labelled_digit_sets(data)
+    sets = {**{name: images for name, (images, _) in labelled.items()}, **negative_sets(data)}
+    labels = {name: digit_labels for name, (_, digit_labels) in labelled.items()}
     shipped = {**flagged_shares(None, sets), **shipped_accuracies(shipped_keras, sets, labels)}
     candidate = open_set_shares(model, threshold, sets, labels)
     for shares in (shipped, candidate):

@@ -7,10 +7,10 @@ The reading model already reads each image six more times, moved by one pixel, t
 averaged over those seven copies costs nothing more. For each network given (a run directory or a
 .keras file; "shipped" for the package's own), calibrated as `make model` calibrates
 (jobs.model_build.calibrate: temperature on validation digits, at which the copies are averaged),
-the accuracy of both kinds of answer on the validation sets benchmarks/writers.py chooses on:
-MNIST's validation split, 2,000 training-font digits and 2,000 digits by training-split writers
-(seed VALIDATION_SEED, which no training run draws). The rule, fixed before seeds 1 and 2 were
-read: answers over the shifts are taken if, over the networks given (seeds 0-2 of the read
+the accuracy of both kinds of answer on the validation sets benchmarks/writers.py chooses on
+(writers.validation_sets): MNIST's validation split, 2,000 training-font digits and 2,000 digits
+by training-split writers, from a seed no training run draws. The rule, fixed before seeds 1 and 2
+were read: answers over the shifts are taken if, over the networks given (seeds 0-2 of the read
 recipe), the mean MNIST validation accuracy rises and so does the mean over the three sets. MNIST
 test accuracy of both is reported afterwards, never chosen on.
 """
@@ -28,23 +28,19 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import writers  # noqa: E402
 from machine import describe_machine  # noqa: E402
 from report import emit_json  # noqa: E402
-from writers import VALIDATION_SEED  # noqa: E402
 
 SETS = ("MNIST validation", "training fonts", "training writers")
 
 
 def validation_sets(data) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    from digitnet.data.synthetic import render_digits
-    from digitnet.data.writer import writer_digits
-
-    fonts, font_labels = render_digits(2000, split="train", seed=VALIDATION_SEED)
-    written, written_labels, _ = writer_digits(2000, "train", VALIDATION_SEED)
+    chosen_on = writers.validation_sets(data, 2000)
     return {
-        "MNIST validation": (data.validation.images, data.validation.labels),
-        "training fonts": (fonts[..., np.newaxis].astype(np.float32), font_labels),
-        "training writers": (written, written_labels),
+        "MNIST validation": chosen_on["mnist_validation"],
+        "training fonts": chosen_on["train_fonts_validation"],
+        "training writers": chosen_on["train_writers_validation"],
         "MNIST test (reported, not chosen on)": (data.test.images, data.test.labels),
     }
 
@@ -73,6 +69,7 @@ def score_network(model_file: Path, data, sets: dict) -> dict:
         "calibration_chose": calibration.shift_answers,
     }
     for name, (images, labels) in sets.items():
+        images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
         scores[name] = {
             "image alone": round(float((model.read(images, plain)[0] == labels).mean()), 4),
             "over shifts": round(float((model.read(images, shifted)[0] == labels).mean()), 4),

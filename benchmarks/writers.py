@@ -160,10 +160,23 @@ def plot_curves(models: dict, path: Path) -> None:
     _save(figure, path)
 
 
+def validation_sets(data, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(images, labels) of the sets models are chosen on: MNIST's validation split, `count`
+    training-font digits and `count` digits by training-split writers, both from VALIDATION_SEED."""
+    from digitnet.data.synthetic import render_digits
+    from digitnet.data.writer import writer_digits
+
+    return {
+        "mnist_validation": (data.validation.images, data.validation.labels),
+        "train_fonts_validation": render_digits(count, split="train", seed=VALIDATION_SEED),
+        "train_writers_validation": writer_digits(count, "train", seed=VALIDATION_SEED)[:2],
+    }
+
+
 def build_sets(per_form: int, count: int) -> dict:
     from digitnet.data.mnist import load_mnist
     from digitnet.data.synthetic import render_digits
-    from digitnet.data.writer import ALLOGRAPHS, write_digits, writer_digits
+    from digitnet.data.writer import ALLOGRAPHS, write_digits
 
     names = [a.name for a in ALLOGRAPHS]
     data = load_mnist()
@@ -172,9 +185,7 @@ def build_sets(per_form: int, count: int) -> dict:
         "forms": write_digits(per_form * len(names), "heldout", seed=SEED, forms=names),
         "natural": write_digits(count, "heldout", seed=SEED + 1),
         "heldout_fonts": (fonts, font_labels),
-        "mnist_validation": (data.validation.images, data.validation.labels),
-        "train_fonts_validation": render_digits(count, split="train", seed=VALIDATION_SEED),
-        "train_writers_validation": writer_digits(count, "train", seed=VALIDATION_SEED)[:2],
+        **validation_sets(data, count),
         "writing": writing_non_digits(count // 4),
     }
 

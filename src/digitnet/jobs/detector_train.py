@@ -226,14 +226,9 @@ def train_on_mnist(
         extra_positives=extra_positives,
         mix=mix,
     )
-    rng = np.random.default_rng(seed + 1)
-    holdout = [
-        data.validation.images[..., 0],
-        rerendered_digits(_as_uint8(data.validation.images)[:2000], rng),
-    ]
     return train_detector(
         train_set,
-        [*holdout, *extra_holdout],
+        [*mnist_threshold_digits(data, seed), *extra_holdout],
         out_dir,
         epochs=epochs,
         seed=seed,
@@ -241,6 +236,16 @@ def train_on_mnist(
         on_epoch=on_epoch,
         widths=widths,
     )
+
+
+def mnist_threshold_digits(data, seed: int = 0) -> list[np.ndarray]:
+    """The MNIST kinds of digit a detector's threshold is set on (float32 (N, 28, 28) each): the
+    validation digits as given, and 2,000 of them re-rendered as users supply them."""
+    rng = np.random.default_rng(seed + 1)
+    return [
+        data.validation.images[..., 0],
+        rerendered_digits(_as_uint8(data.validation.images)[:2000], rng),
+    ]
 
 
 def _as_uint8(images: np.ndarray) -> np.ndarray:

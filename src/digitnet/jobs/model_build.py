@@ -145,6 +145,16 @@ def detector_positives(data: Mnist, seed: int) -> np.ndarray:
     return np.concatenate([fonts.reshape(-1, 28, 28), written.reshape(-1, 28, 28)]).astype(np.float32)
 
 
+def style_threshold_digits(data: Mnist) -> list[np.ndarray]:
+    """The kinds of digit beside MNIST's that the reading detector's threshold is set on (float32
+    (N, 28, 28) each): training-font digits from the validation seed, digits by training writers."""
+    from digitnet.data.writer import writer_digits
+
+    font_digits = validation_digits(data, font_digits=2000).images[len(data.validation) :, ..., 0]
+    written = writer_digits(THRESHOLD_WRITER_DIGITS, "train", THRESHOLD_WRITER_SEED)[0][..., 0]
+    return [font_digits, written]
+
+
 def train_reading_detector(
     data: Mnist,
     out_dir: Path,
@@ -160,11 +170,8 @@ def train_reading_detector(
     of validation digit (MNIST's, re-rendered, training-font and training-writer digits). mix: the
     negatives' shares (default detector_train.READING_NEGATIVE_MIX)."""
     from digitnet.data.negatives import load_fashion
-    from digitnet.data.writer import writer_digits
     from digitnet.jobs import detector_train
 
-    font_digits = validation_digits(data, font_digits=2000).images[len(data.validation) :, ..., 0]
-    written = writer_digits(THRESHOLD_WRITER_DIGITS, "train", THRESHOLD_WRITER_SEED)[0][..., 0]
     return detector_train.train_on_mnist(
         data,
         load_fashion("train"),
@@ -173,7 +180,7 @@ def train_reading_detector(
         epochs=epochs,
         seed=seed,
         extra_positives=detector_positives(data, seed),
-        extra_holdout=[font_digits, written],
+        extra_holdout=style_threshold_digits(data),
         flag_rate=DETECTOR_FLAG_RATE,
         on_epoch=on_epoch,
         mix=mix or detector_train.READING_NEGATIVE_MIX,
