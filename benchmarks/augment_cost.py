@@ -67,6 +67,7 @@ def training_contenders(data):
     """name -> a callable running `steps` lean-network training steps, batch 128."""
     from digitnet.training import loop
     from digitnet.training.config import TrainConfig
+    from digitnet.training.training_set import epoch_order
 
     contenders = {}
     for name, style in (("train_step_affine_only", {}), ("train_step_affine_and_all_style", ALL_STYLE)):
@@ -75,7 +76,7 @@ def training_contenders(data):
         steps = loop.CompiledSteps(
             model, optimizer, data.train, BATCH, augment=config.affine_ranges(), style=config.style_ranges()
         )
-        order = loop.epoch_order(0, 0, len(data.train))
+        order = epoch_order(0, 0, len(data.train))
         contenders[name] = lambda count, steps=steps, order=order: steps(order, 0, count)
     return contenders
 

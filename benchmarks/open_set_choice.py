@@ -74,9 +74,9 @@ def training_images(data, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from digitnet.data.negatives import load_fashion
     from digitnet.jobs.detector_train import READING_NEGATIVE_MIX, inked_negatives, rerendered_digits
     from digitnet.training.config import DETECTOR, recipe_config
-    from digitnet.training.loop import training_data
+    from digitnet.training.training_set import training_set
 
-    digits = training_data(recipe_config("read", seed=seed), data).train
+    digits = training_set(recipe_config("read", seed=seed), data).data.train
     rng = np.random.default_rng(seed)
     digits_u8 = np.round(data.train.images[..., 0] * 255).astype(np.uint8)
     chosen = rng.choice(len(digits_u8), DETECTOR.negatives // 3)  # detector_train.train_on_mnist's share

@@ -59,6 +59,7 @@ def time_model_fit(data, config, epochs: int, steps_per_execution: int = 1) -> l
 def time_digitnet(data, config, epochs: int) -> list[float]:
     """Seconds per epoch of digitnet's default training path (the one `digitnet train` runs)."""
     from digitnet.training import loop
+    from digitnet.training.training_set import epoch_order
 
     model, optimizer = loop.new_model_and_optimizer(
         config, (epochs + 1) * config.steps_per_epoch(len(data.train))
@@ -67,7 +68,7 @@ def time_digitnet(data, config, epochs: int) -> list[float]:
     steps_per_epoch = config.steps_per_epoch(len(data.train))
     seconds = []
     for epoch in range(epochs + 1):
-        order = loop.epoch_order(config.seed, epoch, len(data.train))
+        order = epoch_order(config.seed, epoch, len(data.train))
         started = time.perf_counter()
         for start in range(0, steps_per_epoch, config.steps_per_call):
             steps(order, start, min(config.steps_per_call, steps_per_epoch - start))

@@ -15,6 +15,7 @@ from digitnet import layout
 from digitnet.jobs.keras_models import load_model
 from digitnet.training import loop, runs
 from digitnet.training.config import TrainConfig
+from digitnet.training.training_set import epoch_order
 from digitnet.util.locks import LOCK_FILE
 
 TINY = dict(batch_size=50, learning_rate=1e-3, train_eval_size=200, steps_per_call=4)
@@ -67,10 +68,10 @@ def test_same_seed_same_weights_different_seed_different(tmp_path, tiny_mnist):
 
 
 def test_epoch_order_is_a_pure_function_of_seed_and_epoch():
-    first = loop.epoch_order(3, 4, 100)
-    assert np.array_equal(first, loop.epoch_order(3, 4, 100))
+    first = epoch_order(3, 4, 100)
+    assert np.array_equal(first, epoch_order(3, 4, 100))
     assert sorted(first) == list(range(100))
-    assert not np.array_equal(first, loop.epoch_order(3, 5, 100))
+    assert not np.array_equal(first, epoch_order(3, 5, 100))
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path, tiny_mnist):
@@ -249,7 +250,7 @@ def test_compiled_loop_matches_plain_keras_training(tiny_mnist):
     from digitnet.training.networks import build_model
 
     config = TrainConfig(**TINY)
-    order = loop.epoch_order(0, 0, len(tiny_mnist.train))
+    order = epoch_order(0, 0, len(tiny_mnist.train))
     model, optimizer = loop.new_model_and_optimizer(config, total_iterations=100)
     steps = loop.CompiledSteps(model, optimizer, tiny_mnist.train, config.batch_size)
     steps(order, 0, 12)

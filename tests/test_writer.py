@@ -141,11 +141,11 @@ def test_every_allograph_renders_the_digit_it_claims():
 
 def test_writer_fraction_adds_training_writers_digits_beside_the_font_digits(tiny_mnist):
     from digitnet.training.config import TrainConfig
-    from digitnet.training.loop import training_data
+    from digitnet.training.training_set import training_set
 
     config = TrainConfig(seed=2, synthetic_fraction=0.1, writer_fraction=0.2)
     assert config.synthetic_count(700) == 100 and config.writer_count(700) == 200  # 700 is 70% of 1000
-    mixed = training_data(config, tiny_mnist)
+    mixed = training_set(config, tiny_mnist).data
     assert len(mixed.train) == 600 + config.synthetic_count(600) + config.writer_count(600)
     written, labels, _ = writer.writer_digits(config.writer_count(600), "train", seed=2)
     np.testing.assert_array_equal(mixed.train.images[-len(written) :], written)
@@ -211,13 +211,13 @@ def test_crossed_out_and_touching_digits_hold_more_ink_than_one_digit():
 
 def test_even_writer_forms_write_every_allograph_equally_often(tiny_mnist):
     from digitnet.training.config import TrainConfig
-    from digitnet.training.loop import training_data
+    from digitnet.training.training_set import training_set
 
     config = TrainConfig(seed=3, writer_fraction=0.2, writer_forms="even")
     count = config.writer_count(len(tiny_mnist.train))
     assert count >= 2 * len(writer.ALLOGRAPHS)
     written = writer.write_digits(count, "train", seed=3, forms=[a.name for a in writer.ALLOGRAPHS])
-    mixed = training_data(config, tiny_mnist)
+    mixed = training_set(config, tiny_mnist).data
     np.testing.assert_array_equal(mixed.train.images[-count:], written.images)
     np.testing.assert_array_equal(mixed.train.labels[-count:], written.labels)
     per_form = np.unique(written.forms, return_counts=True)[1]

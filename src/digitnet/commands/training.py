@@ -100,7 +100,7 @@ def cmd_train(args) -> int:
         else:
             run_dir = args.out or runs.default_run_dir(config.arch)
             added = config.synthetic_count(len(data.train)) + config.writer_count(len(data.train))
-            _announce_run(config, run_dir, len(data.train) + added)
+            _announce_run(config, run_dir, len(data.train) + added)  # an epoch's images
             result = loop.train(config, run_dir, data, **callbacks)
     except loop.TrainingInterrupted as interrupted:
         err(f"\n{interrupted}")

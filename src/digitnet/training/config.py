@@ -29,6 +29,8 @@ SCHEDULES = ("constant", "one-cycle")  # learning-rate schedules, built in digit
 # the plain ones).
 WRITER_FORMS = ("preferred", "even")
 MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns
+# Each draw of the synthetic digits is rendered at the start and held in memory with the others.
+MAX_SYNTHETIC_DRAWS = 50
 # Adam's step is about the learning rate in size; past 10 a network of [0, 1] pixels only diverges.
 MAX_LEARNING_RATE = 10.0
 MAX_SEED = 2**32 - 1  # seeds feed NumPy and TensorFlow's stateless RNGs (with small offsets added)
@@ -208,6 +210,16 @@ class TrainConfig:
         choices=WRITER_FORMS,
     )
 
+    synthetic_draws: int = hyperparameter(
+        1,
+        "how many different draws of the font and writer digits a run renders and rotates through, "
+        "one draw an epoch (1: the same digits every epoch); every epoch holds as many of them as "
+        f"one draw, so the shares and the epoch's length stay; at most {MAX_SYNTHETIC_DRAWS}, each "
+        "costing rendering time at the start (about 5 s a 1,000 digits on one core)",
+        flag="--synthetic-draws",
+        metavar="N",
+    )
+
     def validate(self) -> None:
         self._validate_types()
         positive = ("goal_iterations", "batch_size", "train_eval_size", "eval_batch_size", "steps_per_call")
@@ -243,6 +255,10 @@ class TrainConfig:
             raise ConfigError(
                 f"writer_fraction must be in [0, {MAX_SYNTHETIC_FRACTION}] less synthetic_fraction "
                 f"({self.synthetic_fraction}), got {self.writer_fraction}"
+            )
+        if not 1 <= self.synthetic_draws <= MAX_SYNTHETIC_DRAWS:
+            raise ConfigError(
+                f"synthetic_draws must be in [1, {MAX_SYNTHETIC_DRAWS}], got {self.synthetic_draws}"
             )
         self._validate_choices()
         try:

@@ -24,6 +24,7 @@ from digitnet.training.augment import AffineRanges, StyleRanges, augment_batch, 
 from digitnet.training.config import ConfigError, TrainConfig
 from digitnet.training.inference import make_logits_fn
 from digitnet.training.metrics import accuracy, cross_entropy
+from digitnet.training.training_set import TrainingSet, training_set
 from digitnet.util import locks
 from digitnet.util.batches import predict_logits
 from digitnet.util.fileio import atomic_save_keras
@@ -106,11 +107,6 @@ EpochFn = Callable[[dict], None]
 NoteFn = Callable[[str], None]
 
 
-def epoch_order(seed: int, epoch: int, size: int) -> np.ndarray:
-    """The shuffling of one epoch: a pure function of (seed, epoch), so a resumed run reshuffles alike."""
-    return np.random.default_rng([seed, epoch]).permutation(size).astype(np.int32)
-
-
 def _variables(model, optimizer) -> dict[str, object]:
     # Keyed by position, not by path: Keras numbers some paths per process
     # ("seed_generator_1"), so a rebuilt model may name the same variable differently.
@@ -145,7 +141,7 @@ class CompiledSteps:
     from the training split held as a tensor.
 
     steps(order, start, count) -> (mean batch loss, mean batch accuracy) takes batches
-    order[start * batch_size:...] onwards, one epoch's shuffling being `order` (see epoch_order).
+    order[start * batch_size:...] onwards, one epoch's shuffling being `order` (see TrainingSet.epoch_order).
     With `augment` (and `style`), each batch is augmented in-graph, seeded by (seed, iteration).
     label_smoothing moves that weight from the true class to all ten. With `replay` (fine-tuning:
     digitnet.jobs.finetune), each step's batch also holds `replay_batch` images of that split, taken
@@ -270,31 +266,6 @@ def new_model_and_optimizer(config: TrainConfig, total_iterations: int):
     return model, optimizer
 
 
-def training_data(config: TrainConfig, data: Mnist) -> Mnist:
-    """`data` with its training split as the run trains on it: MNIST's, plus font-rendered digits
-    when config.synthetic_fraction asks for them and digits by the TRAINING synthetic writers when
-    config.writer_fraction does, in the forms config.writer_forms names (rendered from the run's
-    seed, so a resumed run rebuilds the same set). Validation and test stay MNIST's own."""
-    count, writer_count = config.synthetic_count(len(data.train)), config.writer_count(len(data.train))
-    if count == 0 and writer_count == 0:
-        return data
-    images, labels = [data.train.images], [data.train.labels]
-    if count:
-        from digitnet.data.synthetic import render_digits
-
-        fonts, font_labels = render_digits(count, split="train", seed=config.seed)
-        images.append(fonts[..., np.newaxis].astype(np.float32))
-        labels.append(font_labels.astype(np.int32))
-    if writer_count:
-        from digitnet.data.writer import ALLOGRAPHS, write_digits
-
-        forms = [allograph.name for allograph in ALLOGRAPHS] if config.writer_forms == "even" else None
-        written = write_digits(writer_count, split="train", seed=config.seed, forms=forms)
-        images.append(written.images)
-        labels.append(written.labels)
-    return dataclasses.replace(data, train=Split(np.concatenate(images), np.concatenate(labels)))
-
-
 def _score(logits_fn, split_images, split_labels, batch_size) -> tuple[float, float]:
     logits = predict_logits(logits_fn, split_images, batch_size)
     return cross_entropy(logits, split_labels), accuracy(logits.argmax(axis=1), split_labels)
@@ -321,9 +292,9 @@ def train(
     """Start a new run in `run_dir` and train it to the end."""
     config.validate()
     require_tensorflow_backend()
-    data = training_data(config, data)
-    steps_per_epoch = config.steps_per_epoch(len(data.train))
-    epochs = config.resolved_epochs(len(data.train))
+    training = training_set(config, data)
+    steps_per_epoch = config.steps_per_epoch(training.epoch_size)
+    epochs = config.resolved_epochs(training.epoch_size)
     runs.create_run(
         run_dir,
         config,
@@ -331,11 +302,11 @@ def train(
             "epochs": epochs,
             "steps_per_epoch": steps_per_epoch,
             "total_iterations": epochs * steps_per_epoch,
-            "train_size": len(data.train),
+            "train_size": training.epoch_size,  # an epoch's images (of each draw's, one draw's)
         },
     )
     with locks.run_lock(run_dir):  # a second trainer on this folder is refused (RunLockError)
-        return _train_loop(config, Path(run_dir), data, None, on_progress, on_epoch, on_note)
+        return _train_loop(config, Path(run_dir), training, None, on_progress, on_epoch, on_note)
 
 
 def resume(
@@ -356,8 +327,8 @@ def resume(
                 on_note(note)
         if checkpoint is None and notes:
             raise runs.RunError(f"{run_dir}: every checkpoint is damaged; start a new run")
-        data = training_data(config, data)
-        return _train_loop(config, Path(run_dir), data, checkpoint, on_progress, on_epoch, on_note)
+        training = training_set(config, data)
+        return _train_loop(config, Path(run_dir), training, checkpoint, on_progress, on_epoch, on_note)
 
 
 def require_tensorflow_backend() -> None:
@@ -371,12 +342,13 @@ def require_tensorflow_backend() -> None:
         )
 
 
-def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_note) -> TrainResult:
+def _train_loop(config, run_dir, training, checkpoint, on_progress, on_epoch, on_note) -> TrainResult:
     """Train from `checkpoint` (None: from the start) to the last epoch, checkpointing each epoch."""
     import tensorflow as tf
 
-    steps_per_epoch = config.steps_per_epoch(len(data.train))
-    epochs = config.resolved_epochs(len(data.train))
+    data = training.data
+    steps_per_epoch = config.steps_per_epoch(training.epoch_size)
+    epochs = config.resolved_epochs(training.epoch_size)
     model, optimizer = new_model_and_optimizer(config, epochs * steps_per_epoch)
     history = _restore(model, optimizer, checkpoint, epochs * steps_per_epoch, on_note)
     runs.clean_stale_temporaries(run_dir)
@@ -400,7 +372,7 @@ def _train_loop(config, run_dir, data, checkpoint, on_progress, on_epoch, on_not
         for epoch in range(len(history), epochs):
             tally = tally if tally.epoch == epoch else EpochTally(epoch)
             epoch_start = time.perf_counter() - tally.seconds  # the time before a resume counts too
-            train_epoch(steps, config, epoch, epochs, len(data.train), on_progress, write_graph, tally)
+            train_epoch(steps, config, epoch, epochs, training, on_progress, write_graph, tally)
             row = _epoch_metrics(logits_fn, config, data, epoch, steps_per_epoch, tally)
             elapsed += time.perf_counter() - epoch_start
             row["elapsed_seconds"] = elapsed
@@ -435,20 +407,21 @@ def train_epoch(
     config: TrainConfig,
     epoch: int,
     epochs: int,
-    train_size: int,
+    training: TrainingSet,
     on_progress: ProgressFn | None = None,
     on_chunk: Callable[[np.ndarray], None] | None = None,
     tally: EpochTally | None = None,
 ) -> list[float]:
     """The rest of one epoch (0-based `epoch`): its steps not yet taken, `config.steps_per_call` to a
-    compiled call, in the epoch's own shuffled order. Returns each call's mean batch loss (this
-    process's calls), each also added to `tally` as soon as it is known.
+    compiled call, over the epoch's images of `training` in the epoch's own shuffled order.
+    Returns each call's mean batch loss (this process's calls), each also added to `tally` as soon
+    as it is known.
 
     A resumed run re-enters its epoch part-way: where it stands is the optimizer's step count.
     on_chunk(order) is called after each call, before its progress report.
     """
-    steps_per_epoch = config.steps_per_epoch(train_size)
-    order = epoch_order(config.seed, epoch, train_size)
+    steps_per_epoch = config.steps_per_epoch(training.epoch_size)
+    order = training.epoch_order(config.seed, epoch)
     losses = []
     step = int(steps.optimizer.iterations.numpy()) - epoch * steps_per_epoch
     while step < steps_per_epoch:
@@ -529,7 +502,8 @@ def _epoch_metrics(logits_fn, config, data, epoch: int, steps_per_epoch: int, ta
 
 
 def _finish(model, optimizer, logits_fn, config, run_dir, data, epochs: int, history) -> TrainResult:
-    """Save the final model and measure it on the test split and the whole training split."""
+    """Save the final model and measure it on the test split and the whole training split (every
+    draw of the synthetic digits in it)."""
     _save_model(model, run_dir)
     _, test_accuracy = _score(logits_fn, data.test.images, data.test.labels, config.eval_batch_size)
     _, full_train_accuracy = _score(logits_fn, data.train.images, data.train.labels, config.eval_batch_size)

@@ -1,0 +1,143 @@
+"""Synthetic digits drawn afresh by epoch (TrainConfig.synthetic_draws) or the same every epoch: prints JSON.
+
+    python benchmarks/synthetic_draws.py --runs NAME=DIR,DIR,DIR --runs NAME=DIR,DIR,DIR
+                                         [--baseline NAME] [--per-form 60] [--out JSON]
+
+Each NAME is a recipe variant, trained once a seed (`digitnet train --recipe read --seed S`, with
+`--synthetic-draws N` for the candidate). Each network is calibrated as `make model` calibrates it
+(jobs.model_build.calibrate) and read as `predict` reads (answers as its calibration says). Chosen
+on validation sets only (benchmarks/writers.py validation_sets: MNIST's validation split, 2,000
+training-font digits, 2,000 digits by training-split writers, from a seed no training run draws).
+The rule, fixed before any candidate was trained: a candidate is taken over the baseline when its
+mean over seeds of the three sets' mean accuracy is higher, and its mean MNIST validation accuracy
+is at most 0.1 point lower. Reported beside it, chosen on by nothing: accuracy form by form on
+PER_FORM digits of each allograph by TRAINING-split writers of the validation seed (what the draws
+aim at, read without being held out), and MNIST test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import writers  # noqa: E402
+from machine import describe_machine  # noqa: E402
+from report import emit_json  # noqa: E402
+
+CHOSEN_ON = ("MNIST validation", "training fonts", "training writers")
+MNIST_TOLERANCE = 0.001  # the candidate may lose at most 0.1 point of MNIST validation accuracy
+
+
+def evaluation_sets(data, per_form: int) -> dict:
+    from digitnet.data.writer import ALLOGRAPHS, write_digits
+
+    chosen_on = writers.validation_sets(data, 2000)
+    names = [allograph.name for allograph in ALLOGRAPHS]
+    forms = write_digits(per_form * len(names), "train", seed=writers.VALIDATION_SEED, forms=names)
+    return {
+        "sets": {
+            "MNIST validation": chosen_on["mnist_validation"],
+            "training fonts": chosen_on["train_fonts_validation"],
+            "training writers": chosen_on["train_writers_validation"],
+            "MNIST test (reported, not chosen on)": (data.test.images, data.test.labels),
+        },
+        "forms": forms,
+    }
+
+
+def score_network(run_dir: Path, data, evaluation: dict) -> dict:
+    from digitnet.jobs import model_build
+    from digitnet.jobs.keras_models import keras_probability_model
+
+    model_file = Path(run_dir) / "model.keras"
+    calibration = model_build.calibrate(model_file, model_build.validation_digits(data))
+    model = keras_probability_model(model_file, temperature=calibration.temperature)
+
+    def answers(images) -> np.ndarray:
+        return model.read(np.asarray(images, np.float32).reshape(-1, 28, 28, 1), calibration)[0]
+
+    scores = {name: round(float((answers(x) == y).mean()), 4) for name, (x, y) in evaluation["sets"].items()}
+    forms = evaluation["forms"]
+    right = answers(forms.images) == forms.labels
+    scores["forms (training writers, validation seed)"] = {
+        name: round(float(right[forms.forms == name].mean()), 3)
+        for name in dict.fromkeys(forms.forms.tolist())
+    }
+    return scores
+
+
+def summarise(networks: dict) -> dict:
+    """Means over a variant's seeds: each set, the three chosen-on sets together, and each form."""
+    three = [statistics.mean(n[s] for s in CHOSEN_ON) for n in networks.values()]
+    form_key = "forms (training writers, validation seed)"
+    forms = next(iter(networks.values()))[form_key]
+    summary = {
+        name: round(statistics.mean(n[name] for n in networks.values()), 4)
+        for name in next(iter(networks.values()))
+        if name != form_key
+    }
+    summary["mean of the three chosen-on sets"] = round(statistics.mean(three), 4)
+    summary["forms below 98%"] = {
+        name: round(statistics.mean(n[form_key][name] for n in networks.values()), 3)
+        for name in forms
+        if statistics.mean(n[form_key][name] for n in networks.values()) < 0.98
+    }
+    return summary
+
+
+def rule(summaries: dict, baseline: str) -> dict:
+    base = summaries[baseline]
+    decisions = {}
+    for name, summary in summaries.items():
+        if name == baseline:
+            continue
+        higher = summary["mean of the three chosen-on sets"] > base["mean of the three chosen-on sets"]
+        kept = summary["MNIST validation"] >= base["MNIST validation"] - MNIST_TOLERANCE
+        decisions[name] = {
+            "three sets higher": higher,
+            "MNIST validation kept": kept,
+            "taken": higher and kept,
+        }
+    return decisions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", action="append", required=True, help="NAME=DIR,DIR,... (one a seed)")
+    parser.add_argument("--baseline", help="the variant the others are compared with (default: the first)")
+    parser.add_argument("--per-form", type=int, default=60, help="validation digits of each allograph")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    from digitnet.data.mnist import load_mnist
+
+    data = load_mnist()
+    evaluation = evaluation_sets(data, args.per_form)
+    variants = {}
+    for entry in args.runs:
+        name, _, dirs = entry.partition("=")
+        variants[name] = {Path(d).name: score_network(Path(d), data, evaluation) for d in dirs.split(",")}
+    summaries = {name: summarise(networks) for name, networks in variants.items()}
+    baseline = args.baseline or next(iter(variants))
+    report = {
+        "benchmark": "synthetic_draws",
+        "machine": describe_machine(),
+        "per_form": args.per_form,
+        "variants": variants,
+        "means": summaries,
+        "baseline": baseline,
+        "rule": rule(summaries, baseline),
+    }
+    emit_json(report, args.out)
+
+
+if __name__ == "__main__":
+    main()
