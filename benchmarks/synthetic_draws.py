@@ -1,18 +1,23 @@
 """Synthetic digits drawn afresh by epoch (TrainConfig.synthetic_draws) or the same every epoch: prints JSON.
 
     python benchmarks/synthetic_draws.py --runs NAME=DIR,DIR,DIR --runs NAME=DIR,DIR,DIR
-                                         [--baseline NAME] [--per-form 60] [--out JSON]
+                                         [--baseline NAME] [--rule sets|forms] [--per-form 60]
+                                         [--out JSON]
 
 Each NAME is a recipe variant, trained once a seed (`digitnet train --recipe read --seed S`, with
 `--synthetic-draws N` for the candidate). Each network is calibrated as `make model` calibrates it
 (jobs.model_build.calibrate) and read as `predict` reads (answers as its calibration says). Chosen
 on validation sets only (benchmarks/writers.py validation_sets: MNIST's validation split, 2,000
 training-font digits, 2,000 digits by training-split writers, from a seed no training run draws).
-The rule, fixed before any candidate was trained: a candidate is taken over the baseline when its
-mean over seeds of the three sets' mean accuracy is higher, and its mean MNIST validation accuracy
-is at most 0.1 point lower. Reported beside it, chosen on by nothing: accuracy form by form on
-PER_FORM digits of each allograph by TRAINING-split writers of the validation seed (what the draws
-aim at, read without being held out), and MNIST test.
+Accuracy form by form is read on PER_FORM digits of each allograph by TRAINING-split writers of
+the validation seed (validation draws, not held out). Two rules, each fixed before its candidate
+was trained, means over seeds:
+- "sets" (for --synthetic-draws): taken when the three sets' mean accuracy is higher and MNIST
+  validation at most 0.1 point lower than the baseline's;
+- "forms" (for a candidate aimed at the hard forms, --writer-forms hard-weighted): taken when the
+  mean over the forms is higher, while MNIST validation and the three sets' mean are each at most
+  0.1 point lower (the issue's measure is every allograph; the forms mean lets no form's loss hide).
+MNIST test is reported, never chosen on.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from machine import describe_machine  # noqa: E402
 from report import emit_json  # noqa: E402
 
 CHOSEN_ON = ("MNIST validation", "training fonts", "training writers")
+FORMS = "forms (training writers, validation seed)"
 MNIST_TOLERANCE = 0.001  # the candidate may lose at most 0.1 point of MNIST validation accuracy
 
 
@@ -67,7 +73,7 @@ def score_network(run_dir: Path, data, evaluation: dict) -> dict:
     scores = {name: round(float((answers(x) == y).mean()), 4) for name, (x, y) in evaluation["sets"].items()}
     forms = evaluation["forms"]
     right = answers(forms.images) == forms.labels
-    scores["forms (training writers, validation seed)"] = {
+    scores[FORMS] = {
         name: round(float(right[forms.forms == name].mean()), 3)
         for name in dict.fromkeys(forms.forms.tolist())
     }
@@ -77,42 +83,56 @@ def score_network(run_dir: Path, data, evaluation: dict) -> dict:
 def summarise(networks: dict) -> dict:
     """Means over a variant's seeds: each set, the three chosen-on sets together, and each form."""
     three = [statistics.mean(n[s] for s in CHOSEN_ON) for n in networks.values()]
-    form_key = "forms (training writers, validation seed)"
-    forms = next(iter(networks.values()))[form_key]
+    forms = next(iter(networks.values()))[FORMS]
     summary = {
         name: round(statistics.mean(n[name] for n in networks.values()), 4)
         for name in next(iter(networks.values()))
-        if name != form_key
+        if name != FORMS
     }
     summary["mean of the three chosen-on sets"] = round(statistics.mean(three), 4)
+    summary["mean over the forms"] = round(
+        statistics.mean(statistics.mean(n[FORMS].values()) for n in networks.values()), 4
+    )
     summary["forms below 98%"] = {
-        name: round(statistics.mean(n[form_key][name] for n in networks.values()), 3)
+        name: round(statistics.mean(n[FORMS][name] for n in networks.values()), 3)
         for name in forms
-        if statistics.mean(n[form_key][name] for n in networks.values()) < 0.98
+        if statistics.mean(n[FORMS][name] for n in networks.values()) < 0.98
     }
     return summary
 
 
-def rule(summaries: dict, baseline: str) -> dict:
+def rule(summaries: dict, baseline: str, kind: str = "sets") -> dict:
     base = summaries[baseline]
+    three = "mean of the three chosen-on sets"
     decisions = {}
     for name, summary in summaries.items():
         if name == baseline:
             continue
-        higher = summary["mean of the three chosen-on sets"] > base["mean of the three chosen-on sets"]
         kept = summary["MNIST validation"] >= base["MNIST validation"] - MNIST_TOLERANCE
-        decisions[name] = {
-            "three sets higher": higher,
-            "MNIST validation kept": kept,
-            "taken": higher and kept,
-        }
-    return decisions
+        if kind == "sets":
+            higher = summary[three] > base[three]
+            decisions[name] = {
+                "three sets higher": higher,
+                "MNIST validation kept": kept,
+                "taken": higher and kept,
+            }
+        else:
+            forms = summary["mean over the forms"] > base["mean over the forms"]
+            sets_kept = summary[three] >= base[three] - MNIST_TOLERANCE
+            decisions[name] = {
+                "forms mean higher": forms,
+                "MNIST validation kept": kept,
+                "three sets kept": sets_kept,
+                "taken": forms and kept and sets_kept,
+            }
+    return {"rule": kind, "decisions": decisions}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", action="append", required=True, help="NAME=DIR,DIR,... (one a seed)")
     parser.add_argument("--baseline", help="the variant the others are compared with (default: the first)")
+    parser.add_argument("--rule", choices=("sets", "forms"), default="sets", help="see the docstring")
     parser.add_argument("--per-form", type=int, default=60, help="validation digits of each allograph")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -134,7 +154,7 @@ def main() -> None:
         "variants": variants,
         "means": summaries,
         "baseline": baseline,
-        "rule": rule(summaries, baseline),
+        "rule": rule(summaries, baseline, args.rule),
     }
     emit_json(report, args.out)
 

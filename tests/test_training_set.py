@@ -99,3 +99,19 @@ def test_a_run_with_draws_trains_an_epochs_worth_and_resumes_exactly(tmp_path, t
         load_model(tmp_path / "cut").get_weights(),
     )
     assert all(np.array_equal(x, y) for x, y in zip(whole_weights, cut_weights))
+
+
+def test_hard_weighted_forms_write_the_hard_forms_more_often_within_the_same_share(tiny_mnist):
+    from digitnet.data.writer import ALLOGRAPHS, BY_NAME
+    from digitnet.training.config import HARD_FORM_WEIGHT, HARD_FORMS
+    from digitnet.training.training_set import writer_forms
+
+    assert writer_forms("preferred") is None
+    assert writer_forms("even") == [allograph.name for allograph in ALLOGRAPHS]
+    weighted = writer_forms("hard-weighted")
+    assert set(weighted) == set(BY_NAME) and set(HARD_FORMS) <= set(BY_NAME)
+    counts = {name: weighted.count(name) for name in BY_NAME}
+    assert all(counts[name] == (HARD_FORM_WEIGHT if name in HARD_FORMS else 1) for name in BY_NAME)
+    config = TrainConfig(seed=1, writer_fraction=0.2, writer_forms="hard-weighted")
+    even = TrainConfig(seed=1, writer_fraction=0.2, writer_forms="even")
+    assert training_set(config, tiny_mnist).epoch_size == training_set(even, tiny_mnist).epoch_size

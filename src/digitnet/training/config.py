@@ -26,8 +26,13 @@ SCHEDULES = ("constant", "one-cycle")  # learning-rate schedules, built in digit
 # How the training writers choose a digit's form: each writer's own preferences (the natural mix:
 # a rare form stays rare), or every allograph equally often (a digit with five forms is written
 # two and a half times as often as one with two: the forms MNIST lacks get as many examples as
-# the plain ones).
-WRITER_FORMS = ("preferred", "even")
+# the plain ones), or every allograph but the hard forms below equally often, those HARD_FORM_WEIGHT
+# times as often (the same share of writer digits, more of it where the network misses).
+WRITER_FORMS = ("preferred", "even", "hard-weighted")
+# The forms the shipped network read worst on validation draws by training-split writers
+# (benchmarks/hard_forms.py, docs/measurements/hard-forms.json: 75.5%, 86.3%, 91.0%, 96.2%, 96.5%).
+HARD_FORMS = ("1 short flag", "1 long flag", "9 g tail", "4 long stem", "1 flag and foot")
+HARD_FORM_WEIGHT = 3
 MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns
 # Each draw of the synthetic digits is rendered at the start and held in memory with the others.
 MAX_SYNTHETIC_DRAWS = 50
@@ -206,7 +211,8 @@ class TrainConfig:
     writer_forms: str = hyperparameter(
         "preferred",
         "which forms the training writers write: 'preferred' (each writer's own, the natural mix) or "
-        "'even' (every allograph of digitnet.data.writer equally often)",
+        "'even' (every allograph of digitnet.data.writer equally often) or 'hard-weighted' (as "
+        f"'even', but {', '.join(HARD_FORMS)} {HARD_FORM_WEIGHT} times as often)",
         choices=WRITER_FORMS,
     )
 

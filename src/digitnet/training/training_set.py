@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitnet.data.mnist import Mnist, Split
-from digitnet.training.config import TrainConfig
+from digitnet.training.config import HARD_FORM_WEIGHT, HARD_FORMS, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,23 @@ def _synthetic_digits(config: TrainConfig, font_count: int, writer_count: int, s
         fonts, font_labels = render_digits(font_count, split="train", seed=seed)
         parts.append((fonts[..., np.newaxis].astype(np.float32), font_labels.astype(np.int32)))
     if writer_count:
-        from digitnet.data.writer import ALLOGRAPHS, write_digits
+        from digitnet.data.writer import write_digits
 
-        forms = [allograph.name for allograph in ALLOGRAPHS] if config.writer_forms == "even" else None
-        written = write_digits(writer_count, split="train", seed=seed, forms=forms)
+        written = write_digits(
+            writer_count, split="train", seed=seed, forms=writer_forms(config.writer_forms)
+        )
         parts.append((written.images, written.labels))
     return parts
+
+
+def writer_forms(choice: str) -> list[str] | None:
+    """The forms list write_digits cycles through for TrainConfig.writer_forms `choice` (None: each
+    writer's preferred forms); a form named k times is written k times as often."""
+    from digitnet.data.writer import ALLOGRAPHS
+
+    if choice == "preferred":
+        return None
+    names = [allograph.name for allograph in ALLOGRAPHS]
+    if choice == "even":
+        return names
+    return names + list(HARD_FORMS) * (HARD_FORM_WEIGHT - 1)
