@@ -54,14 +54,19 @@ def keras_file(path: str) -> Path:
     return path / "model.keras" if path.is_dir() else path
 
 
-def score_network(model_file: Path, data, sets: dict) -> dict:
-    import dataclasses
-
+def calibrated_network(model_file: Path, data):
+    """(probability model, calibration) of a network calibrated as `make model` calibrates it."""
     from digitnet.jobs import model_build
     from digitnet.jobs.keras_models import keras_probability_model
 
     calibration = model_build.calibrate(model_file, model_build.validation_digits(data))
-    model = keras_probability_model(model_file, temperature=calibration.temperature)
+    return keras_probability_model(model_file, temperature=calibration.temperature), calibration
+
+
+def score_network(model_file: Path, data, sets: dict) -> dict:
+    import dataclasses
+
+    model, calibration = calibrated_network(model_file, data)
     plain = dataclasses.replace(calibration, shift_answers=False)
     shifted = dataclasses.replace(calibration, shift_answers=True)
     scores = {

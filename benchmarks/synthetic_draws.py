@@ -33,11 +33,12 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import shift_answers  # noqa: E402
 import writers  # noqa: E402
 from machine import describe_machine  # noqa: E402
 from report import emit_json  # noqa: E402
 
-CHOSEN_ON = ("MNIST validation", "training fonts", "training writers")
+CHOSEN_ON = shift_answers.SETS  # MNIST validation, training fonts, training writers
 FORMS = "forms (training writers, validation seed)"
 MNIST_TOLERANCE = 0.001  # the candidate may lose at most 0.1 point of MNIST validation accuracy
 
@@ -45,27 +46,13 @@ MNIST_TOLERANCE = 0.001  # the candidate may lose at most 0.1 point of MNIST val
 def evaluation_sets(data, per_form: int) -> dict:
     from digitnet.data.writer import ALLOGRAPHS, write_digits
 
-    chosen_on = writers.validation_sets(data, 2000)
     names = [allograph.name for allograph in ALLOGRAPHS]
     forms = write_digits(per_form * len(names), "train", seed=writers.VALIDATION_SEED, forms=names)
-    return {
-        "sets": {
-            "MNIST validation": chosen_on["mnist_validation"],
-            "training fonts": chosen_on["train_fonts_validation"],
-            "training writers": chosen_on["train_writers_validation"],
-            "MNIST test (reported, not chosen on)": (data.test.images, data.test.labels),
-        },
-        "forms": forms,
-    }
+    return {"sets": shift_answers.validation_sets(data), "forms": forms}
 
 
 def score_network(run_dir: Path, data, evaluation: dict) -> dict:
-    from digitnet.jobs import model_build
-    from digitnet.jobs.keras_models import keras_probability_model
-
-    model_file = Path(run_dir) / "model.keras"
-    calibration = model_build.calibrate(model_file, model_build.validation_digits(data))
-    model = keras_probability_model(model_file, temperature=calibration.temperature)
+    model, calibration = shift_answers.calibrated_network(Path(run_dir) / "model.keras", data)
 
     def answers(images) -> np.ndarray:
         return model.read(np.asarray(images, np.float32).reshape(-1, 28, 28, 1), calibration)[0]
@@ -82,22 +69,18 @@ def score_network(run_dir: Path, data, evaluation: dict) -> dict:
 
 def summarise(networks: dict) -> dict:
     """Means over a variant's seeds: each set, the three chosen-on sets together, and each form."""
-    three = [statistics.mean(n[s] for s in CHOSEN_ON) for n in networks.values()]
-    forms = next(iter(networks.values()))[FORMS]
+    scores = list(networks.values())
     summary = {
-        name: round(statistics.mean(n[name] for n in networks.values()), 4)
-        for name in next(iter(networks.values()))
-        if name != FORMS
+        name: round(statistics.mean(n[name] for n in scores), 4) for name in scores[0] if name != FORMS
     }
-    summary["mean of the three chosen-on sets"] = round(statistics.mean(three), 4)
-    summary["mean over the forms"] = round(
-        statistics.mean(statistics.mean(n[FORMS].values()) for n in networks.values()), 4
+    summary["mean of the three chosen-on sets"] = round(
+        statistics.mean(statistics.mean(n[s] for s in CHOSEN_ON) for n in scores), 4
     )
-    summary["forms below 98%"] = {
-        name: round(statistics.mean(n[FORMS][name] for n in networks.values()), 3)
-        for name in forms
-        if statistics.mean(n[FORMS][name] for n in networks.values()) < 0.98
-    }
+    summary["mean over the forms"] = round(
+        statistics.mean(statistics.mean(n[FORMS].values()) for n in scores), 4
+    )
+    form_means = {name: statistics.mean(n[FORMS][name] for n in scores) for name in scores[0][FORMS]}
+    summary["forms below 98%"] = {name: round(mean, 3) for name, mean in form_means.items() if mean < 0.98}
     return summary
 
 
