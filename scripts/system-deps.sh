@@ -12,6 +12,8 @@ command -v chromedriver >/dev/null || need+=(chromium-driver)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 fonts=(fonts-bwht fonts-breip fonts-femkeklaver fonts-rufscript fonts-comic-neue fonts-dancingscript
        fonts-kaushanscript fonts-ecolier-court fonts-havana
+       fonts-kiloji fonts-seto fonts-leckerli-one fonts-cabinsketch fonts-gfs-gazis
+       fonts-tlwg-purisa-ttf fonts-navilu fonts-lobster
        fonts-dkg-handwriting fonts-klee fonts-humor-sans fonts-kristi fonts-joscelyn
        fonts-dejavu-core)
 for package in "${fonts[@]}"; do

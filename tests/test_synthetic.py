@@ -21,19 +21,20 @@ def assert_mnist_form(images: np.ndarray, count: int) -> None:
 
 def test_every_package_is_in_exactly_one_split():
     assert {package.split for package in synthetic.FONT_PACKAGES.values()} == set(synthetic.SPLITS)
-    train, heldout = synthetic.packages_of("train"), synthetic.packages_of("heldout")
-    assert not set(train) & set(heldout)
-    assert len(train) == 9 and len(heldout) == 5
+    packages = [set(synthetic.packages_of(split)) for split in synthetic.SPLITS]
+    assert set.union(*packages) == set(synthetic.FONT_PACKAGES)
+    assert sum(map(len, packages)) == len(synthetic.FONT_PACKAGES)  # so no package is in two
+    assert [len(split) for split in packages] == [14, 3, 5]
 
 
-def test_font_files_are_existing_and_never_in_both_splits():
-    train, heldout = synthetic.font_files("train"), synthetic.font_files("heldout")
-    assert train and heldout
-    assert not set(train) & set(heldout)
-    assert not {path.name for path in train} & {path.name for path in heldout}
-    for files in (train, heldout):
-        assert files == sorted(files)
-        assert all(path.is_file() for path in files)
+def test_font_files_are_existing_and_never_in_two_splits():
+    files = {split: synthetic.font_files(split) for split in synthetic.SPLITS}
+    assert all(files.values())
+    names = [{path.name for path in split_files} for split_files in files.values()]
+    assert sum(map(len, names)) == len(set.union(*names))
+    for split_files in files.values():
+        assert split_files == sorted(split_files)
+        assert all(path.is_file() for path in split_files)
 
 
 def test_font_manifest_names_each_file_its_package_and_size():

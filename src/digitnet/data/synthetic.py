@@ -8,7 +8,8 @@ MNIST digits as a phone photo of paper would (lighting, paper texture, perspecti
 `digitnet.data.preprocess.to_mnist`, exactly what `digitnet predict` does to a user's image.
 
 The fonts are split by Debian package, never a package in both: TRAIN packages may be used for training,
-HELD-OUT packages only for measuring how well the model reads styles it has never seen.
+VALIDATION packages only for choosing between recipes (styles no network trained on, that choices may be
+made on), HELD-OUT packages only for measuring how well the model reads styles it has never seen.
 Everything random comes from a seed; the same seed on the same fonts gives the same images.
 """
 
@@ -26,13 +27,13 @@ from digitnet.errors import DigitnetError
 from digitnet.shapes import IMAGE_SIDE
 
 FONTS_ROOT = Path("/usr/share/fonts")  # Debian's; DIGITNET_FONTS_DIR overrides it
-SPLITS = ("train", "heldout")
+SPLITS = ("train", "validation", "heldout")
 DIGITS = "0123456789"
 
 
 @dataclass(frozen=True)
 class FontPackage:
-    split: str  # "train" or "heldout"
+    split: str  # "train", "validation" or "heldout"
     globs: tuple[str, ...]  # the package's font files, relative to the fonts root
 
 
@@ -50,6 +51,20 @@ FONT_PACKAGES: dict[str, FontPackage] = {
     "fonts-kaushanscript": FontPackage("train", ("opentype/kaushanscript/*.otf",)),
     "fonts-ecolier-court": FontPackage("train", ("truetype/ecolier-court/*.ttf",)),
     "fonts-havana": FontPackage("train", ("opentype/havana/*.otf",)),
+    # Five more training packages (README: "More training fonts", chosen on the validation split
+    # below): kiloji's four weights of one hand, Seto's hand, a fat brush script (Leckerli One),
+    # hatched sketched outlines (Cabin Sketch) and a Byzantine cursive (GFS Gazis, old-style digits).
+    "fonts-kiloji": FontPackage("train", ("truetype/kiloji/*.ttf",)),
+    "fonts-seto": FontPackage("train", ("truetype/seto/*.ttf",)),  # setofont-ex has no digits: unused
+    "fonts-leckerli-one": FontPackage("train", ("truetype/leckerli-one/*.ttf",)),
+    "fonts-cabinsketch": FontPackage("train", ("truetype/cabinsketch/*.ttf",)),
+    "fonts-gfs-gazis": FontPackage("train", ("opentype/gazis/*.otf",)),
+    # Validation: never trained on, chosen on. A handwriting family (Purisa, four weights), a pen
+    # script (Navilu) and a bold script (Lobster), so that a choice of fonts is made on styles no
+    # network saw, and the held-out packages below stay for measuring only.
+    "fonts-tlwg-purisa-ttf": FontPackage("validation", ("truetype/tlwg/Purisa*.ttf",)),
+    "fonts-navilu": FontPackage("validation", ("truetype/Navilu/*.ttf",)),
+    "fonts-lobster": FontPackage("validation", ("opentype/lobster/*.otf",)),
     "fonts-dkg-handwriting": FontPackage("heldout", ("truetype/fifthhorseman/dkg*.ttf",)),
     "fonts-klee": FontPackage("heldout", ("truetype/klee/*.ttf",)),
     "fonts-humor-sans": FontPackage("heldout", ("truetype/humor-sans/*.ttf",)),
