@@ -27,6 +27,20 @@ def test_every_package_is_in_exactly_one_split():
     assert [len(split) for split in packages] == [14, 3, 5]
 
 
+def test_the_detector_learns_from_the_training_packages_chosen_for_it():
+    added = {name for name, package in synthetic.FONT_PACKAGES.items() if not package.detector}
+    assert added and all(synthetic.FONT_PACKAGES[name].split == "train" for name in added)
+    assert synthetic.packages_of("train", for_detector=True) == [
+        name for name in synthetic.packages_of("train") if name not in added
+    ]
+    detector_fonts = synthetic.font_files("train", for_detector=True)
+    assert detector_fonts and set(detector_fonts) < set(synthetic.font_files("train"))
+    assert synthetic.font_files("heldout", for_detector=True) == synthetic.font_files("heldout")
+    images, labels = synthetic.render_digits(20, "train", seed=3, for_detector=True)
+    assert_mnist_form(images, 20)
+    assert labels.shape == (20,)
+
+
 def test_font_files_are_existing_and_never_in_two_splits():
     files = {split: synthetic.font_files(split) for split in synthetic.SPLITS}
     assert all(files.values())

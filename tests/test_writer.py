@@ -179,7 +179,8 @@ def test_written_letters_for_training_use_training_fonts_only():
     from digitnet.data import negatives
     from digitnet.data.synthetic import font_files
 
-    assert set(negatives.train_letter_fonts()) == set(font_files("train"))
+    assert set(negatives.train_letter_fonts()) == set(font_files("train", for_detector=True))
+    assert set(negatives.train_letter_fonts()) < set(font_files("train"))
     assert not set(negatives.train_letter_fonts()) & set(negatives.letter_fonts())
     assert not set(negatives.WRITING_KINDS) & set(negatives.HELDOUT_KINDS)
 

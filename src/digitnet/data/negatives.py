@@ -207,10 +207,11 @@ def _writing_makers(rng: np.random.Generator) -> dict:
 
 
 def train_letter_fonts() -> list[Path]:
-    """The TRAINING handwriting fonts: letters in them may teach; letter_fonts() only measure."""
+    """The TRAINING handwriting fonts the detector learns from: letters in them may teach the detector;
+    letter_fonts() only measure."""
     from digitnet.data.synthetic import font_files
 
-    return font_files("train")
+    return font_files("train", for_detector=True)
 
 
 # ---------------------------------------------------------------- held-out families

@@ -4,8 +4,9 @@
 
 1. train the `read` recipe (digitnet.training.config.RECIPES) into a run directory (resumable);
 2. train a not-a-digit detector whose positives are style-varied digits (MNIST as given and
-   re-rendered like users' images, plus digits from the TRAINING handwriting fonts) and whose
-   negatives are the TRAINING negative families only (digitnet.data.negatives.TRAIN_KINDS);
+   re-rendered like users' images, plus digits from the TRAINING handwriting fonts the detector
+   learns from: FontPackage.detector) and whose negatives are the TRAINING negative families only
+   (digitnet.data.negatives.TRAIN_KINDS);
 3. fit the calibration (temperature, then the doubt threshold) on validation digits only:
    MNIST's validation split and training-font digits rendered with a seed training never used;
 4. copy what predicting needs into the package (model.tflite and detector/detector.tflite, the
@@ -75,7 +76,7 @@ LIMITS = (
     "one digit per image: not numbers of several digits, letters or text; crop each digit first",
     "the digit must be the main ink in the image: other marks, ruled lines or a second digit change "
     "what is read",
-    "trained on MNIST (US Census Bureau employees and high-school students), 21 handwriting fonts "
+    "trained on MNIST (US Census Bureau employees and high-school students), 30 handwriting fonts "
     "and the digit forms of synthetic writers (digitnet.data.writer): writers far from those styles "
     "are read less well (held-out fonts and writers: the README's 'How well it reads writers it "
     "never saw' and 'The digit forms people write')",
@@ -140,17 +141,21 @@ def detector_positives(data: Mnist, seed: int) -> np.ndarray:
     from digitnet.data.synthetic import render_digits
     from digitnet.data.writer import writer_digits
 
-    fonts, _ = render_digits(DETECTOR_FONT_DIGITS, split="train", seed=DETECTOR_FONT_SEED + seed)
+    fonts, _ = render_digits(
+        DETECTOR_FONT_DIGITS, split="train", seed=DETECTOR_FONT_SEED + seed, for_detector=True
+    )
     written = writer_digits(DETECTOR_WRITER_DIGITS, "train", DETECTOR_WRITER_SEED + seed)[0]
     return np.concatenate([fonts.reshape(-1, 28, 28), written.reshape(-1, 28, 28)]).astype(np.float32)
 
 
 def style_threshold_digits(data: Mnist) -> list[np.ndarray]:
     """The kinds of digit beside MNIST's that the reading detector's threshold is set on (float32
-    (N, 28, 28) each): training-font digits from the validation seed, digits by training writers."""
+    (N, 28, 28) each): training-font digits (of the detector's fonts) from the validation seed,
+    digits by training writers."""
+    from digitnet.data.synthetic import render_digits
     from digitnet.data.writer import writer_digits
 
-    font_digits = validation_digits(data, font_digits=2000).images[len(data.validation) :, ..., 0]
+    font_digits = render_digits(2000, split="train", seed=VALIDATION_FONT_SEED, for_detector=True)[0]
     written = writer_digits(THRESHOLD_WRITER_DIGITS, "train", THRESHOLD_WRITER_SEED)[0][..., 0]
     return [font_digits, written]
 
