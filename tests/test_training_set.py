@@ -3,9 +3,12 @@ rotated by epoch (TrainConfig.synthetic_draws)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from digitnet.data.synthetic import font_files
 from digitnet.training import loop, runs
 from digitnet.training.config import ConfigError, TrainConfig
 from digitnet.training.training_set import draw_seed, epoch_order, training_set
@@ -26,6 +29,15 @@ def test_one_draw_is_the_set_and_the_order_runs_always_had(tiny_mnist):
 def test_without_synthetic_digits_the_set_is_mnist_itself(tiny_mnist):
     plain = training_set(TrainConfig(synthetic_draws=3), tiny_mnist)
     assert plain.data is tiny_mnist and plain.epoch_size == 600
+    assert plain.fonts == ()
+
+
+def test_the_set_names_the_training_fonts_its_font_digits_came_from(tiny_mnist):
+    from digitnet.data.synthetic import font_files
+
+    fonts = training_set(TrainConfig(**MIXED), tiny_mnist).fonts
+    assert [entry["file"] for entry in fonts] == [path.name for path in font_files("train")]
+    assert all(entry["package"].startswith("fonts-") and entry["bytes"] > 0 for entry in fonts)
 
 
 def test_each_epoch_trains_on_mnist_and_one_draw_in_turn(tiny_mnist):
@@ -81,6 +93,8 @@ def test_a_run_with_draws_trains_an_epochs_worth_and_resumes_exactly(tmp_path, t
         steps_per_call=4, augment=False,
     )  # fmt: skip
     whole = loop.train(config, tmp_path / "whole", tiny_mnist)
+    recorded = json.loads((tmp_path / "whole" / "config.json").read_text())["training_fonts"]
+    assert recorded and {entry["file"] for entry in recorded} <= {p.name for p in font_files("train")}
     epoch_size = training_set(config, tiny_mnist).epoch_size
     assert whole.iterations == 3 * (epoch_size // 50)
     assert runs.read_run_config(tmp_path / "whole").synthetic_draws == 2

@@ -303,6 +303,7 @@ def train(
             "steps_per_epoch": steps_per_epoch,
             "total_iterations": epochs * steps_per_epoch,
             "train_size": training.epoch_size,  # an epoch's images (of each draw's, one draw's)
+            "training_fonts": list(training.fonts),  # the font files font digits came from, if any
         },
     )
     with locks.run_lock(run_dir):  # a second trainer on this folder is refused (RunLockError)

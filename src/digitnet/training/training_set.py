@@ -30,6 +30,9 @@ class TrainingSet:
     mnist_size: int  # MNIST's training digits, in every epoch
     draw_size: int  # synthetic digits of one draw (fonts, then writers)
     draws: int
+    # The font files the font digits came from (synthetic.font_manifest's entries), for the run to
+    # record: the training fonts are code, not config, and change when packages are added.
+    fonts: tuple[dict, ...] = ()
 
     @property
     def epoch_size(self) -> int:
@@ -75,7 +78,21 @@ def training_set(config: TrainConfig, data: Mnist) -> TrainingSet:
             labels.append(draw_labels)
     train = Split(np.concatenate(images), np.concatenate(labels))
     return TrainingSet(
-        dataclasses.replace(data, train=train), mnist_size, font_count + writer_count, config.synthetic_draws
+        dataclasses.replace(data, train=train),
+        mnist_size,
+        font_count + writer_count,
+        config.synthetic_draws,
+        _fonts_used() if font_count else (),
+    )
+
+
+def _fonts_used() -> tuple[dict, ...]:
+    from digitnet.data.synthetic import font_manifest
+
+    return tuple(
+        {key: entry[key] for key in ("package", "file", "bytes")}
+        for entry in font_manifest("train")
+        if entry["used"]
     )
 
 
