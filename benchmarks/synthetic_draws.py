@@ -1,4 +1,4 @@
-"""Synthetic digits drawn afresh by epoch (TrainConfig.synthetic_draws) or the same every epoch: prints JSON.
+"""Variants of the read recipe's synthetic digits (draws, forms, fonts) over seeds, on validation: JSON.
 
     python benchmarks/synthetic_draws.py --runs NAME=DIR,DIR,DIR --runs NAME=DIR,DIR,DIR
                                          [--baseline NAME] [--rule sets|forms|fonts] [--per-form 60]
