@@ -33,8 +33,6 @@ def test_without_synthetic_digits_the_set_is_mnist_itself(tiny_mnist):
 
 
 def test_the_set_names_the_training_fonts_its_font_digits_came_from(tiny_mnist):
-    from digitnet.data.synthetic import font_files
-
     fonts = training_set(TrainConfig(**MIXED), tiny_mnist).fonts
     assert [entry["file"] for entry in fonts] == [path.name for path in font_files("train")]
     assert all(entry["package"].startswith("fonts-") and entry["bytes"] > 0 for entry in fonts)
