@@ -15,9 +15,10 @@ the validation seed (validation draws, not held out). Two rules, each fixed befo
 was trained, means over seeds:
 - "sets" (for --synthetic-draws): taken when the three sets' mean accuracy is higher and MNIST
   validation at most 0.1 point lower than the baseline's;
-- "forms" (for a candidate aimed at the hard forms, --writer-forms hard-weighted): taken when the
-  mean over the forms is higher, while MNIST validation and the three sets' mean are each at most
-  0.1 point lower (the issue's measure is every allograph; the forms mean lets no form's loss hide);
+- "forms" (for a candidate aimed at the hard forms: --writer-forms hard-weighted, and later
+  flags-weighted against it): taken when the mean over the forms is higher, while MNIST
+  validation and the three sets' mean are each at most 0.1 point lower (the issue's measure is
+  every allograph; the forms mean lets no form's loss hide);
 - "fonts" (for more TRAINING font packages): taken when the VALIDATION fonts (packages no variant
   trained on, digitnet.data.synthetic's "validation" split) are read better, while MNIST validation
   is at most 0.1 point lower and the forms mean at most 0.3 point lower (about its noise: 60 digits

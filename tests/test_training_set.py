@@ -115,7 +115,7 @@ def test_a_run_with_draws_trains_an_epochs_worth_and_resumes_exactly(tmp_path, t
 
 def test_hard_weighted_forms_write_the_hard_forms_more_often_within_the_same_share(tiny_mnist):
     from digitnet.data.writer import ALLOGRAPHS, BY_NAME
-    from digitnet.training.config import HARD_FORM_WEIGHT, HARD_FORMS
+    from digitnet.training.config import FLAGGED_ONE_WEIGHT, FLAGGED_ONES, HARD_FORM_WEIGHT, HARD_FORMS
     from digitnet.training.training_set import writer_forms
 
     assert writer_forms("preferred") is None
@@ -124,6 +124,10 @@ def test_hard_weighted_forms_write_the_hard_forms_more_often_within_the_same_sha
     assert set(weighted) == set(BY_NAME) and set(HARD_FORMS) <= set(BY_NAME)
     counts = {name: weighted.count(name) for name in BY_NAME}
     assert all(counts[name] == (HARD_FORM_WEIGHT if name in HARD_FORMS else 1) for name in BY_NAME)
+    flags = writer_forms("flags-weighted")
+    assert flags[: len(weighted)] == weighted  # hard-weighted's order kept, the 1s added after
+    assert all(flags.count(name) == FLAGGED_ONE_WEIGHT for name in FLAGGED_ONES)
+    assert all(flags.count(name) == counts[name] for name in BY_NAME if name not in FLAGGED_ONES)
     config = TrainConfig(seed=1, writer_fraction=0.2, writer_forms="hard-weighted")
     even = TrainConfig(seed=1, writer_fraction=0.2, writer_forms="even")
     assert training_set(config, tiny_mnist).epoch_size == training_set(even, tiny_mnist).epoch_size

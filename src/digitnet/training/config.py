@@ -27,12 +27,17 @@ SCHEDULES = ("constant", "one-cycle")  # learning-rate schedules, built in digit
 # a rare form stays rare), or every allograph equally often (a digit with five forms is written
 # two and a half times as often as one with two: the forms MNIST lacks get as many examples as
 # the plain ones), or every allograph but the hard forms below equally often, those HARD_FORM_WEIGHT
-# times as often (the same share of writer digits, more of it where the network misses).
-WRITER_FORMS = ("preferred", "even", "hard-weighted")
+# times as often (the same share of writer digits, more of it where the network misses), or as
+# that with the flagged 1s FLAGGED_ONE_WEIGHT times as often.
+WRITER_FORMS = ("preferred", "even", "hard-weighted", "flags-weighted")
 # The forms the shipped network read worst on validation draws by training-split writers
 # (benchmarks/hard_forms.py, docs/measurements/hard-forms.json: 75.5%, 86.3%, 91.0%, 96.2%, 96.5%).
 HARD_FORMS = ("1 short flag", "1 long flag", "9 g tail", "4 long stem", "1 flag and foot")
 HARD_FORM_WEIGHT = 3
+# The two forms still below 98% on validation draws in every seed with the hard forms weighted
+# (docs/measurements/more-fonts-choice.json), and below it on held-out writers too.
+FLAGGED_ONES = ("1 short flag", "1 long flag")
+FLAGGED_ONE_WEIGHT = 6
 MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns
 # Each draw of the synthetic digits is rendered at the start and held in memory with the others.
 MAX_SYNTHETIC_DRAWS = 50
@@ -212,7 +217,9 @@ class TrainConfig:
         "preferred",
         "which forms the training writers write: 'preferred' (each writer's own, the natural mix) or "
         "'even' (every allograph of digitnet.data.writer equally often) or 'hard-weighted' (as "
-        f"'even', but {', '.join(HARD_FORMS)} {HARD_FORM_WEIGHT} times as often)",
+        f"'even', but {', '.join(HARD_FORMS)} {HARD_FORM_WEIGHT} times as often) or "
+        f"'flags-weighted' (as 'hard-weighted', but {' and '.join(FLAGGED_ONES)} "
+        f"{FLAGGED_ONE_WEIGHT} times as often)",
         choices=WRITER_FORMS,
     )
 

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitnet.data.mnist import Mnist, Split
-from digitnet.training.config import HARD_FORM_WEIGHT, HARD_FORMS, TrainConfig
+from digitnet.training.config import (
+    FLAGGED_ONE_WEIGHT,
+    FLAGGED_ONES,
+    HARD_FORM_WEIGHT,
+    HARD_FORMS,
+    TrainConfig,
+)
 
 
 @dataclass(frozen=True)
@@ -124,4 +130,7 @@ def writer_forms(choice: str) -> list[str] | None:
     names = [allograph.name for allograph in ALLOGRAPHS]
     if choice == "even":
         return names
-    return names + list(HARD_FORMS) * (HARD_FORM_WEIGHT - 1)
+    weighted = names + list(HARD_FORMS) * (HARD_FORM_WEIGHT - 1)  # the order write_digits cycles in
+    if choice == "flags-weighted":
+        weighted += list(FLAGGED_ONES) * (FLAGGED_ONE_WEIGHT - HARD_FORM_WEIGHT)
+    return weighted
