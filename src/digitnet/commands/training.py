@@ -57,9 +57,10 @@ def _note_unused_augment_flags(args, config) -> None:
 class _ProgressBar:
     """One line redrawn in place on a terminal; a line per epoch elsewhere (logs, CI)."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.interactive = stream.isatty()
+    def __init__(self, stream=None):
+        # sys.stderr as it is now, not as it was at import (a test's captured stream may be closed)
+        self.stream = stream if stream is not None else sys.stderr
+        self.interactive = self.stream.isatty()
 
     def update(self, progress) -> None:
         if not self.interactive:
