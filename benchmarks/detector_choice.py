@@ -24,7 +24,11 @@ on fonts alone with NEGATIVE_MIX, as "shipped"; writing_negatives won and is now
   the first detector's);
 - longer: the first detector's network (16, 32, 64) trained 6 epochs instead of 3.
   Both with the per-kind threshold; the baseline for the rule is then the detector packaged before
-  the larger one (its figures: "shipped" in docs/measurements/detector-choice.json).
+  the larger one (its figures: "shipped" in docs/measurements/detector-choice.json). longer won
+  and shipped; then a detector's LiteRT file came to store float16 weights (half the file) and the
+  package stopped carrying detector.keras, so `--candidate larger` was run again against it
+  (docs/measurements/detector-choice-larger.json, scored from the float16 file): larger won and
+  is what `make model` trains now.
 Validation, no held-out family and no test image: 2,000 digits by TRAINING-split writers and 2,000
 training-font digits from seeds no detector trains on, MNIST's validation split, and 300 images
 of each training family drawn with a seed no detector trains on. For each: the share the detector

@@ -62,14 +62,16 @@ def test_a_swapped_shipped_keras_file_is_refused_by_the_keras_side(tmp_path, mon
     from test_reader import copy_of_the_shipped_model
 
     copy = copy_of_the_shipped_model(tmp_path, monkeypatch)
-    (copy / "model.keras").write_bytes((copy / "detector" / "detector.keras").read_bytes())  # another net
+    content = (copy / "model.keras").read_bytes()
+    (copy / "model.keras").write_bytes(content[:-1] + bytes([content[-1] ^ 1]))  # one bit off
     with pytest.raises(ShippedModelError, match="model.keras does not match"):
         load_model("default")
 
 
 @pytest.mark.slow
-def test_the_shipped_litert_files_answer_as_the_keras_files_do(real_mnist):
-    """Logits within 1e-4 on 300 MNIST test images, classifier and detector."""
+def test_the_shipped_litert_network_answers_as_its_keras_file_does(real_mnist):
+    """Logits within 1e-4 on 300 MNIST test images (the detector ships without its .keras file:
+    tests/test_detector.py holds a detector's float16 LiteRT file to its network)."""
     from digitnet.jobs.keras_models import load_keras_file
     from digitnet.reading.predict import Predictor
     from digitnet.training.inference import make_logits_fn
@@ -79,8 +81,6 @@ def test_the_shipped_litert_files_answer_as_the_keras_files_do(real_mnist):
     directory = default_model_dir()
     keras_logits = make_logits_fn(load_keras_file(directory / "model.keras"))(images)
     np.testing.assert_allclose(predictor.model.member_logits(images)[0], keras_logits, atol=1e-4)
-    detector_logits = make_logits_fn(load_keras_file(directory / "detector" / "detector.keras"))(images)
-    np.testing.assert_allclose(predictor.detector.scores(images), detector_logits.reshape(-1), atol=1e-4)
 
 
 def test_evaluate_and_export_take_the_shipped_model_as_default(tmp_path, monkeypatch, capsys):

@@ -13,6 +13,7 @@ from PIL import Image
 from conftest import synthetic_mnist, synthetic_split
 from digitnet.cli import main
 from digitnet.jobs import finetune as ft
+from digitnet.reading.model_source import ModelSource
 from digitnet.util.fileio import file_sha256
 
 STEPS = "6"  # a few steps: the tests check plumbing, not how well it adapts
@@ -120,10 +121,29 @@ def test_source_run_calibration_and_detector_are_copied(tmp_path, tiny_model_dir
     (source / "calibration.json").write_text('{"temperature": 1.5}')
     (source / "detector").mkdir()
     (source / "detector" / "detector.json").write_text("{}")
+    (source / "detector" / "detector.keras").write_bytes(b"the detector's network")
     examples = ft.load_examples(write_examples(tmp_path / "writer"))
     ft.finetune(source / "model.keras", examples, tmp_path / "out", steps=2)
     assert (tmp_path / "out" / "calibration.json").read_text() == '{"temperature": 1.5}'
     assert (tmp_path / "out" / "detector" / "detector.json").is_file()
+    assert (tmp_path / "out" / "detector" / "detector.keras").read_bytes() == b"the detector's network"
+
+
+def test_a_detector_without_its_network_stays_behind(tmp_path, tiny_model_dir):
+    """As the shipped model's does (its package keeps the LiteRT file, not detector.keras): the
+    tuned model then has no detector of its own, so it reads with the shipped one, not with half."""
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(tiny_model_dir, source)
+    (source / "detector").mkdir()
+    (source / "detector" / "detector.json").write_text('{"threshold": 0.5}')
+    (source / "detector" / "detector.tflite").write_bytes(b"a flatbuffer")
+    assert not ft.carries_detector(ModelSource.from_path(source))
+    examples = ft.load_examples(write_examples(tmp_path / "writer"))
+    ft.finetune(source, examples, tmp_path / "out", steps=2)
+    assert not (tmp_path / "out" / "detector").exists()
+    assert ft.carries_detector(ModelSource.default()) is False
 
 
 def test_batch_norm_statistics_stay_frozen_and_layers_are_saved_trainable(tmp_path):
@@ -326,12 +346,20 @@ def test_only_a_models_own_files_are_copied(tmp_path, tiny_model_dir):
     shutil.copytree(tiny_model_dir, source)
     (source / "detector").mkdir()
     (source / "detector" / "detector.json").write_text("{}")
+    (source / "detector" / "detector.keras").write_bytes(b"the detector's network")
     (source / "detector" / "id_rsa").write_text("PRIVATE KEY")
     (source / "notes.txt").write_text("not part of a model")
     examples = ft.load_examples(write_examples(tmp_path / "writer"))
     ft.finetune(source, examples, tmp_path / "out", steps=2)
     copied = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
-    own = ["config.json", "detector", "detector/detector.json", "finetune.json", "model.keras"]
+    own = [
+        "config.json",
+        "detector",
+        "detector/detector.json",
+        "detector/detector.keras",
+        "finetune.json",
+        "model.keras",
+    ]
     assert copied == [*own, "model.tflite", "model.tflite.json"]  # and the tuned network's LiteRT file
 
 

@@ -14,7 +14,7 @@ from digitnet.jobs.model_build import (
     save_model_calibration,
 )
 from digitnet.reading.calibration import Calibration
-from digitnet.reading.model_source import ModelSource, default_model_dir
+from digitnet.reading.model_source import ModelSource
 from digitnet.util.fileio import file_sha256
 
 
@@ -23,7 +23,8 @@ def _complete_run(tiny_model_dir, tmp_path):
     shutil.copytree(tiny_model_dir, run)
     save_model_calibration(run, Calibration(2.0, 0.8, 0.02, "validation"))
     (run / "detector").mkdir()
-    shutil.copy2(default_model_dir() / "detector" / "detector.keras", run / "detector")  # no LiteRT file
+    # Any network stands in for the detector's (packaging converts it); no LiteRT file beside it.
+    shutil.copy2(tiny_model_dir / "model.keras", run / "detector" / "detector.keras")
     (run / "detector" / "detector.json").write_text('{"threshold": 0.5}\n')
     return run
 
@@ -43,11 +44,22 @@ def test_package_copies_what_predicting_needs_and_a_matching_card(tiny_model_dir
     assert "checkpoints" not in {p.name for p in destination.iterdir()}  # no training leftovers
     source = ModelSource.from_path(destination)
     assert source.calibration_file and source.detector_dir
-    # The LiteRT files reading runs, made where missing (the detector's) and vouched for by the card.
-    assert {"detector.keras", "detector.tflite", "detector.json"} == set(saved["detector_sha256"])
+    # The LiteRT files reading runs, made where missing and vouched for by the card; the detector's
+    # .keras file stays in the run (the 2 MB budget) and its LiteRT file stores float16 weights:
+    # the same network as the model's, in about half the bytes.
+    assert sorted(p.name for p in (destination / "detector").iterdir()) == [
+        "detector.json",
+        "detector.tflite",
+    ]
+    assert {"detector.tflite", "detector.json"} == set(saved["detector_sha256"])
     for name, sha in saved["detector_sha256"].items():
         assert file_sha256(destination / "detector" / name) == sha
     assert "model.tflite" in saved["sha256"]
+    half, full = (
+        (destination / "detector" / "detector.tflite").stat().st_size,
+        (destination / "model.tflite").stat().st_size,
+    )
+    assert half < 0.6 * full
 
 
 def test_package_replaces_an_old_one_whole(tiny_model_dir, tmp_path):

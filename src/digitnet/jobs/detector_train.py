@@ -260,9 +260,16 @@ def detector_scores(model, images: np.ndarray, batch_size: int = 1000) -> np.nda
     return logit_scores(make_logits_fn(model), images, batch_size)
 
 
-def save_detector(model, threshold: float, out_dir: Path) -> None:
+def write_detector_litert(model, keras_file: Path) -> Path | None:
+    """The detector's LiteRT file beside keras_file, its weights stored as float16: half the file
+    (the shipped model, detector included, must stay well under 2 MB) for scores that move by
+    about 0.006 of a logit, arithmetic still float32 (training.inference.keras_export)."""
     from digitnet.training.inference import write_litert_beside
 
+    return write_litert_beside(model, keras_file, float16_weights=True)
+
+
+def save_detector(model, threshold: float, out_dir: Path) -> None:
     out_dir = Path(out_dir)
     # A fresh, never-compiled copy: the trained one would save its Adam slots too, tripling the
     # file for nothing (keras.models.clone_model keeps the compile state, so it will not do); built
@@ -270,5 +277,5 @@ def save_detector(model, threshold: float, out_dir: Path) -> None:
     plain = type(model).from_config(model.get_config())
     plain.set_weights(model.get_weights())
     atomic_save_keras(plain, out_dir / MODEL_FILE)
-    write_litert_beside(plain, out_dir / MODEL_FILE)  # detector.tflite: what reading runs
+    write_detector_litert(plain, out_dir / MODEL_FILE)  # detector.tflite: what reading runs
     atomic_write_text(out_dir / THRESHOLD_FILE, json.dumps({"threshold": threshold}) + "\n")

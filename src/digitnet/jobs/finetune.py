@@ -32,6 +32,7 @@ The result is written as a run-like directory (see write_model_dir) that `predic
 from __future__ import annotations
 
 import csv
+import dataclasses
 import glob
 import json
 import os
@@ -68,6 +69,8 @@ if TYPE_CHECKING:  # imported where used: the CLI's parser imports this module f
 LABELS_FILE = "labels.csv"
 FINETUNE_FILE = "finetune.json"
 COPIED_FROM_SOURCE = ("calibration.json", "detector")  # beside the source model; copied when present
+# A detector travels whole, its network (detector.keras) with its threshold, or not at all.
+DETECTOR_KERAS = Path("detector/detector.keras")
 # The files those consist of: only these are copied, each a regular file inside the model's folder
 # (never a symbolic link: a tampered folder must not smuggle /etc/shadow into a fine-tuned model).
 DETECTOR_LITERT = Path("detector/detector.tflite")  # carried with the detector when present
@@ -326,7 +329,7 @@ def side_files(source: ModelSource) -> list[str]:
                     "(copy the real file there), nothing was written"
                 )
         path = Path(run_dir) / name
-        if not path.exists():
+        if not path.exists() or (name.startswith("detector/") and not carries_detector(source)):
             continue
         info = path.stat()
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIDE_FILE_BYTES:
@@ -336,6 +339,14 @@ def side_files(source: ModelSource) -> list[str]:
             )
         present.append(name)
     return present
+
+
+def carries_detector(source: ModelSource) -> bool:
+    """True when the tuned model takes the source's detector: its folder holds the detector's
+    network. The shipped model's does not (its package keeps only the LiteRT file), so a model
+    tuned from it reads with the shipped detector as every model without its own does
+    (digitnet.reading.detector.choose_detector)."""
+    return source.directory is not None and (Path(source.directory) / DETECTOR_KERAS).is_file()
 
 
 def _parts_of(folder: Path, name: str) -> list[Path]:
@@ -363,7 +374,7 @@ def _carry_detector_litert(source: ModelSource, staging: Path) -> None:
     the detector.keras copied beside it, so the tuned model's detector reads without TensorFlow."""
     if source.directory is None:
         return
-    keras_file = staging / DETECTOR_LITERT.parent / "detector.keras"
+    keras_file = staging / DETECTOR_KERAS
     litert = Path(source.directory) / DETECTOR_LITERT
     if keras_file.is_file() and litert.is_file() and not litert.is_symlink():
         write_flatbuffer_beside(keras_file, litert.read_bytes())
@@ -653,6 +664,8 @@ def _reading_detector(source):
     fallback order picks one); None when it cannot be used: the check then goes without it."""
     from digitnet.reading.detector import find_detector
 
+    if not carries_detector(source):
+        source = dataclasses.replace(source, directory=None, is_default=False)  # as if it had none
     try:
         return find_detector(source)
     except DigitnetError:

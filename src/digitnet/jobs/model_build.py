@@ -10,9 +10,11 @@
 3. fit the calibration (temperature, then the doubt threshold) on validation digits only:
    MNIST's validation split and training-font digits rendered with a seed training never used;
 4. copy what predicting needs into the package (model.tflite and detector/detector.tflite, the
-   LiteRT files the reader runs; model.keras and detector.keras, what finetune and export start
-   from; config.json, metrics.csv, calibration.json, detector.json) with a card.json saying how it
-   was made, its intended use and limits, and every file's SHA-256, which reading checks on load.
+   LiteRT files the reader runs, the detector's with float16 weights; model.keras, what finetune
+   and export start from; config.json, metrics.csv, calibration.json, detector.json) with a
+   card.json saying how it was made, its intended use and limits, and every file's SHA-256, which
+   reading checks on load. The detector's .keras file stays in the run folder: nothing that reads
+   the shipped model needs it, and it would take the package past its 2 MB budget.
 
 Held-out fonts and held-out negative families are never used here: they are for
 benchmarks/handwriting.py alone. MNIST's test split is read once, after every choice is made, for
@@ -40,6 +42,7 @@ from digitnet.layout import (
     read_litert_beside,
 )
 from digitnet.reading.calibration import Calibration, fit_calibration, save_calibration
+from digitnet.reading.detector import MODEL_FILE as DETECTOR_KERAS_FILE  # in the run's detector/
 from digitnet.training.config import DETECTOR
 from digitnet.util.fileio import atomic_write_text, file_sha256, publish_directory
 
@@ -59,11 +62,11 @@ THRESHOLD_WRITER_DIGITS, THRESHOLD_WRITER_SEED = 1_000, 7_201
 # than the validation digits.
 CONFIDENCE_FLAG_RATE = 0.02
 DETECTOR_FLAG_RATE = 0.01  # of each kind of validation digit, for the detector's threshold
-# The shipped detector is `digitnet detector train`'s network trained twice as long: chosen on
-# validation (benchmarks/detector_choice.py, "longer"; docs/measurements/detector-choice-size.json)
-# among detectors that keep the shipped model under 2 MB (one twice as wide flagged more, but its
-# two files alone were 1.8 MB).
-READING_DETECTOR_WIDTHS, READING_DETECTOR_EPOCHS = DETECTOR.widths, 6
+# The shipped detector is twice as wide as `digitnet detector train`'s and trained twice as long:
+# chosen on validation (benchmarks/detector_choice.py, "larger", against the first network trained
+# as long: docs/measurements/detector-choice-larger.json). Its files once took the shipped model
+# past 2 MB; its LiteRT file with float16 weights and no .keras file in the package fit.
+READING_DETECTOR_WIDTHS, READING_DETECTOR_EPOCHS = (32, 64, 128), 6
 CARD_FILE = "card.json"
 # What the card says of the model's use (`digitnet card` prints it). Figures stay out of this text:
 # they are the card's own fields, measured when the model is made.
@@ -88,7 +91,7 @@ LIMITS = (
 CARD_TEXT = {"intended_use": INTENDED_USE, "limits": list(LIMITS)}
 LITERT_FILE = litert_path(Path(MODEL_FILE)).name
 SHIPPED_FILES = (MODEL_FILE, LITERT_FILE, CONFIG_FILE, METRICS_FILE, CALIBRATION_FILE)
-DETECTOR_FILES = ("detector.keras", "detector.tflite", "detector.json")  # inside detector/
+DETECTOR_FILES = ("detector.tflite", "detector.json")  # inside the package's detector/
 
 
 @dataclass(frozen=True)
@@ -194,17 +197,20 @@ def train_reading_detector(
 
 
 def write_litert_files(model_dir: Path) -> list[Path]:
-    """model.tflite beside model.keras and detector/detector.tflite beside detector.keras, converted
-    with the training side's converter where missing or stale; the LiteRT files."""
+    """model.tflite beside model.keras, converted with the training side's converter where missing
+    or stale, and detector/detector.tflite beside detector.keras, always written afresh with
+    float16 weights (detector_train.write_detector_litert: a run trained before that rule holds a
+    float32 one); the LiteRT files."""
+    from digitnet.jobs.detector_train import write_detector_litert
     from digitnet.jobs.keras_models import load_keras_file
     from digitnet.training.inference import write_litert_beside
 
-    written = []
-    for keras_file in (Path(model_dir) / MODEL_FILE, Path(model_dir) / DETECTOR_DIR / DETECTOR_FILES[0]):
-        if read_litert_beside(keras_file) is None:
-            write_litert_beside(load_keras_file(keras_file), keras_file)
-        written.append(litert_path(keras_file))
-    return written
+    model_file = Path(model_dir) / MODEL_FILE
+    if read_litert_beside(model_file) is None:
+        write_litert_beside(load_keras_file(model_file), model_file)
+    detector_file = Path(model_dir) / DETECTOR_DIR / DETECTOR_KERAS_FILE
+    write_detector_litert(load_keras_file(detector_file), detector_file)
+    return [litert_path(model_file), litert_path(detector_file)]
 
 
 def card_checksums(model_dir: Path) -> dict:
@@ -257,26 +263,3 @@ def save_model_calibration(run_dir: Path, calibration: Calibration) -> Path:
     path = Path(run_dir) / CALIBRATION_FILE
     save_calibration(calibration, path)
     return path
-
-
-def add_litert_files(model_dir: Path) -> dict:
-    """Give a packaged model folder (made before LiteRT files shipped) its LiteRT files, and
-    rewrite its card's SHA-256 tables to cover them; the new card."""
-    from digitnet.util.fileio import atomic_write_text as write
-
-    model_dir = Path(model_dir)
-    for keras_file in (model_dir / MODEL_FILE, model_dir / DETECTOR_DIR / DETECTOR_FILES[0]):
-        _write_litert_without_record(keras_file)
-    card = {**json.loads((model_dir / CARD_FILE).read_text()), **card_checksums(model_dir)}
-    write(model_dir / CARD_FILE, json.dumps(card, indent=2, sort_keys=True) + "\n")
-    _make_readable(model_dir)
-    return card
-
-
-def _write_litert_without_record(keras_file: Path) -> None:
-    # A packaged model's card vouches for its files: no record beside each one.
-    from digitnet.jobs.keras_models import load_keras_file
-    from digitnet.training.inference import keras_to_litert
-    from digitnet.util.fileio import atomic_write_bytes
-
-    atomic_write_bytes(litert_path(keras_file), keras_to_litert(load_keras_file(keras_file)))

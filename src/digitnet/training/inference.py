@@ -63,8 +63,12 @@ def _input_signature(model) -> list:
     return [keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype, name=tensor.name)]
 
 
-def keras_export(model, fmt: str, path: Path) -> None:
-    """Write `model` as `fmt` (a key of KERAS_FORMATS) to `path`; ExportError if it cannot be."""
+def keras_export(model, fmt: str, path: Path, float16_weights: bool = False) -> None:
+    """Write `model` as `fmt` (a key of KERAS_FORMATS) to `path`; ExportError if it cannot be.
+
+    float16_weights (LiteRT only): store the weights as float16, half the file. The interpreter
+    turns them back into float32 when it loads the file, so the arithmetic stays float32 and only
+    the weights' rounding changes the outputs (by about 1e-2 of a logit: reading/detector.py)."""
     kwargs = {"input_signature": _input_signature(model)}
     if fmt == "litert":
         import tensorflow as tf
@@ -72,6 +76,11 @@ def keras_export(model, fmt: str, path: Path) -> None:
         # Builtin ops only: a .tflite with Flex (SELECT_TF_OPS) ops would not run on the
         # plain LiteRT runtime, so conversion must fail rather than silently need them.
         kwargs["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
+        if float16_weights:
+            kwargs["optimizations"] = [tf.lite.Optimize.DEFAULT]
+            kwargs["target_spec"]["supported_types"] = [tf.float16]
+    elif float16_weights:
+        raise ValueError(f"float16 weights are a LiteRT option, not {fmt}'s")
     with warnings.catch_warnings():
         # Keras' tf2onnx patch probes the removed `np.object`; nothing for a user to act on.
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*np.object.*")
@@ -85,22 +94,22 @@ def keras_export(model, fmt: str, path: Path) -> None:
             ) from error
 
 
-def keras_to_litert(model) -> bytes:
+def keras_to_litert(model, float16_weights: bool = False) -> bytes:
     """The model as a LiteRT flatbuffer (builtin ops only), converted in a scratch folder."""
     with tempfile.TemporaryDirectory(prefix="digitnet-litert-") as scratch:
         path = Path(scratch) / "model.tflite"
-        keras_export(model, "litert", path)
+        keras_export(model, "litert", path, float16_weights)
         return path.read_bytes()
 
 
-def write_litert_beside(model, keras_file: Path) -> Path | None:
+def write_litert_beside(model, keras_file: Path, float16_weights: bool = False) -> Path | None:
     """Convert `model` (saved as keras_file) and write keras_file's LiteRT file beside it, so the
     network reads without TensorFlow (digitnet.layout.write_litert_beside). None, writing nothing,
     when LiteRT cannot run this network (the reader then says how to export it instead)."""
     from digitnet.layout import write_litert_beside as write
 
     try:
-        flatbuffer = keras_to_litert(model)
+        flatbuffer = keras_to_litert(model, float16_weights)
     except ExportError:
         return None
     return write(keras_file, flatbuffer)
