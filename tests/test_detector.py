@@ -59,6 +59,25 @@ def test_missing_or_damaged_detector_is_a_clear_error(tmp_path):
         detector.load_detector(tmp_path)
 
 
+def test_a_folder_with_a_litert_file_and_no_keras_file_is_a_detector(tmp_path):
+    """As the shipped package holds its detector: the LiteRT file reads alone; a threshold alone
+    is no detector, and a damaged LiteRT file is one clear error."""
+    from digitnet.reading.model_source import default_model_dir
+
+    (tmp_path / detector.THRESHOLD_FILE).write_text('{"threshold": 0.25}')
+    assert not detector.has_detector(tmp_path)
+    (tmp_path / detector.LITERT_FILE).write_bytes(b"junk")
+    assert detector.has_detector(tmp_path)
+    with pytest.raises(detector.DetectorError, match="cannot be used"):
+        detector.load_detector(tmp_path)
+    shipped = default_model_dir() / "detector" / detector.LITERT_FILE
+    (tmp_path / detector.LITERT_FILE).write_bytes(shipped.read_bytes())
+    loaded = detector.load_detector(tmp_path)
+    assert loaded.threshold == 0.25 and loaded.source == tmp_path / detector.LITERT_FILE
+    images = synthetic_split(8, 3).images
+    np.testing.assert_array_equal(loaded.scores(images), detector.load_shipped_detector().scores(images))
+
+
 def test_the_threshold_flags_at_most_the_rate_of_every_kind_of_digit():
     rng = np.random.default_rng(0)
     plain, unusual = rng.normal(5.0, 1.0, 10_000), rng.normal(2.0, 1.0, 1_000)  # unusual: less digit-like

@@ -129,21 +129,27 @@ def test_source_run_calibration_and_detector_are_copied(tmp_path, tiny_model_dir
     assert (tmp_path / "out" / "detector" / "detector.keras").read_bytes() == b"the detector's network"
 
 
-def test_a_detector_without_its_network_stays_behind(tmp_path, tiny_model_dir):
-    """As the shipped model's does (its package keeps the LiteRT file, not detector.keras): the
-    tuned model then has no detector of its own, so it reads with the shipped one, not with half."""
+def test_a_detector_with_only_its_litert_file_travels_and_reads(tmp_path, tiny_model_dir, monkeypatch):
+    """As the shipped model's does (its package keeps detector.tflite, not detector.keras): the
+    tuned model reads with that detector as its own, whatever detector is cached."""
     import shutil
 
+    from digitnet.reading import detector
+    from digitnet.reading.model_source import default_model_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     source = tmp_path / "source"
     shutil.copytree(tiny_model_dir, source)
-    (source / "detector").mkdir()
-    (source / "detector" / "detector.json").write_text('{"threshold": 0.5}')
-    (source / "detector" / "detector.tflite").write_bytes(b"a flatbuffer")
-    assert not ft.carries_detector(ModelSource.from_path(source))
+    shutil.copytree(default_model_dir() / "detector", source / "detector")
+    assert not (source / "detector" / detector.MODEL_FILE).exists()
     examples = ft.load_examples(write_examples(tmp_path / "writer"))
     ft.finetune(source, examples, tmp_path / "out", steps=2)
-    assert not (tmp_path / "out" / "detector").exists()
-    assert ft.carries_detector(ModelSource.default()) is False
+    tuned = detector.find_detector(ModelSource.from_path(tmp_path / "out"))
+    assert tuned.origin == "own" and tuned.source == tmp_path / "out" / "detector" / detector.LITERT_FILE
+    shipped = detector.load_shipped_detector()
+    assert tuned.threshold == shipped.threshold
+    images = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_array_equal(tuned.scores(images), shipped.scores(images))
 
 
 def test_batch_norm_statistics_stay_frozen_and_layers_are_saved_trainable(tmp_path):
@@ -487,17 +493,14 @@ def test_a_labels_csv_name_too_long_for_the_system_is_one_line(tmp_path):
 
 
 def test_the_source_detectors_litert_file_travels_bound_to_its_copy(tmp_path):
-    from digitnet.jobs.finetune import _carry_detector_litert
+    from digitnet.jobs.finetune import _bind_detector_litert
     from digitnet.layout import read_litert_beside
-    from digitnet.reading.model_source import ModelSource
 
-    source_dir, staging = tmp_path / "source", tmp_path / "staging"
-    for folder in (source_dir / "detector", staging / "detector"):
-        folder.mkdir(parents=True)
-        (folder / "detector.keras").write_bytes(b"the detector's weights")
-    (source_dir / "detector" / "detector.tflite").write_bytes(b"its flatbuffer")
-    source = ModelSource(source_dir, "run", (source_dir / "model.keras",), source_dir)
-    _carry_detector_litert(source, staging)
+    staging = tmp_path / "staging"
+    (staging / "detector").mkdir(parents=True)
+    (staging / "detector" / "detector.keras").write_bytes(b"the detector's weights")
+    (staging / "detector" / "detector.tflite").write_bytes(b"its flatbuffer")  # as copied
+    _bind_detector_litert(staging)
     assert read_litert_beside(staging / "detector" / "detector.keras") == b"its flatbuffer"
     (staging / "detector" / "detector.keras").write_bytes(b"other weights")  # a later swap is not trusted
     assert read_litert_beside(staging / "detector" / "detector.keras") is None

@@ -32,7 +32,6 @@ The result is written as a run-like directory (see write_model_dir) that `predic
 from __future__ import annotations
 
 import csv
-import dataclasses
 import glob
 import json
 import os
@@ -69,12 +68,17 @@ if TYPE_CHECKING:  # imported where used: the CLI's parser imports this module f
 LABELS_FILE = "labels.csv"
 FINETUNE_FILE = "finetune.json"
 COPIED_FROM_SOURCE = ("calibration.json", "detector")  # beside the source model; copied when present
-# A detector travels whole, its network (detector.keras) with its threshold, or not at all.
-DETECTOR_KERAS = Path("detector/detector.keras")
 # The files those consist of: only these are copied, each a regular file inside the model's folder
 # (never a symbolic link: a tampered folder must not smuggle /etc/shadow into a fine-tuned model).
-DETECTOR_LITERT = Path("detector/detector.tflite")  # carried with the detector when present
-SIDE_FILES = (CONFIG_FILE, "calibration.json", "detector/detector.json", "detector/detector.keras")
+# The detector's network: its LiteRT file, bound to its .keras file when it has one (the shipped
+# model's package has none; the LiteRT file then reads alone).
+DETECTOR_LITERT, DETECTOR_KERAS = Path("detector/detector.tflite"), Path("detector/detector.keras")
+SIDE_FILES = (
+    CONFIG_FILE,
+    "calibration.json",
+    "detector/detector.json",
+    *map(str, (DETECTOR_KERAS, DETECTOR_LITERT)),
+)
 MAX_SIDE_FILE_BYTES = 64 * 2**20  # a detector.keras is ~0.5 MB, the JSON files a few kB
 EXAMPLE_SUFFIXES = IMAGE_SUFFIXES  # what `predict` reads from a folder
 MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natural smallest set
@@ -329,7 +333,7 @@ def side_files(source: ModelSource) -> list[str]:
                     "(copy the real file there), nothing was written"
                 )
         path = Path(run_dir) / name
-        if not path.exists() or (name.startswith("detector/") and not carries_detector(source)):
+        if not path.exists():
             continue
         info = path.stat()
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIDE_FILE_BYTES:
@@ -339,14 +343,6 @@ def side_files(source: ModelSource) -> list[str]:
             )
         present.append(name)
     return present
-
-
-def carries_detector(source: ModelSource) -> bool:
-    """True when the tuned model takes the source's detector: its folder holds the detector's
-    network. The shipped model's does not (its package keeps only the LiteRT file), so a model
-    tuned from it reads with the shipped detector as every model without its own does
-    (digitnet.reading.detector.choose_detector)."""
-    return source.directory is not None and (Path(source.directory) / DETECTOR_KERAS).is_file()
 
 
 def _parts_of(folder: Path, name: str) -> list[Path]:
@@ -369,14 +365,12 @@ def _copy_regular_file(source: Path, target: Path) -> None:
             shutil.copyfileobj(handle, copy)
 
 
-def _carry_detector_litert(source: ModelSource, staging: Path) -> None:
-    """The source detector's LiteRT file, when it has one, bound (by a record of both SHA-256s) to
-    the detector.keras copied beside it, so the tuned model's detector reads without TensorFlow."""
-    if source.directory is None:
-        return
-    keras_file = staging / DETECTOR_KERAS
-    litert = Path(source.directory) / DETECTOR_LITERT
-    if keras_file.is_file() and litert.is_file() and not litert.is_symlink():
+def _bind_detector_litert(staging: Path) -> None:
+    """The detector's LiteRT file copied from the source, bound (by a record of both SHA-256s) to
+    the detector.keras copied beside it, when there is one: so the tuned model's detector reads
+    without TensorFlow. Without one (the shipped model's detector) the LiteRT file reads alone."""
+    keras_file, litert = staging / DETECTOR_KERAS, staging / DETECTOR_LITERT
+    if keras_file.is_file() and litert.is_file():
         write_flatbuffer_beside(keras_file, litert.read_bytes())
 
 
@@ -424,7 +418,7 @@ def write_model_dir(model, out_dir: Path, source: ModelSource, record: dict, cal
         atomic_write_text(staging / FINETUNE_FILE, json.dumps(record, indent=2) + "\n")
         for name in side_files(source):  # the files a model consists of, links refused
             _copy_regular_file(Path(source.directory) / name, staging / name)
-        _carry_detector_litert(source, staging)
+        _bind_detector_litert(staging)
         if calibration is not None:
             from digitnet.reading.calibration import save_calibration
 
@@ -664,8 +658,6 @@ def _reading_detector(source):
     fallback order picks one); None when it cannot be used: the check then goes without it."""
     from digitnet.reading.detector import find_detector
 
-    if not carries_detector(source):
-        source = dataclasses.replace(source, directory=None, is_default=False)  # as if it had none
     try:
         return find_detector(source)
     except DigitnetError:

@@ -60,7 +60,7 @@ def logit_scores(logits_fn, images: np.ndarray, batch_size: int = 1000) -> np.nd
 class Detector:
     logits_fn: object  # images -> "is a digit" logits (`.engine` on it says which engine runs it)
     threshold: float
-    source: Path | None = None  # its detector.keras (the shipped one: its detector.tflite)
+    source: Path | None = None  # its detector.keras, or its detector.tflite when it has no .keras file
     origin: str = "named"  # one of ORIGINS
 
     def scores(self, images: np.ndarray) -> np.ndarray:
@@ -71,32 +71,46 @@ class Detector:
 
 
 def load_detector(directory: Path | None = None, engine: str = "auto") -> Detector:
-    """The detector in `directory` (default: the one `digitnet detector train` cached), run by LiteRT."""
-    from digitnet.reading.engine import EngineError, check_engine, logits_functions
+    """The detector in `directory` (default: the one `digitnet detector train` cached), run by LiteRT:
+    the LiteRT file bound to its detector.keras, or, in a folder without one (a packaged model's,
+    a model's tuned from it), its detector.tflite alone."""
+    from digitnet.reading.engine import EngineError, check_engine
 
     check_engine(engine)
     directory = Path(directory) if directory else default_detector_dir()
-    if not (directory / MODEL_FILE).is_file() or not (directory / THRESHOLD_FILE).is_file():
+    if not has_detector(directory):
         raise DetectorError(
             f"no not-a-digit detector in {directory}; "
             f"make one with `digitnet detector train` ({TRAINING_TIME})"
         )
     try:
         threshold = float(json.loads((directory / THRESHOLD_FILE).read_text())["threshold"])
-        (logits_fn,) = logits_functions([directory / MODEL_FILE])
+        logits_fn, network = _network_logits(directory)
     except (OSError, ValueError, KeyError, TypeError, EngineError) as error:  # a damaged file: one line
         raise DetectorError(
             f"the detector in {directory} cannot be used ({error}); "
             "make a new one with `digitnet detector train`"
         ) from error
-    return Detector(logits_fn, threshold, directory / MODEL_FILE)
+    return Detector(logits_fn, threshold, network)
+
+
+def _network_logits(directory: Path):
+    """(logits function, the file it came from) of the detector's network in `directory`."""
+    from digitnet.reading.engine import litert_logits, logits_functions
+
+    if (directory / MODEL_FILE).is_file():
+        (logits_fn,) = logits_functions([directory / MODEL_FILE])
+        return logits_fn, directory / MODEL_FILE
+    path = directory / LITERT_FILE
+    return litert_logits(path.read_bytes(), path), path
 
 
 def has_detector(directory: Path | None) -> bool:
-    """True when `directory` holds a detector's files (usable or not: loading says which)."""
-    return directory is not None and all(
-        (Path(directory) / name).is_file() for name in (MODEL_FILE, THRESHOLD_FILE)
-    )
+    """True when `directory` holds a detector's files, its threshold and its network (.keras or
+    LiteRT), usable or not: loading says which."""
+    if directory is None or not (Path(directory) / THRESHOLD_FILE).is_file():
+        return False
+    return any((Path(directory) / name).is_file() for name in (MODEL_FILE, LITERT_FILE))
 
 
 def choose_detector(source, detector_dir: Path | None = None) -> tuple[str, Path | None]:
