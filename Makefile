@@ -27,9 +27,10 @@ train: data
 
 # The reading model shipped in src/digitnet/default_model: the `read` recipe (seed 0), its
 # detector and calibration, the LiteRT files reading runs and a card with every file's SHA-256
-# (measured: training 438 s alone on 2 AMD EPYC cores, 768 s on a slower AMD EPYC sharing them
-# with small measurements, 1,526 s on an older machine sharing its 2 cores with another training;
-# detector 213 s, 411 s on the slower one; resumable via runs/default-model).
+# (measured: training 438 s alone on 2 AMD EPYC cores, 617-940 s on a slower AMD EPYC, alone or
+# sharing them with tests, 1,526 s on an older machine sharing its 2 cores with another training;
+# detector 213 s, 411 s on the slower one, 447 s there for the twice-as-wide one shipped now;
+# resumable via runs/default-model).
 model: system-deps data
 	mkdir -p runs
 	$(BIN)/python scripts/make_model.py > runs/default-model.card.json
