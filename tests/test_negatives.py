@@ -40,8 +40,18 @@ def make(kind, digits_u8, fashion_u8, seed=0, count=COUNT):
 def test_held_out_kinds_are_disjoint_from_the_training_kinds():
     assert TRAIN_KINDS == ("fashion", "noise", "scribble", "two_digits", "shapes", *negatives.WRITING_KINDS)
     assert HELDOUT_KINDS == ("letters", "curves", "texture", "paper", "partial")
-    assert not set(TRAIN_KINDS) & set(HELDOUT_KINDS)
-    assert set(KINDS) == set(TRAIN_KINDS) | set(HELDOUT_KINDS)
+    assert negatives.VALIDATION_KINDS == ("validation_letters",)
+    splits = (set(TRAIN_KINDS), set(negatives.VALIDATION_KINDS), set(HELDOUT_KINDS))
+    assert not (splits[0] & splits[1] or splits[0] & splits[2] or splits[1] & splits[2])
+    assert set(KINDS) == splits[0] | splits[1] | splits[2]
+
+
+def test_validation_letters_come_from_the_validation_fonts_alone():
+    from digitnet.data.synthetic import font_files
+
+    fonts = negatives.validation_letter_fonts()
+    assert fonts == font_files("validation")
+    assert not set(fonts) & (set(font_files("train")) | set(negatives.letter_fonts()))
 
 
 def test_the_detector_trains_on_training_kinds_only():
@@ -66,7 +76,7 @@ def test_every_kind_is_in_mnist_form_and_deterministic(kind, digits_u8, fashion_
         assert all(inked), f"{kind}: {inked.count(False)} of {COUNT} came out blank"
 
 
-@pytest.mark.parametrize("kind", HELDOUT_KINDS + negatives.WRITING_KINDS)
+@pytest.mark.parametrize("kind", HELDOUT_KINDS + negatives.VALIDATION_KINDS + negatives.WRITING_KINDS)
 def test_held_out_kinds_vary_with_the_seed(kind, digits_u8, fashion_u8):
     assert not np.array_equal(
         make(kind, digits_u8, fashion_u8, seed=0), make(kind, digits_u8, fashion_u8, seed=1)
