@@ -77,9 +77,10 @@ SIDE_FILES = (
     CONFIG_FILE,
     "calibration.json",
     "detector/detector.json",
-    *map(str, (DETECTOR_KERAS, DETECTOR_LITERT)),
+    str(DETECTOR_KERAS),
+    str(DETECTOR_LITERT),
 )
-MAX_SIDE_FILE_BYTES = 64 * 2**20  # a detector.keras is ~0.5 MB, the JSON files a few kB
+MAX_SIDE_FILE_BYTES = 64 * 2**20  # a detector.keras is ~1 MB, the JSON files a few kB
 EXAMPLE_SUFFIXES = IMAGE_SUFFIXES  # what `predict` reads from a folder
 MIN_EXAMPLES = 10  # fewer gives too little to adapt to; one a digit is the natural smallest set
 MAX_LABELS_BYTES = 4 * 2**20  # labels.csv: ~100,000 rows, ten times the most /collect keeps
