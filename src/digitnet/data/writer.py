@@ -574,8 +574,7 @@ def non_digit_page(kind: str, rng: np.random.Generator) -> np.ndarray:
         raise WriterError(
             f"unknown kind of written non-digit {kind!r}; use one of {', '.join(NON_DIGIT_KINDS)}"
         )
-    person = make_writer(writer_ids(1, "train", int(rng.integers(0, 2**31)))[0])
-    person = person if person.medium != "form_box" else dataclasses.replace(person, medium="pen")
+    person = _page_writer(rng)
     sources = (
         [a for a in ALLOGRAPHS if a.digit in FRAGMENT_DIGITS and a.name != "2 loop"]
         if kind == "stroke_fragments"
@@ -592,6 +591,12 @@ def non_digit_page(kind: str, rng: np.random.Generator) -> np.ndarray:
         other = written_strokes(ALLOGRAPHS[int(rng.integers(0, len(ALLOGRAPHS)))], person, rng)
         return render_page(_side_by_side(strokes, other, rng), person, rng)
     return render_page(strokes + _cross_out(np.concatenate(strokes), rng), person, rng)
+
+
+def _page_writer(rng: np.random.Generator) -> Writer:
+    """A TRAINING writer for a page that holds no digit: a form reader's box is a digit's, so a pen."""
+    person = make_writer(writer_ids(1, "train", int(rng.integers(0, 2**31)))[0])
+    return person if person.medium != "form_box" else dataclasses.replace(person, medium="pen")
 
 
 def _fragment(strokes: list[np.ndarray], rng: np.random.Generator) -> np.ndarray | None:
@@ -635,3 +640,39 @@ def _cross_out(points: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]
     if rng.random() < 0.5:  # scribbled up and down instead of across
         xs, ys = np.linspace(low[0], high[0], passes), np.where(np.arange(passes) % 2 == 0, low[1], high[1])
     return [_resample(np.stack([xs, ys], axis=1))]
+
+
+# ---------------------------------------------------------------- doodles: a validation family
+# Marks people put on a page that are no digit, in the writer's hand: for CHOOSING between
+# detectors (digitnet.data.negatives.VALIDATION_KINDS), never for training one. Unlike the
+# training families (scribbles, shapes, pieces of digits) and the held-out ones (curves, textures,
+# letters) in what they are: signs and small drawings.
+DOODLES = {
+    "check mark": (_line((0.0, 0.55), (0.3, 0.95), (0.9, 0.0)),),
+    "arrow": (_line((0.0, 0.5), (1.0, 0.5)), _line((0.72, 0.25), (1.0, 0.5), (0.72, 0.75))),
+    "plus": (_line((0.5, 0.1), (0.5, 0.9)), _line((0.1, 0.5), (0.9, 0.5))),
+    "equals": (_line((0.1, 0.35), (0.9, 0.35)), _line((0.1, 0.65), (0.9, 0.65))),
+    "times": (_line((0.15, 0.15), (0.85, 0.85)), _line((0.85, 0.15), (0.15, 0.85))),
+    "smiley": (
+        _arc(0.5, 0.5, 0.45, 0.45, 90, 450),
+        _arc(0.35, 0.38, 0.04, 0.04, 0, 360),
+        _arc(0.65, 0.38, 0.04, 0.04, 0, 360),
+        _arc(0.5, 0.5, 0.27, 0.24, 200, 340),
+    ),
+    "heart": (
+        _bezier((0.5, 1.0), (-0.1, 0.55), (0.1, -0.05), (0.5, 0.3), (0.9, -0.05), (1.1, 0.55), (0.5, 1.0)),
+    ),
+}
+
+
+def doodle_page(rng: np.random.Generator) -> np.ndarray:
+    """uint8 (H, W): one of DOODLES by a training writer (slant, width, wobble, pen, medium), as it
+    reaches the reader."""
+    person = _page_writer(rng)
+    name = list(DOODLES)[int(rng.integers(0, len(DOODLES)))]
+    field = _smooth_field(person.jitter, rng)
+    strokes = []
+    for stroke in DOODLES[name]:
+        points = _shape(_resample(stroke), person)
+        strokes.append(points + field(points) + _tremor(len(points), person.tremor, rng))
+    return render_page(strokes, person, rng)
