@@ -56,11 +56,12 @@ def test_validation_letters_come_from_the_validation_fonts_alone():
 
 def test_the_detector_trains_on_training_kinds_only():
     from digitnet.data.negatives import WRITING_KINDS
-    from digitnet.jobs.detector_train import NEGATIVE_MIX, READING_NEGATIVE_MIX
+    from digitnet.jobs.detector_train import MARKS_NEGATIVE_MIX, NEGATIVE_MIX, READING_NEGATIVE_MIX
 
-    for mix in (NEGATIVE_MIX, READING_NEGATIVE_MIX):
+    for mix in (NEGATIVE_MIX, READING_NEGATIVE_MIX, MARKS_NEGATIVE_MIX):
         assert set(mix) <= set(TRAIN_KINDS) and sum(mix.values()) == pytest.approx(1.0)
-    assert set(WRITING_KINDS) <= set(READING_NEGATIVE_MIX)  # the shipped detector's mix has them
+    assert set(WRITING_KINDS) - {"marks"} <= set(READING_NEGATIVE_MIX)  # the shipped detector's mix
+    assert set(WRITING_KINDS) <= set(MARKS_NEGATIVE_MIX)
 
 
 @pytest.mark.parametrize("kind", KINDS)

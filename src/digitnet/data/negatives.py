@@ -8,14 +8,15 @@ TRAIN_KINDS teach the detector: Fashion-MNIST photos of clothes, uniform noise, 
 scribbles, and two MNIST digits side by side. WRITING_KINDS are training families too, of things
 that look like writing: letters and symbols in the TRAINING handwriting fonts, and from the
 synthetic writer (digitnet.data.writer, training writers only) fragments of a digit's strokes, two
-digits touching, and crossed-out digits. VALIDATION_KINDS are families no detector trains on,
-for choosing between detectors: letters and symbols in the VALIDATION handwriting fonts, and
-doodles (check marks, arrows, plus, equals and times signs, smileys, hearts) in a training
-writer's hand (the training families' own draws, from the generators a detector learns, have not
-predicted how it does on families it never saw). HELDOUT_KINDS are other families, never to be
-used in training or choosing, so that measuring the detector on them shows how it does on
-non-digits unlike anything it was taught: letters and symbols, curves drawn another way than the
-scribbles, textures, blank paper as a phone photographs it, and partial digits.
+digits touching, crossed-out digits, and marks (bars, crossings, chevrons, rings with dots).
+VALIDATION_KINDS are families no detector trains on, for choosing between detectors: letters and
+symbols in the VALIDATION handwriting fonts, and doodles (check marks, arrows, plus, equals and
+times signs, smileys, hearts) in a training writer's hand (the training families' own draws,
+from the generators a detector learns, have not predicted how it does on families it never saw).
+HELDOUT_KINDS are other families, never to be used in training or choosing, so that measuring the
+detector on them shows how it does on non-digits unlike anything it was taught: letters and
+symbols, curves drawn another way than the scribbles, textures, blank paper as a phone
+photographs it, and partial digits.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from digitnet.errors import DigitnetError
 from digitnet.shapes import IMAGE_SIDE
 
 # The detector's own mix is jobs.detector_train.NEGATIVE_MIX, a subset of these.
-WRITING_KINDS = ("train_letters", "stroke_fragments", "touching_digits", "crossed_out")
+WRITING_KINDS = ("train_letters", "stroke_fragments", "touching_digits", "crossed_out", "marks")
 TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits", "shapes", *WRITING_KINDS)
 VALIDATION_KINDS = ("validation_letters", "doodles")  # for choosing, never for training
 HELDOUT_KINDS = ("letters", "curves", "texture", "paper", "partial")  # for evaluation only
@@ -209,7 +210,11 @@ def _writing_makers(rng: np.random.Generator) -> dict:
 
     fonts = functools.cache(train_letter_fonts)
     pages = {kind: functools.partial(writer.non_digit_page, kind, rng) for kind in writer.NON_DIGIT_KINDS}
-    return {"train_letters": lambda: letter_image(rng, fonts())[0], **pages}
+    return {
+        "train_letters": lambda: letter_image(rng, fonts())[0],
+        **pages,
+        "marks": lambda: writer.mark_page(rng),
+    }
 
 
 def _validation_makers(rng: np.random.Generator) -> dict:

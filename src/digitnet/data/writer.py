@@ -642,6 +642,70 @@ def _cross_out(points: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]
     return [_resample(np.stack([xs, ys], axis=1))]
 
 
+# ---------------------------------------------------------------- marks: a training family
+# Marks that are no digit, drawn from random parameters (never from DOODLES below, which measure
+# how a detector does on marks it never saw): a few near-level bars, two crossing strokes, a
+# chevron whose point is down, left or right (pointing up-right it is a 7's corner), a ring with
+# dots or dashes inside (a ring alone is a 0).
+MARK_KINDS = ("bars", "crossing", "chevron", "ring_and_dots")
+
+
+def mark_page(rng: np.random.Generator) -> np.ndarray:
+    """uint8 (H, W): one random mark (MARK_KINDS) by a training writer, as it reaches the reader."""
+    person = _page_writer(rng)
+    kind = MARK_KINDS[int(rng.integers(0, len(MARK_KINDS)))]
+    field = _smooth_field(person.jitter, rng)
+    strokes = []
+    for stroke in _mark_strokes(kind, rng):
+        points = _shape(_resample(stroke), person)
+        strokes.append(points + field(points) + _tremor(len(points), person.tremor, rng))
+    return render_page(strokes, person, rng)
+
+
+def _mark_strokes(kind: str, rng: np.random.Generator) -> list[np.ndarray]:
+    if kind == "bars":
+        return [
+            _segment((0.5, 0.5 + offset), rng.uniform(-20, 20), rng.uniform(0.5, 1.0))
+            for offset in _gaps(rng)
+        ]
+    if kind == "crossing":
+        angle = rng.uniform(0, 180)
+        return [
+            _segment((0.5, 0.5), angle, rng.uniform(0.5, 1.0), rng.uniform(-0.2, 0.2)),
+            _segment((0.5, 0.5), angle + rng.uniform(50, 130), rng.uniform(0.5, 1.0), rng.uniform(-0.2, 0.2)),
+        ]
+    if kind == "chevron":
+        point = {"down": 270.0, "left": 180.0, "right": 0.0}[str(rng.choice(["down", "left", "right"]))]
+        half = rng.uniform(50, 70)  # narrower (or squeezed by a writer) it is a "(" or ")": a 1
+        arms = [np.deg2rad(point + 180 + side * half) for side in (-1, 1)]
+        lengths = rng.uniform(0.4, 0.9, 2)
+        ends = [(lengths[i] * np.cos(arms[i]), -lengths[i] * np.sin(arms[i])) for i in (0, 1)]
+        return [_line(ends[0], (0.0, 0.0), ends[1])]
+    rx, ry = rng.uniform(0.3, 0.5, 2)
+    inside = [
+        _segment(
+            (0.5 + rng.uniform(-0.5, 0.5) * rx, 0.5 + rng.uniform(-0.5, 0.5) * ry),
+            rng.uniform(0, 180),
+            length,
+        )
+        for length in rng.uniform(0.05, 0.25, int(rng.integers(2, 4)))  # one dot in a ring: a 0
+    ]
+    return [_arc(0.5, 0.5, rx, ry, 90, 450), *inside]
+
+
+def _gaps(rng: np.random.Generator) -> np.ndarray:
+    """Offsets of two or three bars, 0.25-0.4 apart, centred on 0."""
+    steps = np.cumsum(np.concatenate([[0.0], rng.uniform(0.25, 0.4, int(rng.integers(1, 3)))]))
+    return steps - steps.mean()
+
+
+def _segment(centre, angle_deg: float, length: float, along: float = 0.0) -> np.ndarray:
+    """A straight stroke `length` long at `angle_deg`, its middle `along` of its length from centre."""
+    direction = np.array([np.cos(np.deg2rad(angle_deg)), -np.sin(np.deg2rad(angle_deg))])
+    middle = np.asarray(centre, dtype=np.float64) + along * length * direction
+    return _line(middle - direction * length / 2, middle + direction * length / 2)
+
+
 # ---------------------------------------------------------------- doodles: a validation family
 # Marks people put on a page that are no digit, in the writer's hand: for CHOOSING between
 # detectors (digitnet.data.negatives.VALIDATION_KINDS), never for training one. Unlike the

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet.data.negatives import WRITING_KINDS
 from digitnet.reading.detector import MODEL_FILE, THRESHOLD_FILE, logit_scores
 from digitnet.shapes import IMAGE_SIDE, INPUT_SHAPE
 from digitnet.training.config import DETECTOR
@@ -36,6 +37,12 @@ READING_NEGATIVE_MIX = {
         kind: WRITING_SHARE / 4
         for kind in ("train_letters", "stroke_fragments", "touching_digits", "crossed_out")
     },
+}
+# A candidate (benchmarks/detector_choice.py "marks"): the same writing share over every writing
+# kind, marks (bars, crossings, chevrons, rings with dots) among them.
+MARKS_NEGATIVE_MIX = {
+    **{kind: share * (1 - WRITING_SHARE) for kind, share in NEGATIVE_MIX.items()},
+    **{kind: WRITING_SHARE / len(WRITING_KINDS) for kind in WRITING_KINDS},
 }
 
 # Negatives that preprocess to a blank page teach nothing (a blank input is flagged without the
