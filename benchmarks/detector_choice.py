@@ -41,7 +41,13 @@ candidates flagging no more of the writers' validation digits than the shipped d
 before its first candidate trained:
 - marks: the shipped detector (twice as wide, 6 epochs) with marks among its writing-like
   negatives (detector_train.MARKS_NEGATIVE_MIX: bars, crossings, chevrons, rings with dots from
-  random parameters, digitnet.data.writer.mark_page; the writing share split five ways).
+  random parameters, digitnet.data.writer.mark_page; the writing share split five ways). Not
+  taken (docs/measurements/detector-choice-marks.json): 1.20% of the writers' digits flagged
+  against 0.95%, though doodles rose 65.7 -> 77.7%; letters in the validation fonts fell 74.3 ->
+  69.3%, as the training letters' share fell from 7.5% to 6%. So, by the same rule, fixed before
+  it trained:
+- marks_own_share: the shipped mix's writing kinds at their shares, marks with a share of their
+  own as large, taken from the non-writing families (detector_train.MARKS_OWN_SHARE_MIX).
 """
 
 from __future__ import annotations
@@ -68,6 +74,11 @@ NETWORKS = {  # candidate: (widths, epochs), all with writing_negatives' mix and
     "longer": ((16, 32, 64), 6),
 }
 
+MARKS_MIXES = {  # candidate: the name of its negatives' mix in digitnet.jobs.detector_train
+    "marks": "MARKS_NEGATIVE_MIX",
+    "marks_own_share": "MARKS_OWN_SHARE_MIX",
+}
+
 
 def train_candidate(name: str, data, out_dir: Path) -> None:
     """As `make model` trains the shipped detector (jobs.model_build.train_reading_detector: writer
@@ -79,8 +90,8 @@ def train_candidate(name: str, data, out_dir: Path) -> None:
         widths, epochs = NETWORKS[name]
         model_build.train_reading_detector(data, out_dir, seed=0, widths=widths, epochs=epochs)
         return
-    if name == "marks":  # the shipped detector's network and epochs, marks among its negatives
-        mix = detector_train.MARKS_NEGATIVE_MIX
+    if name in MARKS_MIXES:  # the shipped detector's network and epochs, marks among its negatives
+        mix = getattr(detector_train, MARKS_MIXES[name])
         model_build.train_reading_detector(data, out_dir, seed=0, mix=mix)
         return
     mix = {"writer_positives": detector_train.NEGATIVE_MIX, "writing_negatives": None}[name]
