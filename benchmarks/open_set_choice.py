@@ -9,10 +9,10 @@ outlier exposure is usually done (Hendrycks et al., 2019), on the read recipe's 
 (MNIST, training-font and training-writer digits; its affine and style augmentation, its label
 smoothing) and the re-rendered MNIST digits among the shipped detector's positives, together with
 the shipped detector's negatives: the same number, the same mix of TRAINING families
-(detector_train.READING_NEGATIVE_MIX), labelled 10. Its "not a digit" score is
-the log-odds of the ten digits against the eleventh; its threshold flags at most 1% of each kind
-of validation digit, the very digits and rule the shipped detector's threshold uses
-(model_build.train_reading_detector).
+(detector_train.WRITING_NEGATIVE_MIX, the shipped detector's when this was measured), labelled 10.
+Its "not a digit" score is the log-odds of the ten digits against the eleventh; its threshold
+flags at most 1% of each kind of validation digit, the very digits and rule the shipped
+detector's threshold uses (model_build.train_reading_detector).
 
 Against it: the shipped detector with the shipped network. Validation sets as
 benchmarks/detector_choice.py draws them (training writers' and training fonts' digits from seeds
@@ -72,7 +72,7 @@ def training_images(data, seed: int) -> tuple[np.ndarray, np.ndarray]:
     them every image that went through to_mnist but MNIST's looked like a negative), and the
     shipped detector's negatives, labelled 10."""
     from digitnet.data.negatives import load_fashion
-    from digitnet.jobs.detector_train import READING_NEGATIVE_MIX, inked_negatives, rerendered_digits
+    from digitnet.jobs.detector_train import WRITING_NEGATIVE_MIX, inked_negatives, rerendered_digits
     from digitnet.training.config import DETECTOR, recipe_config
     from digitnet.training.training_set import training_set
 
@@ -85,7 +85,7 @@ def training_images(data, seed: int) -> tuple[np.ndarray, np.ndarray]:
     negatives = np.concatenate(
         [
             inked_negatives(kind, int(DETECTOR.negatives * share), rng, digits_u8, fashion)
-            for kind, share in READING_NEGATIVE_MIX.items()
+            for kind, share in WRITING_NEGATIVE_MIX.items()
         ]
     )[..., np.newaxis]
     images = np.concatenate([digits.images, rerendered, negatives]).astype(np.float32)

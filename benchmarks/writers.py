@@ -19,8 +19,9 @@ For each set and each form: accuracy, the share of right answers flagged uncerta
 `uncertain`) and the share of wrong answers flagged (caught). On the natural mix, accuracy
 against the writer's pen width (of the digit's height) and horizontal stretch, and per medium;
 --plot draws those two curves. Also the share flagged of COUNT/4 images of each writing-like
-negative family (letters in the training fonts, stroke fragments, touching and crossed-out digits):
-training families that no shipped detector has trained on yet. Prints JSON (and writes it to --out).
+negative family (negatives.WRITING_KINDS: letters in the training fonts, stroke fragments, touching
+and crossed-out digits, marks): the shipped detector's training families, other draws of them, not
+a held-out measure. Prints JSON (and writes it to --out).
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ def build_sets(per_form: int, count: int) -> dict:
 
 def writing_non_digits(count: int) -> dict:
     """COUNT of each writing-like TRAINING negative family (digitnet.data.negatives.WRITING_KINDS):
-    no model has trained on them yet, but they are training families, not a held-out measure."""
+    the shipped detector trains on other draws of them; training families, not a held-out measure."""
     from digitnet.data.negatives import WRITING_KINDS, negative_images
 
     rng = np.random.default_rng(SEED + 2)

@@ -58,19 +58,19 @@ def test_the_detector_trains_on_training_kinds_only():
     from digitnet.data.negatives import WRITING_KINDS
     from digitnet.jobs.detector_train import (
         MARKS_NEGATIVE_MIX,
-        MARKS_OWN_SHARE_MIX,
         NEGATIVE_MIX,
         READING_NEGATIVE_MIX,
+        WRITING_NEGATIVE_MIX,
     )
 
-    for mix in (NEGATIVE_MIX, READING_NEGATIVE_MIX, MARKS_NEGATIVE_MIX, MARKS_OWN_SHARE_MIX):
+    for mix in (NEGATIVE_MIX, WRITING_NEGATIVE_MIX, MARKS_NEGATIVE_MIX, READING_NEGATIVE_MIX):
         assert set(mix) <= set(TRAIN_KINDS) and sum(mix.values()) == pytest.approx(1.0)
-    assert set(WRITING_KINDS) - {"marks"} <= set(READING_NEGATIVE_MIX)  # the shipped detector's mix
+    assert set(WRITING_KINDS) - {"marks"} <= set(WRITING_NEGATIVE_MIX)
     assert set(WRITING_KINDS) <= set(MARKS_NEGATIVE_MIX)
-    assert set(WRITING_KINDS) <= set(MARKS_OWN_SHARE_MIX)
-    # marks take their share from the non-writing families, not from the shipped writing kinds
+    assert set(WRITING_KINDS) <= set(READING_NEGATIVE_MIX)  # the shipped detector's mix
+    # marks take their share from the non-writing families, not from the other writing kinds
     for kind in set(WRITING_KINDS) - {"marks"}:
-        assert MARKS_OWN_SHARE_MIX[kind] == READING_NEGATIVE_MIX[kind]
+        assert READING_NEGATIVE_MIX[kind] == WRITING_NEGATIVE_MIX[kind]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -26,27 +26,28 @@ from digitnet.training.config import DETECTOR
 from digitnet.util.fileio import atomic_save_keras, atomic_write_text
 
 NEGATIVE_MIX = {"fashion": 0.3, "noise": 0.1, "scribble": 0.25, "two_digits": 0.2, "shapes": 0.15}
-# The shipped detector's mix (jobs.model_build, with digits by training writers among its positives):
-# the families above scaled to 70%, and 30% writing-like families (negatives.WRITING_KINDS). Chosen
-# on validation over NEGATIVE_MIX (benchmarks/detector_choice.py: it flags more of every
-# writing-like family and fewer training writers' digits; docs/measurements/detector-choice.json).
+# The mix shipped before (with digits by training writers among its positives): the families above
+# scaled to 70%, and 30% writing-like families. Chosen on validation over NEGATIVE_MIX
+# (benchmarks/detector_choice.py: it flags more of every writing-like family and fewer training
+# writers' digits; docs/measurements/detector-choice.json).
 WRITING_SHARE = 0.3
 SHIPPED_WRITING_KINDS = ("train_letters", "stroke_fragments", "touching_digits", "crossed_out")
-READING_NEGATIVE_MIX = {
+WRITING_NEGATIVE_MIX = {
     **{kind: share * (1 - WRITING_SHARE) for kind, share in NEGATIVE_MIX.items()},
     **{kind: WRITING_SHARE / len(SHIPPED_WRITING_KINDS) for kind in SHIPPED_WRITING_KINDS},
 }
-# Candidates (benchmarks/detector_choice.py): "marks", the same writing share split over every
-# writing kind, marks (bars, crossings, chevrons, rings with dots) among them (not taken: it
-# flagged more training writers' digits); "marks_own_share", the shipped mix's writing kinds at
-# their shares, marks given a share of their own (as large as each of theirs) taken from the
-# non-writing families.
+# A candidate not taken (benchmarks/detector_choice.py "marks"): the same writing share split over
+# every writing kind, marks (bars, crossings, chevrons, rings with dots) among them; it flagged more
+# training writers' digits, and fewer letters as their share fell.
 MARKS_NEGATIVE_MIX = {
     **{kind: share * (1 - WRITING_SHARE) for kind, share in NEGATIVE_MIX.items()},
     **{kind: WRITING_SHARE / len(WRITING_KINDS) for kind in WRITING_KINDS},
 }
+# The shipped detector's mix (jobs.model_build; "marks_own_share" in benchmarks/detector_choice.py,
+# chosen on validation families: docs/measurements/detector-choice-marks.json): the writing kinds
+# above at their shares, marks with a share of their own as large, taken from the non-writing ones.
 MARKS_SHARE = WRITING_SHARE / len(SHIPPED_WRITING_KINDS)
-MARKS_OWN_SHARE_MIX = {
+READING_NEGATIVE_MIX = {
     **{kind: share * (1 - WRITING_SHARE - MARKS_SHARE) for kind, share in NEGATIVE_MIX.items()},
     **{kind: WRITING_SHARE / len(SHIPPED_WRITING_KINDS) for kind in SHIPPED_WRITING_KINDS},
     "marks": MARKS_SHARE,
