@@ -12,9 +12,9 @@ on fonts alone with NEGATIVE_MIX, as "shipped"; writing_negatives won and is now
   forms the reading model now learns;
 - writing_negatives: the same, and the writing-like training families (letters in the training
   fonts, stroke fragments, touching and crossed-out digits: negatives.WRITING_KINDS) in the mix;
-- larger: writing_negatives on a network twice as wide (LARGER_WIDTHS) trained for LARGER_EPOCHS
-  epochs, its threshold flagging at most 1% of EACH kind of validation digit
-  (detector_train.each_kind_threshold; run with `--candidate larger`: shipped then stands for
+- larger: writing_negatives on a network twice as wide trained twice as long (model_build's
+  READING_DETECTOR_WIDTHS and _EPOCHS now), its threshold flagging at most 1% of EACH kind of
+  validation digit (detector_train.each_kind_threshold; run with `--candidate larger`: shipped then stands for
   writing_negatives, the detector in the package, whose threshold flags 1% of the kinds pooled).
   Tried first with the pooled threshold, it flagged every training family more but 2.4% of the
   writers' validation digits (1.4% for the shipped one), so the rule turned it down; a threshold
@@ -71,39 +71,34 @@ import writers  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
 NEGATIVES_PER_KIND, NEGATIVES_SEED = 300, 9_301
-NETWORKS = {  # candidate: (widths, epochs), all with writing_negatives' mix and positives
-    "larger": ((32, 64, 128), 6),
-    "compact": ((32, 64, 32), 6),
-    "longer": ((16, 32, 64), 6),
-}
-
-MARKS_MIXES = {  # candidate: the name of its negatives' mix in digitnet.jobs.detector_train
-    "marks": "MARKS_NEGATIVE_MIX",
-    "marks_own_share": "READING_NEGATIVE_MIX",  # taken: the shipped detector's mix now
+# Each candidate: its network ("first": DETECTOR's widths and epochs, as `digitnet detector train`;
+# "wide": model_build's READING_DETECTOR_*, the shipped detector's; else (widths, epochs)) and the
+# name of its negatives' mix in digitnet.jobs.detector_train.
+CANDIDATES = {
+    "writer_positives": ("first", "NEGATIVE_MIX"),
+    "writing_negatives": ("first", "WRITING_NEGATIVE_MIX"),
+    "larger": ("wide", "WRITING_NEGATIVE_MIX"),
+    "compact": (((32, 64, 32), 6), "WRITING_NEGATIVE_MIX"),
+    "longer": (((16, 32, 64), 6), "WRITING_NEGATIVE_MIX"),
+    "marks": ("wide", "MARKS_NEGATIVE_MIX"),
+    "marks_own_share": ("wide", "READING_NEGATIVE_MIX"),  # taken: the shipped detector's mix now
 }
 
 
 def train_candidate(name: str, data, out_dir: Path) -> None:
     """As `make model` trains the shipped detector (jobs.model_build.train_reading_detector: writer
-    digits among positives and threshold digits), with the negatives' mix the candidate names."""
+    digits among positives and threshold digits), with the network and negatives' mix the candidate
+    names."""
     from digitnet.jobs import detector_train, model_build
     from digitnet.training.config import DETECTOR
 
-    if name in NETWORKS:
-        widths, epochs = NETWORKS[name]
-        mix = detector_train.WRITING_NEGATIVE_MIX  # the mix they were compared with
-        model_build.train_reading_detector(data, out_dir, seed=0, mix=mix, widths=widths, epochs=epochs)
-        return
-    if name in MARKS_MIXES:  # the shipped detector's network and epochs, marks among its negatives
-        mix = getattr(detector_train, MARKS_MIXES[name])
-        model_build.train_reading_detector(data, out_dir, seed=0, mix=mix)
-        return
-    mix = {
-        "writer_positives": detector_train.NEGATIVE_MIX,
-        "writing_negatives": detector_train.WRITING_NEGATIVE_MIX,
-    }[name]
-    small = {"widths": DETECTOR.widths, "epochs": DETECTOR.epochs}  # as those two were compared
-    model_build.train_reading_detector(data, out_dir, seed=0, mix=mix, **small)
+    network, mix_name = CANDIDATES[name]
+    widths, epochs = {
+        "first": (DETECTOR.widths, DETECTOR.epochs),
+        "wide": (model_build.READING_DETECTOR_WIDTHS, model_build.READING_DETECTOR_EPOCHS),
+    }.get(network, network)
+    mix = getattr(detector_train, mix_name)
+    model_build.train_reading_detector(data, out_dir, seed=0, mix=mix, widths=widths, epochs=epochs)
 
 
 # The digit sets by their names here, and by benchmarks/writers.py's (which draws them).
@@ -185,7 +180,9 @@ def choose(results: dict[str, dict[str, float]], rule: str = "training") -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="a folder for the trained candidates")
-    parser.add_argument("--candidate", action="append", default=[], help="train only these")
+    parser.add_argument(
+        "--candidate", action="append", default=[], choices=tuple(CANDIDATES), help="train only these"
+    )
     parser.add_argument("--rule", choices=tuple(RULES), default="training", help="the docstring's")
     args = parser.parse_args()
 

@@ -31,10 +31,10 @@ NEGATIVE_MIX = {"fashion": 0.3, "noise": 0.1, "scribble": 0.25, "two_digits": 0.
 # (benchmarks/detector_choice.py: it flags more of every writing-like family and fewer training
 # writers' digits; docs/measurements/detector-choice.json).
 WRITING_SHARE = 0.3
-SHIPPED_WRITING_KINDS = ("train_letters", "stroke_fragments", "touching_digits", "crossed_out")
+WRITING_KINDS_BEFORE_MARKS = ("train_letters", "stroke_fragments", "touching_digits", "crossed_out")
 WRITING_NEGATIVE_MIX = {
     **{kind: share * (1 - WRITING_SHARE) for kind, share in NEGATIVE_MIX.items()},
-    **{kind: WRITING_SHARE / len(SHIPPED_WRITING_KINDS) for kind in SHIPPED_WRITING_KINDS},
+    **{kind: WRITING_SHARE / len(WRITING_KINDS_BEFORE_MARKS) for kind in WRITING_KINDS_BEFORE_MARKS},
 }
 # A candidate not taken (benchmarks/detector_choice.py "marks"): the same writing share split over
 # every writing kind, marks (bars, crossings, chevrons, rings with dots) among them; it flagged more
@@ -46,10 +46,10 @@ MARKS_NEGATIVE_MIX = {
 # The shipped detector's mix (jobs.model_build; "marks_own_share" in benchmarks/detector_choice.py,
 # chosen on validation families: docs/measurements/detector-choice-marks.json): the writing kinds
 # above at their shares, marks with a share of their own as large, taken from the non-writing ones.
-MARKS_SHARE = WRITING_SHARE / len(SHIPPED_WRITING_KINDS)
+MARKS_SHARE = WRITING_SHARE / len(WRITING_KINDS_BEFORE_MARKS)
 READING_NEGATIVE_MIX = {
     **{kind: share * (1 - WRITING_SHARE - MARKS_SHARE) for kind, share in NEGATIVE_MIX.items()},
-    **{kind: WRITING_SHARE / len(SHIPPED_WRITING_KINDS) for kind in SHIPPED_WRITING_KINDS},
+    **{kind: WRITING_SHARE / len(WRITING_KINDS_BEFORE_MARKS) for kind in WRITING_KINDS_BEFORE_MARKS},
     "marks": MARKS_SHARE,
 }
 
