@@ -51,6 +51,11 @@ before its first candidate trained:
   the writers' digits flagged, validation families mean 77.8% against 70.0% (letters in the
   validation fonts 75.0 / 74.3%, doodles 80.7 / 65.7%); its mix is detector_train's
   READING_NEGATIVE_MIX now, the one before WRITING_NEGATIVE_MIX.
+Then letters and symbols in the synthetic writer's hand (digitnet.data.written_letters: characters
+no reader takes for a digit, none of the doodles' shapes), by the same rule, fixed before it trained:
+- written_letters: the shipped detector's network and mix, and written letters with a share of
+  their own as large as the marks', taken from the non-writing families
+  (detector_train.WRITTEN_LETTERS_NEGATIVE_MIX).
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ CANDIDATES = {
     "longer": (((16, 32, 64), 6), "WRITING_NEGATIVE_MIX"),
     "marks": ("wide", "MARKS_NEGATIVE_MIX"),
     "marks_own_share": ("wide", "READING_NEGATIVE_MIX"),  # taken: the shipped detector's mix now
+    "written_letters": ("wide", "WRITTEN_LETTERS_NEGATIVE_MIX"),
 }
 
 

@@ -194,8 +194,8 @@ def test_stroke_fragments_are_curved_pieces_neither_straight_nor_closed():
         assert low <= writer._bend(piece) <= high
         assert len(piece) < len(max(strokes, key=len))
     assert writer._bend(np.array([[0.0, 0.0], [0.5, 0.01], [1.0, 0.0]])) < low  # nearly straight
-    assert low <= writer._bend(writer._arc(0, 0, 1, 1, 0, 180)) <= high  # half a circle
-    assert writer._bend(writer._arc(0, 0, 1, 1, 0, 330)) > high  # nearly closed
+    assert low <= writer._bend(writer.arc(0, 0, 1, 1, 0, 180)) <= high  # half a circle
+    assert writer._bend(writer.arc(0, 0, 1, 1, 0, 330)) > high  # nearly closed
 
 
 def test_crossed_out_and_touching_digits_hold_more_ink_than_one_digit():
@@ -203,7 +203,7 @@ def test_crossed_out_and_touching_digits_hold_more_ink_than_one_digit():
     digit = writer.written_strokes(BY_NAME["7 plain"], writer.plain_writer(), rng)
     crossed = writer._cross_out(np.concatenate(digit), rng)
     assert crossed and all(stroke.shape[1] == 2 for stroke in crossed)
-    pair = writer._side_by_side(digit, digit, rng)
+    pair = writer.side_by_side(digit, digit, rng)
     width = np.ptp(np.concatenate(pair)[:, 0])
     assert width > 1.7 * np.ptp(np.concatenate(digit)[:, 0])
     with pytest.raises(WriterError):

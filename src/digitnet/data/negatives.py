@@ -8,7 +8,8 @@ TRAIN_KINDS teach the detector: Fashion-MNIST photos of clothes, uniform noise, 
 scribbles, and two MNIST digits side by side. WRITING_KINDS are training families too, of things
 that look like writing: letters and symbols in the TRAINING handwriting fonts, and from the
 synthetic writer (digitnet.data.writer, training writers only) fragments of a digit's strokes, two
-digits touching, crossed-out digits, and marks (bars, crossings, chevrons, rings with dots).
+digits touching, crossed-out digits, marks (bars, crossings, chevrons, rings with dots), and letters
+and symbols in the writer's hand (digitnet.data.written_letters).
 VALIDATION_KINDS are families no detector trains on, for choosing between detectors: letters and
 symbols in the VALIDATION handwriting fonts, and doodles (check marks, arrows, plus, equals and
 times signs, smileys, hearts) in a training writer's hand (the training families' own draws,
@@ -31,7 +32,14 @@ from digitnet.errors import DigitnetError
 from digitnet.shapes import IMAGE_SIDE
 
 # The detector's own mix is jobs.detector_train.NEGATIVE_MIX, a subset of these.
-WRITING_KINDS = ("train_letters", "stroke_fragments", "touching_digits", "crossed_out", "marks")
+WRITING_KINDS = (
+    "train_letters",
+    "stroke_fragments",
+    "touching_digits",
+    "crossed_out",
+    "marks",
+    "written_letters",
+)
 TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits", "shapes", *WRITING_KINDS)
 VALIDATION_KINDS = ("validation_letters", "doodles")  # for choosing, never for training
 HELDOUT_KINDS = ("letters", "curves", "texture", "paper", "partial")  # for evaluation only
@@ -206,7 +214,7 @@ def _heldout_makers(rng: np.random.Generator, digits_u8: np.ndarray | None) -> d
 
 
 def _writing_makers(rng: np.random.Generator) -> dict:
-    from digitnet.data import writer
+    from digitnet.data import writer, written_letters
 
     fonts = functools.cache(train_letter_fonts)
     pages = {kind: functools.partial(writer.non_digit_page, kind, rng) for kind in writer.NON_DIGIT_KINDS}
@@ -214,6 +222,7 @@ def _writing_makers(rng: np.random.Generator) -> dict:
         "train_letters": lambda: letter_image(rng, fonts())[0],
         **pages,
         "marks": lambda: writer.mark_page(rng),
+        "written_letters": lambda: written_letters.letter_page(rng)[0],
     }
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from digitnet.data.preprocess import to_mnist
+from digitnet.data.strokes import arc, bezier, join, line
 from digitnet.errors import DigitnetError
 from digitnet.shapes import IMAGE_SIDE
 
@@ -85,33 +86,6 @@ class WriterError(DigitnetError, ValueError):
 # ---------------------------------------------------------------- strokes in a unit box
 
 
-def _line(*points) -> np.ndarray:
-    return np.asarray(points, dtype=np.float64)
-
-
-def _bezier(*points) -> np.ndarray:
-    """A chain of cubic Béziers: p0, c1, c2, p1, c1, c2, p2, ... (3n + 1 points), sampled densely."""
-    control = np.asarray(points, dtype=np.float64)
-    t = np.linspace(0.0, 1.0, 24)[:, None]
-    pieces = []
-    for start in range(0, len(control) - 1, 3):
-        p0, c1, c2, p1 = control[start : start + 4]
-        piece = (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t**2 * c2 + t**3 * p1
-        pieces.append(piece if not pieces else piece[1:])
-    return np.concatenate(pieces)
-
-
-def _arc(cx, cy, rx, ry, start_deg, end_deg) -> np.ndarray:
-    """An ellipse arc; angles counter-clockwise as seen on the page, 0 = right, 90 = top."""
-    angles = np.deg2rad(np.linspace(start_deg, end_deg, max(8, int(abs(end_deg - start_deg) / 6))))
-    return np.stack([cx + rx * np.cos(angles), cy - ry * np.sin(angles)], axis=1)
-
-
-def _join(*pieces) -> np.ndarray:
-    """One stroke from pieces drawn without lifting the pen (each begins where the last ended)."""
-    return np.concatenate([pieces[0]] + [piece[1:] for piece in pieces[1:]])
-
-
 @dataclass(frozen=True)
 class Allograph:
     digit: int
@@ -124,65 +98,65 @@ class Allograph:
 
 
 # fmt: off
-_TOP_2 = _bezier((0.05, 0.24), (0.08, -0.02), (0.52, -0.06), (0.53, 0.24))
-_BELLY = _bezier((0.1, 0.44), (0.35, 0.3), (0.62, 0.44), (0.56, 0.72),
-                 (0.5, 1.02), (0.14, 1.05), (0.03, 0.86))
-_LOOP_9 = _arc(0.3, 0.27, 0.26, 0.27, 5, 365)
-_STEM_9 = _line((0.56, 0.25), (0.54, 1.0))
-_FOOT_1 = _line((0.1, 1.0), (0.5, 1.0))
-_SEVEN = _line((0.03, 0.02), (0.58, 0.02), (0.22, 1.0))
+_TOP_2 = bezier((0.05, 0.24), (0.08, -0.02), (0.52, -0.06), (0.53, 0.24))
+_BELLY = bezier((0.1, 0.44), (0.35, 0.3), (0.62, 0.44), (0.56, 0.72),
+                (0.5, 1.02), (0.14, 1.05), (0.03, 0.86))
+_LOOP_9 = arc(0.3, 0.27, 0.26, 0.27, 5, 365)
+_STEM_9 = line((0.56, 0.25), (0.54, 1.0))
+_FOOT_1 = line((0.1, 1.0), (0.5, 1.0))
+_SEVEN = line((0.03, 0.02), (0.58, 0.02), (0.22, 1.0))
 
 
 def _table() -> tuple[Allograph, ...]:
     """The inventory. Forms named as a reader would describe them; the plain form of each digit first."""
     a = Allograph
     return (
-        a(0, "one stroke", (_arc(0.3, 0.5, 0.28, 0.49, 95, 455),)),
-        a(0, "two strokes", (_arc(0.3, 0.5, 0.28, 0.49, 90, 270), _arc(0.3, 0.5, 0.28, 0.49, 90, -90))),
-        a(1, "plain", (_line((0.3, 0.0), (0.3, 1.0)),)),
-        a(1, "short flag", (_line((0.16, 0.17), (0.3, 0.0), (0.3, 1.0)),)),
-        a(1, "long flag", (_line((-0.06, 0.5), (0.3, 0.0), (0.3, 1.0)),)),
-        a(1, "foot", (_line((0.3, 0.0), (0.3, 1.0)), _FOOT_1)),
-        a(1, "flag and foot", (_line((0.06, 0.3), (0.3, 0.0), (0.3, 1.0)), _FOOT_1)),
-        a(2, "plain", (_join(_TOP_2, _bezier((0.53, 0.24), (0.54, 0.46), (0.2, 0.7), (0.03, 1.0)),
-                             _line((0.03, 1.0), (0.6, 1.0))),)),
-        a(2, "loop", (_join(_TOP_2, _bezier((0.53, 0.24), (0.54, 0.5), (0.24, 0.7), (0.14, 0.86),
-                                            (0.06, 1.02), (-0.08, 0.96), (0.0, 0.8),
-                                            (0.08, 0.66), (0.26, 0.82), (0.3, 0.98)),
-                            _line((0.3, 0.98), (0.6, 0.98))),)),
-        a(3, "round", (_bezier((0.05, 0.14), (0.2, -0.06), (0.56, -0.02), (0.5, 0.22),
-                               (0.46, 0.42), (0.3, 0.46), (0.2, 0.47),
-                               (0.46, 0.47), (0.62, 0.6), (0.56, 0.78),
-                               (0.5, 1.02), (0.14, 1.05), (0.03, 0.86)),)),
-        a(3, "flat top", (_join(_line((0.05, 0.0), (0.52, 0.0), (0.24, 0.4)),
-                                _bezier((0.24, 0.4), (0.56, 0.36), (0.63, 0.62), (0.56, 0.8),
-                                        (0.48, 1.02), (0.14, 1.05), (0.03, 0.86))),)),
-        a(4, "closed", (_line((0.42, 0.0), (0.02, 0.68), (0.6, 0.68)), _line((0.42, 0.0), (0.42, 1.0)))),
-        a(4, "open", (_line((0.12, 0.0), (0.05, 0.62), (0.6, 0.62)), _line((0.45, 0.2), (0.45, 1.0)))),
-        a(4, "one zigzag stroke", (_line((0.1, 0.0), (0.04, 0.6), (0.5, 0.6), (0.47, 0.04), (0.44, 1.0)),)),
-        a(4, "long stem", (_line((0.4, 0.0), (0.02, 0.48), (0.58, 0.48)), _line((0.4, 0.0), (0.4, 1.0)))),
-        a(5, "two strokes", (_join(_line((0.12, 0.0), (0.1, 0.44)), _BELLY),
-                             _line((0.12, 0.0), (0.56, 0.0)))),
-        a(5, "one stroke", (_join(_line((0.56, 0.0), (0.12, 0.0), (0.1, 0.44)), _BELLY),)),
-        a(6, "curved", (_join(_bezier((0.5, 0.02), (0.2, 0.1), (0.03, 0.4), (0.05, 0.72)),
-                              _arc(0.3, 0.72, 0.25, 0.27, 180, 520)),)),
-        a(6, "straight stem", (_join(_line((0.46, 0.0), (0.06, 0.7)),
-                                     _arc(0.3, 0.74, 0.24, 0.25, 195, 530)),)),
+        a(0, "one stroke", (arc(0.3, 0.5, 0.28, 0.49, 95, 455),)),
+        a(0, "two strokes", (arc(0.3, 0.5, 0.28, 0.49, 90, 270), arc(0.3, 0.5, 0.28, 0.49, 90, -90))),
+        a(1, "plain", (line((0.3, 0.0), (0.3, 1.0)),)),
+        a(1, "short flag", (line((0.16, 0.17), (0.3, 0.0), (0.3, 1.0)),)),
+        a(1, "long flag", (line((-0.06, 0.5), (0.3, 0.0), (0.3, 1.0)),)),
+        a(1, "foot", (line((0.3, 0.0), (0.3, 1.0)), _FOOT_1)),
+        a(1, "flag and foot", (line((0.06, 0.3), (0.3, 0.0), (0.3, 1.0)), _FOOT_1)),
+        a(2, "plain", (join(_TOP_2, bezier((0.53, 0.24), (0.54, 0.46), (0.2, 0.7), (0.03, 1.0)),
+                            line((0.03, 1.0), (0.6, 1.0))),)),
+        a(2, "loop", (join(_TOP_2, bezier((0.53, 0.24), (0.54, 0.5), (0.24, 0.7), (0.14, 0.86),
+                                          (0.06, 1.02), (-0.08, 0.96), (0.0, 0.8),
+                                          (0.08, 0.66), (0.26, 0.82), (0.3, 0.98)),
+                           line((0.3, 0.98), (0.6, 0.98))),)),
+        a(3, "round", (bezier((0.05, 0.14), (0.2, -0.06), (0.56, -0.02), (0.5, 0.22),
+                              (0.46, 0.42), (0.3, 0.46), (0.2, 0.47),
+                              (0.46, 0.47), (0.62, 0.6), (0.56, 0.78),
+                              (0.5, 1.02), (0.14, 1.05), (0.03, 0.86)),)),
+        a(3, "flat top", (join(line((0.05, 0.0), (0.52, 0.0), (0.24, 0.4)),
+                               bezier((0.24, 0.4), (0.56, 0.36), (0.63, 0.62), (0.56, 0.8),
+                                      (0.48, 1.02), (0.14, 1.05), (0.03, 0.86))),)),
+        a(4, "closed", (line((0.42, 0.0), (0.02, 0.68), (0.6, 0.68)), line((0.42, 0.0), (0.42, 1.0)))),
+        a(4, "open", (line((0.12, 0.0), (0.05, 0.62), (0.6, 0.62)), line((0.45, 0.2), (0.45, 1.0)))),
+        a(4, "one zigzag stroke", (line((0.1, 0.0), (0.04, 0.6), (0.5, 0.6), (0.47, 0.04), (0.44, 1.0)),)),
+        a(4, "long stem", (line((0.4, 0.0), (0.02, 0.48), (0.58, 0.48)), line((0.4, 0.0), (0.4, 1.0)))),
+        a(5, "two strokes", (join(line((0.12, 0.0), (0.1, 0.44)), _BELLY),
+                             line((0.12, 0.0), (0.56, 0.0)))),
+        a(5, "one stroke", (join(line((0.56, 0.0), (0.12, 0.0), (0.1, 0.44)), _BELLY),)),
+        a(6, "curved", (join(bezier((0.5, 0.02), (0.2, 0.1), (0.03, 0.4), (0.05, 0.72)),
+                             arc(0.3, 0.72, 0.25, 0.27, 180, 520)),)),
+        a(6, "straight stem", (join(line((0.46, 0.0), (0.06, 0.7)),
+                                    arc(0.3, 0.74, 0.24, 0.25, 195, 530)),)),
         a(7, "plain", (_SEVEN,)),
-        a(7, "crossed", (_SEVEN, _line((0.16, 0.52), (0.56, 0.52)))),
-        a(7, "curved stem", (_join(_line((0.03, 0.02), (0.58, 0.02)),
-                                   _bezier((0.58, 0.02), (0.4, 0.3), (0.26, 0.6), (0.26, 1.0))),)),
-        a(7, "serif", (_line((0.03, 0.16), (0.03, 0.02), (0.58, 0.02), (0.22, 1.0)),)),
-        a(8, "one stroke", (_bezier((0.52, 0.16), (0.5, -0.05), (0.08, -0.05), (0.1, 0.2),
-                                    (0.12, 0.38), (0.55, 0.5), (0.56, 0.74),
-                                    (0.57, 1.02), (0.02, 1.02), (0.04, 0.74),
-                                    (0.05, 0.5), (0.5, 0.38), (0.52, 0.16)),)),
-        a(8, "two strokes", (_arc(0.3, 0.24, 0.21, 0.23, 90, 450), _arc(0.3, 0.73, 0.26, 0.26, 90, 450))),
-        a(9, "straight stem", (_join(_LOOP_9, _STEM_9),)),
-        a(9, "curved stem", (_join(_LOOP_9, _bezier((0.56, 0.25), (0.6, 0.7), (0.46, 1.0), (0.1, 0.94))),)),
-        a(9, "g tail", (_join(_LOOP_9, _bezier((0.56, 0.25), (0.57, 0.72), (0.56, 1.04), (0.3, 1.02),
-                                               (0.04, 1.0), (-0.02, 0.8), (0.16, 0.7))),)),
-        a(9, "foot", (_join(_LOOP_9, _STEM_9), _line((0.36, 1.0), (0.72, 1.0)))),
+        a(7, "crossed", (_SEVEN, line((0.16, 0.52), (0.56, 0.52)))),
+        a(7, "curved stem", (join(line((0.03, 0.02), (0.58, 0.02)),
+                                  bezier((0.58, 0.02), (0.4, 0.3), (0.26, 0.6), (0.26, 1.0))),)),
+        a(7, "serif", (line((0.03, 0.16), (0.03, 0.02), (0.58, 0.02), (0.22, 1.0)),)),
+        a(8, "one stroke", (bezier((0.52, 0.16), (0.5, -0.05), (0.08, -0.05), (0.1, 0.2),
+                                   (0.12, 0.38), (0.55, 0.5), (0.56, 0.74),
+                                   (0.57, 1.02), (0.02, 1.02), (0.04, 0.74),
+                                   (0.05, 0.5), (0.5, 0.38), (0.52, 0.16)),)),
+        a(8, "two strokes", (arc(0.3, 0.24, 0.21, 0.23, 90, 450), arc(0.3, 0.73, 0.26, 0.26, 90, 450))),
+        a(9, "straight stem", (join(_LOOP_9, _STEM_9),)),
+        a(9, "curved stem", (join(_LOOP_9, bezier((0.56, 0.25), (0.6, 0.7), (0.46, 1.0), (0.1, 0.94))),)),
+        a(9, "g tail", (join(_LOOP_9, bezier((0.56, 0.25), (0.57, 0.72), (0.56, 1.04), (0.3, 1.02),
+                                             (0.04, 1.0), (-0.02, 0.8), (0.16, 0.7))),)),
+        a(9, "foot", (join(_LOOP_9, _STEM_9), line((0.36, 1.0), (0.72, 1.0)))),
     )
 # fmt: on
 
@@ -276,9 +250,15 @@ def _check_split(split: str) -> None:
 
 def written_strokes(allograph: Allograph, writer: Writer, rng: np.random.Generator) -> list[np.ndarray]:
     """The allograph's strokes as this writer writes them this time, in units of the digit's height."""
+    return hand_written(allograph.strokes, writer, rng)
+
+
+def hand_written(model: tuple[np.ndarray, ...], writer: Writer, rng: np.random.Generator) -> list[np.ndarray]:
+    """Model strokes (digitnet.data.strokes, one unit tall) as this writer writes them this time:
+    ends, proportions, width, slant, wobble and tremor."""
     field = _smooth_field(writer.jitter, rng)
     strokes = []
-    for stroke in allograph.strokes:
+    for stroke in model:
         points = _resample(stroke)
         points = _shape(_with_ends(points, writer, rng), writer)
         # Wobble and tremor after the writer's width and slant: a wide writer's 1 is wide, not wavy
@@ -574,7 +554,7 @@ def non_digit_page(kind: str, rng: np.random.Generator) -> np.ndarray:
         raise WriterError(
             f"unknown kind of written non-digit {kind!r}; use one of {', '.join(NON_DIGIT_KINDS)}"
         )
-    person = _page_writer(rng)
+    person = page_writer(rng)
     sources = (
         [a for a in ALLOGRAPHS if a.digit in FRAGMENT_DIGITS and a.name != "2 loop"]
         if kind == "stroke_fragments"
@@ -585,15 +565,15 @@ def non_digit_page(kind: str, rng: np.random.Generator) -> np.ndarray:
         piece = _fragment(strokes, rng)
         if piece is None:  # no piece bent just enough: half of a loop of the digit's size instead
             start = rng.uniform(0, 360)
-            piece = _shape(_resample(_arc(0.3, 0.5, 0.25, 0.25, start, start + 180)), person)
+            piece = _shape(_resample(arc(0.3, 0.5, 0.25, 0.25, start, start + 180)), person)
         return render_page([piece], person, rng, frame=np.concatenate(strokes))
     if kind == "touching_digits":
         other = written_strokes(ALLOGRAPHS[int(rng.integers(0, len(ALLOGRAPHS)))], person, rng)
-        return render_page(_side_by_side(strokes, other, rng), person, rng)
+        return render_page(side_by_side(strokes, other, rng), person, rng)
     return render_page(strokes + _cross_out(np.concatenate(strokes), rng), person, rng)
 
 
-def _page_writer(rng: np.random.Generator) -> Writer:
+def page_writer(rng: np.random.Generator) -> Writer:
     """A TRAINING writer for a page that holds no digit: a form reader's box is a digit's, so a pen."""
     person = make_writer(writer_ids(1, "train", int(rng.integers(0, 2**31)))[0])
     return person if person.medium != "form_box" else dataclasses.replace(person, medium="pen")
@@ -622,10 +602,13 @@ def _bend(piece: np.ndarray) -> float:
     return float(offsets.max() / length)
 
 
-def _side_by_side(first: list[np.ndarray], second: list[np.ndarray], rng: np.random.Generator) -> list:
+def side_by_side(
+    first: list[np.ndarray], second: list[np.ndarray], rng: np.random.Generator, gap: tuple = TOUCH_GAP
+) -> list:
+    """Both sets of strokes, the second to the right of the first, `gap` (a range, of the height) apart."""
     right_edge = np.concatenate(first)[:, 0].max()
     left_edge = np.concatenate(second)[:, 0].min()
-    shift = np.array([right_edge - left_edge + rng.uniform(*TOUCH_GAP), rng.uniform(-0.1, 0.1)])
+    shift = np.array([right_edge - left_edge + rng.uniform(*gap), rng.uniform(-0.1, 0.1)])
     return first + [stroke + shift for stroke in second]
 
 
@@ -633,7 +616,7 @@ def _cross_out(points: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]
     """Strokes crossing out the digit in `points`: an X, or a zigzag back and forth over it."""
     low, high = points.min(axis=0) - 0.05, points.max(axis=0) + 0.05
     if rng.random() < 0.4:
-        return [_line(low, high), _line((low[0], high[1]), (high[0], low[1]))]
+        return [line(low, high), line((low[0], high[1]), (high[0], low[1]))]
     passes = int(rng.integers(4, 9))
     ys = np.linspace(low[1], high[1], passes) + rng.normal(0, 0.03, passes)
     xs = np.where(np.arange(passes) % 2 == 0, low[0], high[0]) + rng.normal(0, 0.03, passes)
@@ -652,7 +635,7 @@ MARK_KINDS = ("bars", "crossing", "chevron", "ring_and_dots")
 
 def mark_page(rng: np.random.Generator) -> np.ndarray:
     """uint8 (H, W): one random mark (MARK_KINDS) by a training writer, as it reaches the reader."""
-    person = _page_writer(rng)
+    person = page_writer(rng)
     kind = MARK_KINDS[int(rng.integers(0, len(MARK_KINDS)))]
     field = _smooth_field(person.jitter, rng)
     strokes = []
@@ -680,7 +663,7 @@ def _mark_strokes(kind: str, rng: np.random.Generator) -> list[np.ndarray]:
         arms = [np.deg2rad(point + 180 + side * half) for side in (-1, 1)]
         lengths = rng.uniform(0.4, 0.9, 2)
         ends = [(lengths[i] * np.cos(arms[i]), -lengths[i] * np.sin(arms[i])) for i in (0, 1)]
-        return [_line(ends[0], (0.0, 0.0), ends[1])]
+        return [line(ends[0], (0.0, 0.0), ends[1])]
     rx, ry = rng.uniform(0.3, 0.5, 2)
     inside = [
         _segment(
@@ -690,7 +673,7 @@ def _mark_strokes(kind: str, rng: np.random.Generator) -> list[np.ndarray]:
         )
         for length in rng.uniform(0.05, 0.25, int(rng.integers(2, 4)))  # one dot in a ring: a 0
     ]
-    return [_arc(0.5, 0.5, rx, ry, 90, 450), *inside]
+    return [arc(0.5, 0.5, rx, ry, 90, 450), *inside]
 
 
 def _gaps(rng: np.random.Generator) -> np.ndarray:
@@ -703,7 +686,7 @@ def _segment(centre, angle_deg: float, length: float, along: float = 0.0) -> np.
     """A straight stroke `length` long at `angle_deg`, its middle `along` of its length from centre."""
     direction = np.array([np.cos(np.deg2rad(angle_deg)), -np.sin(np.deg2rad(angle_deg))])
     middle = np.asarray(centre, dtype=np.float64) + along * length * direction
-    return _line(middle - direction * length / 2, middle + direction * length / 2)
+    return line(middle - direction * length / 2, middle + direction * length / 2)
 
 
 # ---------------------------------------------------------------- doodles: a validation family
@@ -712,19 +695,19 @@ def _segment(centre, angle_deg: float, length: float, along: float = 0.0) -> np.
 # training families (scribbles, shapes, pieces of digits) and the held-out ones (curves, textures,
 # letters) in what they are: signs and small drawings.
 DOODLES = {
-    "check mark": (_line((0.0, 0.55), (0.3, 0.95), (0.9, 0.0)),),
-    "arrow": (_line((0.0, 0.5), (1.0, 0.5)), _line((0.72, 0.25), (1.0, 0.5), (0.72, 0.75))),
-    "plus": (_line((0.5, 0.1), (0.5, 0.9)), _line((0.1, 0.5), (0.9, 0.5))),
-    "equals": (_line((0.1, 0.35), (0.9, 0.35)), _line((0.1, 0.65), (0.9, 0.65))),
-    "times": (_line((0.15, 0.15), (0.85, 0.85)), _line((0.85, 0.15), (0.15, 0.85))),
+    "check mark": (line((0.0, 0.55), (0.3, 0.95), (0.9, 0.0)),),
+    "arrow": (line((0.0, 0.5), (1.0, 0.5)), line((0.72, 0.25), (1.0, 0.5), (0.72, 0.75))),
+    "plus": (line((0.5, 0.1), (0.5, 0.9)), line((0.1, 0.5), (0.9, 0.5))),
+    "equals": (line((0.1, 0.35), (0.9, 0.35)), line((0.1, 0.65), (0.9, 0.65))),
+    "times": (line((0.15, 0.15), (0.85, 0.85)), line((0.85, 0.15), (0.15, 0.85))),
     "smiley": (
-        _arc(0.5, 0.5, 0.45, 0.45, 90, 450),
-        _arc(0.35, 0.38, 0.04, 0.04, 0, 360),
-        _arc(0.65, 0.38, 0.04, 0.04, 0, 360),
-        _arc(0.5, 0.5, 0.27, 0.24, 200, 340),
+        arc(0.5, 0.5, 0.45, 0.45, 90, 450),
+        arc(0.35, 0.38, 0.04, 0.04, 0, 360),
+        arc(0.65, 0.38, 0.04, 0.04, 0, 360),
+        arc(0.5, 0.5, 0.27, 0.24, 200, 340),
     ),
     "heart": (
-        _bezier((0.5, 1.0), (-0.1, 0.55), (0.1, -0.05), (0.5, 0.3), (0.9, -0.05), (1.1, 0.55), (0.5, 1.0)),
+        bezier((0.5, 1.0), (-0.1, 0.55), (0.1, -0.05), (0.5, 0.3), (0.9, -0.05), (1.1, 0.55), (0.5, 1.0)),
     ),
 }
 
@@ -732,7 +715,7 @@ DOODLES = {
 def doodle_page(rng: np.random.Generator) -> np.ndarray:
     """uint8 (H, W): one of DOODLES by a training writer (slant, width, wobble, pen, medium), as it
     reaches the reader."""
-    person = _page_writer(rng)
+    person = page_writer(rng)
     name = list(DOODLES)[int(rng.integers(0, len(DOODLES)))]
     field = _smooth_field(person.jitter, rng)
     strokes = []

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet.data.negatives import WRITING_KINDS
 from digitnet.reading.detector import MODEL_FILE, THRESHOLD_FILE, logit_scores
 from digitnet.shapes import IMAGE_SIDE, INPUT_SHAPE
 from digitnet.training.config import DETECTOR
@@ -41,7 +40,7 @@ WRITING_NEGATIVE_MIX = {
 # training writers' digits, and fewer letters as their share fell.
 MARKS_NEGATIVE_MIX = {
     **{kind: share * (1 - WRITING_SHARE) for kind, share in NEGATIVE_MIX.items()},
-    **{kind: WRITING_SHARE / len(WRITING_KINDS) for kind in WRITING_KINDS},
+    **{kind: WRITING_SHARE / 5 for kind in (*WRITING_KINDS_BEFORE_MARKS, "marks")},
 }
 # The shipped detector's mix (jobs.model_build; "marks_own_share" in benchmarks/detector_choice.py,
 # chosen on validation families: docs/measurements/detector-choice-marks.json): the writing kinds
@@ -51,6 +50,15 @@ READING_NEGATIVE_MIX = {
     **{kind: share * (1 - WRITING_SHARE - MARKS_SHARE) for kind, share in NEGATIVE_MIX.items()},
     **{kind: WRITING_SHARE / len(WRITING_KINDS_BEFORE_MARKS) for kind in WRITING_KINDS_BEFORE_MARKS},
     "marks": MARKS_SHARE,
+}
+# A candidate (benchmarks/detector_choice.py "written_letters"): the shipped mix, and letters and
+# symbols in the synthetic writer's hand (digitnet.data.written_letters) with a share of their own
+# as large as the marks', taken from the non-writing families as the marks' was.
+WRITTEN_LETTERS_NEGATIVE_MIX = {
+    **{kind: share * (1 - WRITING_SHARE - 2 * MARKS_SHARE) for kind, share in NEGATIVE_MIX.items()},
+    **{kind: WRITING_SHARE / len(WRITING_KINDS_BEFORE_MARKS) for kind in WRITING_KINDS_BEFORE_MARKS},
+    "marks": MARKS_SHARE,
+    "written_letters": MARKS_SHARE,
 }
 
 # Negatives that preprocess to a blank page teach nothing (a blank input is flagged without the
