@@ -55,7 +55,13 @@ Then letters and symbols in the synthetic writer's hand (digitnet.data.written_l
 no reader takes for a digit, none of the doodles' shapes), by the same rule, fixed before it trained:
 - written_letters: the shipped detector's network and mix, and written letters with a share of
   their own as large as the marks', taken from the non-writing families
-  (detector_train.WRITTEN_LETTERS_NEGATIVE_MIX).
+  (detector_train.WRITTEN_LETTERS_NEGATIVE_MIX). Not taken
+  (docs/measurements/detector-choice-written-letters.json): it flags fewer training writers' digits
+  (0.25% against 0.85%) and fewer of every family: validation letters 64.0 / 75.0%, doodles 69.0 /
+  80.7%, even the written letters it trained on 72.7 / 79.3%. Its threshold, set on the digits
+  like every candidate's, came out far lower (logit -4.79 against -2.17): written letters are
+  drawn as the writers' digits are, and the digits the detector is least sure of went lower with
+  them.
 """
 
 from __future__ import annotations

@@ -55,22 +55,29 @@ def test_validation_letters_come_from_the_validation_fonts_alone():
 
 
 def test_the_detector_trains_on_training_kinds_only():
-    from digitnet.data.negatives import WRITING_KINDS
     from digitnet.jobs.detector_train import (
         MARKS_NEGATIVE_MIX,
         NEGATIVE_MIX,
         READING_NEGATIVE_MIX,
+        WRITING_KINDS_BEFORE_MARKS,
         WRITING_NEGATIVE_MIX,
+        WRITTEN_LETTERS_NEGATIVE_MIX,
     )
 
-    for mix in (NEGATIVE_MIX, WRITING_NEGATIVE_MIX, MARKS_NEGATIVE_MIX, READING_NEGATIVE_MIX):
+    mixes = (NEGATIVE_MIX, WRITING_NEGATIVE_MIX, MARKS_NEGATIVE_MIX, READING_NEGATIVE_MIX)
+    for mix in (*mixes, WRITTEN_LETTERS_NEGATIVE_MIX):
         assert set(mix) <= set(TRAIN_KINDS) and sum(mix.values()) == pytest.approx(1.0)
-    assert set(WRITING_KINDS) - {"marks"} <= set(WRITING_NEGATIVE_MIX)
-    assert set(WRITING_KINDS) <= set(MARKS_NEGATIVE_MIX)
-    assert set(WRITING_KINDS) <= set(READING_NEGATIVE_MIX)  # the shipped detector's mix
-    # marks take their share from the non-writing families, not from the other writing kinds
-    for kind in set(WRITING_KINDS) - {"marks"}:
-        assert READING_NEGATIVE_MIX[kind] == WRITING_NEGATIVE_MIX[kind]
+    assert set(WRITING_NEGATIVE_MIX) - set(NEGATIVE_MIX) == set(WRITING_KINDS_BEFORE_MARKS)
+    # each candidate mix keeps the kinds it was measured with, whatever kinds come later
+    assert set(MARKS_NEGATIVE_MIX) - set(NEGATIVE_MIX) == {*WRITING_KINDS_BEFORE_MARKS, "marks"}
+    assert set(READING_NEGATIVE_MIX) == set(MARKS_NEGATIVE_MIX)  # the shipped detector's mix
+    assert set(WRITTEN_LETTERS_NEGATIVE_MIX) == set(READING_NEGATIVE_MIX) | {"written_letters"}
+    # marks, then written letters, take their share from the non-writing families, not from the
+    # writing kinds before them
+    for kind in WRITING_KINDS_BEFORE_MARKS:
+        assert READING_NEGATIVE_MIX[kind] == WRITING_NEGATIVE_MIX[kind] == WRITTEN_LETTERS_NEGATIVE_MIX[kind]
+    assert WRITTEN_LETTERS_NEGATIVE_MIX["marks"] == READING_NEGATIVE_MIX["marks"]
+    assert WRITTEN_LETTERS_NEGATIVE_MIX["written_letters"] == READING_NEGATIVE_MIX["marks"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

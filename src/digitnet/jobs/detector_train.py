@@ -51,9 +51,10 @@ READING_NEGATIVE_MIX = {
     **{kind: WRITING_SHARE / len(WRITING_KINDS_BEFORE_MARKS) for kind in WRITING_KINDS_BEFORE_MARKS},
     "marks": MARKS_SHARE,
 }
-# A candidate (benchmarks/detector_choice.py "written_letters"): the shipped mix, and letters and
-# symbols in the synthetic writer's hand (digitnet.data.written_letters) with a share of their own
-# as large as the marks', taken from the non-writing families as the marks' was.
+# A candidate not taken (benchmarks/detector_choice.py "written_letters"): the shipped mix, and
+# letters and symbols in the synthetic writer's hand (digitnet.data.written_letters) with a share of
+# their own as large as the marks', taken from the non-writing families as the marks' was. Its
+# threshold came out far lower and it flagged fewer of every family.
 WRITTEN_LETTERS_NEGATIVE_MIX = {
     **{kind: share * (1 - WRITING_SHARE - 2 * MARKS_SHARE) for kind, share in NEGATIVE_MIX.items()},
     **{kind: WRITING_SHARE / len(WRITING_KINDS_BEFORE_MARKS) for kind in WRITING_KINDS_BEFORE_MARKS},
