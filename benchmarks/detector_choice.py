@@ -62,6 +62,10 @@ no reader takes for a digit, none of the doodles' shapes), by the same rule, fix
   like every candidate's, came out far lower (logit -4.79 against -2.17): written letters are
   drawn as the writers' digits are, and the digits the detector is least sure of went lower with
   them.
+Since then a third validation family, empty fields of printed forms (digitnet.data.empty_fields:
+frames, combs, guide lines, squared paper; docs/measurements/detector-validation-fields.json),
+and `--rule families` means over all three from the next candidate on; the candidates above were
+chosen over the two before it.
 """
 
 from __future__ import annotations
@@ -129,8 +133,8 @@ def labelled_digit_sets(data) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def negative_sets(data) -> dict[str, np.ndarray]:
     """NEGATIVES_PER_KIND images of each training family, from a seed no detector trains on, then
-    of each validation family (negatives.VALIDATION_KINDS: reported, not in the rule fixed before
-    they existed; the next rule should choose on them)."""
+    of each validation family (negatives.VALIDATION_KINDS: what `--rule families` chooses on), from
+    a stream of their own, so a family added at the end leaves the others' draws as they were."""
     from digitnet.data.negatives import TRAIN_KINDS, VALIDATION_KINDS, load_fashion, negative_images
 
     digits_u8 = np.round(data.validation.images[..., 0] * 255).astype(np.uint8)

@@ -40,7 +40,7 @@ def make(kind, digits_u8, fashion_u8, seed=0, count=COUNT):
 def test_held_out_kinds_are_disjoint_from_the_training_kinds():
     assert TRAIN_KINDS == ("fashion", "noise", "scribble", "two_digits", "shapes", *negatives.WRITING_KINDS)
     assert HELDOUT_KINDS == ("letters", "curves", "texture", "paper", "partial")
-    assert negatives.VALIDATION_KINDS == ("validation_letters", "doodles")
+    assert negatives.VALIDATION_KINDS == ("validation_letters", "doodles", "empty_fields")
     splits = (set(TRAIN_KINDS), set(negatives.VALIDATION_KINDS), set(HELDOUT_KINDS))
     assert not (splits[0] & splits[1] or splits[0] & splits[2] or splits[1] & splits[2])
     assert set(KINDS) == splits[0] | splits[1] | splits[2]

@@ -11,9 +11,11 @@ synthetic writer (digitnet.data.writer, training writers only) fragments of a di
 digits touching, crossed-out digits, marks (bars, crossings, chevrons, rings with dots), and letters
 and symbols in the writer's hand (digitnet.data.written_letters).
 VALIDATION_KINDS are families no detector trains on, for choosing between detectors: letters and
-symbols in the VALIDATION handwriting fonts, and doodles (check marks, arrows, plus, equals and
-times signs, smileys, hearts) in a training writer's hand (the training families' own draws,
-from the generators a detector learns, have not predicted how it does on families it never saw).
+symbols in the VALIDATION handwriting fonts, doodles (check marks, arrows, plus, equals and
+times signs, smileys, hearts) in a training writer's hand, and empty fields of printed forms
+(frames, combs, guide lines, squared paper: digitnet.data.empty_fields). The training families'
+own draws, from the generators a detector learns, have not predicted how it does on families it
+never saw.
 HELDOUT_KINDS are other families, never to be used in training or choosing, so that measuring the
 detector on them shows how it does on non-digits unlike anything it was taught: letters and
 symbols, curves drawn another way than the scribbles, textures, blank paper as a phone
@@ -41,7 +43,7 @@ WRITING_KINDS = (
     "written_letters",
 )
 TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits", "shapes", *WRITING_KINDS)
-VALIDATION_KINDS = ("validation_letters", "doodles")  # for choosing, never for training
+VALIDATION_KINDS = ("validation_letters", "doodles", "empty_fields")  # for choosing, never training
 HELDOUT_KINDS = ("letters", "curves", "texture", "paper", "partial")  # for evaluation only
 KINDS = TRAIN_KINDS + VALIDATION_KINDS + HELDOUT_KINDS
 
@@ -227,11 +229,12 @@ def _writing_makers(rng: np.random.Generator) -> dict:
 
 
 def _validation_makers(rng: np.random.Generator) -> dict:
-    from digitnet.data import writer
+    from digitnet.data import empty_fields, writer
 
     return {
         "validation_letters": lambda: letter_image(rng, validation_letter_fonts())[0],
         "doodles": lambda: writer.doodle_page(rng),
+        "empty_fields": lambda: empty_fields.empty_field(rng),
     }
 
 
