@@ -138,28 +138,29 @@ def calibrate(
     )
 
 
-def detector_positives(data: Mnist, seed: int) -> np.ndarray:
-    """Style-varied digits, float32 (N, 28, 28): training-font digits and digits by training writers
-    (the detector must not reject a digit for its style); MNIST's own come in through make_training_set."""
+def detector_positives(data: Mnist, seed: int, writer_count: int = DETECTOR_WRITER_DIGITS) -> np.ndarray:
+    """Style-varied digits, float32 (N, 28, 28): training-font digits and `writer_count` digits by
+    training writers (the detector must not reject a digit for its style); MNIST's own come in
+    through make_training_set."""
     from digitnet.data.synthetic import render_digits
     from digitnet.data.writer import writer_digits
 
     fonts, _ = render_digits(
         DETECTOR_FONT_DIGITS, split="train", seed=DETECTOR_FONT_SEED + seed, for_detector=True
     )
-    written = writer_digits(DETECTOR_WRITER_DIGITS, "train", DETECTOR_WRITER_SEED + seed)[0]
+    written = writer_digits(writer_count, "train", DETECTOR_WRITER_SEED + seed)[0]
     return np.concatenate([fonts.reshape(-1, 28, 28), written.reshape(-1, 28, 28)]).astype(np.float32)
 
 
-def style_threshold_digits(data: Mnist) -> list[np.ndarray]:
+def style_threshold_digits(data: Mnist, writer_count: int = THRESHOLD_WRITER_DIGITS) -> list[np.ndarray]:
     """The kinds of digit beside MNIST's that the reading detector's threshold is set on (float32
     (N, 28, 28) each): training-font digits (of the detector's fonts) from the validation seed,
-    digits by training writers."""
+    `writer_count` digits by training writers."""
     from digitnet.data.synthetic import render_digits
     from digitnet.data.writer import writer_digits
 
     font_digits = render_digits(2000, split="train", seed=VALIDATION_FONT_SEED, for_detector=True)[0]
-    written = writer_digits(THRESHOLD_WRITER_DIGITS, "train", THRESHOLD_WRITER_SEED)[0][..., 0]
+    written = writer_digits(writer_count, "train", THRESHOLD_WRITER_SEED)[0][..., 0]
     return [font_digits, written]
 
 
@@ -173,10 +174,12 @@ def train_reading_detector(
     on_epoch=None,
     mix: dict[str, float] | None = None,
     widths: tuple[int, int, int] = READING_DETECTOR_WIDTHS,
+    writer_counts: tuple[int, int] = (DETECTOR_WRITER_DIGITS, THRESHOLD_WRITER_DIGITS),
 ) -> float:
     """The detector for the reading model; its threshold flags at most DETECTOR_FLAG_RATE of each kind
     of validation digit (MNIST's, re-rendered, training-font and training-writer digits). mix: the
-    negatives' shares (default detector_train.READING_NEGATIVE_MIX)."""
+    negatives' shares (default detector_train.READING_NEGATIVE_MIX); writer_counts: how many digits
+    by training writers are among the positives, and among the digits the threshold is set on."""
     from digitnet.data.negatives import load_fashion
     from digitnet.jobs import detector_train
 
@@ -187,8 +190,8 @@ def train_reading_detector(
         negatives=negatives,
         epochs=epochs,
         seed=seed,
-        extra_positives=detector_positives(data, seed),
-        extra_holdout=style_threshold_digits(data),
+        extra_positives=detector_positives(data, seed, writer_counts[0]),
+        extra_holdout=style_threshold_digits(data, writer_counts[1]),
         flag_rate=DETECTOR_FLAG_RATE,
         on_epoch=on_epoch,
         mix=mix or detector_train.READING_NEGATIVE_MIX,
