@@ -73,11 +73,15 @@ chosen over the two before it. By that rule, fixed before it trained:
   digit, and the written-letters candidate's threshold fell far below the validation writers').
   Taken (docs/measurements/detector-choice-writer-weighted.json): 0.70% of the writers' digits
   flagged (0.85%), validation letters 82.3 / 75.0%, doodles 81.3 / 80.7%, empty fields 71.4 /
-  71.4% (mean 78.3 / 75.7%); MNIST validation digits flagged 0.38 / 0.14%. Its counts are
-  model_build's DETECTOR_WRITER_DIGITS and THRESHOLD_WRITER_DIGITS now. So, by the same rule,
+  71.4% (mean 78.3 / 75.7%); MNIST validation digits flagged 0.38 / 0.14%. So, by the same rule,
   fixed before it trained:
 - writer_weighted_x8: twice as many again (40,000 writers' digits among the positives, 8,000 for
-  the threshold): does more of the kind that sets the threshold keep raising it?
+  the threshold): does more of the kind that sets the threshold keep raising it? Yes: taken
+  (docs/measurements/detector-choice-writer-weighted-x8.json): 0.55% of the writers' digits
+  flagged (0.70%), validation letters 90.3 / 82.3%, doodles 89.7 / 81.3%, empty fields 70.0 /
+  71.4% (mean 83.3 / 78.3%); training-font digits flagged 0.60 / 0.15%, MNIST validation 0.68 /
+  0.38%; threshold logit -0.79 / -1.89. Its counts are model_build's DETECTOR_WRITER_DIGITS and
+  THRESHOLD_WRITER_DIGITS now.
 """
 
 from __future__ import annotations
@@ -110,15 +114,15 @@ CANDIDATES = {
     "marks": ("wide", "MARKS_NEGATIVE_MIX"),
     "marks_own_share": ("wide", "READING_NEGATIVE_MIX"),  # taken: the shipped detector's mix now
     "written_letters": ("wide", "WRITTEN_LETTERS_NEGATIVE_MIX"),
-    "writer_weighted": ("wide", "READING_NEGATIVE_MIX"),  # taken: its writer counts are make model's
-    "writer_weighted_x8": ("wide", "READING_NEGATIVE_MIX"),
+    "writer_weighted": ("wide", "READING_NEGATIVE_MIX"),  # taken, then:
+    "writer_weighted_x8": ("wide", "READING_NEGATIVE_MIX"),  # taken: its writer counts are make model's
 }
 # Digits by training writers among a candidate's positives and its threshold digits, where not
-# model_build's DETECTOR_WRITER_DIGITS and THRESHOLD_WRITER_DIGITS (20,000 and 4,000 since
-# writer_weighted was taken; every candidate before it was trained with 5,000 and 1,000).
+# model_build's DETECTOR_WRITER_DIGITS and THRESHOLD_WRITER_DIGITS (40,000 and 8,000 since
+# writer_weighted_x8 was taken; every candidate before the writer_weighted ones had 5,000 and 1,000).
 WRITER_COUNTS = {
     **{name: (5_000, 1_000) for name in CANDIDATES if not name.startswith("writer_weighted")},
-    "writer_weighted_x8": (40_000, 8_000),
+    "writer_weighted": (20_000, 4_000),
 }
 
 
