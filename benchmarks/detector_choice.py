@@ -82,6 +82,15 @@ chosen over the two before it. By that rule, fixed before it trained:
   71.4% (mean 83.3 / 78.3%); training-font digits flagged 0.60 / 0.15%, MNIST validation 0.68 /
   0.38%; threshold logit -0.79 / -1.89. Its counts are model_build's DETECTOR_WRITER_DIGITS and
   THRESHOLD_WRITER_DIGITS now.
+Then one for the tensor APIs, which take a 28x28 array as it comes: raw uniform noise sent that way
+was flagged 77%, 26.6%, 8.5% and 80.4% by the last four detectors, none of which trained on it
+(the negatives' "noise" family preprocesses to blank, so its share is in effect empty). Its rule,
+`--rule noise`, fixed before it trained: taken if it flags more of the raw-noise validation draw
+than the shipped detector, no more training writers' validation digits, and a mean over the
+validation families at most one point lower (three images of 300):
+- raw_noise: the shipped detector, the "noise" share of its mix given to raw noise tensors
+  (negatives "raw_noise": uniform noise at a random brightness, or sparse specks;
+  detector_train.RAW_NOISE_NEGATIVE_MIX).
 """
 
 from __future__ import annotations
@@ -116,6 +125,7 @@ CANDIDATES = {
     "written_letters": ("wide", "WRITTEN_LETTERS_NEGATIVE_MIX"),
     "writer_weighted": ("wide", "READING_NEGATIVE_MIX"),  # taken, then:
     "writer_weighted_x8": ("wide", "READING_NEGATIVE_MIX"),  # taken: its writer counts are make model's
+    "raw_noise": ("wide", "RAW_NOISE_NEGATIVE_MIX"),
 }
 # Digits by training writers among a candidate's positives and its threshold digits, where not
 # model_build's DETECTOR_WRITER_DIGITS and THRESHOLD_WRITER_DIGITS (40,000 and 8,000 since
@@ -209,17 +219,25 @@ RULES = {
     "families": "highest mean share flagged over the VALIDATION families (no detector trains on "
     "them), among candidates flagging no more training-writer validation digits than the shipped "
     "detector",
+    "noise": "highest share flagged of the raw-noise validation draw, among candidates flagging no "
+    "more training-writer validation digits than the shipped detector and a mean over the "
+    "VALIDATION families at most one point below the shipped detector's",
 }
+NOISE_RULE_MARGIN = 0.01  # --rule noise: how far below the shipped detector's the families' mean may fall
 
 
 def choose(results: dict[str, dict[str, float]], rule: str = "training") -> str:
     limit = results["shipped"]["digits: training writers"]
-    prefix = {"training": "negatives", "families": "validation families"}[rule]
+    prefix = {"training": "negatives", "families": "validation families"}.get(rule, "validation families")
 
     def families_mean(shares: dict) -> float:
         return float(np.mean([v for k, v in shares.items() if k.startswith(prefix) and v is not None]))
 
     allowed = [name for name, shares in results.items() if shares["digits: training writers"] <= limit]
+    if rule == "noise":
+        floor = families_mean(results["shipped"]) - NOISE_RULE_MARGIN
+        allowed = [name for name in allowed if families_mean(results[name]) >= floor]
+        return max(allowed, key=lambda name: (results[name]["negatives: raw_noise"], name == "shipped"))
     return max(allowed, key=lambda name: families_mean(results[name]))
 
 

@@ -38,7 +38,15 @@ def make(kind, digits_u8, fashion_u8, seed=0, count=COUNT):
 
 
 def test_held_out_kinds_are_disjoint_from_the_training_kinds():
-    assert TRAIN_KINDS == ("fashion", "noise", "scribble", "two_digits", "shapes", *negatives.WRITING_KINDS)
+    assert TRAIN_KINDS == (
+        "fashion",
+        "noise",
+        "scribble",
+        "two_digits",
+        "shapes",
+        *negatives.WRITING_KINDS,
+        "raw_noise",
+    )
     assert HELDOUT_KINDS == ("letters", "curves", "texture", "paper", "partial")
     assert negatives.VALIDATION_KINDS == ("validation_letters", "doodles", "empty_fields")
     splits = (set(TRAIN_KINDS), set(negatives.VALIDATION_KINDS), set(HELDOUT_KINDS))
@@ -58,6 +66,7 @@ def test_the_detector_trains_on_training_kinds_only():
     from digitnet.jobs.detector_train import (
         MARKS_NEGATIVE_MIX,
         NEGATIVE_MIX,
+        RAW_NOISE_NEGATIVE_MIX,
         READING_NEGATIVE_MIX,
         WRITING_KINDS_BEFORE_MARKS,
         WRITING_NEGATIVE_MIX,
@@ -65,7 +74,7 @@ def test_the_detector_trains_on_training_kinds_only():
     )
 
     mixes = (NEGATIVE_MIX, WRITING_NEGATIVE_MIX, MARKS_NEGATIVE_MIX, READING_NEGATIVE_MIX)
-    for mix in (*mixes, WRITTEN_LETTERS_NEGATIVE_MIX):
+    for mix in (*mixes, WRITTEN_LETTERS_NEGATIVE_MIX, RAW_NOISE_NEGATIVE_MIX):
         assert set(mix) <= set(TRAIN_KINDS) and sum(mix.values()) == pytest.approx(1.0)
     assert set(WRITING_NEGATIVE_MIX) - set(NEGATIVE_MIX) == set(WRITING_KINDS_BEFORE_MARKS)
     # each candidate mix keeps the kinds it was measured with, whatever kinds come later
@@ -78,6 +87,11 @@ def test_the_detector_trains_on_training_kinds_only():
         assert READING_NEGATIVE_MIX[kind] == WRITING_NEGATIVE_MIX[kind] == WRITTEN_LETTERS_NEGATIVE_MIX[kind]
     assert WRITTEN_LETTERS_NEGATIVE_MIX["marks"] == READING_NEGATIVE_MIX["marks"]
     assert WRITTEN_LETTERS_NEGATIVE_MIX["written_letters"] == READING_NEGATIVE_MIX["marks"]
+    # raw noise takes the share of the noise that preprocesses to blank, nothing else moves
+    assert RAW_NOISE_NEGATIVE_MIX["raw_noise"] == READING_NEGATIVE_MIX["noise"]
+    assert {k: v for k, v in RAW_NOISE_NEGATIVE_MIX.items() if k != "raw_noise"} == {
+        k: v for k, v in READING_NEGATIVE_MIX.items() if k != "noise"
+    }
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -98,6 +112,13 @@ def test_held_out_kinds_vary_with_the_seed(kind, digits_u8, fashion_u8):
     assert not np.array_equal(
         make(kind, digits_u8, fashion_u8, seed=0), make(kind, digits_u8, fashion_u8, seed=1)
     )
+
+
+def test_raw_noise_is_sent_in_the_mnist_form_as_it_is_and_never_blank():
+    images = negatives.negative_images("raw_noise", 50, np.random.default_rng(0))
+    assert images.shape == (50, 28, 28) and images.dtype == np.float32
+    assert (images.reshape(50, -1).max(axis=1) > 0.25).all()  # not preprocessed: no blank page
+    assert (images > 0).mean() > 0.04  # ink all over the array, not a centred digit
 
 
 def test_letters_never_hold_a_character_that_looks_like_a_digit():

@@ -42,7 +42,7 @@ WRITING_KINDS = (
     "marks",
     "written_letters",
 )
-TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits", "shapes", *WRITING_KINDS)
+TRAIN_KINDS = ("fashion", "noise", "scribble", "two_digits", "shapes", *WRITING_KINDS, "raw_noise")
 VALIDATION_KINDS = ("validation_letters", "doodles", "empty_fields")  # for choosing, never training
 HELDOUT_KINDS = ("letters", "curves", "texture", "paper", "partial")  # for evaluation only
 KINDS = TRAIN_KINDS + VALIDATION_KINDS + HELDOUT_KINDS
@@ -84,6 +84,20 @@ def _preprocess(pixels_u8: np.ndarray) -> np.ndarray:
 def uniform_noise(rng: np.random.Generator) -> np.ndarray:
     side = int(rng.integers(28, 200))
     return rng.integers(0, 256, (side, side), dtype=np.uint8)
+
+
+RAW_NOISE_KINDS = ("uniform", "sparse")
+
+
+def raw_noise(rng: np.random.Generator) -> np.ndarray:
+    """float32 (28, 28) in [0, 1]: noise sent straight to the tensor APIs in the MNIST form, which no
+    preprocessing of an image produces (uniform noise in an image file comes out a blank page):
+    uniform noise at a random brightness, or sparse bright specks."""
+    kind = RAW_NOISE_KINDS[int(rng.integers(0, len(RAW_NOISE_KINDS)))]
+    values = rng.random((IMAGE_SIDE, IMAGE_SIDE))
+    if kind == "uniform":
+        return (values * rng.uniform(0.3, 1.0)).astype(np.float32)
+    return (values < rng.uniform(0.05, 0.5)).astype(np.float32) * rng.uniform(0.5, 1.0)
 
 
 def scribble(rng: np.random.Generator) -> np.ndarray:
@@ -178,6 +192,8 @@ def negative_images(
     _check_kind(kind, digits_u8, fashion_u8)
     if count == 0:  # (np.stack refuses an empty list)
         return np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.float32)
+    if kind == "raw_noise":  # sent as a tensor: no preprocessing on the way
+        return np.stack([raw_noise(rng) for _ in range(count)])
     # The training kinds must stay exactly as they were, random draw for random draw: the
     # detector's training set depends on them bit for bit.
     if kind == "fashion":

@@ -61,6 +61,11 @@ WRITTEN_LETTERS_NEGATIVE_MIX = {
     "marks": MARKS_SHARE,
     "written_letters": MARKS_SHARE,
 }
+# A candidate (benchmarks/detector_choice.py "raw_noise"): the shipped mix with the "noise" share,
+# which preprocesses to blank and so is in effect empty, given to noise sent as a tensor instead.
+RAW_NOISE_NEGATIVE_MIX = {
+    ("raw_noise" if kind == "noise" else kind): share for kind, share in READING_NEGATIVE_MIX.items()
+}
 
 # Negatives that preprocess to a blank page teach nothing (a blank input is flagged without the
 # detector): they are drawn again, up to this many rounds.
