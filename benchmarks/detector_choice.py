@@ -90,7 +90,10 @@ than the shipped detector, no more training writers' validation digits, and a me
 validation families at most one point lower (three images of 300):
 - raw_noise: the shipped detector, the "noise" share of its mix given to raw noise tensors
   (negatives "raw_noise": uniform noise at a random brightness, or sparse specks;
-  detector_train.RAW_NOISE_NEGATIVE_MIX).
+  detector_train.RAW_NOISE_NEGATIVE_MIX). Not taken (docs/measurements/detector-choice-raw-noise.json):
+  it flags 94.0% of the raw noise (39.0% the shipped detector) but more of the writers' digits
+  (0.75% against 0.55%) and far fewer of every family (validation mean 66.3 against 83.3%); its
+  threshold fell to logit -4.14 (-0.79), as the written letters' did.
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ CANDIDATES = {
     "written_letters": ("wide", "WRITTEN_LETTERS_NEGATIVE_MIX"),
     "writer_weighted": ("wide", "READING_NEGATIVE_MIX"),  # taken, then:
     "writer_weighted_x8": ("wide", "READING_NEGATIVE_MIX"),  # taken: its writer counts are make model's
-    "raw_noise": ("wide", "RAW_NOISE_NEGATIVE_MIX"),
+    "raw_noise": ("wide", "RAW_NOISE_NEGATIVE_MIX"),  # not taken
 }
 # Digits by training writers among a candidate's positives and its threshold digits, where not
 # model_build's DETECTOR_WRITER_DIGITS and THRESHOLD_WRITER_DIGITS (40,000 and 8,000 since

@@ -2,14 +2,16 @@
 
 Every kind is rendered the way a user would supply it and then passed through the same
 preprocessing as `digitnet predict`, so the detector learns what it will really see.
-(A blank page needs no model: preprocessing finds no ink.)
+(A blank page needs no model: preprocessing finds no ink.) The one exception, "raw_noise", is
+noise sent to the tensor APIs as a 28x28 array, which no preprocessing touches.
 
-TRAIN_KINDS teach the detector: Fashion-MNIST photos of clothes, uniform noise, random
-scribbles, and two MNIST digits side by side. WRITING_KINDS are training families too, of things
-that look like writing: letters and symbols in the TRAINING handwriting fonts, and from the
-synthetic writer (digitnet.data.writer, training writers only) fragments of a digit's strokes, two
-digits touching, crossed-out digits, marks (bars, crossings, chevrons, rings with dots), and letters
-and symbols in the writer's hand (digitnet.data.written_letters).
+TRAIN_KINDS teach the detector: Fashion-MNIST photos of clothes, uniform noise (an image of it
+preprocesses to blank), random scribbles, two MNIST digits side by side, and raw noise arrays.
+WRITING_KINDS are training families too, of things that look like writing: letters and symbols in
+the TRAINING handwriting fonts, and from the synthetic writer (digitnet.data.writer, training
+writers only) fragments of a digit's strokes, two digits touching, crossed-out digits, marks (bars,
+crossings, chevrons, rings with dots), and letters and symbols in the writer's hand
+(digitnet.data.written_letters).
 VALIDATION_KINDS are families no detector trains on, for choosing between detectors: letters and
 symbols in the VALIDATION handwriting fonts, doodles (check marks, arrows, plus, equals and
 times signs, smileys, hearts) in a training writer's hand, and empty fields of printed forms

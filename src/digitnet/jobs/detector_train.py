@@ -61,8 +61,9 @@ WRITTEN_LETTERS_NEGATIVE_MIX = {
     "marks": MARKS_SHARE,
     "written_letters": MARKS_SHARE,
 }
-# A candidate (benchmarks/detector_choice.py "raw_noise"): the shipped mix with the "noise" share,
-# which preprocesses to blank and so is in effect empty, given to noise sent as a tensor instead.
+# A candidate not taken (benchmarks/detector_choice.py "raw_noise"): the shipped mix with the
+# "noise" share, which preprocesses to blank and so is in effect empty, given to noise sent as a
+# tensor instead. It flagged that noise, but more digits and far fewer of every other family.
 RAW_NOISE_NEGATIVE_MIX = {
     ("raw_noise" if kind == "noise" else kind): share for kind, share in READING_NEGATIVE_MIX.items()
 }
