@@ -253,14 +253,16 @@ def written_strokes(allograph: Allograph, writer: Writer, rng: np.random.Generat
     return hand_written(allograph.strokes, writer, rng)
 
 
-def hand_written(model: tuple[np.ndarray, ...], writer: Writer, rng: np.random.Generator) -> list[np.ndarray]:
+def hand_written(
+    model: tuple[np.ndarray, ...], writer: Writer, rng: np.random.Generator, ends: bool = True
+) -> list[np.ndarray]:
     """Model strokes (digitnet.data.strokes, one unit tall) as this writer writes them this time:
-    ends, proportions, width, slant, wobble and tremor."""
+    ends (overshoot, gaps, hooks; not with ends=False), proportions, width, slant, wobble, tremor."""
     field = _smooth_field(writer.jitter, rng)
     strokes = []
     for stroke in model:
         points = _resample(stroke)
-        points = _shape(_with_ends(points, writer, rng), writer)
+        points = _shape(_with_ends(points, writer, rng) if ends else points, writer)
         # Wobble and tremor after the writer's width and slant: a wide writer's 1 is wide, not wavy
         # (stretched afterwards, a stem's small sideways wobble became a 3-like zigzag).
         points = points + field(points)
@@ -717,9 +719,4 @@ def doodle_page(rng: np.random.Generator) -> np.ndarray:
     reaches the reader."""
     person = page_writer(rng)
     name = list(DOODLES)[int(rng.integers(0, len(DOODLES)))]
-    field = _smooth_field(person.jitter, rng)
-    strokes = []
-    for stroke in DOODLES[name]:
-        points = _shape(_resample(stroke), person)
-        strokes.append(points + field(points) + _tremor(len(points), person.tremor, rng))
-    return render_page(strokes, person, rng)
+    return render_page(hand_written(DOODLES[name], person, rng, ends=False), person, rng)
