@@ -65,6 +65,7 @@ def test_validation_letters_come_from_the_validation_fonts_alone():
 def test_the_detector_trains_on_training_kinds_only():
     from digitnet.jobs.detector_train import (
         MARKS_NEGATIVE_MIX,
+        MARKS_OWN_SHARE_MIX,
         NEGATIVE_MIX,
         RAW_NOISE_NEGATIVE_MIX,
         READING_NEGATIVE_MIX,
@@ -73,24 +74,25 @@ def test_the_detector_trains_on_training_kinds_only():
         WRITTEN_LETTERS_NEGATIVE_MIX,
     )
 
-    mixes = (NEGATIVE_MIX, WRITING_NEGATIVE_MIX, MARKS_NEGATIVE_MIX, READING_NEGATIVE_MIX)
+    mixes = (NEGATIVE_MIX, WRITING_NEGATIVE_MIX, MARKS_NEGATIVE_MIX, MARKS_OWN_SHARE_MIX)
     for mix in (*mixes, WRITTEN_LETTERS_NEGATIVE_MIX, RAW_NOISE_NEGATIVE_MIX):
         assert set(mix) <= set(TRAIN_KINDS) and sum(mix.values()) == pytest.approx(1.0)
     assert set(WRITING_NEGATIVE_MIX) - set(NEGATIVE_MIX) == set(WRITING_KINDS_BEFORE_MARKS)
     # each candidate mix keeps the kinds it was measured with, whatever kinds come later
     assert set(MARKS_NEGATIVE_MIX) - set(NEGATIVE_MIX) == {*WRITING_KINDS_BEFORE_MARKS, "marks"}
-    assert set(READING_NEGATIVE_MIX) == set(MARKS_NEGATIVE_MIX)  # the shipped detector's mix
-    assert set(WRITTEN_LETTERS_NEGATIVE_MIX) == set(READING_NEGATIVE_MIX) | {"written_letters"}
+    assert set(MARKS_OWN_SHARE_MIX) == set(MARKS_NEGATIVE_MIX)
+    assert READING_NEGATIVE_MIX is RAW_NOISE_NEGATIVE_MIX  # the shipped detector's mix
+    assert set(WRITTEN_LETTERS_NEGATIVE_MIX) == set(MARKS_OWN_SHARE_MIX) | {"written_letters"}
     # marks, then written letters, take their share from the non-writing families, not from the
     # writing kinds before them
     for kind in WRITING_KINDS_BEFORE_MARKS:
-        assert READING_NEGATIVE_MIX[kind] == WRITING_NEGATIVE_MIX[kind] == WRITTEN_LETTERS_NEGATIVE_MIX[kind]
-    assert WRITTEN_LETTERS_NEGATIVE_MIX["marks"] == READING_NEGATIVE_MIX["marks"]
-    assert WRITTEN_LETTERS_NEGATIVE_MIX["written_letters"] == READING_NEGATIVE_MIX["marks"]
+        assert MARKS_OWN_SHARE_MIX[kind] == WRITING_NEGATIVE_MIX[kind] == WRITTEN_LETTERS_NEGATIVE_MIX[kind]
+    assert WRITTEN_LETTERS_NEGATIVE_MIX["marks"] == MARKS_OWN_SHARE_MIX["marks"]
+    assert WRITTEN_LETTERS_NEGATIVE_MIX["written_letters"] == MARKS_OWN_SHARE_MIX["marks"]
     # raw noise takes the share of the noise that preprocesses to blank, nothing else moves
-    assert RAW_NOISE_NEGATIVE_MIX["raw_noise"] == READING_NEGATIVE_MIX["noise"]
+    assert RAW_NOISE_NEGATIVE_MIX["raw_noise"] == MARKS_OWN_SHARE_MIX["noise"]
     assert {k: v for k, v in RAW_NOISE_NEGATIVE_MIX.items() if k != "raw_noise"} == {
-        k: v for k, v in READING_NEGATIVE_MIX.items() if k != "noise"
+        k: v for k, v in MARKS_OWN_SHARE_MIX.items() if k != "noise"
     }
 
 

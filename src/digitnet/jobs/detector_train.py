@@ -42,16 +42,16 @@ MARKS_NEGATIVE_MIX = {
     **{kind: share * (1 - WRITING_SHARE) for kind, share in NEGATIVE_MIX.items()},
     **{kind: WRITING_SHARE / 5 for kind in (*WRITING_KINDS_BEFORE_MARKS, "marks")},
 }
-# The shipped detector's mix (jobs.model_build; "marks_own_share" in benchmarks/detector_choice.py,
-# chosen on validation families: docs/measurements/detector-choice-marks.json): the writing kinds
-# above at their shares, marks with a share of their own as large, taken from the non-writing ones.
+# The mix shipped before raw noise ("marks_own_share" in benchmarks/detector_choice.py, chosen on
+# validation families: docs/measurements/detector-choice-marks.json): the writing kinds above at
+# their shares, marks with a share of their own as large, taken from the non-writing ones.
 MARKS_SHARE = WRITING_SHARE / len(WRITING_KINDS_BEFORE_MARKS)
-READING_NEGATIVE_MIX = {
+MARKS_OWN_SHARE_MIX = {
     **{kind: share * (1 - WRITING_SHARE - MARKS_SHARE) for kind, share in NEGATIVE_MIX.items()},
     **{kind: WRITING_SHARE / len(WRITING_KINDS_BEFORE_MARKS) for kind in WRITING_KINDS_BEFORE_MARKS},
     "marks": MARKS_SHARE,
 }
-# A candidate not taken (benchmarks/detector_choice.py "written_letters"): the shipped mix, and
+# A candidate not taken (benchmarks/detector_choice.py "written_letters"): MARKS_OWN_SHARE_MIX, and
 # letters and symbols in the synthetic writer's hand (digitnet.data.written_letters) with a share of
 # their own as large as the marks', taken from the non-writing families as the marks' was. Its
 # threshold came out far lower and it flagged fewer of every family.
@@ -61,12 +61,13 @@ WRITTEN_LETTERS_NEGATIVE_MIX = {
     "marks": MARKS_SHARE,
     "written_letters": MARKS_SHARE,
 }
-# A candidate not taken (benchmarks/detector_choice.py "raw_noise"): the shipped mix with the
-# "noise" share, which preprocesses to blank and so is in effect empty, given to noise sent as a
-# tensor instead. It flagged that noise, but more digits and far fewer of every other family.
+# The shipped detector's mix (jobs.model_build; "raw_noise" in benchmarks/detector_choice.py, chosen
+# by its rule: docs/measurements/detector-choice-raw-noise.json): the one before with its "noise"
+# share, which preprocesses to blank and so is in effect empty, given to noise sent as a tensor.
 RAW_NOISE_NEGATIVE_MIX = {
-    ("raw_noise" if kind == "noise" else kind): share for kind, share in READING_NEGATIVE_MIX.items()
+    ("raw_noise" if kind == "noise" else kind): share for kind, share in MARKS_OWN_SHARE_MIX.items()
 }
+READING_NEGATIVE_MIX = RAW_NOISE_NEGATIVE_MIX
 
 # Negatives that preprocess to a blank page teach nothing (a blank input is flagged without the
 # detector): they are drawn again, up to this many rounds.
