@@ -98,6 +98,13 @@ validation families at most one point lower (three images of 300):
   39.0%, writers' digits 0.50 / 0.55%, validation letters 87.3 / 90.3%, doodles 86.3 / 89.7%,
   empty fields 95.3 / 70.0% (mean 89.7 / 83.3%); threshold -1.36 / -0.79. Its mix is
   detector_train's READING_NEGATIVE_MIX now.
+Since then the writers' digits are rendered in parts of 10,000, each from a seed of its own, one
+part a core (model_build.training_writer_digits: 40,000 took about 220 s on one core): a candidate
+trained now draws other writers' digits than the recorded ones did, as many and by the same writers'
+split. Then, by `--rule families`, fixed before it trained:
+- writer_weighted_x16: the shipped detector (raw_noise) with twice as many writers' digits again
+  (80,000 among the positives, 16,000 for the threshold): x4 and x8 each raised the threshold and
+  the families flagged with it; does a third doubling still?
 """
 
 from __future__ import annotations
@@ -133,10 +140,11 @@ CANDIDATES = {
     "writer_weighted": ("wide", "MARKS_OWN_SHARE_MIX"),  # taken, then:
     "writer_weighted_x8": ("wide", "MARKS_OWN_SHARE_MIX"),  # taken: its writer counts are make model's
     "raw_noise": ("wide", "RAW_NOISE_NEGATIVE_MIX"),  # taken: the shipped detector's mix now
+    "writer_weighted_x16": ("wide", "RAW_NOISE_NEGATIVE_MIX"),
 }
 # Digits by training writers among a candidate's positives and its threshold digits, where not
-# model_build's DETECTOR_WRITER_DIGITS and THRESHOLD_WRITER_DIGITS (40,000 and 8,000 since
-# writer_weighted_x8 was taken; every candidate before the writer_weighted ones had 5,000 and 1,000).
+# model_build's DETECTOR_WRITER_DIGITS and THRESHOLD_WRITER_DIGITS (every candidate before the
+# writer_weighted ones had 5,000 and 1,000; writer_weighted_x8 and raw_noise 40,000 and 8,000).
 TRAINED_WITH_5000_WRITERS = (
     "writer_positives",
     "writing_negatives",
@@ -150,6 +158,9 @@ TRAINED_WITH_5000_WRITERS = (
 WRITER_COUNTS = {
     **{name: (5_000, 1_000) for name in TRAINED_WITH_5000_WRITERS},
     "writer_weighted": (20_000, 4_000),
+    "writer_weighted_x8": (40_000, 8_000),
+    "raw_noise": (40_000, 8_000),
+    "writer_weighted_x16": (80_000, 16_000),
 }
 
 
