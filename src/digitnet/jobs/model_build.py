@@ -24,12 +24,9 @@ the card's test accuracy (scripts/make_model.py); nothing is chosen on it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -149,12 +146,13 @@ def detector_positives(data: Mnist, seed: int, writer_count: int = DETECTOR_WRIT
     training writers (the detector must not reject a digit for its style); MNIST's own come in
     through make_training_set."""
     from digitnet.data.synthetic import render_digits
+    from digitnet.data.writer import writer_digits
 
     fonts, _ = render_digits(
         DETECTOR_FONT_DIGITS, split="train", seed=DETECTOR_FONT_SEED + seed, for_detector=True
     )
-    written = training_writer_digits(writer_count, DETECTOR_WRITER_SEED + seed)
-    return np.concatenate([fonts.reshape(-1, 28, 28), written]).astype(np.float32)
+    written = writer_digits(writer_count, "train", DETECTOR_WRITER_SEED + seed)[0]
+    return np.concatenate([fonts.reshape(-1, 28, 28), written.reshape(-1, 28, 28)]).astype(np.float32)
 
 
 def style_threshold_digits(data: Mnist, writer_count: int = THRESHOLD_WRITER_DIGITS) -> list[np.ndarray]:
@@ -162,35 +160,11 @@ def style_threshold_digits(data: Mnist, writer_count: int = THRESHOLD_WRITER_DIG
     (N, 28, 28) each): training-font digits (of the detector's fonts) from the validation seed,
     `writer_count` digits by training writers."""
     from digitnet.data.synthetic import render_digits
-
-    font_digits = render_digits(2000, split="train", seed=VALIDATION_FONT_SEED, for_detector=True)[0]
-    return [font_digits, training_writer_digits(writer_count, THRESHOLD_WRITER_SEED)]
-
-
-# Writers' digits are drawn in parts of this many, each part from its own seed, so that every core
-# can render one (about 5 ms a digit: 40,000 take minutes) and the digits are the same however many
-# cores there are.
-WRITER_PART_DIGITS = 10_000
-
-
-def training_writer_digits(count: int, seed: int) -> np.ndarray:
-    """float32 (count, 28, 28): digits by training writers, part i of WRITER_PART_DIGITS drawn as
-    writer.writer_digits draws them from the seed 1000 * seed + i (seeds of their own: a part's never
-    equals a seed given here, which are below 100,000)."""
-    sizes = [min(WRITER_PART_DIGITS, count - start) for start in range(0, count, WRITER_PART_DIGITS)]
-    if not sizes:
-        return np.zeros((0, 28, 28), np.float32)
-    seeds = [1000 * seed + part for part in range(len(sizes))]
-    workers = min(len(sizes), os.cpu_count() or 1)
-    # "spawn": a fresh interpreter each, never a fork of a process that may hold TensorFlow's threads.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        return np.concatenate(list(pool.map(_training_writer_part, sizes, seeds)))
-
-
-def _training_writer_part(count: int, seed: int) -> np.ndarray:
     from digitnet.data.writer import writer_digits
 
-    return writer_digits(count, "train", seed)[0][..., 0]
+    font_digits = render_digits(2000, split="train", seed=VALIDATION_FONT_SEED, for_detector=True)[0]
+    written = writer_digits(writer_count, "train", THRESHOLD_WRITER_SEED)[0][..., 0]
+    return [font_digits, written]
 
 
 def train_reading_detector(
