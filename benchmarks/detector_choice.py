@@ -120,12 +120,13 @@ Then, by the same rule, fixed before it trained:
   validation letters 92.3 / 87.3%, but the empty fields fell to 71.4 / 95.3% (mean 83.3 / 89.7%)
   and it flags more of the writers' digits (0.55 / 0.50%), out by both halves of the rule;
   training 929 s.
-Nor would flagging on both signals at once: on these validation draws, flagging where the sum of
-the detector's logit and the network's calibrated confidence (as a logit, weighted 0.25 to 4) is
-low, besides each threshold, flags no more of the families than raising the detector's threshold
-alone for the same cost (half a point more of each kind of digit: the families' mean at most 93.7%
-by the sum, 93.8% by the detector's threshold, 92.3% now; the reading model's flags, every reason;
-checked by hand). The shipped thresholds are one point on one trade-off curve.
+Nor would flagging on both signals at once (benchmarks/joint_doubt.py,
+docs/measurements/joint-doubt.json): on these validation draws, flagging also where the sum of the
+detector's margin and the network's calibrated confidence's (as log-odds, weighted 0.25 to 4) is
+low flags no more of the families than raising the detector's threshold alone at the same cost
+(half a point more of each kind of digit: the families' mean 93.4-93.8% by the sum, 93.8% by the
+detector's threshold, 92.3% now; the reading model's flags, every reason). The shipped thresholds
+are one point on one trade-off curve.
 """
 
 from __future__ import annotations
