@@ -14,6 +14,7 @@ fonts=(fonts-bwht fonts-breip fonts-femkeklaver fonts-rufscript fonts-comic-neue
        fonts-kaushanscript fonts-ecolier-court fonts-havana
        fonts-kiloji fonts-seto fonts-leckerli-one fonts-cabinsketch fonts-gfs-gazis
        fonts-tlwg-purisa-ttf fonts-navilu fonts-lobster
+       fonts-klaudia-berenika fonts-aoyagi-kouzan-t fonts-aoyagi-soseki fonts-kouzan-mouhitsu
        fonts-dkg-handwriting fonts-klee fonts-humor-sans fonts-kristi fonts-joscelyn
        fonts-dejavu-core)
 for package in "${fonts[@]}"; do

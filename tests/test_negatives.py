@@ -58,7 +58,8 @@ def test_validation_letters_come_from_the_validation_fonts_alone():
     from digitnet.data.synthetic import font_files
 
     fonts = negatives.validation_letter_fonts()
-    assert fonts == font_files("validation")
+    assert fonts == font_files("validation", for_detector=True)
+    assert set(fonts) < set(font_files("validation"))
     assert not set(fonts) & (set(font_files("train")) | set(negatives.letter_fonts()))
 
 

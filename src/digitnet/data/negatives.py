@@ -257,10 +257,11 @@ def _validation_makers(rng: np.random.Generator) -> dict:
 
 
 def validation_letter_fonts() -> list[Path]:
-    """The VALIDATION handwriting fonts: no detector trains on letters in them; choices may be made."""
+    """The VALIDATION handwriting fonts the detector is chosen on: no detector trains on letters in
+    them; choices may be made."""
     from digitnet.data.synthetic import font_files
 
-    return font_files("validation")
+    return font_files("validation", for_detector=True)
 
 
 def train_letter_fonts() -> list[Path]:
