@@ -10,9 +10,11 @@ or in choosing any threshold:
 - digits from the HELD-OUT handwriting fonts (digitnet.data.synthetic, split "heldout");
 - MNIST test digits re-rendered as phone photos of paper (digitnet.data.synthetic.photo_digits);
 - non-digits of the HELD-OUT negative families (digitnet.data.negatives.HELDOUT_KINDS) and blank pages.
-For each: accuracy, share flagged uncertain, accuracy on the unflagged; the selective-accuracy table
-(calibrated confidence alone) and its curve; fine-tuning: each of the first N held-out fonts is "a
-writer": fine-tune on 5 examples a digit, score 20 others a digit, and MNIST test, before and after.
+For each: accuracy, share flagged uncertain, accuracy on the unflagged; the same for each held-out
+font on its own (PER_FONT digits of each digit: where the held-out fonts' errors lie, and what they
+are read as); the selective-accuracy table (calibrated confidence alone) and its curve;
+fine-tuning: each of the first N held-out fonts is "a writer": fine-tune on 5 examples a digit,
+score 20 others a digit, and MNIST test, before and after.
 The tutorial network has no calibration (threshold 0.5) and borrows the reading model's detector.
 Prints JSON.
 """
@@ -44,6 +46,8 @@ TARGETS = {
     "finetune_mnist_cost": 0.001,
 }
 FLAG_RATES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2)
+PER_FONT = 30  # digits of each digit, each held-out font on its own
+CONFUSIONS_SHOWN = 4  # a font's most frequent misreadings reported
 
 
 def digit_sets(data, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -98,14 +102,49 @@ def score_digits(predictor, images: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
+def font_sets(per_digit: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each held-out font's digits on their own, from a seed of its own."""
+    from digitnet.data.synthetic import font_files, writer_digits
+
+    return {
+        font.name: writer_digits(font, per_digit, seed=SEED + 1000 + index)
+        for index, font in enumerate(font_files("heldout"))
+    }
+
+
+def score_font(predictor, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy, flags and the most frequent misreadings ("8 as 0": count) of one font's digits."""
+    from digitnet.reading.calibration import flagged_accuracy
+
+    predictions = predictor.predict(images[..., np.newaxis])
+    digits = np.array([-1 if p.digit is None else p.digit for p in predictions])
+    flags = np.array([p.uncertain for p in predictions])
+    confidence = np.array([p.probability for p in predictions])
+    correct = digits == labels
+    pairs, counts = np.unique(
+        np.stack([labels[~correct], digits[~correct]], axis=1), axis=0, return_counts=True
+    )
+    order = np.argsort(-counts, kind="stable")[:CONFUSIONS_SHOWN]
+    return {
+        **{
+            k: round(v, 4) if isinstance(v, float) else v
+            for k, v in flagged_accuracy(confidence, correct, flags).items()
+        },
+        "read_as": {
+            f"{pairs[i][0]} as {'none' if pairs[i][1] < 0 else pairs[i][1]}": int(counts[i]) for i in order
+        },
+    }
+
+
 def score_non_digits(predictor, images: np.ndarray) -> float:
     return round(float(np.mean([p.uncertain for p in predictor.predict(images[..., np.newaxis])])), 4)
 
 
-def score_model(predictor, digits: dict, non_digits: dict) -> dict:
+def score_model(predictor, digits: dict, non_digits: dict, fonts: dict) -> dict:
     started = time.perf_counter()
     result = {
         "digits": {name: score_digits(predictor, *pair) for name, pair in digits.items()},
+        "heldout_fonts_by_font": {name: score_font(predictor, *pair) for name, pair in fonts.items()},
         "non_digits_flagged": {
             name: score_non_digits(predictor, images) for name, images in non_digits.items()
         },
@@ -173,6 +212,23 @@ def markdown_table(models: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def font_table(models: dict) -> str:
+    """Each held-out font: each model's accuracy, and the reading model's commonest misreadings."""
+    names = list(models)
+    lines = [
+        "| held-out font | "
+        + " | ".join(f"{name}: accuracy (flagged)" for name in names)
+        + f" | {names[-1]} reads |"
+    ]
+    lines.append("|" + "---|" * (len(names) + 2))
+    for font in next(iter(models.values()))["heldout_fonts_by_font"]:
+        scores = [models[name]["heldout_fonts_by_font"][font] for name in names]
+        misread = ", ".join(f"{pair} ×{count}" for pair, count in scores[-1]["read_as"].items())
+        cells = [font] + [f"{s['accuracy']:.1%} ({s['flagged_share']:.1%})" for s in scores]
+        lines.append("| " + " | ".join([*cells, misread or "—"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tutorial", type=Path, required=True, help="a run of the tutorial recipe")
@@ -191,6 +247,7 @@ def main() -> None:
     data = load_mnist()
     reading = ModelSource.default() if args.reading is None else ModelSource.from_path(args.reading)
     digits, non_digits = digit_sets(data, args.count), non_digit_sets(data, args.count // 4)
+    fonts = font_sets(PER_FONT)
     from digitnet.jobs.keras_models import convert_for_reading
 
     convert_for_reading(reading)  # runs made before runs carried LiteRT files
@@ -198,12 +255,12 @@ def main() -> None:
     reading_predictor = Predictor(reading)
     models = {
         "tutorial network": score_model(
-            Predictor(args.tutorial, detector_dir=reading.detector_dir), digits, non_digits
+            Predictor(args.tutorial, detector_dir=reading.detector_dir), digits, non_digits, fonts
         ),
-        "reading model": score_model(reading_predictor, digits, non_digits),
+        "reading model": score_model(reading_predictor, digits, non_digits, fonts),
     }
     writers = finetune_writers(args.reading, data, args.writers) if args.writers else []
-    table = markdown_table(models)
+    table = markdown_table(models) + "\n" + font_table(models)
     if args.plot:
         from digitnet.jobs.plots import plot_selective_accuracy
 
