@@ -29,8 +29,12 @@ was trained, means over seeds:
   same rule chooses any recipe aimed at styles no network trained on: first `--writer 0.2` (twice
   the synthetic writers' share) against the read recipe, seed 0 alone (a session's time), fixed
   and committed before it trained: NOT taken (validation fonts 95.65 -> 96.75%, MNIST validation
-  99.36 -> 99.16%; docs/measurements/writer-share-choice.json); then `--writer 0.15`, the same way.
-MNIST test is reported, never chosen on.
+  99.36 -> 99.16%; docs/measurements/writer-share-choice.json); then `--writer 0.15`, the same way
+  and in the same file: NOT taken (96.00%, 99.24%).
+MNIST test is reported, never chosen on. With --heldout, after the rule has decided, each network
+also reads benchmarks/writers.py's held-out sets (2,000 held-out-font digits, 2,000 digits by
+held-out writers in the forms they prefer, the same seeds): whether the validation sets' verdict
+carries to styles nothing chose on; reported, never chosen on.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ FORMS = "forms (training writers, validation seed)"
 VALIDATION_FONTS = "validation fonts"
 BY_FONT = "validation fonts, each on its own (reported, not chosen on)"
 PER_FONT_DIGIT = 20  # digits of each digit, each validation font on its own
+HELDOUT_COUNT = 2000  # digits in each held-out set (--heldout), as benchmarks/writers.py's
 FORMS_TOLERANCE = 0.003  # the "fonts" rule's forms mean may lose at most 0.3 point
 MNIST_TOLERANCE = 0.001  # the candidate may lose at most 0.1 point of MNIST validation accuracy
 
@@ -93,6 +98,26 @@ def score_network(run_dir: Path, data, evaluation: dict) -> dict:
         name: round(float((answers(x) == y).mean()), 3) for name, (x, y) in evaluation["by_font"].items()
     }
     return scores
+
+
+def heldout_sets() -> dict:
+    """benchmarks/writers.py's held-out fonts and held-out writers' natural mix (its seeds)."""
+    from digitnet.data.synthetic import render_digits
+    from digitnet.data.writer import write_digits
+
+    natural = write_digits(HELDOUT_COUNT, "heldout", seed=writers.SEED + 1)
+    return {
+        "held-out fonts": render_digits(HELDOUT_COUNT, split="heldout", seed=writers.SEED),
+        "held-out writers": (natural.images, natural.labels),
+    }
+
+
+def score_heldout(run_dir: Path, data, sets: dict) -> dict:
+    model, calibration = shift_answers.calibrated_network(Path(run_dir) / "model.keras", data)
+    return {
+        name: round(float((model.read(x.reshape(-1, 28, 28, 1), calibration)[0] == y).mean()), 4)
+        for name, (x, y) in sets.items()
+    }
 
 
 def summarise(networks: dict) -> dict:
@@ -160,6 +185,7 @@ def main() -> None:
     parser.add_argument("--baseline", help="the variant the others are compared with (default: the first)")
     parser.add_argument("--rule", choices=("sets", "forms", "fonts"), default="sets", help="the docstring's")
     parser.add_argument("--per-form", type=int, default=60, help="validation digits of each allograph")
+    parser.add_argument("--heldout", action="store_true", help="also read the held-out sets, never chosen on")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -182,6 +208,12 @@ def main() -> None:
         "baseline": baseline,
         "rule": rule(summaries, baseline, args.rule),
     }
+    if args.heldout:  # read only after the rule above has decided
+        sets = heldout_sets()
+        report["held out (reported after the rule, never chosen on)"] = {
+            name: {Path(d).name: score_heldout(Path(d), data, sets) for d in dirs.split(",")}
+            for name, _, dirs in (entry.partition("=") for entry in args.runs)
+        }
     emit_json(report, args.out)
 
 
