@@ -419,7 +419,9 @@ _READ = {
     # Digits by the training synthetic writers (digitnet.data.writer): 0.1 chosen over 0 (the
     # previous recipe), 0.05 and 0.2 by the mean validation accuracy on MNIST validation, training-
     # font and training-writer digits, among shares that keep MNIST validation within 0.1 point of
-    # 0's (benchmarks/writers.py; docs/measurements/writers-choice.json).
+    # 0's (benchmarks/writers.py; docs/measurements/writers-choice.json). Kept against 0.15, 0.2, and
+    # 0.15 with 5% font digits, on the 19 validation fonts (benchmarks/synthetic_draws.py --rule
+    # fonts; docs/measurements/writer-share-choice.json): more writers cost MNIST validation.
     "writer_fraction": 0.1,
     # Every allograph equally often: chosen by the same rule over the writers' preferred forms, and
     # over 15% even-form writers on wide (18 epochs) and on wider, which both lost MNIST validation
