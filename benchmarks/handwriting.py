@@ -91,15 +91,13 @@ def score_digits(predictor, images: np.ndarray, labels: np.ndarray) -> dict:
     flags = np.array([p.uncertain for p in predictions])
     correct = digits == labels
     return {
-        **{
-            k: round(v, 4) if isinstance(v, float) else v
-            for k, v in flagged_accuracy(confidence, correct, flags).items()
-        },
-        "selective": [
-            {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
-            for row in selective_accuracy(confidence, correct, FLAG_RATES)
-        ],
+        **rounded(flagged_accuracy(confidence, correct, flags)),
+        "selective": [rounded(row) for row in selective_accuracy(confidence, correct, FLAG_RATES)],
     }
+
+
+def rounded(row: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def font_sets(per_digit: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -126,10 +124,7 @@ def score_font(predictor, images: np.ndarray, labels: np.ndarray) -> dict:
     )
     order = np.argsort(-counts, kind="stable")[:CONFUSIONS_SHOWN]
     return {
-        **{
-            k: round(v, 4) if isinstance(v, float) else v
-            for k, v in flagged_accuracy(confidence, correct, flags).items()
-        },
+        **rounded(flagged_accuracy(confidence, correct, flags)),
         "read_as": {
             f"{pairs[i][0]} as {'none' if pairs[i][1] < 0 else pairs[i][1]}": int(counts[i]) for i in order
         },

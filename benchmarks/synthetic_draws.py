@@ -84,22 +84,29 @@ def evaluation_sets(data, per_form: int) -> dict:
     return {"sets": sets, "forms": forms, "by_font": by_font}
 
 
-def score_network(run_dir: Path, data, evaluation: dict) -> dict:
-    model, calibration = shift_answers.calibrated_network(Path(run_dir) / "model.keras", data)
+def calibrated(run_dir: Path, data) -> tuple:
+    """(probability model, calibration) of a run's network, calibrated as `make model` does it."""
+    return shift_answers.calibrated_network(Path(run_dir) / "model.keras", data)
 
-    def answers(images) -> np.ndarray:
-        return model.read(np.asarray(images, np.float32).reshape(-1, 28, 28, 1), calibration)[0]
 
-    scores = {name: round(float((answers(x) == y).mean()), 4) for name, (x, y) in evaluation["sets"].items()}
+def answers(network: tuple, images) -> np.ndarray:
+    model, calibration = network
+    return model.read(np.asarray(images, np.float32).reshape(-1, 28, 28, 1), calibration)[0]
+
+
+def accuracy_on(network: tuple, sets: dict, digits: int = 4) -> dict:
+    return {name: round(float((answers(network, x) == y).mean()), digits) for name, (x, y) in sets.items()}
+
+
+def score_network(network: tuple, evaluation: dict) -> dict:
+    scores = accuracy_on(network, evaluation["sets"])
     forms = evaluation["forms"]
-    right = answers(forms.images) == forms.labels
+    right = answers(network, forms.images) == forms.labels
     scores[FORMS] = {
         name: round(float(right[forms.forms == name].mean()), 3)
         for name in dict.fromkeys(forms.forms.tolist())
     }
-    scores[BY_FONT] = {
-        name: round(float((answers(x) == y).mean()), 3) for name, (x, y) in evaluation["by_font"].items()
-    }
+    scores[BY_FONT] = accuracy_on(network, evaluation["by_font"], digits=3)
     return scores
 
 
@@ -112,14 +119,6 @@ def heldout_sets() -> dict:
     return {
         "held-out fonts": render_digits(HELDOUT_COUNT, split="heldout", seed=writers.SEED),
         "held-out writers": (natural.images, natural.labels),
-    }
-
-
-def score_heldout(run_dir: Path, data, sets: dict) -> dict:
-    model, calibration = shift_answers.calibrated_network(Path(run_dir) / "model.keras", data)
-    return {
-        name: round(float((model.read(x.reshape(-1, 28, 28, 1), calibration)[0] == y).mean()), 4)
-        for name, (x, y) in sets.items()
     }
 
 
@@ -196,10 +195,14 @@ def main() -> None:
 
     data = load_mnist()
     evaluation = evaluation_sets(data, args.per_form)
-    variants = {}
-    for entry in args.runs:
-        name, _, dirs = entry.partition("=")
-        variants[name] = {Path(d).name: score_network(Path(d), data, evaluation) for d in dirs.split(",")}
+    networks = {
+        name: {Path(d).name: calibrated(Path(d), data) for d in dirs.split(",")}
+        for name, _, dirs in (entry.partition("=") for entry in args.runs)
+    }
+    variants = {
+        name: {run: score_network(network, evaluation) for run, network in seeds.items()}
+        for name, seeds in networks.items()
+    }
     summaries = {name: summarise(networks) for name, networks in variants.items()}
     baseline = args.baseline or next(iter(variants))
     report = {
@@ -214,8 +217,8 @@ def main() -> None:
     if args.heldout:  # read only after the rule above has decided
         sets = heldout_sets()
         report["held out (reported after the rule, never chosen on)"] = {
-            name: {Path(d).name: score_heldout(Path(d), data, sets) for d in dirs.split(",")}
-            for name, _, dirs in (entry.partition("=") for entry in args.runs)
+            name: {run: accuracy_on(network, sets) for run, network in seeds.items()}
+            for name, seeds in networks.items()
         }
     emit_json(report, args.out)
 
