@@ -135,6 +135,9 @@ def _table() -> tuple[Allograph, ...]:
         a(4, "open", (line((0.12, 0.0), (0.05, 0.62), (0.6, 0.62)), line((0.45, 0.2), (0.45, 1.0)))),
         a(4, "one zigzag stroke", (line((0.1, 0.0), (0.04, 0.6), (0.5, 0.6), (0.47, 0.04), (0.44, 1.0)),)),
         a(4, "long stem", (line((0.4, 0.0), (0.02, 0.48), (0.58, 0.48)), line((0.4, 0.0), (0.4, 1.0)))),
+        # Closed and compact, the bar stopping at the stem: a triangle on a stem (the compact
+        # closed 4s, read as 9 or 0; the validation fonts Klaudia and Berenika write it so).
+        a(4, "triangle", (line((0.44, 0.0), (0.0, 0.64), (0.47, 0.64)), line((0.44, 0.0), (0.44, 1.0)))),
         a(5, "two strokes", (join(line((0.12, 0.0), (0.1, 0.44)), _BELLY),
                              line((0.12, 0.0), (0.56, 0.0)))),
         a(5, "one stroke", (join(line((0.56, 0.0), (0.12, 0.0), (0.1, 0.44)), _BELLY),)),
