@@ -432,7 +432,9 @@ _READ = {
     # docs/measurements/hard-forms-choice.json). Five draws rotated by epoch were not taken
     # (docs/measurements/synthetic-draws.json). Then the two flagged 1s six times as often: chosen
     # over 'hard-weighted' by the same rule (forms mean 98.25 -> 98.34%, the long-flag 1 95.6 ->
-    # 98.9%; docs/measurements/flags-choice.json).
+    # 98.9%; docs/measurements/flags-choice.json). The inventory then gained "4 triangle" (the
+    # writers write it as any other form): chosen by the 19 validation fonts (--rule fonts; 95.65 ->
+    # 97.45%, MNIST validation kept; docs/measurements/triangle-four-choice.json).
     "writer_forms": "flags-weighted",
 }
 # Named recipes: a starting config that flags given on the command line override.
