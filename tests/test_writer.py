@@ -53,6 +53,22 @@ def test_a_writer_is_one_draw_from_its_id():
     assert media == set(MEDIA)
 
 
+def test_the_detectors_writers_write_only_its_forms_and_are_otherwise_the_same_writers():
+    # The detector learns from the inventory as it was when it was chosen (writer.DETECTOR_FORMS),
+    # so that adding a form leaves the detector `make model` makes as it was.
+    assert set(writer.NOT_FOR_DETECTOR) <= set(BY_NAME)
+    assert not set(writer.NOT_FOR_DETECTOR) & {a.name for a in writer.DETECTOR_FORMS}
+    assert [a for a in ALLOGRAPHS if a in writer.DETECTOR_FORMS] == list(writer.DETECTOR_FORMS)
+    full, theirs = writer.make_writer(77), writer.make_writer(77, writer.DETECTOR_FORMS)
+    assert dataclasses.replace(theirs, preferences=full.preferences) == full  # only the preferences differ
+    assert [len(p) for p in theirs.preferences] == [
+        len(writer.forms_of(d, writer.DETECTOR_FORMS)) for d in range(10)
+    ]
+    written = writer.write_digits(400, "train", seed=6, inventory=writer.DETECTOR_FORMS)
+    assert not set(written.forms) & set(writer.NOT_FOR_DETECTOR)
+    assert set(writer.NOT_FOR_DETECTOR) & set(writer.write_digits(400, "train", seed=6).forms)
+
+
 def test_digits_are_deterministic_by_seed_and_shaped_like_mnist():
     images, labels, forms = writer.writer_digits(40, "train", seed=3)
     again, again_labels, again_forms = writer.writer_digits(40, "train", seed=3)
@@ -224,7 +240,7 @@ def test_even_writer_forms_write_every_allograph_equally_often(tiny_mnist):
     per_form = np.unique(written.forms, return_counts=True)[1]
     assert len(per_form) == len(writer.ALLOGRAPHS) and per_form.max() - per_form.min() <= 1
     # The natural mix gives a digit's forms a tenth of the digits between them: 1's five forms share
-    # a tenth, while 'even' gives them five of the 29 allographs' shares.
+    # a tenth, while 'even' gives them five of the 30 allographs' shares.
     assert np.mean(written.labels == 1) > 0.15
 
 
