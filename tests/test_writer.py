@@ -64,7 +64,7 @@ def test_the_detectors_writers_write_only_its_forms_and_are_otherwise_the_same_w
     assert [len(p) for p in theirs.preferences] == [
         len(writer.forms_of(d, writer.DETECTOR_FORMS)) for d in range(10)
     ]
-    written = writer.write_digits(400, "train", seed=6, inventory=writer.DETECTOR_FORMS)
+    written = writer.write_digits(400, "train", seed=6, for_detector=True)
     assert not set(written.forms) & set(writer.NOT_FOR_DETECTOR)
     assert set(writer.NOT_FOR_DETECTOR) & set(writer.write_digits(400, "train", seed=6).forms)
 

@@ -201,8 +201,8 @@ class Writer:
     pressure: float
     hook_chance: float
     closure: float  # mean overshoot (positive) or gap (negative) at stroke ends, of the height
-    preferences: tuple[tuple[float, ...], ...]  # per digit, the chance of each of its forms_of(digit,
-    # inventory) in the inventory the writer was made with
+    # per digit, the chance of each of forms_of(digit, inventory), the inventory it was made with
+    preferences: tuple[tuple[float, ...], ...]
 
 
 def writer_split(writer_id: int) -> str:
@@ -453,14 +453,15 @@ class WrittenDigits:
 
 
 def writer_digits(
-    count: int, split: str = "train", seed: int = 0, inventory: tuple[Allograph, ...] = ALLOGRAPHS
+    count: int, split: str = "train", seed: int = 0, *, for_detector: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`count` digits by writers of `split`, each in a form of `inventory` its writer prefers.
+    """`count` digits by writers of `split`, each in a form its writer prefers (among DETECTOR_FORMS
+    with for_detector, as synthetic.render_digits takes the detector's fonts).
 
     Returns images float32 (count, 28, 28, 1) in [0, 1], labels int32 (count,) (every digit equally
     often, in random order) and the allograph names (count,); DIGITS_PER_WRITER digits a writer.
     """
-    written = write_digits(count, split, seed, inventory=inventory)
+    written = write_digits(count, split, seed, for_detector=for_detector)
     return written.images, written.labels, written.forms
 
 
@@ -469,18 +470,18 @@ def write_digits(
     split: str = "train",
     seed: int = 0,
     forms: list[str] | None = None,
-    inventory: tuple[Allograph, ...] = ALLOGRAPHS,
+    *,
+    for_detector: bool = False,
 ) -> WrittenDigits:
     """Like writer_digits, with what made each digit. `forms`: write only these allographs (names of
     ALLOGRAPHS), in turn, whatever the writer prefers (for measuring); a writer still writes
     DIGITS_PER_WRITER digits in a row, so with 10 forms or more each form's digits are by different
-    writers. `inventory`: the forms writers prefer among, when `forms` is None (DETECTOR_FORMS for
-    the detector's digits)."""
+    writers. for_detector: writers prefer among DETECTOR_FORMS (when `forms` is None)."""
     _check_count(count)
     rng = np.random.default_rng([seed, 31337])
     chosen = _chosen_forms(count, forms, rng)
-    ids = writer_ids(-(-count // DIGITS_PER_WRITER), split, seed)
-    writers = [make_writer(i, inventory) for i in ids]
+    inventory = DETECTOR_FORMS if for_detector else ALLOGRAPHS
+    writers = [make_writer(i, inventory) for i in writer_ids(-(-count // DIGITS_PER_WRITER), split, seed)]
     rows = []
     for index in range(count):
         writer = writers[index // DIGITS_PER_WRITER]

@@ -146,12 +146,12 @@ def detector_positives(data: Mnist, seed: int, writer_count: int = DETECTOR_WRIT
     training writers (the detector must not reject a digit for its style); MNIST's own come in
     through make_training_set."""
     from digitnet.data.synthetic import render_digits
-    from digitnet.data.writer import DETECTOR_FORMS, writer_digits
+    from digitnet.data.writer import writer_digits
 
     fonts, _ = render_digits(
         DETECTOR_FONT_DIGITS, split="train", seed=DETECTOR_FONT_SEED + seed, for_detector=True
     )
-    written = writer_digits(writer_count, "train", DETECTOR_WRITER_SEED + seed, inventory=DETECTOR_FORMS)[0]
+    written = writer_digits(writer_count, "train", DETECTOR_WRITER_SEED + seed, for_detector=True)[0]
     return np.concatenate([fonts.reshape(-1, 28, 28), written.reshape(-1, 28, 28)]).astype(np.float32)
 
 
@@ -160,10 +160,10 @@ def style_threshold_digits(data: Mnist, writer_count: int = THRESHOLD_WRITER_DIG
     (N, 28, 28) each): training-font digits (of the detector's fonts) from the validation seed,
     `writer_count` digits by training writers."""
     from digitnet.data.synthetic import render_digits
-    from digitnet.data.writer import DETECTOR_FORMS, writer_digits
+    from digitnet.data.writer import writer_digits
 
     font_digits = render_digits(2000, split="train", seed=VALIDATION_FONT_SEED, for_detector=True)[0]
-    written = writer_digits(writer_count, "train", THRESHOLD_WRITER_SEED, inventory=DETECTOR_FORMS)[0][..., 0]
+    written = writer_digits(writer_count, "train", THRESHOLD_WRITER_SEED, for_detector=True)[0][..., 0]
     return [font_digits, written]
 
 
