@@ -154,10 +154,6 @@ def _table() -> tuple[Allograph, ...]:
         a(7, "curved stem", (join(line((0.03, 0.02), (0.58, 0.02)),
                                   bezier((0.58, 0.02), (0.4, 0.3), (0.26, 0.6), (0.26, 1.0))),)),
         a(7, "serif", (line((0.03, 0.16), (0.03, 0.02), (0.58, 0.02), (0.22, 1.0)),)),
-        # The bar begun with a small curl hanging below its left end, as a brush or a quick pen
-        # enters it; thick ink fills the curl into a blob (the validation fonts' brush 7s, read as 9).
-        a(7, "hooked bar", (join(bezier((0.14, 0.17), (0.0, 0.2), (-0.03, 0.02), (0.09, 0.02)),
-                                 line((0.09, 0.02), (0.58, 0.02), (0.22, 1.0))),)),
         a(8, "one stroke", (bezier((0.52, 0.16), (0.5, -0.05), (0.08, -0.05), (0.1, 0.2),
                                    (0.12, 0.38), (0.55, 0.5), (0.56, 0.74),
                                    (0.57, 1.02), (0.02, 1.02), (0.04, 0.74),
@@ -182,7 +178,7 @@ PLAIN_FORMS = tuple(next(a.name for a in ALLOGRAPHS if a.digit == digit) for dig
 # families chose: retrained with "4 triangle" it flagged 79.6% of them against 89.7%
 # (docs/measurements/detector-retrained-inventory.json). As synthetic.FontPackage.detector does
 # for fonts.
-NOT_FOR_DETECTOR = ("4 triangle", "1 flat flag", "7 hooked bar")
+NOT_FOR_DETECTOR = ("4 triangle", "1 flat flag")
 DETECTOR_FORMS: tuple[Allograph, ...] = tuple(a for a in ALLOGRAPHS if a.name not in NOT_FOR_DETECTOR)
 
 
