@@ -45,7 +45,10 @@ was trained, means over seeds:
   recorded (--baseline-report docs/measurements/triangle-four-seeds.json: the same draws, read by
   the same code; the forms mean over the 30 forms those were read on, the new form beside it).
   The brush fonts' curled-bar 7s (read as 9), the second commonest, stay out: no form the issue
-  names, so a form for them would fit the validation fonts rather than writers.
+  names, so a form for them would fit the validation fonts rather than writers. TAKEN (validation
+  fonts 96.70 -> 97.13%, MNIST validation 99.32 -> 99.35%, forms mean 98.36 -> 98.61%;
+  docs/measurements/flat-flag-choice.json), though the form itself is read as 1 only 21.6% of the
+  time (the rest as 7: a shallow flag on an upright stem is a 7 to this network).
 With --baseline-report, the baseline is a report this benchmark wrote earlier (its networks are
 not read again): its variants join the candidates', and every network's forms are read on the forms
 that report's networks were read on (the same draws: write_digits cycles through the names given),

@@ -434,7 +434,8 @@ _READ = {
     # over 'hard-weighted' by the same rule (forms mean 98.25 -> 98.34%, the long-flag 1 95.6 ->
     # 98.9%; docs/measurements/flags-choice.json). The inventory then gained "4 triangle" (the
     # writers write it as any other form): chosen by the 19 validation fonts (--rule fonts; 95.65 ->
-    # 97.45%, MNIST validation kept; docs/measurements/triangle-four-choice.json).
+    # 97.45%, MNIST validation kept; docs/measurements/triangle-four-choice.json), then "1 flat flag"
+    # by the same rule over seeds 0-2 (96.70 -> 97.13%; docs/measurements/flat-flag-choice.json).
     "writer_forms": "flags-weighted",
 }
 # Named recipes: a starting config that flags given on the command line override.
