@@ -86,6 +86,9 @@ LIMITS = (
     "and the digit forms of synthetic writers (digitnet.data.writer): writers far from those styles "
     "are read less well (held-out fonts and writers: the README's 'How well it reads writers it "
     "never saw' and 'The digit forms people write')",
+    "a 1 whose up-stroke is long and nearly flat (the continental 1 as many Europeans write it) is "
+    "mostly read as 7, often without doubt, trained on or not: check the 1s and 7s such a writer "
+    "writes, or fine-tune on their digits",
     "the not-a-digit detector was trained on a few families of non-digits: letters, symbols and "
     "partial digits are not always flagged, and then are read as digits",
     "a probability is calibrated on validation digits like MNIST's, not on every writer; an answer "
