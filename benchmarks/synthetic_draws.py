@@ -101,9 +101,9 @@ def evaluation_sets(data, per_form: int, names: list[str] | None = None) -> dict
     forms = write_digits(per_form * len(names), "train", seed=seed, forms=names)
     new_forms = write_digits(per_form * len(added), "train", seed=seed + 100, forms=added) if added else None
     sets = shift_answers.validation_sets(data)
-    sets[VALIDATION_FONTS] = render_digits(2000, split="validation", seed=writers.VALIDATION_SEED)
+    sets[VALIDATION_FONTS] = render_digits(2000, split="validation", seed=seed)
     by_font = {
-        font.name: writer_digits(font, PER_FONT_DIGIT, seed=writers.VALIDATION_SEED + 1 + index)
+        font.name: writer_digits(font, PER_FONT_DIGIT, seed=seed + 1 + index)
         for index, font in enumerate(font_files("validation"))
     }
     return {"sets": sets, "forms": forms, "new_forms": new_forms, "by_font": by_font}
@@ -224,10 +224,7 @@ def recorded_variants(report_file: Path, per_form: int) -> dict:
 
 def recorded_forms(variants: dict) -> list[str] | None:
     """The forms the recorded networks were read on, in the order their draws cycled through."""
-    for seeds in variants.values():
-        for scores in seeds.values():
-            return list(scores[FORMS])
-    return None
+    return next((list(scores[FORMS]) for seeds in variants.values() for scores in seeds.values()), None)
 
 
 def main() -> None:
