@@ -49,6 +49,11 @@ was trained, means over seeds:
   fonts 96.70 -> 97.13%, MNIST validation 99.32 -> 99.35%, forms mean 98.36 -> 98.61%;
   docs/measurements/flat-flag-choice.json), though the form itself is read as 1 only 21.6% of the
   time (the rest as 7: a shallow flag on an upright stem is a 7 to this network).
+  Then that form written six times as often, as the flagged 1s are (--writer-forms
+  flat-flag-weighted), against the read recipe as it is, both over seeds 0-2 trained on the same
+  machine (runs/flatflag-seed*), by the "forms" rule (every network read on all 31 forms), fixed
+  and committed before it trained. Beside the rule, never in it: each set's share of right answers
+  flagged and of confident errors (wrong answers the confidence threshold does not flag).
 With --baseline-report, the baseline is a report this benchmark wrote earlier (its networks are
 not read again): its variants join the candidates', and every network's forms are read on the forms
 that report's networks were read on (the same draws: write_digits cycles through the names given),

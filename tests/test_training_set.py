@@ -115,7 +115,13 @@ def test_a_run_with_draws_trains_an_epochs_worth_and_resumes_exactly(tmp_path, t
 
 def test_hard_weighted_forms_write_the_hard_forms_more_often_within_the_same_share(tiny_mnist):
     from digitnet.data.writer import ALLOGRAPHS, BY_NAME
-    from digitnet.training.config import FLAGGED_ONE_WEIGHT, FLAGGED_ONES, HARD_FORM_WEIGHT, HARD_FORMS
+    from digitnet.training.config import (
+        FLAGGED_ONE_WEIGHT,
+        FLAGGED_ONES,
+        FLAT_FLAG_ONE,
+        HARD_FORM_WEIGHT,
+        HARD_FORMS,
+    )
     from digitnet.training.training_set import writer_forms
 
     assert writer_forms("preferred") is None
@@ -128,6 +134,9 @@ def test_hard_weighted_forms_write_the_hard_forms_more_often_within_the_same_sha
     assert flags[: len(weighted)] == weighted  # hard-weighted's order kept, the 1s added after
     assert all(flags.count(name) == FLAGGED_ONE_WEIGHT for name in FLAGGED_ONES)
     assert all(flags.count(name) == counts[name] for name in BY_NAME if name not in FLAGGED_ONES)
+    flat = writer_forms("flat-flag-weighted")
+    assert flat[: len(flags)] == flags and flat.count(FLAT_FLAG_ONE) == FLAGGED_ONE_WEIGHT
+    assert all(flat.count(name) == flags.count(name) for name in BY_NAME if name != FLAT_FLAG_ONE)
     config = TrainConfig(seed=1, writer_fraction=0.2, writer_forms="hard-weighted")
     even = TrainConfig(seed=1, writer_fraction=0.2, writer_forms="even")
     assert training_set(config, tiny_mnist).epoch_size == training_set(even, tiny_mnist).epoch_size

@@ -28,8 +28,9 @@ SCHEDULES = ("constant", "one-cycle")  # learning-rate schedules, built in digit
 # two and a half times as often as one with two: the forms MNIST lacks get as many examples as
 # the plain ones), or every allograph but the hard forms below equally often, those HARD_FORM_WEIGHT
 # times as often (the same share of writer digits, more of it where the network misses), or as
-# that with the flagged 1s FLAGGED_ONE_WEIGHT times as often.
-WRITER_FORMS = ("preferred", "even", "hard-weighted", "flags-weighted")
+# that with the flagged 1s FLAGGED_ONE_WEIGHT times as often, or as that with the flat-flag 1 as
+# often as the flagged 1s.
+WRITER_FORMS = ("preferred", "even", "hard-weighted", "flags-weighted", "flat-flag-weighted")
 # The forms the shipped network read worst on validation draws by training-split writers
 # (benchmarks/hard_forms.py, docs/measurements/hard-forms.json: 75.5%, 86.3%, 91.0%, 96.2%, 96.5%).
 HARD_FORMS = ("1 short flag", "1 long flag", "9 g tail", "4 long stem", "1 flag and foot")
@@ -38,6 +39,9 @@ HARD_FORM_WEIGHT = 3
 # (docs/measurements/more-fonts-choice.json), and below it on held-out writers too.
 FLAGGED_ONES = ("1 short flag", "1 long flag")
 FLAGGED_ONE_WEIGHT = 6
+# The form read worst of all since it joined the inventory (21.6% on validation draws, mostly as 7:
+# docs/measurements/flat-flag-choice.json), weighted as the flagged 1s by 'flat-flag-weighted'.
+FLAT_FLAG_ONE = "1 flat flag"
 MAX_SYNTHETIC_FRACTION = 0.5  # beyond this MNIST would no longer be what the model mostly learns
 # Each draw of the synthetic digits is rendered at the start and held in memory with the others.
 MAX_SYNTHETIC_DRAWS = 50
@@ -219,7 +223,8 @@ class TrainConfig:
         "'even' (every allograph of digitnet.data.writer equally often) or 'hard-weighted' (as "
         f"'even', but {', '.join(HARD_FORMS)} {HARD_FORM_WEIGHT} times as often) or "
         f"'flags-weighted' (as 'hard-weighted', but {' and '.join(FLAGGED_ONES)} "
-        f"{FLAGGED_ONE_WEIGHT} times as often)",
+        f"{FLAGGED_ONE_WEIGHT} times as often) or 'flat-flag-weighted' (as 'flags-weighted', and "
+        f"{FLAT_FLAG_ONE!r} {FLAGGED_ONE_WEIGHT} times as often too)",
         choices=WRITER_FORMS,
     )
 

@@ -22,6 +22,7 @@ from digitnet.data.mnist import Mnist, Split
 from digitnet.training.config import (
     FLAGGED_ONE_WEIGHT,
     FLAGGED_ONES,
+    FLAT_FLAG_ONE,
     HARD_FORM_WEIGHT,
     HARD_FORMS,
     TrainConfig,
@@ -131,6 +132,8 @@ def writer_forms(choice: str) -> list[str] | None:
     if choice == "even":
         return names
     weighted = names + list(HARD_FORMS) * (HARD_FORM_WEIGHT - 1)  # the order write_digits cycles in
-    if choice == "flags-weighted":
+    if choice in ("flags-weighted", "flat-flag-weighted"):
         weighted += list(FLAGGED_ONES) * (FLAGGED_ONE_WEIGHT - HARD_FORM_WEIGHT)
+    if choice == "flat-flag-weighted":
+        weighted += [FLAT_FLAG_ONE] * (FLAGGED_ONE_WEIGHT - 1)
     return weighted
