@@ -87,6 +87,7 @@ FORMS = "forms (training writers, validation seed)"
 NEW_FORMS = "forms added since the baseline report (training writers, validation seed)"
 VALIDATION_FONTS = "validation fonts"
 BY_FONT = "validation fonts, each on its own (reported, not chosen on)"
+DOUBT = "doubt (reported, not chosen on)"
 PER_FONT_DIGIT = 20  # digits of each digit, each validation font on its own
 HELDOUT_COUNT = 2000  # digits in each held-out set (--heldout), as benchmarks/writers.py's
 FORMS_TOLERANCE = 0.003  # the "fonts" rule's forms mean may lose at most 0.3 point
@@ -120,8 +121,15 @@ def calibrated(run_dir: Path, data) -> tuple:
 
 
 def answers(network: tuple, images) -> np.ndarray:
+    return read_with_doubt(network, images)[0]
+
+
+def read_with_doubt(network: tuple, images) -> tuple[np.ndarray, np.ndarray]:
+    """(answers, flagged): the answers as reading gives them, and whether the confidence threshold
+    flags each (the detector, the same for every network, left out)."""
     model, calibration = network
-    return model.read(np.asarray(images, np.float32).reshape(-1, 28, 28, 1), calibration)[0]
+    read, scores, _ = model.read(np.asarray(images, np.float32).reshape(-1, 28, 28, 1), calibration)
+    return read, scores < calibration.confidence_threshold
 
 
 def accuracy_on(network: tuple, sets: dict, digits: int = 4) -> dict:
@@ -129,20 +137,33 @@ def accuracy_on(network: tuple, sets: dict, digits: int = 4) -> dict:
 
 
 def score_network(network: tuple, evaluation: dict) -> dict:
-    scores = accuracy_on(network, evaluation["sets"])
-    scores[FORMS] = accuracy_by_form(network, evaluation["forms"])
+    scores, doubts = {}, {}
+    for name, (images, labels) in evaluation["sets"].items():
+        read, flagged = read_with_doubt(network, images)
+        scores[name] = round(float((read == labels).mean()), 4)
+        doubts[name] = doubt_shares(read == labels, flagged)
+    forms = evaluation["forms"]
+    read, flagged = read_with_doubt(network, forms.images)
+    scores[FORMS] = accuracy_by_form(read == forms.labels, forms.forms)
+    doubts["forms, all together"] = doubt_shares(read == forms.labels, flagged)
     if evaluation["new_forms"] is not None:
-        scores[NEW_FORMS] = accuracy_by_form(network, evaluation["new_forms"])
+        new = evaluation["new_forms"]
+        scores[NEW_FORMS] = accuracy_by_form(answers(network, new.images) == new.labels, new.forms)
     scores[BY_FONT] = accuracy_on(network, evaluation["by_font"], digits=3)
+    scores[DOUBT] = doubts
     return scores
 
 
-def accuracy_by_form(network: tuple, forms) -> dict:
-    right = answers(network, forms.images) == forms.labels
+def doubt_shares(right: np.ndarray, flagged: np.ndarray) -> dict:
+    """Right answers flagged (of the right ones) and confident errors (of all the set's digits)."""
     return {
-        name: round(float(right[forms.forms == name].mean()), 3)
-        for name in dict.fromkeys(forms.forms.tolist())
+        "right flagged": round(float(flagged[right].mean()), 4) if right.any() else None,
+        "confident errors": round(float((~right & ~flagged).mean()), 4),
     }
+
+
+def accuracy_by_form(right: np.ndarray, forms: np.ndarray) -> dict:
+    return {name: round(float(right[forms == name].mean()), 3) for name in dict.fromkeys(forms.tolist())}
 
 
 def heldout_sets() -> dict:
@@ -163,7 +184,7 @@ def summarise(networks: dict) -> dict:
     summary = {
         name: round(statistics.mean(n[name] for n in scores), 4)
         for name in scores[0]
-        if name not in (FORMS, NEW_FORMS, BY_FONT)
+        if name not in (FORMS, NEW_FORMS, BY_FONT, DOUBT)
     }
     summary["mean of the three chosen-on sets"] = round(
         statistics.mean(statistics.mean(n[s] for s in CHOSEN_ON) for n in scores), 4
@@ -178,6 +199,15 @@ def summarise(networks: dict) -> dict:
             summary[key] = {
                 name: round(statistics.mean(n[key][name] for n in scores), 3) for name in scores[0][key]
             }
+    if all(DOUBT in n for n in scores):
+        summary[DOUBT] = {
+            name: {
+                share: round(statistics.mean(n[DOUBT][name][share] for n in scores), 4)
+                for share in shares
+                if all(n[DOUBT][name][share] is not None for n in scores)
+            }
+            for name, shares in scores[0][DOUBT].items()
+        }
     return summary
 
 
