@@ -87,8 +87,8 @@ LIMITS = (
     "are read less well (held-out fonts and writers: the README's 'How well it reads writers it "
     "never saw' and 'The digit forms people write')",
     "a 1 whose up-stroke is long and nearly flat (the continental 1 as many Europeans write it) is "
-    "mostly read as 7, often without doubt, trained on or not: check the 1s and 7s such a writer "
-    "writes, or fine-tune on their digits",
+    "read as 7 about half the time, often without doubt, and a plain 7 now and then as 1: check "
+    "the 1s and 7s such a writer writes, or fine-tune on their digits",
     "the not-a-digit detector was trained on a few families of non-digits: letters, symbols and "
     "partial digits are not always flagged, and then are read as digits",
     "a probability is calibrated on validation digits like MNIST's, not on every writer; an answer "
