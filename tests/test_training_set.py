@@ -140,3 +140,33 @@ def test_hard_weighted_forms_write_the_hard_forms_more_often_within_the_same_sha
     config = TrainConfig(seed=1, writer_fraction=0.2, writer_forms="hard-weighted")
     even = TrainConfig(seed=1, writer_fraction=0.2, writer_forms="even")
     assert training_set(config, tiny_mnist).epoch_size == training_set(even, tiny_mnist).epoch_size
+
+
+def test_look_alike_share_relabels_that_share_of_the_look_alike_forms_only():
+    from digitnet.data.writer import LOOK_ALIKES
+    from digitnet.training.training_set import look_alike_labels
+
+    (form, look_alike), *_ = LOOK_ALIKES.items()
+    forms = np.array([form, "7 plain", "1 plain"] * 400)
+    labels = np.array([1, 7, 1] * 400, np.int32)
+    assert look_alike_labels(labels, forms, 0.0, seed=3) is labels
+    everything = look_alike_labels(labels, forms, 1.0, seed=3)
+    assert np.all(everything[forms == form] == look_alike)
+    assert np.array_equal(everything[forms != form], labels[forms != form])
+    half = look_alike_labels(labels, forms, 0.5, seed=3)
+    assert 0.4 < (half[forms == form] == look_alike).mean() < 0.6
+    assert np.array_equal(half, look_alike_labels(labels, forms, 0.5, seed=3))  # a resumed run: alike
+    assert not np.array_equal(half, look_alike_labels(labels, forms, 0.5, seed=4))
+    assert np.array_equal(labels, np.array([1, 7, 1] * 400))  # the input is left as it was
+
+
+def test_look_alike_share_is_checked_and_has_a_flag():
+    from digitnet.cli import build_parser
+    from digitnet.training.flags import config_from_args
+
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="look_alike_share"):
+            TrainConfig(look_alike_share=bad).validate()
+    args = build_parser().parse_args(["train", "--recipe", "read", "--look-alike-share", "0.5"])
+    assert config_from_args(args).look_alike_share == 0.5
+    assert TrainConfig.from_dict({}).look_alike_share == 0.0  # a run from before the field

@@ -228,6 +228,16 @@ class TrainConfig:
         choices=WRITER_FORMS,
     )
 
+    look_alike_share: float = hyperparameter(
+        0.0,
+        "share of the training writers' digits in a form that is also another digit to many readers "
+        "(digitnet.data.writer.LOOK_ALIKES: the flat-flag 1, a 7 without its cross) labelled as "
+        "that digit, drawn at random: at 0.5 the network is taught that the shape is either, so "
+        "it doubts there instead of guessing",
+        flag="--look-alike-share",
+        metavar="FRACTION",
+    )
+
     synthetic_draws: int = hyperparameter(
         1,
         "how many different draws of the font and writer digits a run renders and rotates through, "
@@ -261,6 +271,8 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown learning-rate schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}"
             )
+        if not 0.0 <= self.look_alike_share <= 1.0:
+            raise ConfigError(f"look_alike_share must be in [0, 1], got {self.look_alike_share}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 <= self.dropout < 1.0:

@@ -117,8 +117,25 @@ def _synthetic_digits(config: TrainConfig, font_count: int, writer_count: int, s
         written = write_digits(
             writer_count, split="train", seed=seed, forms=writer_forms(config.writer_forms)
         )
-        parts.append((written.images, written.labels))
+        labels = look_alike_labels(written.labels, written.forms, config.look_alike_share, seed)
+        parts.append((written.images, labels))
     return parts
+
+
+def look_alike_labels(labels: np.ndarray, forms: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """`labels` with `share` of the digits in each look-alike form (writer.LOOK_ALIKES), drawn at
+    random from `seed`, relabelled as the digit that form also is: in expectation the soft target
+    (1 - share, share) over the two, which sparse labels cannot say."""
+    from digitnet.data.writer import LOOK_ALIKES
+
+    if share == 0.0:
+        return labels
+    rng = np.random.default_rng([seed, 7_717])
+    relabelled = labels.copy()
+    for form, look_alike in LOOK_ALIKES.items():
+        chosen = (forms == form) & (rng.random(len(labels)) < share)
+        relabelled[chosen] = look_alike
+    return relabelled
 
 
 def writer_forms(choice: str) -> list[str] | None:
