@@ -64,7 +64,9 @@ was trained, means over seeds:
   and committed before its first candidate trained: --look-alike-share 0.5 (half the flat-flag 1s
   the writers write labelled 7, at random: the soft target "either" in expectation, since the
   taken recipe still reads half of them as 7, mostly unflagged) against the read recipe as it is
-  (runs/flatw-seed*), seeds 0-2.
+  (runs/flatw-seed*), seeds 0-2. NOT taken (confident errors over the forms 1.65 -> 3.03%: the
+  form read as 1 53.9 -> 8.9%, as 7 and mostly unflagged; right answers flagged 2.35 -> 2.58%,
+  MNIST validation 99.29% both; docs/measurements/look-alike-choice.json).
 With --baseline-report, the baseline is a report this benchmark wrote earlier (its networks are
 not read again): its variants join the candidates', and every network's forms are read on the forms
 that report's networks were read on (the same draws: write_digits cycles through the names given),

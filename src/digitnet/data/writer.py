@@ -183,7 +183,8 @@ PLAIN_FORMS = tuple(next(a.name for a in ALLOGRAPHS if a.digit == digit) for dig
 NOT_FOR_DETECTOR = ("4 triangle", "1 flat flag")
 # Forms that are also another digit to many readers, and that digit: a shallow flag on an upright
 # stem is a 7 without its cross (README, "The continental 1 with a flat flag"). Training may label
-# a share of them as the look-alike (TrainConfig.look_alike_share), so the network learns doubt there.
+# a share of them as the look-alike (TrainConfig.look_alike_share, 0 by default: half of them, tried
+# so that the network would doubt there, made it read them as 7; README, "Half the flat-flag 1s").
 LOOK_ALIKES = {"1 flat flag": 7}
 DETECTOR_FORMS: tuple[Allograph, ...] = tuple(a for a in ALLOGRAPHS if a.name not in NOT_FOR_DETECTOR)
 

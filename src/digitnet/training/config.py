@@ -232,8 +232,8 @@ class TrainConfig:
         0.0,
         "share of the training writers' digits in a form that is also another digit to many readers "
         "(digitnet.data.writer.LOOK_ALIKES: the flat-flag 1, a 7 without its cross) labelled as "
-        "that digit, drawn at random: at 0.5 the network is taught that the shape is either, so "
-        "it doubts there instead of guessing",
+        "that digit, drawn at random (in expectation a soft target over the two; tried at 0.5 "
+        "for doubt there and not taken: the network read the form as the look-alike instead)",
         flag="--look-alike-share",
         metavar="FRACTION",
     )
