@@ -51,6 +51,7 @@ VALUES = {
     "synthetic_fraction": 0.2,
     "writer_fraction": 0.1,
     "writer_forms": "even",
+    "look_alike_share": 0.5,
     "synthetic_draws": 2,
 }
 # --iterations and --epochs exclude each other on a command line: each is set in one case.
