@@ -30,8 +30,8 @@ train: data
 # (measured: training 438 s alone on 2 AMD EPYC cores, 617-940 s on a slower AMD EPYC, alone or
 # sharing them with tests, 1,526 s on an older machine sharing its 2 cores with another training;
 # detector 213 s, 411 s on the slower one, 447 s there for the twice-as-wide one shipped now;
-# 840 s + 835 s on 2 cores whose host took half their time; the last build 577 s + 546 s on 2
-# idle AMD EPYC cores;
+# 840 s + 835 s on 2 cores whose host took half their time; 577 s + 546 s on 2 idle AMD EPYC
+# cores (the last build kept that detector: 515 s + 39 s);
 # resumable via runs/default-model).
 model: system-deps data
 	mkdir -p runs

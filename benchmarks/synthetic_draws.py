@@ -171,9 +171,10 @@ def score_network(network: tuple, evaluation: dict) -> dict:
 
 
 def doubt_shares(right: np.ndarray, flagged: np.ndarray) -> dict:
-    """Right answers flagged (of the right ones) and confident errors (of all the set's digits)."""
+    """Right answers flagged (of the right ones, as writers.doubt counts them) and confident errors
+    (of all the set's digits)."""
     return {
-        "right flagged": round(float(flagged[right].mean()), 4) if right.any() else None,
+        "right flagged": writers.doubt(right, flagged)["right_flagged"],
         "confident errors": round(float((~right & ~flagged).mean()), 4),
     }
 

@@ -25,9 +25,10 @@ REQUIRED_FORMS = (
 # the floor leaves a margin for a retrained shipped model. (It reads only 20% of "1 long flag" and
 # 26% of "9 g tail": docs/measurements/writers.json.)
 PLAIN_FLOOR = 0.95
-# The continental 1 whose long up-stroke is nearly a bar is a 7 to the shipped model, trained on it
-# or not (about 20% read as 1: docs/measurements/flat-flag-choice.json), as a 7 without its cross is
-# to many readers: the form is checked to read as one of the two.
+# The continental 1 whose long up-stroke is nearly a bar is often a 7 to the shipped model (about
+# 20% read as 1 when first trained on, about half written six times as often:
+# docs/measurements/flat-flag-weight-choice.json), as a 7 without its cross is to many readers: the
+# form is checked to read as one of the two.
 READ_AS_SEVEN = ("1 flat flag",)
 
 
