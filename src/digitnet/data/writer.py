@@ -121,9 +121,8 @@ def _table() -> tuple[Allograph, ...]:
         # The continental 1's long up-stroke at a shallow angle, nearly a bar: the validation fonts'
         # commonest misreading left (Klaudia and Berenika write it so, read as 7), and the issue's
         # continental 1 "mostly read as 4 or 7". The stem stays upright, which a 7's does not.
-        # Taken by the validation fonts, yet the network read it as 7 four times in five, trained
-        # on it or not, and about half the time once written six times as often (README, "The
-        # continental 1 with a flat flag" and after): a measure of that failure.
+        # Taken by the validation fonts, yet read as 7 four times in five, half once written six
+        # times as often (README, "The continental 1 with a flat flag"): a measure of that failure.
         a(1, "flat flag", (line((-0.14, 0.18), (0.3, 0.0), (0.3, 1.0)),)),
         a(2, "plain", (join(_TOP_2, bezier((0.53, 0.24), (0.54, 0.46), (0.2, 0.7), (0.03, 1.0)),
                             line((0.03, 1.0), (0.6, 1.0))),)),
