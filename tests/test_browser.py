@@ -115,6 +115,15 @@ def wait_for_answer(driver) -> None:
     )
 
 
+def wait_for_transitions(driver) -> None:
+    """Until no CSS transition (the bars' widths) is still running on the page."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(
+        lambda d: d.execute_script("return document.getAnimations().length === 0")
+    )
+
+
 def test_drawing_a_digit_shows_the_right_answer_bars_and_thumbnail(page_url, browser):
     from selenium.webdriver.common.by import By
 
@@ -136,6 +145,7 @@ def test_drawing_a_digit_shows_the_right_answer_bars_and_thumbnail(page_url, bro
         assert len(bars) == 10 and sum(probabilities) == pytest.approx(1.0, abs=1e-3)
         assert int(np.argmax(probabilities)) == digit
         drawn = bars[digit].find_element(By.CLASS_NAME, "fill")
+        wait_for_transitions(browser)  # the bars grow over 0.15 s: measured mid-way on busy cores
         assert drawn.size["width"] > 0.9 * bars[digit].size["width"]  # the tallest bar is drawn
 
         source = browser.find_element(By.ID, "thumb").get_attribute("src")
