@@ -10,7 +10,8 @@ or in choosing any threshold:
 - digits from the HELD-OUT handwriting fonts (digitnet.data.synthetic, split "heldout");
 - MNIST test digits re-rendered as phone photos of paper (digitnet.data.synthetic.photo_digits);
 - non-digits of the HELD-OUT negative families (digitnet.data.negatives.HELDOUT_KINDS) and blank pages.
-For each: accuracy, share flagged uncertain, accuracy on the unflagged; the same for each held-out
+For each: accuracy, share flagged uncertain, accuracy on the unflagged, the share of right answers
+flagged and of wrong answers caught (flagged); the same for each held-out
 font on its own (PER_FONT digits of each digit: where the held-out fonts' errors lie, and what they
 are read as); the selective-accuracy table (calibrated confidence alone) and its curve;
 fine-tuning: each of the first N held-out fonts is "a writer": fine-tune on 5 examples a digit,
@@ -97,7 +98,8 @@ def score_digits(predictor, images: np.ndarray, labels: np.ndarray) -> dict:
 
 
 def rounded(row: dict) -> dict:
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+    """Floats to 4 places; NaN (a share of none, e.g. wrong answers caught where none is wrong) to None."""
+    return {k: (None if v != v else round(v, 4)) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def font_sets(per_digit: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -207,6 +209,35 @@ def markdown_table(models: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+DIGIT_SET_NAMES = {
+    "mnist_test": "MNIST test",
+    "heldout_fonts": "held-out fonts",
+    "mnist_photos": "MNIST as photos",
+}
+
+
+def doubt_table(models: dict) -> str:
+    """Each digit set: each model's share of right answers flagged and of wrong answers caught."""
+    names = list(models)
+    lines = [
+        "| digits | "
+        + " | ".join(f"{name}: right answers flagged | wrong answers caught" for name in names)
+        + " |"
+    ]
+    lines.append("|" + "---|" * (1 + 2 * len(names)))
+    for key, label in DIGIT_SET_NAMES.items():
+        cells = [label]
+        for name in names:
+            row = models[name]["digits"][key]
+            cells += [percent(row["right_flagged"]), percent(row["wrong_caught"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def percent(share: float | None) -> str:
+    return "—" if share is None else f"{share:.1%}"
+
+
 def font_table(models: dict) -> str:
     """Each held-out font: each model's accuracy, and the reading model's commonest misreadings."""
     names = list(models)
@@ -255,7 +286,7 @@ def main() -> None:
         "reading model": score_model(reading_predictor, digits, non_digits, fonts),
     }
     writers = finetune_writers(args.reading, data, args.writers) if args.writers else []
-    table = markdown_table(models) + "\n" + font_table(models)
+    table = markdown_table(models) + "\n" + doubt_table(models) + "\n" + font_table(models)
     if args.plot:
         from digitnet.jobs.plots import plot_selective_accuracy
 

@@ -10,6 +10,7 @@ from digitnet.reading.calibration import (
     CalibrationError,
     fit_calibration,
     fit_temperature,
+    flagged_accuracy,
     load_calibration,
     negative_log_likelihood,
     save_calibration,
@@ -57,6 +58,18 @@ def test_threshold_flags_the_asked_share_and_selective_accuracy_rises():
     accuracies = [row["accuracy_unflagged"] for row in rows]
     assert accuracies[0] < accuracies[1] < accuracies[2]
     assert calibration.validation_nll_after < calibration.validation_nll_before
+
+
+def test_flagged_accuracy_splits_flags_into_right_answers_flagged_and_wrong_answers_caught():
+    correct = np.array([True, True, True, True, False, False])
+    flags = np.array([True, False, False, False, True, False])
+    row = flagged_accuracy(np.zeros(6), correct, flags)
+    assert row["flagged_share"] == pytest.approx(2 / 6)
+    assert row["right_flagged"] == pytest.approx(1 / 4)
+    assert row["wrong_caught"] == pytest.approx(1 / 2)
+    assert row["accuracy_unflagged"] == pytest.approx(3 / 4)
+    all_right = flagged_accuracy(np.zeros(2), np.array([True, True]), np.array([False, True]))
+    assert np.isnan(all_right["wrong_caught"])  # no wrong answer to catch: not a 0% caught
 
 
 def test_threshold_rejects_a_bad_rate():

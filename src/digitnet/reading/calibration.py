@@ -100,7 +100,9 @@ def selective_accuracy(
 
 
 def flagged_accuracy(confidence: np.ndarray, correct: np.ndarray, flags: np.ndarray) -> dict:
-    """Share flagged and accuracy on the unflagged, for a given set of flags (any signals)."""
+    """Share flagged and accuracy on the unflagged, for a given set of flags (any signals); and
+    what doubt costs and buys: the share of right answers flagged and of wrong answers caught
+    (flagged), NaN where there are none of them."""
     flags = np.asarray(flags, bool)
     correct = np.asarray(correct, bool)
     kept = ~flags
@@ -109,6 +111,8 @@ def flagged_accuracy(confidence: np.ndarray, correct: np.ndarray, flags: np.ndar
         "flagged_share": float(flags.mean()) if len(flags) else 0.0,
         "accuracy": float(correct.mean()) if len(correct) else float("nan"),
         "accuracy_unflagged": float(correct[kept].mean()) if kept.any() else float("nan"),
+        "right_flagged": float(flags[correct].mean()) if correct.any() else float("nan"),
+        "wrong_caught": float(flags[~correct].mean()) if (~correct).any() else float("nan"),
     }
 
 
