@@ -511,7 +511,10 @@ class FinetuneConfig:
     steps: int = 200  # Adam steps; measured ~5 s for the seed network on two busy cores
     learning_rate: float = 1e-4  # small: the network is already good, only nudged towards the writer
     writer_batch: int = 32  # the writer's (augmented) examples in each batch ...
-    replay_batch: int = 32  # ... and as many MNIST training images, so MNIST is not forgotten
+    # ... and twice as many MNIST training images, so MNIST is not forgotten: chosen over 32 and 96 on
+    # training-split writers who write continental 1s, whose tuning cost MNIST validation most
+    # (benchmarks/finetune_continental.py, docs/measurements/finetune-replay-choice.json).
+    replay_batch: int = 64
     label_smoothing: float = 0.1  # a few dozen examples must not make the network over-confident
 
 
