@@ -60,6 +60,7 @@ DETECTOR_FONT_DIGITS = 10_000  # training-font digits among the detector's posit
 # "writer_weighted_x8": docs/measurements/detector-choice-writer-weighted*.json).
 DETECTOR_WRITER_DIGITS, DETECTOR_WRITER_SEED = 40_000, 7_101
 THRESHOLD_WRITER_DIGITS, THRESHOLD_WRITER_SEED = 8_000, 7_201
+EXTRA_FORMS_SEED = 7_301  # a candidate's extra writer digits in chosen forms (detector_positives)
 # Share of validation digits the confidence threshold flags. The budget for real digits is 5%
 # in all (detector included); this leaves room for the detector and for writers less familiar
 # than the validation digits.
@@ -144,18 +145,26 @@ def calibrate(
     )
 
 
-def detector_positives(data: Mnist, seed: int, writer_count: int = DETECTOR_WRITER_DIGITS) -> np.ndarray:
+def detector_positives(
+    data: Mnist, seed: int, writer_count: int = DETECTOR_WRITER_DIGITS, extra_forms: tuple = ()
+) -> np.ndarray:
     """Style-varied digits, float32 (N, 28, 28): training-font digits and `writer_count` digits by
     training writers (the detector must not reject a digit for its style); MNIST's own come in
-    through make_training_set."""
+    through make_training_set. extra_forms: (form names, count): `count` more digits by training
+    writers in those forms, in turn (none by default)."""
     from digitnet.data.synthetic import render_digits
-    from digitnet.data.writer import writer_digits
+    from digitnet.data.writer import write_digits, writer_digits
 
     fonts, _ = render_digits(
         DETECTOR_FONT_DIGITS, split="train", seed=DETECTOR_FONT_SEED + seed, for_detector=True
     )
     written = writer_digits(writer_count, "train", DETECTOR_WRITER_SEED + seed, for_detector=True)[0]
-    return np.concatenate([fonts.reshape(-1, 28, 28), written.reshape(-1, 28, 28)]).astype(np.float32)
+    parts = [fonts.reshape(-1, 28, 28), written.reshape(-1, 28, 28)]
+    if extra_forms:
+        names, count = extra_forms
+        extra = write_digits(count, "train", EXTRA_FORMS_SEED + seed, forms=list(names)).images
+        parts.append(extra.reshape(-1, 28, 28))
+    return np.concatenate(parts).astype(np.float32)
 
 
 def style_threshold_digits(data: Mnist, writer_count: int = THRESHOLD_WRITER_DIGITS) -> list[np.ndarray]:
@@ -181,11 +190,13 @@ def train_reading_detector(
     mix: dict[str, float] | None = None,
     widths: tuple[int, int, int] = READING_DETECTOR_WIDTHS,
     writer_counts: tuple[int, int] = (DETECTOR_WRITER_DIGITS, THRESHOLD_WRITER_DIGITS),
+    extra_forms: tuple = (),
 ) -> float:
     """The detector for the reading model; its threshold flags at most DETECTOR_FLAG_RATE of each kind
     of validation digit (MNIST's, re-rendered, training-font and training-writer digits). mix: the
     negatives' shares (default detector_train.READING_NEGATIVE_MIX); writer_counts: how many digits
-    by training writers are among the positives, and among the digits the threshold is set on."""
+    by training writers are among the positives, and among the digits the threshold is set on;
+    extra_forms: more positives in chosen forms (detector_positives)."""
     from digitnet.data.negatives import load_fashion
     from digitnet.jobs import detector_train
 
@@ -196,7 +207,7 @@ def train_reading_detector(
         negatives=negatives,
         epochs=epochs,
         seed=seed,
-        extra_positives=detector_positives(data, seed, writer_counts[0]),
+        extra_positives=detector_positives(data, seed, writer_counts[0], extra_forms),
         extra_holdout=style_threshold_digits(data, writer_counts[1]),
         flag_rate=DETECTOR_FLAG_RATE,
         on_epoch=on_epoch,
