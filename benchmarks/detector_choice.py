@@ -150,7 +150,11 @@ is the candidate, and how much the draw of training? Not a candidate but a measu
   letters 83.3 / 87.3%, doodles 84.3 / 86.3% (mean 87.7 / 89.7%), fewer digits flagged (training
   writers' 0.15 / 0.45%, MNIST validation 0.30 / 0.74%), threshold -1.51 / -1.36; training 524 s.
   So a seed moves the families' mean by about two points, and the 25-point swings of the empty
-  fields are the candidates' own.
+  fields are the candidates' own. Which fields: `--fields-by-kind` (FIELDS_PER_KIND of each kind,
+  docs/measurements/detector-empty-fields-by-kind.json): hard_forms lost the guide lines alone
+  (31.5% flagged against 100% shipped and from seed 1), which preprocess to a lone dash; boxes,
+  combs and squared paper within two points. More single-stroke digits among the positives taught
+  it that a single straight stroke is a digit.
 """
 
 from __future__ import annotations
@@ -247,6 +251,32 @@ def train_candidate(name: str, data, out_dir: Path) -> None:
         writer_counts=counts,
         extra_forms=EXTRA_FORMS.get(name, ()),
     )
+
+
+FIELDS_PER_KIND, FIELDS_SEED = 200, 9_401
+
+
+def empty_fields_by_kind(folders: dict) -> dict:
+    """Each detector's share flagged of FIELDS_PER_KIND empty fields of each kind (digitnet.data.
+    empty_fields.FIELD_KINDS), preprocessed as every negative is: which part of the family moved."""
+    from digitnet.data.empty_fields import FIELD_KINDS, empty_field
+    from digitnet.data.negatives import preprocessed
+
+    shares = {}
+    for kind in FIELD_KINDS:
+        rng = np.random.default_rng([FIELDS_SEED, FIELD_KINDS.index(kind)])
+        images = np.stack([preprocessed(empty_field(rng, kind)) for _ in range(FIELDS_PER_KIND)])
+        shares[kind] = flagged_shares_of(folders, images)
+    return shares
+
+
+def flagged_shares_of(folders: dict, images: np.ndarray) -> dict[str, float]:
+    return {name: flagged_shares(folder, {"set": images})["set"] for name, folder in folders.items()}
+
+
+def trained_folders(out: Path) -> dict[str, Path]:
+    """The detectors trained in `out`, by folder name."""
+    return {p.name: p for p in sorted(Path(out).iterdir()) if (p / "detector.json").is_file()}
 
 
 def least_sure_forms() -> dict:
@@ -354,9 +384,17 @@ def main() -> int:
     )
     parser.add_argument("--rule", choices=tuple(RULES), default="training", help="the docstring's")
     parser.add_argument("--least-sure", action="store_true", help="the forms the shipped detector doubts")
+    parser.add_argument(
+        "--fields-by-kind", action="store_true", help="empty fields flagged, kind by kind, by each in --out"
+    )
     args = parser.parse_args()
     if args.least_sure:
         print(json.dumps({"benchmark": "detector_choice --least-sure", **least_sure_forms()}, indent=2))
+        return 0
+    if args.fields_by_kind:
+        folders = {"shipped": None, **trained_folders(args.out)}
+        report = {"benchmark": "detector_choice --fields-by-kind", **empty_fields_by_kind(folders)}
+        print(json.dumps(report, indent=2))
         return 0
 
     from digitnet.data.mnist import load_mnist
@@ -369,8 +407,7 @@ def main() -> int:
             train_candidate(name, data, args.out / name)
             seconds[name] = round(time.perf_counter() - started, 1)
     sets = validation_sets(data)
-    folders = {"shipped": None}
-    folders.update({p.name: p for p in sorted(args.out.iterdir()) if (p / "detector.json").is_file()})
+    folders = {"shipped": None, **trained_folders(args.out)}
     results = {name: flagged_shares(folder, sets) for name, folder in folders.items()}
     report = {
         "benchmark": "detector_choice",

@@ -26,3 +26,15 @@ def test_a_field_is_dark_lines_on_light_paper_and_deterministic_by_seed():
 def test_an_unknown_kind_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown kind of empty field 'stamp'"):
         empty_fields.printed_lines("stamp", 40, np.random.default_rng(0))
+
+
+def test_a_field_of_a_named_kind_keeps_the_random_draws_stream():
+    rng = np.random.default_rng(5)
+    rng.integers(40, 160)  # the side, drawn first
+    drawn = empty_fields.FIELD_KINDS[int(rng.integers(0, len(empty_fields.FIELD_KINDS)))]
+    other = next(kind for kind in empty_fields.FIELD_KINDS if kind != drawn)
+    as_drawn = empty_fields.empty_field(np.random.default_rng(5))
+    assert np.array_equal(empty_fields.empty_field(np.random.default_rng(5), drawn), as_drawn)
+    assert not np.array_equal(empty_fields.empty_field(np.random.default_rng(5), other), as_drawn)
+    with pytest.raises(ValueError, match="unknown kind of empty field 'stamp'"):
+        empty_fields.empty_field(np.random.default_rng(5), "stamp")

@@ -21,12 +21,14 @@ LINE_DARKNESS = (40, 150)  # how much darker than the paper a printed line is (p
 TILT_DEG = 4.0  # the form photographed or scanned a little askew
 
 
-def empty_field(rng: np.random.Generator) -> np.ndarray:
-    """uint8 (H, W): one empty field (FIELD_KINDS) on lit paper, dark lines on light."""
+def empty_field(rng: np.random.Generator, kind: str | None = None) -> np.ndarray:
+    """uint8 (H, W): one empty field on lit paper, dark lines on light; of `kind` (FIELD_KINDS),
+    or of one drawn at random when None."""
     from digitnet.data.synthetic import lit_paper_page
 
     side = int(rng.integers(40, 160))
-    kind = FIELD_KINDS[int(rng.integers(0, len(FIELD_KINDS)))]
+    drawn = FIELD_KINDS[int(rng.integers(0, len(FIELD_KINDS)))]  # drawn either way: the same stream
+    kind = drawn if kind is None else kind
     page = lit_paper_page(side, rng) - rng.uniform(*LINE_DARKNESS) * printed_lines(kind, side, rng)
     return np.round(page).clip(0, 255).astype(np.uint8)
 

@@ -75,7 +75,8 @@ def load_fashion(split: str) -> np.ndarray:
         raise NegativesError(str(error)) from error
 
 
-def _preprocess(pixels_u8: np.ndarray) -> np.ndarray:
+def preprocessed(pixels_u8: np.ndarray) -> np.ndarray:
+    """float32 (28, 28): a negative page as reading sees it (preprocess.to_mnist), as every family's are."""
     from PIL import Image
 
     from digitnet.data.preprocess import to_mnist
@@ -200,7 +201,7 @@ def negative_images(
     # detector's training set depends on them bit for bit.
     if kind == "fashion":
         chosen = fashion_u8[rng.choice(len(fashion_u8), count, replace=count > len(fashion_u8))]
-        return np.stack([_preprocess(image) for image in chosen])
+        return np.stack([preprocessed(image) for image in chosen])
     makers = {
         "noise": lambda: uniform_noise(rng),
         "scribble": lambda: scribble(rng),
@@ -210,7 +211,7 @@ def negative_images(
         **_writing_makers(rng),
         **_validation_makers(rng),
     }
-    return np.stack([_preprocess(makers[kind]()) for _ in range(count)])
+    return np.stack([preprocessed(makers[kind]()) for _ in range(count)])
 
 
 def _check_kind(kind: str, digits_u8, fashion_u8) -> None:
@@ -531,7 +532,7 @@ def partial_digit(digits_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray
         part_u8 = np.round(part).clip(0, 255).astype(np.uint8)
         page = photo_image(part_u8, rng) if rng.random() < 0.5 else _drawn_on_page(part_u8, rng)
         # Judged as the model will see it: a short thick stub is a 1 too once scaled up and thinned.
-        if not _is_one_stroke(_preprocess(page)):
+        if not _is_one_stroke(preprocessed(page)):
             break
     return page
 
