@@ -70,15 +70,11 @@ def continental_writer(writer_id: int, seven: str):
 
 def write(writer, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(images (N, 28, 28, 1), labels): `per_digit` of each digit by `writer`, as predict reads them."""
-    from digitnet.data.writer import forms_of, render_digit
+    from digitnet.data.writer import ALLOGRAPHS, preferred_form, render_digit
 
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(10), per_digit)
-    images = []
-    for digit in labels:
-        chances = np.asarray(writer.preferences[digit])
-        form = forms_of(int(digit))[int(rng.choice(len(chances), p=chances / chances.sum()))]
-        images.append(render_digit(form, writer, rng))
+    images = [render_digit(preferred_form(writer, int(d), rng, ALLOGRAPHS), writer, rng) for d in labels]
     return np.stack(images)[..., np.newaxis].astype(np.float32), labels.astype(np.int32)
 
 
@@ -105,7 +101,7 @@ def mnist_validation(model_path, data) -> float:
     return round(accuracy(probabilities, data.validation.labels), 4)
 
 
-def tune_one(source, writer, data, seed: int) -> dict:
+def tune_one(source, writer, data, seed: int, validation_before: float) -> dict:
     from digitnet.jobs.finetune import Examples, finetune
     from digitnet.jobs.keras_models import convert_for_reading
     from digitnet.reading.model_source import ModelSource
@@ -120,14 +116,15 @@ def tune_one(source, writer, data, seed: int) -> dict:
         # holdout=0: scored below on SCORED other digits of the writer, not on finetune's own share
         result = finetune(source.model_file, examples, out, mnist=data, seed=0, holdout=0)
         convert_for_reading(out)
-        after = scores(Predictor(ModelSource.from_path(out)), rest, rest_labels)
-        validation_after = mnist_validation(ModelSource.from_path(out), data)
+        tuned = ModelSource.from_path(out)
+        after = scores(Predictor(tuned), rest, rest_labels)
+        validation_after = mnist_validation(tuned, data)
     return {
         "before": before,
         "after": after,
         "mnist_test_before": round(result.mnist_test_accuracy_before, 4),
         "mnist_test_after": round(result.mnist_test_accuracy_after, 4),
-        "mnist_validation_before": mnist_validation(source, data),
+        "mnist_validation_before": validation_before,
         "mnist_validation_after": validation_after,
         "calibration_refitted": result.calibration_refitted,
         "seconds": round(result.seconds, 1),
@@ -153,12 +150,13 @@ def main() -> None:
     data = load_mnist()
     source = ModelSource.default() if args.model is None else ModelSource.from_path(args.model)
     seed = SPLIT_SEEDS[args.split]
+    validation_before = mnist_validation(source, data)  # the same for every tune
     rows = []
     for index, writer_id in enumerate(writer_ids(args.writers, args.split, seed)):
         for seven in SEVENS:
             writer = continental_writer(writer_id, seven)
             row = {"writer": writer_id, "medium": writer.medium, "sevens": seven}
-            rows.append({**row, **tune_one(source, writer, data, seed + 10 * index)})
+            rows.append({**row, **tune_one(source, writer, data, seed + 10 * index, validation_before)})
     emit_json(
         {
             "benchmark": "finetune_continental",

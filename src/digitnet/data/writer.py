@@ -497,7 +497,7 @@ def write_digits(
     for index in range(count):
         writer = writers[index // DIGITS_PER_WRITER]
         allograph = (
-            chosen[index] if chosen is not None else _preferred_form(writer, int(index % 10), rng, inventory)
+            chosen[index] if chosen is not None else preferred_form(writer, int(index % 10), rng, inventory)
         )
         rows.append((allograph, writer, render_digit(allograph, writer, rng)))
     if chosen is None:
@@ -518,7 +518,7 @@ def _chosen_forms(count: int, forms: list[str] | None, rng: np.random.Generator)
     return [BY_NAME[forms[index % len(forms)]] for index in range(count)]
 
 
-def _preferred_form(
+def preferred_form(
     writer: Writer, digit: int, rng: np.random.Generator, inventory: tuple[Allograph, ...]
 ) -> Allograph:
     options = forms_of(digit, inventory)
