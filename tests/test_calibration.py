@@ -120,6 +120,23 @@ def test_shift_averaged_averages_each_image_over_its_copies():
     assert averaged.sum(axis=1) == pytest.approx([1.0, 1.0])
 
 
+def test_shift_averaged_moves_each_image_by_the_shifts_given():
+    from digitnet.reading.uncertainty import shift_averaged
+
+    images = np.zeros((1, 5, 5, 1), np.float32)
+    images[0, 2, 2, 0] = 1.0
+    seen = []
+
+    def record(copies):
+        seen.append(copies)
+        return np.full((len(copies), 10), 0.1, np.float32)
+
+    shift_averaged(record, images, np.full((1, 10), 0.1, np.float32), shifts=((1, -1), (0, 2)))
+    (copies,) = seen
+    assert len(copies) == 2
+    assert copies[0, 3, 1, 0] == 1.0 and copies[1, 2, 4, 0] == 1.0
+
+
 def _averaged_with_answer_score(logits, answer_score):
     """(N, 10): the plain answers kept, each with probability `answer_score` (N,), the rest spread."""
     answers = logits.argmax(1)

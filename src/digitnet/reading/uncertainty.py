@@ -38,15 +38,18 @@ def shifted(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out
 
 
-def shift_averaged(probabilities_fn, images: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    """(N, 10) each image's probabilities averaged over it and its TEST_TIME_SHIFTS copies.
+def shift_averaged(
+    probabilities_fn, images: np.ndarray, probabilities: np.ndarray, shifts=TEST_TIME_SHIFTS
+) -> np.ndarray:
+    """(N, 10) each image's probabilities averaged over it and its copies moved by `shifts`
+    ((rows, cols) pairs; reading uses TEST_TIME_SHIFTS).
 
     probabilities_fn: images -> (N, 10) probabilities (the model's combined ones);
     probabilities: what it gave for the unshifted images (not computed again).
     """
     count = len(probabilities)
-    copies = np.concatenate([shifted(images, dy, dx) for dy, dx in TEST_TIME_SHIFTS])
-    moved = np.asarray(probabilities_fn(copies)).reshape(len(TEST_TIME_SHIFTS), count, -1)
+    copies = np.concatenate([shifted(images, dy, dx) for dy, dx in shifts])
+    moved = np.asarray(probabilities_fn(copies)).reshape(len(shifts), count, -1)
     return (np.asarray(probabilities) + moved.sum(axis=0)) / (1 + len(moved))
 
 
