@@ -1,8 +1,8 @@
 """Variants of the read recipe's synthetic digits (draws, forms, fonts) over seeds, on validation: JSON.
 
     python benchmarks/synthetic_draws.py --runs NAME=DIR,DIR,DIR --runs NAME=DIR,DIR,DIR
-                                         [--baseline NAME] [--rule sets|forms|fonts|doubt] [--per-form 60]
-                                         [--out JSON]
+                                         [--baseline NAME] [--rule sets|forms|fonts|doubt|mnist]
+                                         [--per-form 60] [--out JSON]
 
 Each NAME is a recipe variant, trained once a seed (`digitnet train --recipe read --seed S`, with
 `--synthetic-draws N` for the candidate, or from the code before a change of the training fonts).
@@ -67,6 +67,13 @@ was trained, means over seeds:
   (runs/flatw-seed*), seeds 0-2. NOT taken (confident errors over the forms 1.65 -> 3.03%: the
   form read as 1 53.9 -> 8.9%, as 7 and mostly unflagged; right answers flagged 2.35 -> 2.58%,
   MNIST validation 99.29% both; docs/measurements/look-alike-choice.json).
+- "mnist" (for a candidate aimed at MNIST's own digits: the issue's MNIST test >= 99.4% over three
+  seeds, missed by 0.02 as read): taken when MNIST validation is higher, while the forms mean is
+  at most 0.3 point lower (FORMS_TOLERANCE) and the three sets' mean at most 0.1 point lower.
+  Fixed and committed before its first candidate trained: `--epochs 18` (the recipe's 15 epochs
+  carry 10% font and 10% writer digits more than MNIST's own since they were chosen; 18 keeps
+  `make model` within its 25 minutes) against the read recipe as it is (runs/flatw-seed*),
+  seeds 0-2.
 With --baseline-report, the baseline is a report this benchmark wrote earlier (its networks are
 not read again): its variants join the candidates', and every network's forms are read on the forms
 that report's networks were read on (the same draws: write_digits cycles through the names given),
@@ -261,6 +268,16 @@ def rule(summaries: dict, baseline: str, kind: str = "sets") -> dict:
                 "forms mean kept": forms_kept,
                 "taken": higher and kept and forms_kept,
             }
+        elif kind == "mnist":
+            higher = summary["MNIST validation"] > base["MNIST validation"]
+            forms_kept = summary["mean over the forms"] >= base["mean over the forms"] - FORMS_TOLERANCE
+            sets_kept = summary[three] >= base[three] - MNIST_TOLERANCE
+            decisions[name] = {
+                "MNIST validation higher": higher,
+                "forms mean kept": forms_kept,
+                "three sets kept": sets_kept,
+                "taken": higher and forms_kept and sets_kept,
+            }
         else:
             forms = summary["mean over the forms"] > base["mean over the forms"]
             sets_kept = summary[three] >= base[three] - MNIST_TOLERANCE
@@ -298,7 +315,7 @@ def main() -> None:
     parser.add_argument("--runs", action="append", required=True, help="NAME=DIR,DIR,... (one a seed)")
     parser.add_argument("--baseline", help="the variant the others are compared with (default: the first)")
     parser.add_argument(
-        "--rule", choices=("sets", "forms", "fonts", "doubt"), default="sets", help="the docstring's"
+        "--rule", choices=("sets", "forms", "fonts", "doubt", "mnist"), default="sets", help="the docstring's"
     )
     parser.add_argument("--per-form", type=int, default=60, help="validation digits of each allograph")
     parser.add_argument("--heldout", action="store_true", help="also read the held-out sets, never chosen on")
