@@ -162,6 +162,45 @@ def test_drawing_a_digit_shows_the_right_answer_bars_and_thumbnail(page_url, bro
     assert browser.find_element(By.ID, "thumb").get_attribute("src") in (None, "")
 
 
+class _DoubtingPredictor:
+    """The real predictor, its answers doubted for `reason`: what the page shows then is the page's."""
+
+    def __init__(self, predictor, reason: str):
+        self.predictor, self.reason = predictor, reason
+
+    def predict(self, images):
+        import dataclasses
+
+        answers = self.predictor.predict(images)
+        return [dataclasses.replace(answer, uncertain=True, reason=self.reason) for answer in answers]
+
+
+@pytest.mark.parametrize(
+    "reason, digit_shown, doubt_shown",
+    [("not-a-digit", "\u2013", "not a digit"), ("blank", "\u2013", "blank"), ("unsure", "7", "not sure")],
+)
+def test_a_doubted_drawing_shows_its_reason_and_no_digit_unless_only_unsure(
+    real_model_dir, browser, reason, digit_shown, doubt_shown
+):
+    from selenium.webdriver.common.by import By
+
+    from digitnet.reading.predict import Predictor
+    from digitnet.serve import create_app
+    from digitnet.serve.model_info import describe_model
+    from digitnet.serve.server import serve_in_thread
+
+    doubting = _DoubtingPredictor(Predictor(real_model_dir), reason)
+    app = create_app(doubting, model_info=describe_model(real_model_dir))
+    with serve_in_thread(app) as url:
+        browser.get(url + "/")
+        draw(browser, browser.find_element(By.ID, "canvas"), DRAWINGS[7])
+        wait_for_answer(browser)
+        assert browser.find_element(By.ID, "digit").text == digit_shown
+        assert browser.find_element(By.ID, "uncertain").text.startswith(doubt_shown)
+        highlighted = browser.find_elements(By.CSS_SELECTOR, "#bars .top")
+        assert len(highlighted) == (1 if reason == "unsure" else 0)  # no bar is the answer
+
+
 def test_run_server_serves_until_ctrl_c_then_exits_cleanly(tiny_model_dir):
     import signal
     import subprocess
