@@ -80,13 +80,14 @@ bench-accuracy: data
 	$(BIN)/python benchmarks/accuracy.py --out runs/accuracy > benchmarks/results/accuracy.json
 
 # Reading handwriting (README table): the tutorial's network (trained once into runs/tutorial-seed0)
-# against the shipped reading model, on held-out fonts, photos, held-out non-digits; fine-tuning.
+# against the shipped reading model, on held-out fonts, photos, held-out non-digits, held-out
+# synthetic writers form by form (and against pen width and stretch); fine-tuning.
 bench-handwriting: system-deps data
 	test -f runs/tutorial-seed0/model.keras || $(BIN)/digitnet train --out runs/tutorial-seed0
 	mkdir -p benchmarks/results
 	$(BIN)/python benchmarks/handwriting.py --tutorial runs/tutorial-seed0 \
-		--plot benchmarks/results/selective_accuracy.png --table benchmarks/results/handwriting.md \
-		> benchmarks/results/handwriting.json
+		--plot benchmarks/results/selective_accuracy.png --forms-plot benchmarks/results/writers.png \
+		--table benchmarks/results/handwriting.md > benchmarks/results/handwriting.json
 
 # Cold start of the reader (predict one image, predict 1,000, serve ready, peak memory) beside a
 # bare Python importing numpy, PIL and ai_edge_litert and beside onnxruntime reading one image with

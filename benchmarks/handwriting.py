@@ -1,7 +1,8 @@
 """How well digitnet reads handwriting it never trained on, and how honest its doubt is.
 
     python benchmarks/handwriting.py --tutorial RUN_DIR [--reading MODEL] [--count 2000]
-                                     [--writers 3] [--plot PNG] [--table MD]
+                                     [--writers 3] [--per-form 100] [--plot PNG]
+                                     [--forms-plot PNG] [--table MD]
 
 Models: the tutorial's network (a run of `make train`), the reading model (default: the one shipped
 in the package) and the reading model fine-tuned on one held-out writer. Sets, none seen in training
@@ -9,7 +10,11 @@ or in choosing any threshold:
 - MNIST test (10,000);
 - digits from the HELD-OUT handwriting fonts (digitnet.data.synthetic, split "heldout");
 - MNIST test digits re-rendered as phone photos of paper (digitnet.data.synthetic.photo_digits);
-- non-digits of the HELD-OUT negative families (digitnet.data.negatives.HELDOUT_KINDS) and blank pages.
+- non-digits of the HELD-OUT negative families (digitnet.data.negatives.HELDOUT_KINDS) and blank pages;
+- digits by HELD-OUT synthetic writers (digitnet.data.writer; benchmarks/writers.py's sets and
+  seeds): every allograph, --per-form digits each (the digit x form table), and --count digits in
+  the forms the writers prefer, read against the writer's pen width and horizontal stretch
+  (--forms-plot draws those two curves).
 For each: accuracy, share flagged uncertain, accuracy on the unflagged, the share of right answers
 flagged and of wrong answers caught (flagged); the same for each held-out
 font on its own (PER_FONT digits of each digit: where the held-out fonts' errors lie, and what they
@@ -35,6 +40,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import writers as writer_bench  # noqa: E402  (benchmarks/writers.py: the held-out synthetic writers)
 from machine import describe_machine  # noqa: E402
 
 SEED = 20261130  # no training or calibration step uses it
@@ -137,10 +143,11 @@ def score_non_digits(predictor, images: np.ndarray) -> float:
     return round(float(np.mean([p.uncertain for p in predictor.predict(images[..., np.newaxis])])), 4)
 
 
-def score_model(predictor, digits: dict, non_digits: dict, fonts: dict) -> dict:
+def score_model(predictor, digits: dict, non_digits: dict, fonts: dict, writer_sets: dict) -> dict:
     started = time.perf_counter()
     result = {
         "digits": {name: score_digits(predictor, *pair) for name, pair in digits.items()},
+        "synthetic_writers": writer_bench.score_writers(predictor, writer_sets),
         "heldout_fonts_by_font": {name: score_font(predictor, *pair) for name, pair in fonts.items()},
         "non_digits_flagged": {
             name: score_non_digits(predictor, images) for name, images in non_digits.items()
@@ -214,6 +221,16 @@ DIGIT_SET_NAMES = {
     "heldout_fonts": "held-out fonts",
     "mnist_photos": "MNIST as photos",
 }
+WRITER_SET_NAMES = {
+    "heldout_writers": "held-out writers, the forms they prefer",
+    "all_forms": "held-out writers, every form equally",
+}
+
+
+def doubt_rows(result: dict) -> dict[str, dict]:
+    """A model's scores of each digit set, by the doubt table's names for them."""
+    rows = {label: result["digits"][key] for key, label in DIGIT_SET_NAMES.items()}
+    return rows | {label: result["synthetic_writers"][key] for key, label in WRITER_SET_NAMES.items()}
 
 
 def doubt_table(models: dict) -> str:
@@ -225,10 +242,10 @@ def doubt_table(models: dict) -> str:
         + " |"
     ]
     lines.append("|" + "---|" * (1 + 2 * len(names)))
-    for key, label in DIGIT_SET_NAMES.items():
+    for label in doubt_rows(models[names[0]]):
         cells = [label]
         for name in names:
-            row = models[name]["digits"][key]
+            row = doubt_rows(models[name])[label]
             cells += [percent(row["right_flagged"]), percent(row["wrong_caught"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -255,38 +272,29 @@ def font_table(models: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tutorial", type=Path, required=True, help="a run of the tutorial recipe")
-    parser.add_argument("--reading", type=Path, help="default: the shipped reading model")
-    parser.add_argument("--count", type=int, default=2000, help="images in each rendered set")
-    parser.add_argument("--writers", type=int, default=3, help="held-out fonts fine-tuned on")
-    parser.add_argument("--plot", type=Path, help="write the selective-accuracy curves here (PNG)")
-    parser.add_argument("--table", type=Path, help="write the README's table here (Markdown)")
-    args = parser.parse_args()
-
-    from digitnet.data.mnist import load_mnist
-    from digitnet.reading.model_source import ModelSource
+def score_models(args, data, reading) -> dict:
+    """The tutorial network (with the reading model's detector) and the reading model, every set."""
+    from digitnet.jobs.keras_models import convert_for_reading
     from digitnet.reading.predict import Predictor
-    from digitnet.util.fileio import atomic_write_text
 
-    data = load_mnist()
-    reading = ModelSource.default() if args.reading is None else ModelSource.from_path(args.reading)
     digits, non_digits = digit_sets(data, args.count), non_digit_sets(data, args.count // 4)
     fonts = font_sets(PER_FONT)
-    from digitnet.jobs.keras_models import convert_for_reading
-
+    writer_sets = writer_bench.heldout_writer_sets(args.per_form, args.count)
     convert_for_reading(reading)  # runs made before runs carried LiteRT files
     convert_for_reading(args.tutorial, reading.detector_dir)
-    reading_predictor = Predictor(reading)
-    models = {
-        "tutorial network": score_model(
-            Predictor(args.tutorial, detector_dir=reading.detector_dir), digits, non_digits, fonts
-        ),
-        "reading model": score_model(reading_predictor, digits, non_digits, fonts),
+    predictors = {
+        "tutorial network": Predictor(args.tutorial, detector_dir=reading.detector_dir),
+        "reading model": Predictor(reading),
     }
-    writers = finetune_writers(args.reading, data, args.writers) if args.writers else []
-    table = markdown_table(models) + "\n" + doubt_table(models) + "\n" + font_table(models)
+    return {
+        name: score_model(predictor, digits, non_digits, fonts, writer_sets)
+        for name, predictor in predictors.items()
+    }
+
+
+def write_plots(models: dict, args) -> None:
+    if args.forms_plot:
+        writer_bench.plot_curves(writers_of(models), args.forms_plot)
     if args.plot:
         from digitnet.jobs.plots import plot_selective_accuracy
 
@@ -298,6 +306,40 @@ def main() -> None:
             },
             args.plot,
         )
+
+
+def writers_of(models: dict) -> dict:
+    return {name: result["synthetic_writers"] for name, result in models.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tutorial", type=Path, required=True, help="a run of the tutorial recipe")
+    parser.add_argument("--reading", type=Path, help="default: the shipped reading model")
+    parser.add_argument("--count", type=int, default=2000, help="images in each rendered set")
+    parser.add_argument("--writers", type=int, default=3, help="held-out fonts fine-tuned on")
+    parser.add_argument("--per-form", type=int, default=100, help="held-out writers' digits a form")
+    parser.add_argument("--plot", type=Path, help="write the selective-accuracy curves here (PNG)")
+    parser.add_argument("--forms-plot", type=Path, help="accuracy against pen width and stretch (PNG)")
+    parser.add_argument("--table", type=Path, help="write the README's table here (Markdown)")
+    args = parser.parse_args()
+
+    from digitnet.data.mnist import load_mnist
+    from digitnet.reading.model_source import ModelSource
+    from digitnet.util.fileio import atomic_write_text
+
+    data = load_mnist()
+    reading = ModelSource.default() if args.reading is None else ModelSource.from_path(args.reading)
+    models = score_models(args, data, reading)
+    writers = finetune_writers(args.reading, data, args.writers) if args.writers else []
+    tables = (
+        markdown_table(models),
+        doubt_table(models),
+        font_table(models),
+        writer_bench.form_table(writers_of(models)),
+    )
+    table = "\n".join(tables)
+    write_plots(models, args)
     if args.table:
         atomic_write_text(args.table, table)
     print(
@@ -308,6 +350,7 @@ def main() -> None:
                 "tutorial": str(args.tutorial),
                 "reading": str(reading.path),
                 "count": args.count,
+                "per_form": args.per_form,
                 "targets": TARGETS,
                 "models": models,
                 "finetune": writers,

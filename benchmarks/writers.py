@@ -93,13 +93,14 @@ def binned(values: np.ndarray, correct: np.ndarray, edges: tuple) -> list[dict]:
     return rows
 
 
-def score(predictor, sets: dict) -> dict:
-    started = time.perf_counter()
+def score_writers(predictor, sets: dict) -> dict:
+    """The held-out writers' sets (heldout_writer_sets) read: form by form, the natural mix, and
+    the natural mix by medium, pen width and horizontal stretch."""
     forms, natural = sets["forms"], sets["natural"]
     form_digits, form_flags = read(predictor, forms.images)
     natural_digits, natural_flags = read(predictor, natural.images)
     correct = natural_digits == natural.labels
-    result = {
+    return {
         "forms": by_form(forms, form_digits, form_flags),
         "all_forms": doubt(form_digits == forms.labels, form_flags),
         "heldout_writers": doubt(correct, natural_flags),
@@ -110,6 +111,11 @@ def score(predictor, sets: dict) -> dict:
         "by_pen_width": binned(natural.pen_widths, correct, PEN_WIDTH_BINS),
         "by_width_factor": binned(natural.width_factors, correct, WIDTH_FACTOR_BINS),
     }
+
+
+def score(predictor, sets: dict) -> dict:
+    started = time.perf_counter()
+    result = score_writers(predictor, sets)
     for name in ("heldout_fonts", "mnist_validation", "train_fonts_validation", "train_writers_validation"):
         images, labels = sets[name]
         digits, flags = read(predictor, images)
@@ -174,17 +180,26 @@ def validation_sets(data, count: int) -> dict[str, tuple[np.ndarray, np.ndarray]
     }
 
 
-def build_sets(per_form: int, count: int) -> dict:
-    from digitnet.data.mnist import load_mnist
-    from digitnet.data.synthetic import render_digits
+def heldout_writer_sets(per_form: int, count: int) -> dict:
+    """`per_form` digits of every allograph, each by another held-out writer ("forms"), and
+    `count` digits by held-out writers in the forms they prefer ("natural")."""
     from digitnet.data.writer import ALLOGRAPHS, write_digits
 
     names = [a.name for a in ALLOGRAPHS]
-    data = load_mnist()
-    fonts, font_labels = render_digits(count, split="heldout", seed=SEED)
     return {
         "forms": write_digits(per_form * len(names), "heldout", seed=SEED, forms=names),
         "natural": write_digits(count, "heldout", seed=SEED + 1),
+    }
+
+
+def build_sets(per_form: int, count: int) -> dict:
+    from digitnet.data.mnist import load_mnist
+    from digitnet.data.synthetic import render_digits
+
+    data = load_mnist()
+    fonts, font_labels = render_digits(count, split="heldout", seed=SEED)
+    return {
+        **heldout_writer_sets(per_form, count),
         "heldout_fonts": (fonts, font_labels),
         **validation_sets(data, count),
         "writing": writing_non_digits(count // 4),
