@@ -13,7 +13,9 @@ from digitnet.jobs.model_build import CARD_FILE, SHIPPED_FILES, file_sha256
 from digitnet.reading.model_source import ModelSource, default_model_dir
 
 MAX_SHIPPED_BYTES = 2_000_000  # "well under 2 MB": everything predicting needs, detector included
-SHIPPED_MNIST_TEST_FLOOR = 0.992  # the card states 0.9942 as read; this is the floor a test holds
+# The card's MNIST test accuracy is measured on the .keras network; reading runs its LiteRT file,
+# whose logits agree to 1e-4: a few of the 10,000 answers may differ, not more.
+STATED_ACCURACY_TOLERANCE = 0.0005
 
 
 def test_the_default_model_is_shipped_small_and_matches_its_card():
@@ -51,7 +53,8 @@ def test_the_default_model_reads_mnist_test_at_its_stated_accuracy(real_mnist):
 
     predictor = Predictor()  # the shipped model, through the LiteRT engine as predict runs it
     answers = predictor.model.read(real_mnist.test.images, predictor.calibration)[0]  # as predict reads
-    assert np.mean(answers == real_mnist.test.labels) >= SHIPPED_MNIST_TEST_FLOOR
+    stated = json.loads((default_model_dir() / CARD_FILE).read_text())["mnist_test_accuracy"]
+    assert np.mean(answers == real_mnist.test.labels) == pytest.approx(stated, abs=STATED_ACCURACY_TOLERANCE)
     flagged = np.mean([p.uncertain for p in predictor.predict(real_mnist.test.images[:2000])])
     assert flagged <= 0.05  # the doubt signals flag at most 5% of real digits
 

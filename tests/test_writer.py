@@ -144,8 +144,9 @@ def test_the_shipped_model_reads_the_plain_forms():
 
 def test_every_allograph_renders_the_digit_it_claims():
     # The shipped model trained on training writers' forms; held-out writers' forms are read as the
-    # digit they claim more often than as anything else (the weakest, the 1 with a short flag, at
-    # 72% in benchmarks/writers.py): a form drawn as another digit would fail here.
+    # digit they claim more often than as anything else (in benchmarks/writers.py the weakest
+    # besides the flat-flag 1, the 1 with a short flag, at 93%): a form drawn as another digit
+    # would fail here. The flat-flag 1 is read as 1 about half the time, else as 7 (README).
     from digitnet.reading.model_source import ModelSource
     from digitnet.reading.predict import ProbabilityModel
 
