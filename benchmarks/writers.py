@@ -156,7 +156,8 @@ def plot_curves(models: dict, path: Path) -> None:
             axes.plot([r["mean"] for r in rows], [r["accuracy"] for r in rows], marker="o", label=name)
         axes.set_xscale("log")
         axes.xaxis.set_minor_formatter(NullFormatter())
-        axes.set_ylim(0.8, 1.0)
+        lowest = min(r["accuracy"] for result in models.values() for r in result[key])
+        axes.set_ylim(min(0.8, lowest - 0.02), 1.0)  # no model's point off the chart
         axes.set_xlabel(label)
         axes.set_ylabel("accuracy, held-out writers")
         axes.grid(alpha=0.3)
