@@ -235,58 +235,48 @@ def summarise(networks: dict) -> dict:
     return summary
 
 
+# Each rule: the checks a candidate must pass, in the order its decision lists them.
+RULES = {
+    "sets": ("three sets higher", "MNIST validation kept"),
+    "doubt": ("fewer confident errors over the forms", "right answers flagged kept", "MNIST validation kept"),
+    "fonts": ("validation fonts higher", "MNIST validation kept", "forms mean kept"),
+    "mnist": ("MNIST validation higher", "forms mean kept", "three sets kept"),
+    "forms": ("forms mean higher", "MNIST validation kept", "three sets kept"),
+}
+
+
+def checks(summary: dict, base: dict) -> dict:
+    """Every check a rule may make of a candidate's summary against the baseline's (computed when
+    asked: a summary holds what its rule reads)."""
+    three, forms = "mean of the three chosen-on sets", "mean over the forms"
+    return {
+        "three sets higher": lambda: summary[three] > base[three],
+        "three sets kept": lambda: summary[three] >= base[three] - MNIST_TOLERANCE,
+        "MNIST validation higher": lambda: summary["MNIST validation"] > base["MNIST validation"],
+        "MNIST validation kept": lambda: (
+            summary["MNIST validation"] >= base["MNIST validation"] - MNIST_TOLERANCE
+        ),
+        "forms mean higher": lambda: summary[forms] > base[forms],
+        "forms mean kept": lambda: summary[forms] >= base[forms] - FORMS_TOLERANCE,
+        "validation fonts higher": lambda: summary[VALIDATION_FONTS] > base[VALIDATION_FONTS],
+        "fewer confident errors over the forms": lambda: (
+            summary[DOUBT][ALL_FORMS]["confident errors"] < base[DOUBT][ALL_FORMS]["confident errors"]
+        ),
+        "right answers flagged kept": lambda: (
+            right_flagged(summary) <= right_flagged(base) + FLAGGED_TOLERANCE
+        ),
+    }
+
+
 def rule(summaries: dict, baseline: str, kind: str = "sets") -> dict:
     base = summaries[baseline]
-    three = "mean of the three chosen-on sets"
     decisions = {}
     for name, summary in summaries.items():
         if name == baseline:
             continue
-        kept = summary["MNIST validation"] >= base["MNIST validation"] - MNIST_TOLERANCE
-        if kind == "sets":
-            higher = summary[three] > base[three]
-            decisions[name] = {
-                "three sets higher": higher,
-                "MNIST validation kept": kept,
-                "taken": higher and kept,
-            }
-        elif kind == "doubt":
-            fewer = summary[DOUBT][ALL_FORMS]["confident errors"] < base[DOUBT][ALL_FORMS]["confident errors"]
-            flagged_kept = right_flagged(summary) <= right_flagged(base) + FLAGGED_TOLERANCE
-            decisions[name] = {
-                "fewer confident errors over the forms": fewer,
-                "right answers flagged kept": flagged_kept,
-                "MNIST validation kept": kept,
-                "taken": fewer and flagged_kept and kept,
-            }
-        elif kind == "fonts":
-            higher = summary[VALIDATION_FONTS] > base[VALIDATION_FONTS]
-            forms_kept = summary["mean over the forms"] >= base["mean over the forms"] - FORMS_TOLERANCE
-            decisions[name] = {
-                "validation fonts higher": higher,
-                "MNIST validation kept": kept,
-                "forms mean kept": forms_kept,
-                "taken": higher and kept and forms_kept,
-            }
-        elif kind == "mnist":
-            higher = summary["MNIST validation"] > base["MNIST validation"]
-            forms_kept = summary["mean over the forms"] >= base["mean over the forms"] - FORMS_TOLERANCE
-            sets_kept = summary[three] >= base[three] - MNIST_TOLERANCE
-            decisions[name] = {
-                "MNIST validation higher": higher,
-                "forms mean kept": forms_kept,
-                "three sets kept": sets_kept,
-                "taken": higher and forms_kept and sets_kept,
-            }
-        else:
-            forms = summary["mean over the forms"] > base["mean over the forms"]
-            sets_kept = summary[three] >= base[three] - MNIST_TOLERANCE
-            decisions[name] = {
-                "forms mean higher": forms,
-                "MNIST validation kept": kept,
-                "three sets kept": sets_kept,
-                "taken": forms and kept and sets_kept,
-            }
+        available = checks(summary, base)
+        decision = {check: bool(available[check]()) for check in RULES[kind]}
+        decisions[name] = {**decision, "taken": all(decision.values())}
     return {"rule": kind, "decisions": decisions}
 
 
