@@ -163,9 +163,9 @@ def shift_sets_rule(results: dict) -> dict:
             k: mean_of(k, "accuracy_unflagged", SETS) for k in shift_sets()
         },
     }
-    rises = [summary[key]["eight"] > summary[key]["six"] for key in list(summary)[:2]]
-    holds = summary["mean accuracy among the unflagged over the three sets"]
-    summary["eight taken"] = all(rises) and holds["eight"] >= holds["six"]
+    mnist, three, unflagged = summary.values()
+    rises = mnist["eight"] > mnist["six"] and three["eight"] > three["six"]
+    summary["eight taken"] = rises and unflagged["eight"] >= unflagged["six"]
     return summary
 
 
