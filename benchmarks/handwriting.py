@@ -98,14 +98,11 @@ def score_digits(predictor, images: np.ndarray, labels: np.ndarray) -> dict:
     flags = np.array([p.uncertain for p in predictions])
     correct = digits == labels
     return {
-        **rounded(flagged_accuracy(confidence, correct, flags)),
-        "selective": [rounded(row) for row in selective_accuracy(confidence, correct, FLAG_RATES)],
+        **writer_bench.rounded(flagged_accuracy(confidence, correct, flags)),
+        "selective": [
+            writer_bench.rounded(row) for row in selective_accuracy(confidence, correct, FLAG_RATES)
+        ],
     }
-
-
-def rounded(row: dict) -> dict:
-    """Floats to 4 places; NaN (a share of none, e.g. wrong answers caught where none is wrong) to None."""
-    return {k: (None if v != v else round(v, 4)) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def font_sets(per_digit: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -132,7 +129,7 @@ def score_font(predictor, images: np.ndarray, labels: np.ndarray) -> dict:
     )
     order = np.argsort(-counts, kind="stable")[:CONFUSIONS_SHOWN]
     return {
-        **rounded(flagged_accuracy(confidence, correct, flags)),
+        **writer_bench.rounded(flagged_accuracy(confidence, correct, flags)),
         "read_as": {
             f"{pairs[i][0]} as {'none' if pairs[i][1] < 0 else pairs[i][1]}": int(counts[i]) for i in order
         },

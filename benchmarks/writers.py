@@ -47,17 +47,21 @@ PEN_WIDTH_BINS = (0.0, 0.025, 0.05, 0.08, 0.11, 0.15, 0.2, 1.0)  # of the digit'
 WIDTH_FACTOR_BINS = (0.0, 0.8, 1.0, 1.25, 1.6, 2.2, 10.0)  # horizontal stretch
 
 
+DOUBT_KEYS = ("count", "accuracy", "right_flagged", "wrong_caught", "accuracy_unflagged")
+
+
 def doubt(correct: np.ndarray, flags: np.ndarray) -> dict:
-    """Accuracy, right answers flagged, wrong answers caught (flagged), over one set."""
-    correct, flags = np.asarray(correct, bool), np.asarray(flags, bool)
-    right, wrong = correct.sum(), (~correct).sum()
-    return {
-        "count": int(len(correct)),
-        "accuracy": round(float(correct.mean()), 4) if len(correct) else None,
-        "right_flagged": round(float(flags[correct].mean()), 4) if right else None,
-        "wrong_caught": round(float(flags[~correct].mean()), 4) if wrong else None,
-        "accuracy_unflagged": round(float(correct[~flags].mean()), 4) if (~flags).any() else None,
-    }
+    """Accuracy, right answers flagged, wrong answers caught (flagged), over one set: calibration.
+    flagged_accuracy's figures, rounded."""
+    from digitnet.reading.calibration import flagged_accuracy
+
+    row = flagged_accuracy(np.zeros(len(correct)), correct, flags)
+    return rounded({key: row[key] for key in DOUBT_KEYS})
+
+
+def rounded(row: dict) -> dict:
+    """Floats to 4 places; NaN (a share of none, e.g. wrong answers caught where none is wrong) to None."""
+    return {k: (None if v != v else round(v, 4)) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def read(predictor, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
